@@ -1,0 +1,31 @@
+//! relay-topup: signed, rate-limited prepaid mobile top-up codes.
+//!
+//! Social structures issue codes within quotas a coordinator grants them;
+//! operator systems redeem each code exactly once; auditors reconcile every
+//! unit granted, issued and redeemed. The product contract is `SPEC.md`; the
+//! code format is `code-format.md`; `ARCHITECTURE.md` gives the bird's-eye view.
+//!
+//! # Code map
+//!
+//! - [`code`] — the code core: the v1 code format (alphabet, Luhn mod 32 check
+//!   symbol, 55-bit HMAC tags), voucher attestations (canonical encoding,
+//!   Ed25519) and the key set. Pure.
+//! - [`keyfile`] — generating, loading, saving and rotating the key file
+//!   (mode 0600, outside the database).
+//! - [`cli`] — the `relay-topup` command line.
+//!
+//! # Architecture invariants
+//!
+//! 1. The code core (`src/code/`: format, check symbol, tags, attestations) is
+//!    pure: no I/O, no clock, no panics on any input. It is what the fuzzers hit.
+//! 2. The domain (lifecycle, quota ledger rules) knows neither HTTP nor SQL.
+//! 3. Only the storage layer writes SQL; only the HTTP layer knows status codes.
+//! 4. One error enum per layer, converted at the boundary; internal details are
+//!    logged, never sent to a client.
+//! 5. A code is a bearer secret: it is never logged whole (log its serial), and
+//!    secrets never appear in `Debug` output.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod code;
+pub mod keyfile;
