@@ -3,39 +3,49 @@
 //!
 //! Run with `cargo bench --bench code_core`. Targets on a 2-core machine:
 //! parse + verify ≥ 2.5 M codes/s on one core.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use relay_topup::code::{
-    self, CodeKey, CodeKeyRing, KeyId, KeyMaterial, KeySet, Label, Serial, VoucherRecord, VoucherRef,
+    self, CodeKey, CodeKeyRing, KeyId, KeyMaterial, KeySet, Label, Serial, VoucherRecord,
+    VoucherRef,
 };
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 
 fn key_set() -> KeySet {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map(|d| d.as_ref().to_vec());
-    let material = KeyMaterial::new([7; 32], pkcs8.unwrap_or_default(), [9; 32]);
-    KeySet::from_material(&material).unwrap_or_else(|e| panic!("bench keys: {e}"))
+    let material = KeyMaterial::new([7; 32], pkcs8.unwrap(), [9; 32]);
+    KeySet::from_material(&material).unwrap()
 }
 
 fn codes(ring: &CodeKeyRing, n: u64) -> Vec<String> {
     (0..n)
         .filter_map(|i| {
             let serial = Serial::new(i.wrapping_mul(2_654_435_761) & code::format::MAX_SERIAL)?;
-            let voucher = VoucherRef { key_id: ring.active(), serial };
+            let voucher = VoucherRef {
+                key_id: ring.active(),
+                serial,
+            };
             ring.encode(voucher).map(|c| c.to_string())
         })
         .collect()
 }
 
 fn parse_and_verify(c: &mut Criterion) {
-    let ring = CodeKeyRing::new(KeyId::new(1).unwrap_or_else(|| panic!("key id")), CodeKey::new(&[3; 32]));
+    let ring = CodeKeyRing::new(KeyId::new(1).unwrap(), CodeKey::new(&[3; 32]));
     let inputs = codes(&ring, 1024);
     let mut group = c.benchmark_group("code");
     group.throughput(Throughput::Elements(inputs.len() as u64));
     group.bench_function("parse", |b| {
-        b.iter(|| inputs.iter().filter(|s| code::parse(black_box(s)).is_ok()).count())
+        b.iter(|| {
+            inputs
+                .iter()
+                .filter(|s| code::parse(black_box(s)).is_ok())
+                .count()
+        })
     });
     group.bench_function("parse_and_verify", |b| {
         b.iter(|| {
@@ -51,12 +61,12 @@ fn parse_and_verify(c: &mut Criterion) {
 fn record() -> VoucherRecord {
     VoucherRecord {
         voucher: VoucherRef {
-            key_id: KeyId::new(1).unwrap_or_else(|| panic!("key id")),
-            serial: Serial::new(15_791_944_253).unwrap_or_else(|| panic!("serial")),
+            key_id: KeyId::new(1).unwrap(),
+            serial: Serial::new(15_791_944_253).unwrap(),
         },
         structure_id: 42,
-        product: Label::new("data-1gb").unwrap_or_else(|| panic!("label")),
-        resource: Label::new("data_mb").unwrap_or_else(|| panic!("label")),
+        product: Label::new("data-1gb").unwrap(),
+        resource: Label::new("data_mb").unwrap(),
         amount: 1024,
         issued_at: 1_790_000_000,
         expires_at: 1_790_000_000 + 90 * 86_400,
@@ -66,11 +76,15 @@ fn record() -> VoucherRecord {
 fn attestations(c: &mut Criterion) {
     let keys = key_set();
     let record = record();
-    let signed = keys.signing_key().sign(&record).unwrap_or_default();
+    let signed = keys.signing_key().sign(&record).unwrap();
     let mut group = c.benchmark_group("attestation");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("sign", |b| b.iter(|| keys.signing_key().sign(black_box(&record))));
-    group.bench_function("verify", |b| b.iter(|| keys.verifying_keys().verify(black_box(&signed))));
+    group.bench_function("sign", |b| {
+        b.iter(|| keys.signing_key().sign(black_box(&record)))
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| keys.verifying_keys().verify(black_box(&signed)))
+    });
     group.finish();
 }
 

@@ -13,7 +13,11 @@ use crate::code::{self, CodeError, KeySet};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 
 #[derive(Debug, Parser)]
-#[command(name = "relay-topup", version, about = "Prepaid mobile top-up codes for social structures")]
+#[command(
+    name = "relay-topup",
+    version,
+    about = "Prepaid mobile top-up codes for social structures"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,13 +122,18 @@ fn keys(command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Generate(arg) => {
             keyfile::create(&arg.key_file).map_err(|e| e.to_string())?;
-            eprintln!("created key file (mode 0600); back it up: codes cannot be verified without it");
+            eprintln!(
+                "created key file (mode 0600); back it up: codes cannot be verified without it"
+            );
             println!("{}", arg.key_file.display());
         }
         KeysCommand::Rotate(arg) => {
             let material = keyfile::rotate(&arg.key_file).map_err(|e| e.to_string())?;
             let keys = KeySet::from_material(&material).map_err(|e| e.to_string())?;
-            eprintln!("rotated: new codes use code key {}", keys.codes.active().get());
+            eprintln!(
+                "rotated: new codes use code key {}",
+                keys.codes.active().get()
+            );
             println!("{}", keys.signing_key().id());
         }
         KeysCommand::Show(arg) => {

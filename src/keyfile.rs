@@ -27,8 +27,13 @@ const KEY_FILE_MODE: u32 = 0o600;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("key file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("key file {path} has mode {mode:o}: group or others may read it; run `chmod 600 {path}`")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "key file {path} has mode {mode:o}: group or others may read it; run `chmod 600 {path}`"
+    )]
     Permissions { path: PathBuf, mode: u32 },
     #[error("key file {path} is not valid: {reason}")]
     Format { path: PathBuf, reason: String },
@@ -69,7 +74,11 @@ pub fn generate() -> Result<KeyMaterial, KeyFileError> {
 
 /// Reads and checks the key file.
 pub fn load(path: &Path) -> Result<KeyMaterial, KeyFileError> {
-    let mode = fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777;
+    let mode = fs::metadata(path)
+        .map_err(io_error(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyFileError::Permissions {
             path: path.to_owned(),
@@ -147,7 +156,10 @@ pub fn load_or_create(path: &Path) -> Result<(KeyMaterial, bool), KeyFileError> 
 pub fn rotate(path: &Path) -> Result<KeyMaterial, KeyFileError> {
     let mut material = load(path)?;
     let rng = SystemRandom::new();
-    material.rotate(random_bytes::<CODE_KEY_BYTES>(&rng)?, new_signing_pkcs8(&rng)?)?;
+    material.rotate(
+        random_bytes::<CODE_KEY_BYTES>(&rng)?,
+        new_signing_pkcs8(&rng)?,
+    )?;
     KeySet::from_material(&material)?;
     save(path, &material)?;
     Ok(material)
@@ -175,7 +187,10 @@ mod tests {
         for mode in [0o644, 0o640, 0o604, 0o660] {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
             let err = load(&path).unwrap_err();
-            assert!(matches!(err, KeyFileError::Permissions { mode: m, .. } if m == mode), "{err}");
+            assert!(
+                matches!(err, KeyFileError::Permissions { mode: m, .. } if m == mode),
+                "{err}"
+            );
         }
     }
 
@@ -205,7 +220,10 @@ mod tests {
         assert_ne!(after.signing_key().id(), before.signing_key().id());
         assert_eq!(after.verifying_keys().iter().count(), 2);
         let parsed = crate::code::parse(&old_code.to_string()).unwrap();
-        assert!(after.codes.verify(&parsed).is_ok(), "old codes verify after rotation");
+        assert!(
+            after.codes.verify(&parsed).is_ok(),
+            "old codes verify after rotation"
+        );
     }
 
     #[test]
@@ -214,7 +232,11 @@ mod tests {
         let keys = KeySet::from_material(&material).unwrap();
         let secret_hex = hex::encode(material.code_keys[0].secret);
         let pepper_hex = hex::encode(material.pepper);
-        for text in [format!("{material:?}"), format!("{keys:?}"), format!("{:?}", keys.signing_key())] {
+        for text in [
+            format!("{material:?}"),
+            format!("{keys:?}"),
+            format!("{:?}", keys.signing_key()),
+        ] {
             assert!(!text.contains(&secret_hex[..16]), "{text}");
             assert!(!text.contains(&pepper_hex[..16]), "{text}");
             assert!(!text.contains(&hex::encode(&material.signing_keys[0].pkcs8)[..16]));

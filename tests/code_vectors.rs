@@ -1,9 +1,12 @@
 //! Known-answer tests: the vectors of `code-format.md`, kept in
 //! `tests/vectors/`, plus any vector file named by `TOPUP_CODE_VECTORS`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 
 use std::path::{Path, PathBuf};
 
-use relay_topup::code::{self, CodeError, CodeKey, CodeKeyRing, InvalidReason, KeyId, Serial, VoucherRef};
+use relay_topup::code::{
+    self, CodeError, CodeKey, CodeKeyRing, InvalidReason, KeyId, Serial, VoucherRef,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -55,9 +58,18 @@ fn check_file(path: &Path) -> usize {
         };
         let code = ring.encode(voucher).unwrap();
         assert_eq!(code.to_string(), v.code, "encode {} {}", v.key_id, v.serial);
-        assert_eq!(code::parse_and_verify(&ring, &v.code), Ok(voucher), "verify {}", v.code);
+        assert_eq!(
+            code::parse_and_verify(&ring, &v.code),
+            Ok(voucher),
+            "verify {}",
+            v.code
+        );
         let lower = v.code.to_lowercase().replace('-', " ");
-        assert_eq!(code::parse_and_verify(&ring, &lower), Ok(voucher), "typed {lower}");
+        assert_eq!(
+            code::parse_and_verify(&ring, &lower),
+            Ok(voucher),
+            "typed {lower}"
+        );
     }
     for v in &file.invalid {
         let ring = ring(&v.key_hex, v.key_id);
@@ -73,7 +85,8 @@ fn check_file(path: &Path) -> usize {
 
 #[test]
 fn shared_vectors_pass() {
-    let mut files = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/code-v1.json")];
+    let mut files =
+        vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/code-v1.json")];
     if let Some(extra) = std::env::var_os("TOPUP_CODE_VECTORS") {
         files.push(PathBuf::from(extra));
     }
@@ -89,6 +102,9 @@ fn bundled_vectors_cover_every_error_kind() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/code-v1.json");
     let file: VectorFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for kind in ["checksum", "length", "character", "invalid", "unknown_key"] {
-        assert!(file.invalid.iter().any(|v| v.error == kind), "no {kind} vector");
+        assert!(
+            file.invalid.iter().any(|v| v.error == kind),
+            "no {kind} vector"
+        );
     }
 }

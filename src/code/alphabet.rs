@@ -61,7 +61,10 @@ pub fn classify(c: char) -> Symbol {
 /// The character for a value; values above 31 are masked to five bits, which
 /// never happens for values this module produced.
 pub fn symbol_char(value: u8) -> u8 {
-    ALPHABET.get(usize::from(value & 31)).copied().unwrap_or(b'0')
+    ALPHABET
+        .get(usize::from(value & 31))
+        .copied()
+        .unwrap_or(b'0')
 }
 
 #[cfg(test)]
@@ -72,7 +75,10 @@ mod tests {
     fn every_symbol_reads_back_as_its_value() {
         for (value, &c) in ALPHABET.iter().enumerate() {
             assert_eq!(classify(c as char), Symbol::Value(value as u8));
-            assert_eq!(classify(c.to_ascii_lowercase() as char), Symbol::Value(value as u8));
+            assert_eq!(
+                classify(c.to_ascii_lowercase() as char),
+                Symbol::Value(value as u8)
+            );
             assert_eq!(symbol_char(value as u8), c);
         }
     }

@@ -173,10 +173,12 @@ impl VerifyingKeys {
             .ok_or(AttestationError::Malformed("length"))?;
         let (signed, sig) = bytes.split_at(split);
         let attestation = decode_unsigned(signed)?;
-        let public_key = self
-            .0
-            .get(&attestation.signing_key_id)
-            .ok_or(AttestationError::UnknownSigningKey(attestation.signing_key_id))?;
+        let public_key =
+            self.0
+                .get(&attestation.signing_key_id)
+                .ok_or(AttestationError::UnknownSigningKey(
+                    attestation.signing_key_id,
+                ))?;
         signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
             .verify(signed, sig)
             .map_err(|_| AttestationError::BadSignature)?;
@@ -208,7 +210,10 @@ fn decode_text(text: &str) -> Result<Vec<u8>, AttestationError> {
 }
 
 /// The signed bytes: everything but the signature.
-pub fn encode_unsigned(signing_key_id: u32, r: &VoucherRecord) -> Result<Vec<u8>, AttestationError> {
+pub fn encode_unsigned(
+    signing_key_id: u32,
+    r: &VoucherRecord,
+) -> Result<Vec<u8>, AttestationError> {
     check_record(r).map_err(AttestationError::Unsignable)?;
     let mut out = Vec::with_capacity(MAX_ATTESTATION_BYTES);
     out.extend_from_slice(MAGIC);

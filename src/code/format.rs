@@ -75,9 +75,7 @@ impl VoucherRef {
                 found: count,
             });
         }
-        let value = symbols
-            .iter()
-            .fold(0u64, |acc, &v| acc << 5 | u64::from(v));
+        let value = symbols.iter().fold(0u64, |acc, &v| acc << 5 | u64::from(v));
         Ok(Self::from_value(value))
     }
 
@@ -99,7 +97,11 @@ impl fmt::Display for VoucherRef {
                 write_byte(&mut out, &mut at, b'-');
             }
             let shift = 5 * (REF_SYMBOLS - 1 - i);
-            write_byte(&mut out, &mut at, symbol_char(((value >> shift) & 31) as u8));
+            write_byte(
+                &mut out,
+                &mut at,
+                symbol_char(((value >> shift) & 31) as u8),
+            );
         }
         f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
@@ -210,6 +212,26 @@ pub fn parse(input: &str) -> Result<ParsedCode, CodeError> {
         voucher: VoucherRef::from_value((value >> TAG_BITS) as u64),
         tag: (value as u64) & tag_mask(),
     })
+}
+
+/// Steps 1–3 only: the symbols a person typed, upper case, look-alikes
+/// mapped, separators removed. Normalising twice changes nothing, and
+/// `parse(normalize(x)?)` is `parse(x)`.
+pub fn normalize(input: &str) -> Result<String, CodeError> {
+    let mut out = String::with_capacity(CODE_SYMBOLS);
+    for c in input.chars() {
+        match classify(c) {
+            Symbol::Separator => {}
+            Symbol::Value(v) => out.push(char::from(symbol_char(v))),
+            Symbol::Invalid => {
+                return Err(CodeError::Malformed {
+                    position: out.len() + 1,
+                    found: c,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// [`parse`] for raw bytes: anything that is not UTF-8 is a malformed symbol

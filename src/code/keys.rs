@@ -77,7 +77,11 @@ impl KeyMaterial {
     pub const VERSION: u32 = 1;
 
     /// Fresh material from secrets the caller generated.
-    pub fn new(code_secret: [u8; CODE_KEY_BYTES], signing_pkcs8: Vec<u8>, pepper: [u8; PEPPER_BYTES]) -> Self {
+    pub fn new(
+        code_secret: [u8; CODE_KEY_BYTES],
+        signing_pkcs8: Vec<u8>,
+        pepper: [u8; PEPPER_BYTES],
+    ) -> Self {
         Self {
             version: Self::VERSION,
             code_keys: vec![CodeKeyEntry {
@@ -94,7 +98,11 @@ impl KeyMaterial {
 
     /// Adds a code key and a signing key, which become the active ones. The
     /// old keys stay, for verification.
-    pub fn rotate(&mut self, code_secret: [u8; CODE_KEY_BYTES], signing_pkcs8: Vec<u8>) -> Result<(), KeyError> {
+    pub fn rotate(
+        &mut self,
+        code_secret: [u8; CODE_KEY_BYTES],
+        signing_pkcs8: Vec<u8>,
+    ) -> Result<(), KeyError> {
         let next_code = self
             .code_keys
             .iter()
@@ -103,7 +111,13 @@ impl KeyMaterial {
             .map_or(Some(0), |id| id.checked_add(1))
             .filter(|&id| id < KEY_IDS)
             .ok_or(KeyError::CodeKeysExhausted)?;
-        let next_signing = self.signing_keys.iter().map(|k| k.key_id).max().unwrap_or(0) + 1;
+        let next_signing = self
+            .signing_keys
+            .iter()
+            .map(|k| k.key_id)
+            .max()
+            .unwrap_or(0)
+            + 1;
         self.code_keys.push(CodeKeyEntry {
             key_id: next_code,
             secret: code_secret,
@@ -173,7 +187,9 @@ fn code_ring(entries: &[CodeKeyEntry]) -> Result<CodeKeyRing, KeyError> {
     let mut seen = [false; KEY_IDS as usize];
     for entry in entries {
         let id = KeyId::new(entry.key_id).ok_or(KeyError::BadCodeKeyId(entry.key_id))?;
-        let slot = seen.get_mut(usize::from(id.get())).ok_or(KeyError::BadCodeKeyId(entry.key_id))?;
+        let slot = seen
+            .get_mut(usize::from(id.get()))
+            .ok_or(KeyError::BadCodeKeyId(entry.key_id))?;
         if std::mem::replace(slot, true) {
             return Err(KeyError::BadCodeKeyId(entry.key_id));
         }

@@ -21,9 +21,11 @@ pub mod format;
 pub mod keys;
 pub mod tag;
 
-pub use attestation::{Attestation, AttestationError, Label, SigningKey, VerifyingKeys, VoucherRecord};
+pub use attestation::{
+    Attestation, AttestationError, Label, SigningKey, VerifyingKeys, VoucherRecord,
+};
 pub use error::{CodeError, InvalidReason};
-pub use format::{Code, KeyId, ParsedCode, Serial, VoucherRef, parse, parse_bytes};
+pub use format::{Code, KeyId, ParsedCode, Serial, VoucherRef, normalize, parse, parse_bytes};
 pub use keys::{KeyError, KeyMaterial, KeySet};
 pub use tag::{CodeKey, CodeKeyRing};
 

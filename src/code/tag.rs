@@ -87,7 +87,9 @@ impl CodeKeyRing {
     }
 
     fn get(&self, id: KeyId) -> Option<&CodeKey> {
-        self.keys.get(usize::from(id.get())).and_then(Option::as_ref)
+        self.keys
+            .get(usize::from(id.get()))
+            .and_then(Option::as_ref)
     }
 
     /// Mints the code for a voucher with the key its key id names; `None` if
