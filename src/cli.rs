@@ -4,13 +4,20 @@
 //! last line of standard output, so scripts can take it with `tail -n 1`;
 //! everything else a command has to say goes to standard error.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::clock::{Clock, SystemClock, parse_rfc3339};
 use crate::code::{self, CodeError, KeySet};
+use crate::config::Limits;
+use crate::domain::{Product, Recurrence, Role};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
+use crate::server::{self, DEFAULT_DATABASE_URL, ServerConfig};
+use crate::storage::{NewGrant, PoolSettings, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,18 +26,54 @@ use crate::keyfile::{self, DEFAULT_KEY_FILE};
     about = "Prepaid mobile top-up codes for social structures"
 )]
 pub struct Cli {
+    /// Database: sqlite://FILE?mode=rwc (the default, a file in the working
+    /// directory) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Path of the key file (code keys, signing keys, pepper; mode 0600).
+    #[arg(long, global = true, env = "RELAY_TOPUP_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
+    key_file: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the service.
+    Serve(ServeArgs),
     /// Work with codes without any key.
     #[command(subcommand)]
     Code(CodeCommand),
     /// Manage the key file (code keys, signing keys, pepper).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Register and list structures.
+    #[command(subcommand)]
+    Structure(StructureCommand),
+    /// Grant quota to a structure.
+    Grant(GrantArgs),
+    /// Create and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The product catalogue.
+    #[command(subcommand)]
+    Product(ProductCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RELAY_TOPUP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Also create a demo structure with quota, and structure, operator and
+    /// auditor tokens (printed once).
+    #[arg(long)]
+    demo: bool,
+    /// Database connections in the read pool.
+    #[arg(long, env = "RELAY_TOPUP_MAX_CONNECTIONS", default_value_t = 16)]
+    max_connections: u32,
+    #[command(flatten)]
+    limits: Limits,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,28 +86,87 @@ enum CodeCommand {
     },
 }
 
-#[derive(Debug, clap::Args)]
-struct KeyFileArg {
-    /// Path of the key file.
-    #[arg(long, env = "RELAY_TOPUP_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
-    key_file: PathBuf,
-}
-
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Creates a new key file (mode 0600); refuses to overwrite one.
-    Generate(KeyFileArg),
-    /// Adds a new code key and signing key; old keys keep verifying.
-    Rotate(KeyFileArg),
+    Generate,
+    /// Adds a new code key and signing key; old keys keep verifying. Running
+    /// servers pick the new keys up when restarted.
+    Rotate,
     /// Prints the public attestation keys and the code key ids.
-    Show(KeyFileArg),
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum StructureCommand {
+    /// Registers a structure; prints its id.
+    Add {
+        name: String,
+        #[arg(long)]
+        external_ref: Option<String>,
+    },
+    /// Lists structures.
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+struct GrantArgs {
+    /// The structure's id.
+    structure_id: i64,
+    /// The quota resource: data_mb, voice, …
+    resource: String,
+    /// Units of the resource (MB for data_mb, days for voice).
+    amount: i64,
+    /// RFC 3339 time after which the unused remainder lapses.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Credit the amount again each month.
+    #[arg(long)]
+    monthly: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Creates a token; prints the secret, once, on the last line.
+    Create {
+        /// admin, structure, operator or auditor.
+        role: String,
+        /// Required for structure tokens.
+        #[arg(long)]
+        structure_id: Option<i64>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revokes a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProductCommand {
+    /// Lists the catalogue as JSON lines.
+    List,
+    /// Adds or replaces a product from its JSON description.
+    Save {
+        /// The product as JSON, as `GET /v1/products` shows it.
+        json: String,
+    },
 }
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
-    match run(cli.command) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -82,11 +184,184 @@ fn init_logging() {
         .try_init();
 }
 
-fn run(command: Command) -> Result<ExitCode, String> {
-    match command {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database_url, &cli.key_file, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Code(CodeCommand::Check { code }) => Ok(check_code(&code)),
-        Command::Keys(cmd) => keys(cmd).map(|()| ExitCode::SUCCESS),
+        Command::Keys(cmd) => keys(&cli.database_url, &cli.key_file, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        other => admin(&cli.database_url, other)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn open_store(url: &str) -> Result<Store, String> {
+    Store::open(url, &PoolSettings::default())
+        .await
+        .map_err(err)
+}
+
+async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(), String> {
+    let config = ServerConfig {
+        database_url: database_url.to_owned(),
+        key_file: key_file.to_owned(),
+        listen: args.listen,
+        limits: args.limits,
+        pool: PoolSettings {
+            max_connections: args.max_connections,
+            ..PoolSettings::default()
+        },
+        clock: Arc::new(SystemClock),
+        demo: args.demo,
+    };
+    let running = server::start(config).await.map_err(err)?;
+    print_first_start(&running.first_start);
+    tracing::info!(addr = %running.addr, "listening");
+    let stop = running.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop.send(true);
+    });
+    running.wait().await.map_err(err)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_first_start(first: &server::FirstStart) {
+    if let Some(demo) = &first.demo {
+        println!("demo structure id: {}", demo.structure_id);
+        println!(
+            "demo structure token (shown once): {}",
+            demo.structure_token
+        );
+        println!("demo operator token (shown once): {}", demo.operator_token);
+        println!("demo auditor token (shown once): {}", demo.auditor_token);
+    }
+    if let Some(token) = &first.admin_token {
+        println!("first admin token (shown once): {token}");
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+async fn admin(database_url: &str, command: Command) -> Result<(), String> {
+    let store = open_store(database_url).await?;
+    let now = SystemClock.now_secs();
+    let result = admin_on(&store, command, now).await;
+    store.close().await;
+    result
+}
+
+async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), String> {
+    match command {
+        Command::Structure(StructureCommand::Add { name, external_ref }) => {
+            let s = store
+                .create_structure("cli", &name, external_ref.as_deref(), now)
+                .await
+                .map_err(err)?;
+            println!("{}", s.id);
+        }
+        Command::Structure(StructureCommand::List) => {
+            for s in store.list_structures().await.map_err(err)? {
+                println!(
+                    "{}\t{}\t{}",
+                    s.id,
+                    s.external_ref.unwrap_or_default(),
+                    s.name
+                );
+            }
+        }
+        Command::Grant(g) => {
+            let ends_at = g
+                .expires_at
+                .as_deref()
+                .map(|t| parse_rfc3339(t).ok_or("--expires-at must be an RFC 3339 time"))
+                .transpose()?;
+            let grant = NewGrant {
+                structure_id: g.structure_id,
+                resource: g.resource,
+                amount: g.amount,
+                starts_at: now,
+                ends_at,
+                recurrence: g.monthly.then_some(Recurrence::Monthly),
+            };
+            if grant.amount <= 0 || crate::code::Label::new(&grant.resource).is_none() {
+                return Err("amount must be positive and resource a short lower-case name".into());
+            }
+            println!(
+                "{}",
+                store.create_grant("cli", &grant, now).await.map_err(err)?
+            );
+        }
+        Command::Token(TokenCommand::Create {
+            role,
+            structure_id,
+            label,
+        }) => {
+            let role =
+                Role::parse(&role).ok_or("role must be admin, structure, operator or auditor")?;
+            let (token, hash) =
+                crate::tokens::generate().ok_or("random number generator failed")?;
+            let id = store
+                .create_token("cli", &hash, role, structure_id, label.as_deref(), now)
+                .await
+                .map_err(err)?;
+            eprintln!("token {id} created; its secret is shown once, below");
+            println!("{token}");
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            if !store.revoke_token("cli", id, now).await.map_err(err)? {
+                return Err(format!("no live token {id}"));
+            }
+            eprintln!("token {id} revoked");
+        }
+        Command::Product(ProductCommand::List) => {
+            for p in store.list_products().await.map_err(err)? {
+                println!("{}", serde_json::to_string(&p).map_err(err)?);
+            }
+        }
+        Command::Product(ProductCommand::Save { json }) => {
+            let product: Product = serde_json::from_str(&json).map_err(err)?;
+            crate::http::admin::check_product(&product).map_err(|p| p.detail.clone())?;
+            store
+                .upsert_product("cli", &product, now)
+                .await
+                .map_err(err)?;
+            println!("{}", product.id);
+        }
+        Command::Serve(_) | Command::Code(_) | Command::Keys(_) => {}
+    }
+    Ok(())
 }
 
 /// A hotline's first question: is it a typo? Exit 0 when well formed.
@@ -118,27 +393,34 @@ pub fn describe(error: &CodeError) -> String {
     }
 }
 
-fn keys(command: KeysCommand) -> Result<(), String> {
+async fn keys(database_url: &str, key_file: &Path, command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate(arg) => {
-            keyfile::create(&arg.key_file).map_err(|e| e.to_string())?;
+        KeysCommand::Generate => {
+            keyfile::create(key_file).map_err(err)?;
             eprintln!(
                 "created key file (mode 0600); back it up: codes cannot be verified without it"
             );
-            println!("{}", arg.key_file.display());
+            println!("{}", key_file.display());
         }
-        KeysCommand::Rotate(arg) => {
-            let material = keyfile::rotate(&arg.key_file).map_err(|e| e.to_string())?;
-            let keys = KeySet::from_material(&material).map_err(|e| e.to_string())?;
+        KeysCommand::Rotate => {
+            let material = keyfile::rotate(key_file).map_err(err)?;
+            let keys = KeySet::from_material(&material).map_err(err)?;
+            let code_key_id = keys.codes.active().get();
+            let signing_key_id = keys.signing_key().id();
+            let store = open_store(database_url).await?;
+            store
+                .record_key_rotation("cli", code_key_id, signing_key_id, SystemClock.now_secs())
+                .await
+                .map_err(err)?;
+            store.close().await;
             eprintln!(
-                "rotated: new codes use code key {}",
-                keys.codes.active().get()
+                "rotated: new codes use code key {code_key_id}; restart running servers to use it"
             );
-            println!("{}", keys.signing_key().id());
+            println!("{signing_key_id}");
         }
-        KeysCommand::Show(arg) => {
-            let material = keyfile::load(&arg.key_file).map_err(|e| e.to_string())?;
-            let keys = KeySet::from_material(&material).map_err(|e| e.to_string())?;
+        KeysCommand::Show => {
+            let material = keyfile::load(key_file).map_err(err)?;
+            let keys = KeySet::from_material(&material).map_err(err)?;
             println!("active code key id: {}", keys.codes.active().get());
             for (id, public) in keys.verifying_keys().iter() {
                 println!("signing key {id}: ed25519 {}", hex::encode(public));

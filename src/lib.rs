@@ -27,5 +27,15 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
 pub mod code;
+pub mod config;
+pub mod domain;
+pub mod http;
 pub mod keyfile;
+pub mod keyring;
+pub mod metrics;
+pub mod qr;
+pub mod server;
+pub mod storage;
+pub mod tokens;

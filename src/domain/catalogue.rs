@@ -1,0 +1,115 @@
+//! Products: what a code is worth, and the French catalogue seeded on first
+//! start.
+
+use serde::{Deserialize, Serialize};
+
+/// A named top-up and the quota it draws.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// Machine name, e.g. `data-1gb` (lower case, digits, `-`, `_`).
+    pub id: String,
+    /// Product family, for per-beneficiary caps (`data`, `voice`).
+    pub family: String,
+    /// The quota resource it draws on (`data_mb`, `voice`).
+    pub resource: String,
+    /// Units of the resource it draws (MB for `data_mb`, days for `voice`).
+    pub amount: i64,
+    /// Days the top-up stays usable on the line once credited.
+    pub validity_days: i64,
+    /// Days a code stays redeemable after issue.
+    pub code_validity_days: i64,
+    /// Plain words for the slip, in French and English.
+    pub label_fr: String,
+    pub label_en: String,
+    /// Inactive products stay in the catalogue for the record but cannot be issued.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+const DAY_SECS: i64 = 86_400;
+
+impl Product {
+    /// When a code of this product, issued at `issued_at`, expires.
+    pub fn code_expires_at(&self, issued_at: i64) -> i64 {
+        issued_at.saturating_add(self.code_validity_days.saturating_mul(DAY_SECS))
+    }
+}
+
+fn product(
+    id: &str,
+    family: &str,
+    resource: &str,
+    amount: i64,
+    validity_days: i64,
+    fr: &str,
+    en: &str,
+) -> Product {
+    Product {
+        id: id.into(),
+        family: family.into(),
+        resource: resource.into(),
+        amount,
+        validity_days,
+        code_validity_days: 90,
+        label_fr: fr.into(),
+        label_en: en.into(),
+        active: true,
+    }
+}
+
+/// The catalogue a new installation starts with: the data and voice top-ups
+/// French solidarity programmes hand out. The coordinator edits it freely.
+pub fn seed_catalogue() -> Vec<Product> {
+    vec![
+        product(
+            "data-1gb",
+            "data",
+            "data_mb",
+            1024,
+            30,
+            "1 Go de données internet",
+            "1 GB of mobile data",
+        ),
+        product(
+            "data-5gb",
+            "data",
+            "data_mb",
+            5120,
+            30,
+            "5 Go de données internet",
+            "5 GB of mobile data",
+        ),
+        product(
+            "data-20gb",
+            "data",
+            "data_mb",
+            20480,
+            30,
+            "20 Go de données internet",
+            "20 GB of mobile data",
+        ),
+        product(
+            "voice-7d",
+            "voice",
+            "voice",
+            7,
+            7,
+            "Appels et SMS illimités 7 jours",
+            "Unlimited calls and texts for 7 days",
+        ),
+        product(
+            "voice-30d",
+            "voice",
+            "voice",
+            30,
+            30,
+            "Appels et SMS illimités 30 jours",
+            "Unlimited calls and texts for 30 days",
+        ),
+    ]
+}

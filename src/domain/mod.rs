@@ -1,0 +1,126 @@
+//! The domain: roles, the voucher lifecycle, quota rules, the catalogue and
+//! the validation of what callers ask for. It knows neither HTTP nor SQL;
+//! storage applies its rules inside transactions and HTTP explains its
+//! errors.
+
+pub mod catalogue;
+pub mod lifecycle;
+pub mod minting;
+pub mod quota;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalogue::Product;
+pub use lifecycle::{Transition, VoucherState};
+pub use quota::{Balance, Recurrence};
+
+/// Who a token speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Structure,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Self::Admin, Self::Structure, Self::Operator, Self::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Structure => "structure",
+            Self::Operator => "operator",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// The caller, once its token is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: i64,
+    pub role: Role,
+    /// Set exactly for structure tokens.
+    pub structure_id: Option<i64>,
+}
+
+impl Principal {
+    /// How events name who acted (`admin:3`, `structure:12`, `cli`).
+    pub fn actor(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.token_id)
+    }
+}
+
+/// Why the domain refused a request. No HTTP status here: the HTTP layer
+/// maps each variant to its problem `code`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field}: {reason}")]
+    Validation { field: &'static str, reason: String },
+    #[error("not enough {resource} quota: {available} available, {requested} requested")]
+    QuotaExceeded {
+        resource: String,
+        available: i64,
+        requested: i64,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the voucher is {}", .0.as_str())]
+    WrongState(VoucherState),
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyConflict,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInProgress,
+    #[error("{0} already exists")]
+    AlreadyExists(&'static str),
+}
+
+impl DomainError {
+    pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Longest free-text reference on a voucher. References are for the
+/// structure's own bookkeeping and must not hold personal data.
+pub const MAX_REFERENCE_CHARS: usize = 64;
+/// Longest structure name.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest external reference or token label.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// Checks an optional short text: trimmed, bounded, no control characters.
+pub fn check_text(
+    field: &'static str,
+    text: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, DomainError> {
+    let Some(text) = text.map(str::trim) else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Err(DomainError::validation(field, "must not be empty"));
+    }
+    if text.chars().count() > max_chars {
+        return Err(DomainError::validation(
+            field,
+            format!("at most {max_chars} characters"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(DomainError::validation(
+            field,
+            "control characters are not allowed",
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}

@@ -1,0 +1,360 @@
+//! The coordinator's API: structures, grants, tokens, products, keys.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiResult, Problem, ProblemBody};
+use super::extract::{Admin, ApiJson};
+use crate::clock::{parse_rfc3339, rfc3339};
+use crate::code::Label;
+use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
+use crate::storage::{NewGrant, Structure};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_structure, list_structures))
+        .routes(routes!(create_grant))
+        .routes(routes!(create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_products, save_product))
+        .routes(routes!(rotate_keys))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StructureBody {
+    pub name: String,
+    pub external_ref: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StructureView {
+    pub id: i64,
+    pub name: String,
+    pub external_ref: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Structure> for StructureView {
+    fn from(s: Structure) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            external_ref: s.external_ref,
+            created_at: rfc3339(s.created_at),
+        }
+    }
+}
+
+/// Registers a structure.
+#[utoipa::path(post, path = "/v1/structures", tag = "admin", request_body = StructureBody,
+    responses((status = 201, body = StructureView), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn create_structure(
+    State(state): State<AppState>,
+    caller: Admin,
+    body: ApiJson<StructureBody>,
+) -> ApiResult<impl IntoResponse> {
+    let name = check_text("name", Some(&body.value.name), MAX_NAME_CHARS)?.unwrap_or_default();
+    let external_ref = check_text(
+        "external_ref",
+        body.value.external_ref.as_deref(),
+        MAX_LABEL_CHARS,
+    )?;
+    let structure = state
+        .store
+        .create_structure(
+            &caller.principal.actor(),
+            &name,
+            external_ref.as_deref(),
+            state.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(StructureView::from(structure))))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StructureList {
+    pub structures: Vec<StructureView>,
+}
+
+/// Lists structures.
+#[utoipa::path(get, path = "/v1/structures", tag = "admin",
+    responses((status = 200, body = StructureList), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn list_structures(
+    State(state): State<AppState>,
+    _caller: Admin,
+) -> ApiResult<Json<StructureList>> {
+    let structures = state.store.list_structures().await?;
+    Ok(Json(StructureList {
+        structures: structures.into_iter().map(StructureView::from).collect(),
+    }))
+}
+
+/// Largest amount one grant may carry, in the resource's unit.
+const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// The quota resource (`data_mb`, `voice`).
+    pub resource: String,
+    /// Units of the resource (MB for `data_mb`, days for `voice`).
+    pub amount: i64,
+    /// RFC 3339; after it the unused remainder lapses.
+    pub expires_at: Option<String>,
+    /// `monthly`: the amount is credited again each month.
+    pub recurrence: Option<Recurrence>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GrantView {
+    pub id: i64,
+    pub structure_id: i64,
+    pub resource: String,
+    pub amount: i64,
+    pub expires_at: Option<String>,
+    pub recurrence: Option<Recurrence>,
+}
+
+/// Grants quota to a structure.
+#[utoipa::path(post, path = "/v1/structures/{id}/grants", tag = "admin", request_body = GrantBody,
+    params(("id" = i64, Path, description = "Structure id")),
+    responses((status = 201, body = GrantView), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn create_grant(
+    State(state): State<AppState>,
+    caller: Admin,
+    Path(id): Path<String>,
+    body: ApiJson<GrantBody>,
+) -> ApiResult<impl IntoResponse> {
+    let structure_id: i64 = id.parse().map_err(|_| Problem::not_found("structure"))?;
+    let now = state.now();
+    let g = &body.value;
+    if Label::new(&g.resource).is_none() {
+        return Err(Problem::validation(
+            "resource",
+            "lower-case letters, digits, - and _, at most 32",
+        ));
+    }
+    if !(1..=MAX_GRANT_AMOUNT).contains(&g.amount) {
+        return Err(Problem::validation(
+            "amount",
+            format!("between 1 and {MAX_GRANT_AMOUNT}"),
+        ));
+    }
+    let ends_at = g
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            parse_rfc3339(t)
+                .filter(|&t| t > now)
+                .ok_or_else(|| Problem::validation("expires_at", "an RFC 3339 time in the future"))
+        })
+        .transpose()?;
+    let grant = NewGrant {
+        structure_id,
+        resource: g.resource.clone(),
+        amount: g.amount,
+        starts_at: now,
+        ends_at,
+        recurrence: g.recurrence,
+    };
+    let grant_id = state
+        .store
+        .create_grant(&caller.principal.actor(), &grant, now)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(GrantView {
+            id: grant_id,
+            structure_id,
+            resource: grant.resource,
+            amount: grant.amount,
+            expires_at: ends_at.map(rfc3339),
+            recurrence: grant.recurrence,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    pub role: Role,
+    /// Required for, and only for, structure tokens.
+    pub structure_id: Option<i64>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: i64,
+    pub role: Role,
+    /// The secret, shown this once. Only its hash is stored.
+    pub token: String,
+}
+
+/// Creates a token; its secret is in this answer and nowhere else.
+#[utoipa::path(post, path = "/v1/tokens", tag = "admin", request_body = TokenBody,
+    responses((status = 201, body = TokenCreated), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Admin,
+    body: ApiJson<TokenBody>,
+) -> ApiResult<impl IntoResponse> {
+    let label = check_text("label", body.value.label.as_deref(), MAX_LABEL_CHARS)?;
+    let (token, hash) = crate::tokens::generate().ok_or_else(Problem::internal)?;
+    let id = state
+        .store
+        .create_token(
+            &caller.principal.actor(),
+            &hash,
+            body.value.role,
+            body.value.structure_id,
+            label.as_deref(),
+            state.now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            id,
+            role: body.value.role,
+            token,
+        }),
+    ))
+}
+
+/// Revokes a token at once.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "admin",
+    params(("id" = i64, Path, description = "Token id")),
+    responses((status = 204), (status = 404, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: i64 = id.parse().map_err(|_| Problem::not_found("token"))?;
+    if state
+        .store
+        .revoke_token(&caller.principal.actor(), id, state.now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("token"))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductList {
+    pub products: Vec<Product>,
+}
+
+/// The catalogue.
+#[utoipa::path(get, path = "/v1/products", tag = "admin",
+    responses((status = 200, body = ProductList), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn list_products(
+    State(state): State<AppState>,
+    _caller: Admin,
+) -> ApiResult<Json<ProductList>> {
+    Ok(Json(ProductList {
+        products: state.store.list_products().await?,
+    }))
+}
+
+/// Longest validity, in days, for a code or a top-up.
+const MAX_VALIDITY_DAYS: i64 = 3650;
+
+/// Checks a product's fields; the HTTP and command-line paths share it.
+pub fn check_product(p: &Product) -> Result<(), Problem> {
+    for (field, value) in [
+        ("id", &p.id),
+        ("family", &p.family),
+        ("resource", &p.resource),
+    ] {
+        if Label::new(value).is_none() {
+            return Err(Problem::validation(
+                field,
+                "lower-case letters, digits, - and _, at most 32",
+            ));
+        }
+    }
+    if !(1..=MAX_GRANT_AMOUNT).contains(&p.amount) {
+        return Err(Problem::validation(
+            "amount",
+            format!("between 1 and {MAX_GRANT_AMOUNT}"),
+        ));
+    }
+    for (field, days) in [
+        ("validity_days", p.validity_days),
+        ("code_validity_days", p.code_validity_days),
+    ] {
+        if !(1..=MAX_VALIDITY_DAYS).contains(&days) {
+            return Err(Problem::validation(
+                field,
+                format!("between 1 and {MAX_VALIDITY_DAYS}"),
+            ));
+        }
+    }
+    check_text("label_fr", Some(&p.label_fr), MAX_LABEL_CHARS)?;
+    check_text("label_en", Some(&p.label_en), MAX_LABEL_CHARS)?;
+    Ok(())
+}
+
+/// Adds a product, or replaces the one with the same id.
+#[utoipa::path(post, path = "/v1/products", tag = "admin", request_body = Product,
+    responses((status = 201, body = Product), (status = 422, body = ProblemBody), (status = 401, body = ProblemBody),
+        (status = 403, body = ProblemBody)))]
+async fn save_product(
+    State(state): State<AppState>,
+    caller: Admin,
+    body: ApiJson<Product>,
+) -> ApiResult<impl IntoResponse> {
+    check_product(&body.value)?;
+    state
+        .store
+        .upsert_product(&caller.principal.actor(), &body.value, state.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(body.value)))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RotatedKeys {
+    /// The code key id new codes are made with.
+    pub code_key_id: u8,
+    /// The signing key id new attestations carry.
+    pub signing_key_id: u32,
+}
+
+/// Rotates the code and signing keys; old keys keep verifying.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "admin",
+    responses((status = 201, body = RotatedKeys), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<impl IntoResponse> {
+    let keys = state.keys.rotate().map_err(|e| {
+        tracing::error!(error = %e, "key rotation failed");
+        Problem::internal()
+    })?;
+    let rotated = RotatedKeys {
+        code_key_id: keys.codes.active().get(),
+        signing_key_id: keys.signing_key().id(),
+    };
+    state
+        .store
+        .record_key_rotation(
+            &caller.principal.actor(),
+            rotated.code_key_id,
+            rotated.signing_key_id,
+            state.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(rotated)))
+}

@@ -1,0 +1,294 @@
+//! The HTTP layer's error: an RFC 9457 problem with a stable `code`.
+//!
+//! Every error of the lower layers is converted here, and only here, into a
+//! status and a code from SPEC.md. Internal errors are logged with their
+//! details and answered with a bare 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::code::CodeError;
+use crate::domain::{DomainError, VoucherState};
+use crate::storage::StorageError;
+
+/// An error answer. Build one with the constructors; they fix the status and
+/// code together so the two can never disagree. Boxed, so results that carry
+/// it stay small.
+#[derive(Debug, Clone)]
+pub struct Problem(Box<ProblemBody>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemBody;
+    fn deref(&self) -> &ProblemBody {
+        &self.0
+    }
+}
+
+/// The problem document (RFC 9457) with relay-topup's members.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code (SPEC.md, "Errors").
+    pub code: &'static str,
+    /// The request field at fault, for `validation_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The 1-based position of a bad character, for `malformed_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    /// Seconds to wait, for `rate_limited` and `locked_out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self(Box::new(ProblemBody {
+            type_uri: format!("/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            field: None,
+            position: None,
+            retry_after: None,
+        }))
+    }
+
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut p = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Validation failed",
+            detail,
+        );
+        p.0.field = Some(field.into());
+        p
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "this token's role cannot use this endpoint",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            format!("no such {what}"),
+        )
+    }
+
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("request bodies are limited to {limit_bytes} bytes"),
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u64, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Rate limited",
+            detail,
+        )
+        .retry_after(retry_after_secs)
+    }
+
+    /// Adds a `Retry-After` (at least one second).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.0.retry_after = Some(secs.max(1));
+        self
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
+    }
+
+    /// The problem for a voucher that is not in a state the request needs.
+    pub fn wrong_state(state: VoucherState) -> Self {
+        match state {
+            VoucherState::Redeemed => Self::new(
+                StatusCode::CONFLICT,
+                "already_redeemed",
+                "Already redeemed",
+                "this code has already been redeemed",
+            ),
+            VoucherState::Reserved => Self::new(
+                StatusCode::CONFLICT,
+                "reserved",
+                "Reserved",
+                "this code is held by a redemption in progress",
+            ),
+            VoucherState::Voided => {
+                Self::new(StatusCode::GONE, "voided", "Voided", "this code was voided")
+            }
+            VoucherState::Expired => Self::new(
+                StatusCode::GONE,
+                "expired",
+                "Expired",
+                "this code has expired",
+            ),
+            VoucherState::Issued => Self::new(
+                StatusCode::CONFLICT,
+                "wrong_state",
+                "Wrong state",
+                "this code has not been redeemed",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
+        let body = serde_json::to_vec(&*self.0).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<DomainError> for Problem {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Validation { field, reason } => {
+                Self::validation(field, format!("{field}: {reason}"))
+            }
+            DomainError::QuotaExceeded { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "quota_exceeded",
+                "Quota exceeded",
+                error.to_string(),
+            ),
+            DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::WrongState(state) => Self::wrong_state(state),
+            DomainError::IdempotencyConflict => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_conflict",
+                "Idempotency conflict",
+                error.to_string(),
+            ),
+            DomainError::IdempotencyInProgress => Self::new(
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "Request in progress",
+                error.to_string(),
+            ),
+            DomainError::AlreadyExists(what) => Self::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "Already exists",
+                format!("{what} already exists"),
+            ),
+        }
+    }
+}
+
+impl From<StorageError> for Problem {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Domain(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<CodeError> for Problem {
+    fn from(error: CodeError) -> Self {
+        match error {
+            CodeError::Malformed { position, .. } => {
+                let mut p = Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_code",
+                    "Malformed code",
+                    error.to_string(),
+                );
+                p.0.position = Some(position);
+                p
+            }
+            CodeError::Length { .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_code",
+                "Malformed code",
+                error.to_string(),
+            ),
+            CodeError::Checksum => Self::new(
+                StatusCode::BAD_REQUEST,
+                "checksum_mismatch",
+                "Checksum mismatch",
+                "this code contains a typo (probably a typo): please re-read the slip",
+            ),
+            // One answer for an unknown key, a bad tag and an unknown serial.
+            CodeError::Invalid(_) => Self::invalid_code(),
+        }
+    }
+}
+
+impl Problem {
+    /// The one answer for every authenticity failure: no oracle.
+    pub fn invalid_code() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_code",
+            "Invalid code",
+            "this code is not valid",
+        )
+    }
+}
+
+/// Handlers return this.
+pub type ApiResult<T> = Result<T, Problem>;

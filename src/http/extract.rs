@@ -1,0 +1,207 @@
+//! Extractors that answer with problems: bearer-token callers by role, and
+//! JSON bodies, queries and paths whose rejections become problem+json.
+
+use std::marker::PhantomData;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::Problem;
+use crate::domain::{Principal, Role};
+use crate::storage::RequestFingerprint;
+use crate::tokens;
+
+/// The caller behind the bearer token, whatever its role.
+async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(Problem::unauthorized)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| t.starts_with(tokens::TOKEN_PREFIX) && t.len() <= 128)
+        .ok_or_else(Problem::unauthorized)?;
+    state
+        .store
+        .find_token(&tokens::hash(token))
+        .await?
+        .ok_or_else(Problem::unauthorized)
+}
+
+/// A role an endpoint requires.
+pub trait RequiredRole: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+macro_rules! role {
+    ($name:ident, $role:expr) => {
+        #[derive(Debug)]
+        pub struct $name;
+        impl RequiredRole for $name {
+            const ROLE: Role = $role;
+        }
+    };
+}
+role!(AdminRole, Role::Admin);
+role!(StructureRole, Role::Structure);
+role!(OperatorRole, Role::Operator);
+role!(AuditorRole, Role::Auditor);
+
+/// A caller holding a live token of role `R`: 401 without a valid token,
+/// 403 with a token of another role.
+#[derive(Debug)]
+pub struct Caller<R: RequiredRole> {
+    pub principal: Principal,
+    _role: PhantomData<R>,
+}
+
+impl<S, R> FromRequestParts<S> for Caller<R>
+where
+    R: RequiredRole,
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let principal = principal(parts, &state).await?;
+        if principal.role != R::ROLE {
+            return Err(Problem::forbidden());
+        }
+        Ok(Self {
+            principal,
+            _role: PhantomData,
+        })
+    }
+}
+
+pub type Admin = Caller<AdminRole>;
+pub type Operator = Caller<OperatorRole>;
+pub type Auditor = Caller<AuditorRole>;
+
+/// A structure's caller, with its structure id.
+#[derive(Debug)]
+pub struct StructureCaller {
+    pub principal: Principal,
+    pub structure_id: i64,
+}
+
+impl<S> FromRequestParts<S> for StructureCaller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::<StructureRole>::from_request_parts(parts, state).await?;
+        let structure_id = caller
+            .principal
+            .structure_id
+            .ok_or_else(Problem::forbidden)?;
+        Ok(Self {
+            principal: caller.principal,
+            structure_id,
+        })
+    }
+}
+
+/// A JSON body, parsed strictly, with its raw bytes kept for
+/// idempotency fingerprints.
+#[derive(Debug)]
+pub struct ApiJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = AppState::from_ref(state).limits.max_body_bytes;
+        let raw = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(_) => Problem::payload_too_large(limit),
+            other => Problem::validation("body", other.body_text()),
+        })?;
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// Parses JSON and names the field at fault when it does not fit.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        Problem::validation(field, e.inner().to_string())
+    })
+}
+
+/// A query string; a bad one is `validation_failed`.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| Problem::validation("query", e.body_text()))
+    }
+}
+
+/// The optional `Idempotency-Key` header.
+#[derive(Debug)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S> FromRequestParts<S> for IdempotencyKey
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let max = AppState::from_ref(state).limits.max_idempotency_key_chars;
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= max)
+            .ok_or_else(|| {
+                Problem::validation(
+                    "Idempotency-Key",
+                    format!("1 to {max} visible ASCII characters"),
+                )
+            })?;
+        Ok(Self(Some(key.to_owned())))
+    }
+}
+
+/// The fingerprint of a request for idempotency: its route and body.
+pub fn fingerprint(route: &str, raw: &[u8]) -> RequestFingerprint {
+    RequestFingerprint::new(route, raw)
+}

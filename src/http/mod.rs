@@ -1,0 +1,186 @@
+//! The HTTP layer: routes, authentication, and the mapping of every error to
+//! an RFC 9457 problem. The only layer that knows status codes.
+//!
+//! Each area has its own `router()`; [`router`] joins them. Routes are
+//! registered together with their OpenAPI description (utoipa-axum), so the
+//! document served at `/openapi.json` lists exactly the routes served.
+
+pub mod admin;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod vouchers;
+
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::keyring::Keys;
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::storage::Store;
+use error::Problem;
+
+/// Everything a request handler may use.
+pub struct Inner {
+    pub store: Store,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    /// Codes issued per structure (governor, in memory: per process).
+    pub issue_limiter: DefaultKeyedRateLimiter<i64>,
+    pub metrics: Metrics,
+}
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, keys: Keys, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        let issue_limiter = RateLimiter::keyed(issue_quota(&limits));
+        Self(Arc::new(Inner {
+            store,
+            keys,
+            clock,
+            limits,
+            issue_limiter,
+            metrics: Metrics::new(),
+        }))
+    }
+
+    /// Unix seconds, from the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_secs()
+    }
+}
+
+fn issue_quota(limits: &Limits) -> Quota {
+    let per_hour = NonZeroU32::new(limits.issue_rate_codes_per_hour).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limits.issue_burst_codes).unwrap_or(NonZeroU32::MIN);
+    Quota::per_hour(per_hour).allow_burst(burst)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "relay-topup", description = "Prepaid mobile top-up codes for social structures. \
+        Each operation's tag names the token role it requires (`public`: none)."),
+    components(schemas(error::ProblemBody)),
+    modifiers(&BearerAuth),
+    tags((name = "admin"), (name = "structure"), (name = "operator"), (name = "auditor"), (name = "public"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API's routes and their OpenAPI document, before state is attached.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops::router())
+        .merge(admin::router())
+        .merge(vouchers::router())
+        .split_for_parts()
+}
+
+/// The whole service: API, `/openapi.json`, limits and instrumentation.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    let max_body = state.limits.max_body_bytes;
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let doc = Arc::clone(&doc);
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+    .fallback(|| async { Problem::not_found("route") })
+    .method_not_allowed_fallback(|| async {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            "this route does not accept this method",
+        )
+    })
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(middleware::from_fn_with_state(state.clone(), track))
+    .with_state(state)
+}
+
+/// Records each request's metrics and one log line (route template, never
+/// the body or a whole code), and sets headers every answer needs.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let mut response = next.run(request).await.into_response();
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(%method, %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}

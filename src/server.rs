@@ -1,0 +1,257 @@
+//! Running the service: first-start set-up, the sweeper, and graceful
+//! shutdown.
+//!
+//! [`start`] is what `relay-topup serve` and the black-box tests both call,
+//! so tests run the real server, on port 0, with a database of their own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::code::KeySet;
+use crate::config::Limits;
+use crate::domain::Role;
+use crate::domain::catalogue::seed_catalogue;
+use crate::http::{self, AppState};
+use crate::keyfile;
+use crate::keyring::Keys;
+use crate::storage::{NewGrant, PoolSettings, Store};
+
+/// The default database: a file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://relay-topup.sqlite?mode=rwc";
+/// External reference of the structure `--demo` creates.
+pub const DEMO_STRUCTURE_REF: &str = "demo";
+/// Expired codes handled per sweep round.
+const EXPIRY_BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    KeyFile(#[from] keyfile::KeyFileError),
+    #[error(transparent)]
+    Keys(#[from] crate::code::KeyError),
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// What the service needs to start.
+pub struct ServerConfig {
+    pub database_url: String,
+    pub key_file: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub pool: PoolSettings,
+    pub clock: Arc<dyn Clock>,
+    /// Create a demo structure and tokens on first start.
+    pub demo: bool,
+}
+
+/// Secrets created at start, shown once.
+#[derive(Debug, Default)]
+pub struct FirstStart {
+    pub admin_token: Option<String>,
+    pub demo: Option<DemoTokens>,
+}
+
+#[derive(Debug)]
+pub struct DemoTokens {
+    pub structure_id: i64,
+    pub structure_token: String,
+    pub operator_token: String,
+    pub auditor_token: String,
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub first_start: FirstStart,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, stops the
+    /// sweeper and closes the database.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self.server.await.unwrap_or(Ok(()));
+        let _ = self.sweeper.await;
+        self.state.store.close().await;
+        served
+    }
+
+    /// Waits until the server stops by itself (after a shutdown signal).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let served = self.server.await.unwrap_or(Ok(()));
+        let _ = self.shutdown.send(true);
+        let _ = self.sweeper.await;
+        self.state.store.close().await;
+        served
+    }
+
+    /// A handle that stops the server when sent `true`.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the database and keys, does first-start set-up, binds, and serves
+/// in the background.
+pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
+    let store = Store::open(&config.database_url, &config.pool).await?;
+    let (material, created) = keyfile::load_or_create(&config.key_file)?;
+    if created {
+        tracing::info!(path = %config.key_file.display(), "created key file (mode 0600)");
+    }
+    let keys = Keys::new(
+        Some(config.key_file.clone()),
+        KeySet::from_material(&material)?,
+    );
+    let now = config.clock.now_secs();
+    if store.seed_products(&seed_catalogue(), now).await? {
+        tracing::info!("seeded the product catalogue");
+    }
+    let mut first_start = FirstStart::default();
+    if !store.has_admin_token().await? {
+        first_start.admin_token =
+            Some(create_token(&store, Role::Admin, None, "first admin", now).await?);
+    }
+    if config.demo {
+        first_start.demo = create_demo(&store, now).await?;
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(ServerError::Listen)?;
+    let addr = listener.local_addr().map_err(ServerError::Listen)?;
+    let state = AppState::new(store, keys, config.clock, config.limits);
+    let (shutdown, mut stop) = watch::channel(false);
+    let app = http::router(state.clone());
+    let mut stop_serving = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_serving.wait_for(|&s| s).await;
+            })
+            .await
+    });
+    let sweeper_state = state.clone();
+    let sweeper = tokio::spawn(async move { sweep_until_stopped(sweeper_state, &mut stop).await });
+    Ok(Running {
+        addr,
+        state,
+        first_start,
+        shutdown,
+        server,
+        sweeper,
+    })
+}
+
+/// Creates a token and returns its secret.
+pub async fn create_token(
+    store: &Store,
+    role: Role,
+    structure_id: Option<i64>,
+    label: &str,
+    now: i64,
+) -> Result<String, ServerError> {
+    let (token, hash) = crate::tokens::generate().ok_or(ServerError::Random)?;
+    store
+        .create_token("system", &hash, role, structure_id, Some(label), now)
+        .await?;
+    Ok(token)
+}
+
+/// A demo structure with quota and one token per role, once.
+async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, ServerError> {
+    let exists = store
+        .list_structures()
+        .await?
+        .into_iter()
+        .any(|s| s.external_ref.as_deref() == Some(DEMO_STRUCTURE_REF));
+    if exists {
+        return Ok(None);
+    }
+    let structure = store
+        .create_structure(
+            "system",
+            "Structure de démonstration",
+            Some(DEMO_STRUCTURE_REF),
+            now,
+        )
+        .await?;
+    for (resource, amount) in [("data_mb", 100 * 1024), ("voice", 365)] {
+        let grant = NewGrant {
+            structure_id: structure.id,
+            resource: resource.into(),
+            amount,
+            starts_at: now,
+            ends_at: None,
+            recurrence: None,
+        };
+        store.create_grant("system", &grant, now).await?;
+    }
+    Ok(Some(DemoTokens {
+        structure_id: structure.id,
+        structure_token: create_token(
+            store,
+            Role::Structure,
+            Some(structure.id),
+            "demo structure",
+            now,
+        )
+        .await?,
+        operator_token: create_token(store, Role::Operator, None, "demo operator", now).await?,
+        auditor_token: create_token(store, Role::Auditor, None, "demo auditor", now).await?,
+    }))
+}
+
+/// Every `sweep_interval_secs`: credit monthly grants, lapse ended grants,
+/// expire codes, forget old idempotency keys, trim the rate limiter.
+async fn sweep_until_stopped(state: AppState, stop: &mut watch::Receiver<bool>) {
+    let interval = Duration::from_secs(state.limits.sweep_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|&s| s) => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = sweep_once(&state).await {
+            tracing::error!(error = %e, "sweep failed; will retry");
+        }
+    }
+}
+
+/// One sweep. Public so tests can run it with a controlled clock.
+pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageError> {
+    let now = state.now();
+    let credited = state.store.credit_due_grants(None, now).await?;
+    let lapsed = state.store.lapse_due_buckets(now).await?;
+    let mut expired = 0;
+    loop {
+        let n = state.store.expire_due_vouchers(now, EXPIRY_BATCH).await?;
+        expired += n;
+        if n < EXPIRY_BATCH as u64 {
+            break;
+        }
+    }
+    let purged = state
+        .store
+        .purge_idempotency(now - state.limits.idempotency_retention_secs)
+        .await?;
+    state.issue_limiter.retain_recent();
+    if credited + lapsed + expired + purged > 0 {
+        tracing::info!(credited, lapsed, expired, purged, "sweep");
+    }
+    Ok(())
+}

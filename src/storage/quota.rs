@@ -1,0 +1,396 @@
+//! The quota ledger in the database: buckets, balances and ledger entries,
+//! always changed together, in one transaction, with an event.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::events::{self, EventInput};
+use super::{Result, Store, values_placeholders};
+use crate::domain::Balance;
+use crate::domain::quota::{self, Bucket, Take};
+
+/// Which way a ledger entry moves quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Grant,
+    Issue,
+    Return,
+    Lapse,
+}
+
+impl Entry {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant => "grant",
+            Self::Issue => "issue",
+            Self::Return => "return",
+            Self::Lapse => "lapse",
+        }
+    }
+
+    fn balance_column(self) -> &'static str {
+        match self {
+            Self::Grant => "granted",
+            Self::Issue => "issued",
+            Self::Return => "returned",
+            Self::Lapse => "lapsed",
+        }
+    }
+}
+
+/// One ledger row to write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LedgerRow {
+    pub entry: Entry,
+    pub amount: i64,
+    pub voucher_id: Option<i64>,
+    pub bucket_id: Option<i64>,
+}
+
+const LEDGER_COLUMNS: usize = 7;
+const LEDGER_ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes ledger rows for one structure and resource, and moves the running
+/// balance by the same amounts. The balance's CHECK refuses a negative
+/// available amount, as a last line of defence.
+pub(crate) async fn record(
+    tx: &mut Transaction<'static, Any>,
+    structure_id: i64,
+    resource: &str,
+    rows: &[LedgerRow],
+    now: i64,
+) -> Result<()> {
+    for chunk in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO ledger (structure_id, resource, kind, amount, voucher_id, bucket_id, at) VALUES {}",
+            values_placeholders(chunk.len(), LEDGER_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for r in chunk {
+            query = query
+                .bind(structure_id)
+                .bind(resource.to_owned())
+                .bind(r.entry.as_str())
+                .bind(r.amount)
+                .bind(r.voucher_id)
+                .bind(r.bucket_id)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    sqlx::query(
+        "INSERT INTO balances (structure_id, resource) VALUES ($1, $2) ON CONFLICT (structure_id, resource) DO NOTHING",
+    )
+    .bind(structure_id)
+    .bind(resource.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    for entry in [Entry::Grant, Entry::Issue, Entry::Return, Entry::Lapse] {
+        let total: i64 = rows
+            .iter()
+            .filter(|r| r.entry == entry)
+            .map(|r| r.amount)
+            .sum();
+        if total == 0 {
+            continue;
+        }
+        let column = entry.balance_column();
+        sqlx::query(&format!(
+            "UPDATE balances SET {column} = {column} + $1 WHERE structure_id = $2 AND resource = $3"
+        ))
+        .bind(total)
+        .bind(structure_id)
+        .bind(resource.to_owned())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Credits one bucket of a grant, with its ledger entry and event.
+    #[allow(clippy::too_many_arguments)] // One row's worth of columns.
+    pub(crate) async fn credit_bucket(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        grant_id: i64,
+        period: i64,
+        structure_id: i64,
+        resource: &str,
+        amount: i64,
+        credited_at: i64,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        let bucket_id: i64 = sqlx::query(
+            "INSERT INTO quota_buckets (grant_id, period, structure_id, resource, amount, remaining, credited_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
+        )
+        .bind(grant_id)
+        .bind(period)
+        .bind(structure_id)
+        .bind(resource.to_owned())
+        .bind(amount)
+        .bind(credited_at)
+        .bind(expires_at)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("id")?;
+        let row = LedgerRow {
+            entry: Entry::Grant,
+            amount,
+            voucher_id: None,
+            bucket_id: Some(bucket_id),
+        };
+        record(tx, structure_id, resource, &[row], now).await?;
+        let event = EventInput {
+            kind: "credit",
+            actor: "system".into(),
+            structure_id: Some(structure_id),
+            voucher_id: None,
+            data: serde_json::json!({
+                "grant_id": grant_id, "period": period, "bucket_id": bucket_id,
+                "resource": resource, "amount": amount, "expires_at": expires_at,
+            }),
+        };
+        events::append(tx, now, &[event]).await
+    }
+
+    /// Credits every monthly grant whose next credit is due (for one
+    /// structure, or all). Each credit is a compare-and-set on the grant's
+    /// period, so two processes never credit the same month twice.
+    pub async fn credit_due_grants(&self, structure_id: Option<i64>, now: i64) -> Result<u64> {
+        let mut credited = 0;
+        loop {
+            let due = sqlx::query(
+                "SELECT id, structure_id, resource, amount, starts_at, ends_at, next_period, next_credit_at \
+                 FROM grants WHERE next_credit_at IS NOT NULL AND next_credit_at <= $1 \
+                 AND ($2 IS NULL OR structure_id = $2) ORDER BY next_credit_at LIMIT 100",
+            )
+            .bind(now)
+            .bind(structure_id)
+            .fetch_all(self.reader())
+            .await?;
+            if due.is_empty() {
+                return Ok(credited);
+            }
+            for row in &due {
+                credited += u64::from(self.credit_one_due(row, now).await?);
+            }
+        }
+    }
+
+    async fn credit_one_due(&self, row: &sqlx::any::AnyRow, now: i64) -> Result<bool> {
+        let grant_id: i64 = row.try_get("id")?;
+        let period: i64 = row.try_get("next_period")?;
+        let credit_at: i64 = row.try_get("next_credit_at")?;
+        let starts_at: i64 = row.try_get("starts_at")?;
+        let ends_at: Option<i64> = row.try_get("ends_at")?;
+        let following = u32::try_from(period + 1)
+            .ok()
+            .and_then(|p| quota::monthly_credit_at(starts_at, p))
+            .filter(|&t| ends_at.is_none_or(|end| t < end));
+        let mut tx = self.begin_write().await?;
+        let won = sqlx::query(
+            "UPDATE grants SET next_period = next_period + 1, next_credit_at = $1 WHERE id = $2 AND next_period = $3",
+        )
+        .bind(following)
+        .bind(grant_id)
+        .bind(period)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if won {
+            let structure_id: i64 = row.try_get("structure_id")?;
+            let resource: String = row.try_get("resource")?;
+            let amount: i64 = row.try_get("amount")?;
+            self.credit_bucket(
+                &mut tx,
+                grant_id,
+                period,
+                structure_id,
+                &resource,
+                amount,
+                credit_at,
+                ends_at,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
+
+    /// Records the lapse of every bucket whose end date has passed: its
+    /// unused remainder leaves the balance for good.
+    pub async fn lapse_due_buckets(&self, now: i64) -> Result<u64> {
+        let due = sqlx::query(
+            "SELECT id FROM quota_buckets WHERE lapsed_at IS NULL AND expires_at IS NOT NULL AND expires_at <= $1 \
+             ORDER BY id LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(self.reader())
+        .await?;
+        let mut lapsed = 0;
+        for row in &due {
+            let id: i64 = row.try_get("id")?;
+            let mut tx = self.begin_write().await?;
+            let sql = format!(
+                "SELECT structure_id, resource, remaining FROM quota_buckets WHERE id = $1 AND lapsed_at IS NULL{}",
+                self.for_update()
+            );
+            let Some(bucket) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
+                continue;
+            };
+            let structure_id: i64 = bucket.try_get("structure_id")?;
+            let resource: String = bucket.try_get("resource")?;
+            let remaining: i64 = bucket.try_get("remaining")?;
+            sqlx::query("UPDATE quota_buckets SET lapsed_at = $1, remaining = 0 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if remaining > 0 {
+                let row = LedgerRow {
+                    entry: Entry::Lapse,
+                    amount: remaining,
+                    voucher_id: None,
+                    bucket_id: Some(id),
+                };
+                record(&mut tx, structure_id, &resource, &[row], now).await?;
+            }
+            let event = EventInput {
+                kind: "lapse",
+                actor: "system".into(),
+                structure_id: Some(structure_id),
+                voucher_id: None,
+                data: serde_json::json!({ "bucket_id": id, "resource": resource, "amount": remaining }),
+            };
+            events::append(&mut tx, now, &[event]).await?;
+            tx.commit().await?;
+            lapsed += 1;
+        }
+        Ok(lapsed)
+    }
+
+    /// A structure's balances, as of `now`: a bucket past its end date counts
+    /// as lapsed even before the sweeper records it.
+    pub async fn balances(&self, structure_id: i64, now: i64) -> Result<Vec<Balance>> {
+        let rows = sqlx::query(
+            "SELECT b.resource, b.granted, b.issued, b.returned, b.lapsed, \
+             (SELECT COALESCE(SUM(q.remaining), 0) FROM quota_buckets q WHERE q.structure_id = b.structure_id \
+              AND q.resource = b.resource AND q.lapsed_at IS NULL AND q.expires_at IS NOT NULL \
+              AND q.expires_at <= $2) AS pending_lapse \
+             FROM balances b WHERE b.structure_id = $1 ORDER BY b.resource",
+        )
+        .bind(structure_id)
+        .bind(now)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let pending: i64 = r.try_get("pending_lapse")?;
+                Ok(Balance::new(
+                    r.try_get("resource")?,
+                    r.try_get("granted")?,
+                    r.try_get("issued")?,
+                    r.try_get("returned")?,
+                    r.try_get::<i64, _>("lapsed")? + pending,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The open buckets of a structure's resource, locked for the transaction.
+pub(crate) async fn open_buckets(
+    store: &Store,
+    tx: &mut Transaction<'static, Any>,
+    structure_id: i64,
+    resource: &str,
+) -> Result<Vec<Bucket>> {
+    let sql = format!(
+        "SELECT id, remaining, expires_at FROM quota_buckets WHERE structure_id = $1 AND resource = $2 \
+         AND lapsed_at IS NULL AND remaining > 0 ORDER BY id{}",
+        store.for_update()
+    );
+    let rows = sqlx::query(&sql)
+        .bind(structure_id)
+        .bind(resource.to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Bucket {
+                id: r.try_get("id")?,
+                remaining: r.try_get("remaining")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Takes drawn amounts out of their buckets.
+pub(crate) async fn draw(tx: &mut Transaction<'static, Any>, takes: &[Take]) -> Result<()> {
+    let mut per_bucket: Vec<(i64, i64)> = Vec::new();
+    for t in takes {
+        match per_bucket.iter_mut().find(|(id, _)| *id == t.bucket_id) {
+            Some((_, amount)) => *amount += t.amount,
+            None => per_bucket.push((t.bucket_id, t.amount)),
+        }
+    }
+    for (bucket_id, amount) in per_bucket {
+        sqlx::query("UPDATE quota_buckets SET remaining = remaining - $1 WHERE id = $2")
+            .bind(amount)
+            .bind(bucket_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Gives a voucher's amount back to the buckets it came from: a bucket that
+/// is still open takes it back; one that has lapsed lets it lapse at once.
+/// Writes the voucher's single return entry (and any lapse entries).
+pub(crate) async fn give_back(
+    tx: &mut Transaction<'static, Any>,
+    structure_id: i64,
+    resource: &str,
+    voucher_id: i64,
+    amount: i64,
+    now: i64,
+) -> Result<()> {
+    let sources = sqlx::query(
+        "SELECT s.bucket_id, s.amount, q.lapsed_at FROM voucher_sources s \
+         JOIN quota_buckets q ON q.id = s.bucket_id WHERE s.voucher_id = $1 ORDER BY s.bucket_id",
+    )
+    .bind(voucher_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut rows = vec![LedgerRow {
+        entry: Entry::Return,
+        amount,
+        voucher_id: Some(voucher_id),
+        bucket_id: None,
+    }];
+    for source in &sources {
+        let bucket_id: i64 = source.try_get("bucket_id")?;
+        let drawn: i64 = source.try_get("amount")?;
+        let lapsed_at: Option<i64> = source.try_get("lapsed_at")?;
+        if lapsed_at.is_some() {
+            rows.push(LedgerRow {
+                entry: Entry::Lapse,
+                amount: drawn,
+                voucher_id: None,
+                bucket_id: Some(bucket_id),
+            });
+        } else {
+            sqlx::query("UPDATE quota_buckets SET remaining = remaining + $1 WHERE id = $2")
+                .bind(drawn)
+                .bind(bucket_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    record(tx, structure_id, resource, &rows, now).await
+}
