@@ -278,7 +278,7 @@ impl Store {
     pub async fn balances(&self, structure_id: i64, now: i64) -> Result<Vec<Balance>> {
         let rows = sqlx::query(
             "SELECT b.resource, b.granted, b.issued, b.returned, b.lapsed, \
-             (SELECT COALESCE(SUM(q.remaining), 0) FROM quota_buckets q WHERE q.structure_id = b.structure_id \
+             (SELECT CAST(COALESCE(SUM(q.remaining), 0) AS BIGINT) FROM quota_buckets q WHERE q.structure_id = b.structure_id \
               AND q.resource = b.resource AND q.lapsed_at IS NULL AND q.expires_at IS NOT NULL \
               AND q.expires_at <= $2) AS pending_lapse \
              FROM balances b WHERE b.structure_id = $1 ORDER BY b.resource",

@@ -1,0 +1,311 @@
+//! Test harness: the real server on port 0, with a database of its own
+//! (a fresh SQLite file, or a fresh PostgreSQL database), driven over HTTP.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Shared by several test crates.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use relay_topup::clock::{Clock, ManualClock, SystemClock};
+use relay_topup::config::Limits;
+use relay_topup::server::{self, Running, ServerConfig};
+use relay_topup::storage::PoolSettings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `both!(name)` turns
+/// `async fn name(db: Db)` into `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    };
+}
+
+const POSTGRES_URL_VAR: &str = "RELAY_TOPUP_TEST_POSTGRES_URL";
+const REQUIRE_POSTGRES_VAR: &str = "RELAY_TOPUP_REQUIRE_POSTGRES";
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "rt_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh PostgreSQL database on the test cluster, or `None` (skipped) when
+/// no cluster is configured, unless PostgreSQL is required.
+pub async fn fresh_postgres_url() -> Option<String> {
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        if std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1") {
+            panic!("{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
+        }
+        eprintln!("skipped: PostgreSQL test (set {POSTGRES_URL_VAR} or run scripts/test)");
+        return None;
+    };
+    let name = unique_name();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+/// A database URL of the given kind in `dir`, or `None` if skipped.
+pub async fn database_url(db: Db, dir: &std::path::Path) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("test.sqlite").display()
+        )),
+        Db::Postgres => fresh_postgres_url().await,
+    }
+}
+
+/// Limits for tests: the defaults, with issuing rate limits out of the way
+/// unless a test sets them.
+pub fn test_limits() -> Limits {
+    Limits {
+        issue_rate_codes_per_hour: 10_000_000,
+        issue_burst_codes: 1_000_000,
+        ..Limits::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub running: Option<Running>,
+    pub clock: Option<ManualClock>,
+    pub db: Db,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    /// The problem `code`, if this is a problem document.
+    pub fn code(&self) -> Option<&str> {
+        self.body.get("code").and_then(Value::as_str)
+    }
+
+    pub fn is_problem(&self) -> bool {
+        self.headers
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("application/problem+json"))
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Option<Self> {
+        Self::spawn_with(db, test_limits(), None).await
+    }
+
+    /// Spawns with limits and, optionally, a manual clock.
+    pub async fn spawn_with(db: Db, limits: Limits, clock: Option<ManualClock>) -> Option<Self> {
+        // Logs only when asked for, e.g. RUST_LOG=relay_topup=debug.
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = database_url(db, dir.path()).await?;
+        let app_clock: Arc<dyn Clock> = match &clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let config = ServerConfig {
+            database_url: database_url.clone(),
+            key_file: dir.path().join("test.keys"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            limits,
+            pool: PoolSettings {
+                max_connections: 8,
+                ..PoolSettings::default()
+            },
+            clock: app_clock,
+            demo: false,
+        };
+        let running = server::start(config).await.unwrap();
+        let admin = running.first_start.admin_token.clone().unwrap();
+        Some(Self {
+            base: format!("http://{}", running.addr),
+            client: reqwest::Client::new(),
+            admin,
+            running: Some(running),
+            clock,
+            db,
+            database_url,
+            dir,
+        })
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        self.request_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Creates a structure and returns its id.
+    pub async fn structure(&self, name: &str) -> i64 {
+        let a = self
+            .post("/v1/structures", &self.admin, json!({ "name": name }))
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        a.body["id"].as_i64().unwrap()
+    }
+
+    pub async fn grant(&self, structure_id: i64, resource: &str, amount: i64) {
+        let a = self
+            .post(
+                &format!("/v1/structures/{structure_id}/grants"),
+                &self.admin,
+                json!({ "resource": resource, "amount": amount }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    }
+
+    /// Creates a token of `role` and returns its secret.
+    pub async fn token(&self, role: &str, structure_id: Option<i64>) -> String {
+        let a = self
+            .post(
+                "/v1/tokens",
+                &self.admin,
+                json!({ "role": role, "structure_id": structure_id }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        a.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A structure with `data_mb` quota and a token for it.
+    pub async fn funded_structure(&self, name: &str, data_mb: i64) -> (i64, String) {
+        let id = self.structure(name).await;
+        if data_mb > 0 {
+            self.grant(id, "data_mb", data_mb).await;
+        }
+        let token = self.token("structure", Some(id)).await;
+        (id, token)
+    }
+
+    /// Issues `count` codes of `product` and returns the answer.
+    pub async fn issue(&self, token: &str, product: &str, count: i64) -> Answer {
+        self.post(
+            "/v1/vouchers",
+            token,
+            json!({ "product": product, "count": count }),
+        )
+        .await
+    }
+
+    /// The `data_mb` balance of the structure behind `token`.
+    pub async fn balance(&self, token: &str, resource: &str) -> Value {
+        let a = self.get("/v1/balance", token).await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        a.body["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["resource"] == resource)
+            .cloned()
+            .unwrap_or_else(
+                || json!({ "available": 0, "granted": 0, "issued": 0, "returned": 0, "lapsed": 0 }),
+            )
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.unwrap();
+        }
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
