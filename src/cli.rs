@@ -175,13 +175,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to standard error: human-readable by default, one JSON object a
+/// line with `RELAY_TOPUP_LOG_FORMAT=json`; the level comes from `RUST_LOG`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("RELAY_TOPUP_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {

@@ -217,17 +217,28 @@ async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, Serv
     }))
 }
 
+/// How often SQLite's write-ahead log is checkpointed in the background.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Every `sweep_interval_secs`: credit monthly grants, lapse ended grants,
 /// expire codes, forget old idempotency keys, trim the rate limiter.
+/// Also checkpoints SQLite's log every second.
 async fn sweep_until_stopped(state: AppState, stop: &mut watch::Receiver<bool>) {
-    let interval = Duration::from_secs(state.limits.sweep_interval_secs.max(1));
+    let sweep_every = Duration::from_secs(state.limits.sweep_interval_secs.max(1));
+    let mut next_sweep = tokio::time::Instant::now() + sweep_every;
     loop {
         tokio::select! {
             _ = stop.wait_for(|&s| s) => return,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
         }
-        if let Err(e) = sweep_once(&state).await {
-            tracing::error!(error = %e, "sweep failed; will retry");
+        if let Err(e) = state.store.checkpoint().await {
+            tracing::warn!(error = %e, "checkpoint failed; will retry");
+        }
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep += sweep_every;
+            if let Err(e) = sweep_once(&state).await {
+                tracing::error!(error = %e, "sweep failed; will retry");
+            }
         }
     }
 }

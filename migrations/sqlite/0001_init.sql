@@ -71,8 +71,26 @@ CREATE TABLE balances (
     CHECK (granted - issued + returned - lapsed >= 0)
 );
 
+CREATE TABLE ledger (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    structure_id INTEGER NOT NULL REFERENCES structures (id),
+    resource     TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('grant', 'issue', 'return', 'lapse')),
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    -- Return entries name their voucher; an issue entry covers a whole
+    -- request, and its vouchers name it (vouchers.issue_entry_id).
+    voucher_id   INTEGER,
+    bucket_id    INTEGER REFERENCES quota_buckets (id),
+    at           INTEGER NOT NULL,
+    CHECK ((kind = 'return') = (voucher_id IS NOT NULL))
+);
+CREATE UNIQUE INDEX ledger_one_return_per_voucher ON ledger (voucher_id) WHERE kind = 'return';
+CREATE INDEX ledger_by_structure ON ledger (structure_id, resource, at);
+
 CREATE TABLE vouchers (
     -- key_id * 2^35 + serial: a code names its row, found by primary key.
+    -- The CHECK below ties the id to (key_id, serial), so the primary key
+    -- is also the "one serial per key" constraint.
     id               INTEGER PRIMARY KEY,
     key_id           INTEGER NOT NULL CHECK (key_id BETWEEN 0 AND 31),
     serial           INTEGER NOT NULL CHECK (serial BETWEEN 0 AND 34359738367),
@@ -86,15 +104,21 @@ CREATE TABLE vouchers (
     expires_at       INTEGER NOT NULL,
     state_changed_at INTEGER NOT NULL,
     attestation      TEXT NOT NULL,
-    UNIQUE (key_id, serial),
+    -- The issue entry this voucher's amount is part of: exactly one, by
+    -- construction (NOT NULL, one column).
+    issue_entry_id   INTEGER NOT NULL REFERENCES ledger (id),
+    -- The bucket it drew from; NULL when it drew from several, which are
+    -- then listed in voucher_sources.
+    bucket_id        INTEGER REFERENCES quota_buckets (id),
     CHECK (id = key_id * 34359738368 + serial),
     CHECK (expires_at > issued_at)
 );
 CREATE INDEX vouchers_by_structure ON vouchers (structure_id, issued_at DESC, id DESC);
 CREATE INDEX vouchers_to_expire ON vouchers (expires_at) WHERE state = 'issued';
 
--- Which bucket(s) a voucher's amount came from, so that a give-back returns
--- to the same bucket (or lapses at once if that bucket has lapsed).
+-- The buckets of a voucher that drew from more than one, so that a
+-- give-back returns to the same buckets (or lapses at once where a bucket
+-- has lapsed).
 CREATE TABLE voucher_sources (
     voucher_id INTEGER NOT NULL REFERENCES vouchers (id),
     bucket_id  INTEGER NOT NULL REFERENCES quota_buckets (id),
@@ -102,20 +126,6 @@ CREATE TABLE voucher_sources (
     PRIMARY KEY (voucher_id, bucket_id)
 );
 
-CREATE TABLE ledger (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    structure_id INTEGER NOT NULL REFERENCES structures (id),
-    resource     TEXT NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('grant', 'issue', 'return', 'lapse')),
-    amount       INTEGER NOT NULL CHECK (amount > 0),
-    voucher_id   INTEGER REFERENCES vouchers (id),
-    bucket_id    INTEGER REFERENCES quota_buckets (id),
-    at           INTEGER NOT NULL,
-    CHECK ((kind IN ('issue', 'return')) = (voucher_id IS NOT NULL))
-);
-CREATE UNIQUE INDEX ledger_one_issue_per_voucher ON ledger (voucher_id) WHERE kind = 'issue';
-CREATE UNIQUE INDEX ledger_one_return_per_voucher ON ledger (voucher_id) WHERE kind = 'return';
-CREATE INDEX ledger_by_structure ON ledger (structure_id, resource, at);
 
 CREATE TABLE events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,

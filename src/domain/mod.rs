@@ -98,6 +98,12 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// Longest external reference or token label.
 pub const MAX_LABEL_CHARS: usize = 100;
 
+/// Bidirectional overrides and zero-width characters: they can make a
+/// printed reference read differently from what is stored.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Checks an optional short text: trimmed, bounded, no control characters.
 pub fn check_text(
     field: &'static str,
@@ -116,10 +122,13 @@ pub fn check_text(
             format!("at most {max_chars} characters"),
         ));
     }
-    if text.chars().any(char::is_control) {
+    if text
+        .chars()
+        .any(|c| c.is_control() || is_invisible_format(c))
+    {
         return Err(DomainError::validation(
             field,
-            "control characters are not allowed",
+            "control and invisible formatting characters are not allowed",
         ));
     }
     Ok(Some(text.to_owned()))

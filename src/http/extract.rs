@@ -23,9 +23,11 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(Problem::unauthorized)?;
+    // The scheme is case-insensitive (RFC 9110).
     let token = header
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| t.starts_with(tokens::TOKEN_PREFIX) && t.len() <= 128)
         .ok_or_else(Problem::unauthorized)?;
     state
@@ -141,14 +143,31 @@ where
     }
 }
 
-/// Parses JSON and names the field at fault when it does not fit.
+/// Parses one JSON document, and nothing after it, naming the field at
+/// fault when it does not fit.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(raw);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        Problem::validation(field, e.inner().to_string())
-    })
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let message = e.inner().to_string();
+        Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
+    })?;
+    de.end()
+        .map_err(|e| Problem::validation("body", format!("one JSON document expected: {e}")))?;
+    Ok(value)
+}
+
+/// The field a deserialisation error is about: its path, or for a missing
+/// field (reported at the enclosing object) the field's name.
+fn field_at_fault(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
 }
 
 /// A query string; a bad one is `validation_failed`.
@@ -163,10 +182,15 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| Problem::validation("query", e.body_text()))
+        let _ = state;
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
+            })
     }
 }
 

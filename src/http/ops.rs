@@ -28,7 +28,7 @@ pub struct Health {
 }
 
 /// Liveness: answers 200 when the database answers.
-#[utoipa::path(get, path = "/healthz", tag = "public",
+#[utoipa::path(get, path = "/healthz", tag = "public", security(()),
     responses((status = 200, body = Health), (status = 503, body = ProblemBody)))]
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.store.ping().await.map_err(|e| {
@@ -39,7 +39,7 @@ async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
 }
 
 /// Prometheus metrics, text format.
-#[utoipa::path(get, path = "/metrics", tag = "public",
+#[utoipa::path(get, path = "/metrics", tag = "public", security(()),
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -66,7 +66,7 @@ pub struct PublicKeys {
 }
 
 /// Every attestation public key, rotated ones included.
-#[utoipa::path(get, path = "/v1/keys", tag = "public", responses((status = 200, body = PublicKeys)))]
+#[utoipa::path(get, path = "/v1/keys", tag = "public", security(()), responses((status = 200, body = PublicKeys)))]
 async fn public_keys(State(state): State<AppState>) -> Json<PublicKeys> {
     let keys = state.keys.get();
     Json(PublicKeys {

@@ -49,3 +49,38 @@ pub(crate) async fn append(
     }
     Ok(())
 }
+
+/// Appends events that share kind, actor and structure, one per voucher, in
+/// order: the shared fields are bound once, which keeps large issues cheap.
+pub(crate) async fn append_voucher_events(
+    tx: &mut Transaction<'static, Any>,
+    at: i64,
+    kind: &'static str,
+    actor: &str,
+    structure_id: i64,
+    events: &[(i64, serde_json::Value)],
+) -> Result<()> {
+    const SHARED: usize = 4;
+    for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let voucher = SHARED + 2 * r + 1;
+                format!("($1, $2, $3, $4, ${voucher}, ${})", voucher + 1)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (at, kind, actor, structure_id, voucher_id, data) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(at)
+            .bind(kind)
+            .bind(actor.to_owned())
+            .bind(structure_id);
+        for (voucher_id, data) in chunk {
+            query = query.bind(*voucher_id).bind(data.to_string());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}

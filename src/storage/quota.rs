@@ -77,6 +77,16 @@ pub(crate) async fn record(
         }
         query.execute(&mut **tx).await?;
     }
+    move_balance(tx, structure_id, resource, rows).await
+}
+
+/// Moves the running balance by the rows' amounts.
+async fn move_balance(
+    tx: &mut Transaction<'static, Any>,
+    structure_id: i64,
+    resource: &str,
+    rows: &[LedgerRow],
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO balances (structure_id, resource) VALUES ($1, $2) ON CONFLICT (structure_id, resource) DO NOTHING",
     )
@@ -104,6 +114,32 @@ pub(crate) async fn record(
         .await?;
     }
     Ok(())
+}
+
+/// Writes one ledger row, moves the balance, and returns the row's id.
+pub(crate) async fn record_one(
+    tx: &mut Transaction<'static, Any>,
+    structure_id: i64,
+    resource: &str,
+    row: LedgerRow,
+    now: i64,
+) -> Result<i64> {
+    let id: i64 = sqlx::query(
+        "INSERT INTO ledger (structure_id, resource, kind, amount, voucher_id, bucket_id, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(structure_id)
+    .bind(resource.to_owned())
+    .bind(row.entry.as_str())
+    .bind(row.amount)
+    .bind(row.voucher_id)
+    .bind(row.bucket_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")?;
+    move_balance(tx, structure_id, resource, &[row]).await?;
+    Ok(id)
 }
 
 impl Store {
@@ -360,9 +396,13 @@ pub(crate) async fn give_back(
     amount: i64,
     now: i64,
 ) -> Result<()> {
+    // A voucher drew from one bucket (vouchers.bucket_id) or, rarely, from
+    // several (voucher_sources).
     let sources = sqlx::query(
-        "SELECT s.bucket_id, s.amount, q.lapsed_at FROM voucher_sources s \
-         JOIN quota_buckets q ON q.id = s.bucket_id WHERE s.voucher_id = $1 ORDER BY s.bucket_id",
+        "SELECT v.bucket_id, v.amount, q.lapsed_at FROM vouchers v \
+         JOIN quota_buckets q ON q.id = v.bucket_id WHERE v.id = $1 \
+         UNION ALL SELECT s.bucket_id, s.amount, q.lapsed_at FROM voucher_sources s \
+         JOIN quota_buckets q ON q.id = s.bucket_id WHERE s.voucher_id = $1 ORDER BY 1",
     )
     .bind(voucher_id)
     .fetch_all(&mut **tx)

@@ -64,8 +64,33 @@ pub struct VoucherPage {
 
 const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
                                expires_at, state_changed_at, attestation";
-/// Columns of the multi-row voucher insert.
-const INSERT_COLUMNS: usize = 13;
+/// Parameters shared by every row of the multi-row voucher insert.
+const SHARED_PARAMS: usize = 10;
+/// Parameters of each row: id, attestation, bucket.
+const ROW_PARAMS: usize = 3;
+/// 2^35: a voucher id is key_id · 2^35 + serial.
+const KEY_SPAN: i64 = 1 << 35;
+
+/// The multi-row voucher insert for `rows` rows: key_id and serial are
+/// derived from the id in SQL, and the schema's CHECK confirms them.
+fn insert_vouchers_sql(rows: usize) -> String {
+    let mut values = String::with_capacity(rows * 80);
+    for r in 0..rows {
+        let id = SHARED_PARAMS + r * ROW_PARAMS + 1;
+        let (att, bucket) = (id + 1, id + 2);
+        if r > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "(${id}, ${id} / $10, ${id} % $10, $1, $2, $3, $4, $5, $6, $7, $8, $7, ${att}, $9, ${bucket})"
+        ));
+    }
+    format!(
+        "INSERT INTO vouchers (id, key_id, serial, structure_id, product_id, resource, amount, state, reference, \
+         issued_at, expires_at, state_changed_at, attestation, issue_entry_id, bucket_id) VALUES {values} \
+         ON CONFLICT DO NOTHING RETURNING id"
+    )
+}
 /// Most attempts at finding free serials for one batch; with 2^35 serials a
 /// second round is already rare.
 const MAX_SERIAL_ROUNDS: usize = 16;
@@ -123,10 +148,28 @@ impl Store {
                 requested,
             },
         )?;
-        let stored = insert_vouchers(&mut tx, &mut minter, candidates, req, now).await?;
-        record_issue(&mut tx, req, &stored, &takes, now).await?;
+        let entry = LedgerRow {
+            entry: Entry::Issue,
+            amount: req.product.amount * req.count as i64,
+            voucher_id: None,
+            bucket_id: None,
+        };
+        let entry_id =
+            ledger::record_one(&mut tx, req.structure_id, &req.product.resource, entry, now)
+                .await?;
+        let rows = Rows {
+            req,
+            entry_id,
+            takes: &takes,
+            now,
+        };
+        let stored = insert_vouchers(&mut tx, &mut minter, candidates, &rows).await?;
+        record_issue(&mut tx, &rows, &stored).await?;
         let outcome = IssueOutcome {
-            vouchers: stored.iter().map(|v| issued_row(v, req, now)).collect(),
+            vouchers: stored
+                .iter()
+                .map(|(_, v)| issued_row(v, req, now))
+                .collect(),
         };
         if let Some(claim) = &req.idempotency {
             let answer = serde_json::to_string(&outcome)
@@ -344,38 +387,58 @@ fn issued_row(v: &NewVoucher, req: &IssueRequest<'_>, now: i64) -> VoucherRow {
     }
 }
 
+/// What every row of one issue request shares.
+struct Rows<'a> {
+    req: &'a IssueRequest<'a>,
+    /// The request's single issue ledger entry.
+    entry_id: i64,
+    /// Each voucher's takes, in the order vouchers are stored.
+    takes: &'a [Vec<quota::Take>],
+    now: i64,
+}
+
+impl Rows<'_> {
+    /// The bucket the `i`th voucher drew from, if just one.
+    fn single_bucket(&self, i: usize) -> Option<i64> {
+        match self.takes.get(i).map(Vec::as_slice) {
+            Some([only]) => Some(only.bucket_id),
+            _ => None,
+        }
+    }
+}
+
 /// Inserts the candidates; a serial already taken is replaced by a fresh
-/// one and tried again, so every voucher gets a unique random serial.
+/// one and tried again, so every voucher gets a unique random serial. Each
+/// voucher keeps the index of its takes, so its bucket follows it.
 async fn insert_vouchers(
     tx: &mut Transaction<'static, Any>,
     minter: &mut Minter<'_>,
-    mut pending: Vec<NewVoucher>,
-    req: &IssueRequest<'_>,
-    now: i64,
-) -> Result<Vec<NewVoucher>> {
+    candidates: Vec<NewVoucher>,
+    rows: &Rows<'_>,
+) -> Result<Vec<(usize, NewVoucher)>> {
+    let req = rows.req;
+    let mut pending: Vec<(usize, NewVoucher)> = candidates.into_iter().enumerate().collect();
     let mut stored = Vec::with_capacity(pending.len());
     for _ in 0..MAX_SERIAL_ROUNDS {
-        let sql = format!(
-            "INSERT INTO vouchers (id, key_id, serial, structure_id, product_id, resource, amount, state, reference, \
-             issued_at, expires_at, state_changed_at, attestation) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            values_placeholders(pending.len(), INSERT_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for v in &pending {
+        let sql = insert_vouchers_sql(pending.len());
+        // What all rows share is bound once ($1–$10); each row binds only its
+        // id, attestation and bucket. Binding is a large part of the cost.
+        let mut query = sqlx::query(&sql)
+            .bind(req.structure_id)
+            .bind(req.product.id.clone())
+            .bind(req.product.resource.clone())
+            .bind(req.product.amount)
+            .bind(VoucherState::Issued.as_str())
+            .bind(req.reference.clone())
+            .bind(rows.now)
+            .bind(pending.first().map_or(rows.now, |(_, v)| v.expires_at))
+            .bind(rows.entry_id)
+            .bind(KEY_SPAN);
+        for (i, v) in &pending {
             query = query
                 .bind(v.row_id())
-                .bind(i64::from(v.voucher.key_id.get()))
-                .bind(v.voucher.serial.get() as i64)
-                .bind(req.structure_id)
-                .bind(req.product.id.clone())
-                .bind(req.product.resource.clone())
-                .bind(req.product.amount)
-                .bind(VoucherState::Issued.as_str())
-                .bind(req.reference.clone())
-                .bind(v.issued_at)
-                .bind(v.expires_at)
-                .bind(now)
-                .bind(v.attestation.clone());
+                .bind(v.attestation.clone())
+                .bind(rows.single_bucket(*i));
         }
         let inserted: Vec<i64> = query
             .fetch_all(&mut **tx)
@@ -385,7 +448,7 @@ async fn insert_vouchers(
             .collect::<Result<_, _>>()?;
         let (done, taken): (Vec<_>, Vec<_>) = pending
             .into_iter()
-            .partition(|v| inserted.contains(&v.row_id()));
+            .partition(|(_, v)| inserted.contains(&v.row_id()));
         stored.extend(done);
         if taken.is_empty() {
             return Ok(stored);
@@ -395,33 +458,38 @@ async fn insert_vouchers(
             "serial collision at issue, drawing again"
         );
         pending = Vec::with_capacity(taken.len());
-        while pending.len() < taken.len() {
-            let fresh = minter.mint()?;
-            if stored
-                .iter()
-                .chain(&pending)
-                .all(|v| v.voucher != fresh.voucher)
-            {
-                pending.push(fresh);
+        for (i, _) in taken {
+            loop {
+                let fresh = minter.mint()?;
+                let clash = stored
+                    .iter()
+                    .chain(&pending)
+                    .any(|(_, v)| v.voucher == fresh.voucher);
+                if !clash {
+                    pending.push((i, fresh));
+                    break;
+                }
             }
         }
     }
     Err(StorageError::Corrupt("could not find free serials".into()))
 }
 
-/// The ledger side of an issue: sources, one issue entry per voucher, the
-/// drawn buckets, and one event per voucher.
+/// The ledger side of an issue: sources of vouchers that drew from several
+/// buckets, the drawn buckets, and one event per voucher. (The issue entry
+/// itself is written first: vouchers reference it.)
 async fn record_issue(
     tx: &mut Transaction<'static, Any>,
-    req: &IssueRequest<'_>,
-    stored: &[NewVoucher],
-    takes: &[Vec<quota::Take>],
-    now: i64,
+    rows: &Rows<'_>,
+    stored: &[(usize, NewVoucher)],
 ) -> Result<()> {
-    let mut sources = Vec::with_capacity(stored.len());
-    for (v, voucher_takes) in stored.iter().zip(takes) {
-        for t in voucher_takes {
-            sources.push((v.row_id(), t.bucket_id, t.amount));
+    let req = rows.req;
+    let mut sources = Vec::new();
+    for (i, v) in stored {
+        if rows.single_bucket(*i).is_none() {
+            for t in rows.takes.get(*i).map_or(&[][..], Vec::as_slice) {
+                sources.push((v.row_id(), t.bucket_id, t.amount));
+            }
         }
     }
     for chunk in sources.chunks(500) {
@@ -435,32 +503,19 @@ async fn record_issue(
         }
         query.execute(&mut **tx).await?;
     }
-    let all_takes: Vec<quota::Take> = takes.iter().flatten().copied().collect();
+    let all_takes: Vec<quota::Take> = rows.takes.iter().flatten().copied().collect();
     ledger::draw(tx, &all_takes).await?;
-    let rows: Vec<LedgerRow> = stored
+    let events: Vec<(i64, serde_json::Value)> = stored
         .iter()
-        .map(|v| LedgerRow {
-            entry: Entry::Issue,
-            amount: req.product.amount,
-            voucher_id: Some(v.row_id()),
-            bucket_id: None,
-        })
-        .collect();
-    ledger::record(tx, req.structure_id, &req.product.resource, &rows, now).await?;
-    let actor = req.principal.actor();
-    let events: Vec<EventInput> = stored
-        .iter()
-        .map(|v| EventInput {
-            kind: "issue",
-            actor: actor.clone(),
-            structure_id: Some(req.structure_id),
-            voucher_id: Some(v.row_id()),
-            data: serde_json::json!({
+        .map(|(_, v)| {
+            let data = serde_json::json!({
                 "serial": v.voucher.to_string(), "product": req.product.id,
-                "resource": req.product.resource, "amount": req.product.amount,
-                "expires_at": v.expires_at,
-            }),
+                "amount": req.product.amount, "expires_at": v.expires_at,
+                "issue_entry_id": rows.entry_id,
+            });
+            (v.row_id(), data)
         })
         .collect();
-    events::append(tx, now, &events).await
+    let actor = req.principal.actor();
+    events::append_voucher_events(tx, rows.now, "issue", &actor, req.structure_id, &events).await
 }
