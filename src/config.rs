@@ -3,6 +3,9 @@
 
 use clap::Args;
 
+use crate::domain::lockout::LockoutPolicy;
+use crate::domain::redemption::BeneficiaryCap;
+
 #[derive(Clone, Debug, Args)]
 pub struct Limits {
     /// Most codes one issue request may ask for.
@@ -46,6 +49,67 @@ pub struct Limits {
     /// Longest time a request may take before it is answered 503, in seconds.
     #[arg(long, env = "RELAY_TOPUP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// How long a reserved code is held for its operator, in seconds.
+    #[arg(long, env = "RELAY_TOPUP_HOLD_SECS", default_value_t = 300)]
+    pub hold_secs: i64,
+    /// How long after a redemption the operator may reverse it, in seconds.
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_REVERSAL_WINDOW_SECS",
+        default_value_t = 86_400
+    )]
+    pub reversal_window_secs: i64,
+    /// Requests per second one operator token may make on the redemption
+    /// endpoints, sustained (per server process).
+    #[arg(long, env = "RELAY_TOPUP_OPERATOR_RATE_PER_SEC", default_value_t = 200)]
+    pub operator_rate_per_sec: u32,
+    /// Requests one operator token may make at once before its rate applies.
+    #[arg(long, env = "RELAY_TOPUP_OPERATOR_BURST", default_value_t = 400)]
+    pub operator_burst: u32,
+    /// Typos (checksum mismatches) one operator token may send per minute:
+    /// cheap to answer and revealing nothing, so limited gently.
+    #[arg(long, env = "RELAY_TOPUP_TYPOS_PER_MIN", default_value_t = 120)]
+    pub typos_per_min: u32,
+    /// Failed attempts (invalid codes) one operator token may make per
+    /// window before it is locked out.
+    #[arg(long, env = "RELAY_TOPUP_FAILURES_PER_SOURCE", default_value_t = 20)]
+    pub failures_per_source: i64,
+    /// Failed attempts the whole deployment accepts per window; beyond it,
+    /// any source that fails is locked out.
+    #[arg(long, env = "RELAY_TOPUP_FAILURES_GLOBAL", default_value_t = 500)]
+    pub failures_global: i64,
+    /// Length of the failure-counting window, in seconds.
+    #[arg(long, env = "RELAY_TOPUP_FAILURE_WINDOW_SECS", default_value_t = 60)]
+    pub failure_window_secs: i64,
+    /// First lock-out, in seconds; each further one doubles.
+    #[arg(long, env = "RELAY_TOPUP_LOCKOUT_SECS", default_value_t = 60)]
+    pub lockout_secs: i64,
+    /// Longest lock-out, in seconds.
+    #[arg(long, env = "RELAY_TOPUP_MAX_LOCKOUT_SECS", default_value_t = 3600)]
+    pub max_lockout_secs: i64,
+    /// Monthly cap per beneficiary and product family, e.g. `data=count:4`,
+    /// `voice=amount:30` or `data=count:4,amount:8192`. Repeatable.
+    #[arg(long = "beneficiary-cap", env = "RELAY_TOPUP_BENEFICIARY_CAPS", value_delimiter = ';',
+          value_parser = parse_cap)]
+    pub beneficiary_caps: Vec<BeneficiaryCap>,
+}
+
+fn parse_cap(text: &str) -> Result<BeneficiaryCap, String> {
+    BeneficiaryCap::parse(text)
+}
+
+impl Limits {
+    /// The brute-force policy these limits describe.
+    pub fn lockout_policy(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            window_secs: self.failure_window_secs,
+            per_source: self.failures_per_source,
+            global: self.failures_global,
+            base_lockout_secs: self.lockout_secs,
+            max_lockout_secs: self.max_lockout_secs,
+            ..LockoutPolicy::default()
+        }
+    }
 }
 
 impl Default for Limits {
@@ -61,6 +125,17 @@ impl Default for Limits {
             max_idempotency_key_chars: 255,
             sweep_interval_secs: 60,
             request_timeout_secs: 30,
+            hold_secs: 300,
+            reversal_window_secs: 86_400,
+            operator_rate_per_sec: 200,
+            operator_burst: 400,
+            typos_per_min: 120,
+            failures_per_source: 20,
+            failures_global: 500,
+            failure_window_secs: 60,
+            lockout_secs: 60,
+            max_lockout_secs: 3600,
+            beneficiary_caps: Vec::new(),
         }
     }
 }

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub codes_issued: Counter,
     pub quota_exceeded: Counter,
     pub rate_limited: Counter,
+    pub invalid_codes: Counter,
 }
 
 impl Default for Metrics {
@@ -54,6 +55,7 @@ impl Metrics {
         let codes_issued = Counter::default();
         let quota_exceeded = Counter::default();
         let rate_limited = Counter::default();
+        let invalid_codes = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -82,6 +84,7 @@ impl Metrics {
             codes_issued,
             quota_exceeded,
             rate_limited,
+            invalid_codes,
         }
     }
 

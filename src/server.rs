@@ -256,13 +256,32 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
             break;
         }
     }
+    let holds = time_out_holds(state, now).await?;
     let purged = state
         .store
         .purge_idempotency(now - state.limits.idempotency_retention_secs)
         .await?;
     state.issue_limiter.retain_recent();
-    if credited + lapsed + expired + purged > 0 {
-        tracing::info!(credited, lapsed, expired, purged, "sweep");
+    state.operator_limiter.retain_recent();
+    state.typo_limiter.retain_recent();
+    if credited + lapsed + expired + purged + holds > 0 {
+        tracing::info!(credited, lapsed, expired, purged, holds, "sweep");
     }
     Ok(())
+}
+
+/// Returns codes whose hold ran out to `issued` (they are redeemable again
+/// already, whether or not this runs; this makes it explicit).
+async fn time_out_holds(state: &AppState, now: i64) -> Result<u64, crate::storage::StorageError> {
+    let mut ended = 0;
+    for (id, operator) in state.store.due_holds(now, EXPIRY_BATCH).await? {
+        let op = crate::storage::WriteOp::FollowUp {
+            operator_token_id: operator,
+            redemption_id: id,
+            action: crate::storage::Followup::TimeOut,
+        };
+        state.store.submit(op, now).await?;
+        ended += 1;
+    }
+    Ok(ended)
 }

@@ -5,8 +5,10 @@
 
 pub mod catalogue;
 pub mod lifecycle;
+pub mod lockout;
 pub mod minting;
 pub mod quota;
+pub mod redemption;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,21 @@ pub enum DomainError {
     IdempotencyInProgress,
     #[error("{0} already exists")]
     AlreadyExists(&'static str),
+    /// Unknown key, bad tag or unknown serial: one answer for all.
+    #[error("invalid code")]
+    InvalidCode,
+    #[error("this beneficiary has reached this month's cap for this kind of top-up")]
+    BeneficiaryCapReached,
+    #[error("the hold on this code ran out; the code can be redeemed again")]
+    HoldExpired,
+    #[error("this redemption was cancelled")]
+    Cancelled,
+    #[error("this redemption was reversed")]
+    Reversed,
+    #[error("the reversal window of this redemption has closed")]
+    ReversalWindowClosed,
+    #[error("too many failed attempts; locked out for {retry_after_secs} s")]
+    LockedOut { retry_after_secs: i64 },
 }
 
 impl DomainError {

@@ -228,6 +228,44 @@ impl From<DomainError> for Problem {
                 "Request in progress",
                 error.to_string(),
             ),
+            DomainError::InvalidCode => Self::invalid_code(),
+            DomainError::BeneficiaryCapReached => Self::new(
+                StatusCode::CONFLICT,
+                "beneficiary_cap_reached",
+                "Beneficiary cap reached",
+                error.to_string(),
+            ),
+            DomainError::HoldExpired => Self::new(
+                StatusCode::CONFLICT,
+                "hold_expired",
+                "Hold expired",
+                error.to_string(),
+            ),
+            DomainError::Cancelled => Self::new(
+                StatusCode::CONFLICT,
+                "cancelled",
+                "Cancelled",
+                error.to_string(),
+            ),
+            DomainError::Reversed => Self::new(
+                StatusCode::CONFLICT,
+                "reversed",
+                "Reversed",
+                error.to_string(),
+            ),
+            DomainError::ReversalWindowClosed => Self::new(
+                StatusCode::CONFLICT,
+                "reversal_window_closed",
+                "Reversal window closed",
+                error.to_string(),
+            ),
+            DomainError::LockedOut { retry_after_secs } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked_out",
+                "Locked out",
+                "too many failed attempts from this source; try again later",
+            )
+            .retry_after(u64::try_from(retry_after_secs).unwrap_or(1)),
             DomainError::AlreadyExists(what) => Self::new(
                 StatusCode::CONFLICT,
                 "already_exists",

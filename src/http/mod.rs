@@ -9,6 +9,7 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod redemptions;
 pub mod vouchers;
 
 use std::num::NonZeroU32;
@@ -41,6 +42,10 @@ pub struct Inner {
     pub limits: Limits,
     /// Codes issued per structure (governor, in memory: per process).
     pub issue_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Redemption-path requests per operator token (per process).
+    pub operator_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Typos per operator token (per process).
+    pub typo_limiter: DefaultKeyedRateLimiter<i64>,
     pub metrics: Metrics,
 }
 
@@ -58,12 +63,19 @@ impl Deref for AppState {
 impl AppState {
     pub fn new(store: Store, keys: Keys, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         let issue_limiter = RateLimiter::keyed(issue_quota(&limits));
+        let operator_limiter = RateLimiter::keyed(redemptions::operator_quota(
+            limits.operator_rate_per_sec,
+            limits.operator_burst,
+        ));
+        let typo_limiter = RateLimiter::keyed(redemptions::typo_quota(limits.typos_per_min));
         Self(Arc::new(Inner {
             store,
             keys,
             clock,
             limits,
             issue_limiter,
+            operator_limiter,
+            typo_limiter,
             metrics: Metrics::new(),
         }))
     }
@@ -115,6 +127,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(admin::router())
         .merge(vouchers::router())
+        .merge(redemptions::router())
         .split_for_parts()
 }
 

@@ -96,6 +96,20 @@ pub(crate) async fn store_answer(
     Ok(())
 }
 
+/// Gives a claimed key back, unanswered, so that a refused request can be
+/// retried with the same key.
+pub(crate) async fn release(
+    tx: &mut Transaction<'static, Any>,
+    claim: &IdempotencyClaim,
+) -> Result<()> {
+    sqlx::query("DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND response IS NULL")
+        .bind(claim.scope.clone())
+        .bind(claim.key.clone())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl super::Store {
     /// Whether an answer is stored for this key and request: a replay.
     pub async fn has_idempotent_answer(&self, claim: &IdempotencyClaim) -> Result<bool> {

@@ -16,9 +16,12 @@
 //! Every state change appends to `events` in the same transaction.
 
 mod admin;
+pub mod batch;
 mod events;
 mod idempotency;
+mod lockout;
 mod quota;
+pub mod redemptions;
 mod vouchers;
 
 use std::str::FromStr;
@@ -30,8 +33,11 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use crate::domain::DomainError;
 
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
+pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint};
+pub use lockout::GLOBAL_SOURCE;
+pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use vouchers::{IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
 
 /// Which database a [`Store`] talks to.
@@ -89,6 +95,8 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// The redemption writer ([`batch`]): group commit for the hot path.
+    writer: batch::JobSender,
 }
 
 impl Store {
@@ -126,11 +134,7 @@ impl Store {
                 let read = pool(settings.max_connections, SQLITE_READER_CACHE_KIB)
                     .connect_with(options)
                     .await?;
-                Self {
-                    backend,
-                    read,
-                    write,
-                }
+                Self::assemble(backend, read, write)
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -138,15 +142,29 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
                     .connect_with(options)
                     .await?;
-                Self {
-                    backend,
-                    read: pool.clone(),
-                    write: pool,
-                }
+                Self::assemble(backend, pool.clone(), pool)
             }
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Builds the store and starts its redemption writer. The writer's own
+    /// copy has a sender whose receiver is gone: it never submits to itself.
+    fn assemble(backend: Backend, read: AnyPool, write: AnyPool) -> Self {
+        let (orphan, _) = tokio::sync::mpsc::channel(1);
+        let for_writer = Self {
+            backend,
+            read: read.clone(),
+            write: write.clone(),
+            writer: orphan,
+        };
+        Self {
+            backend,
+            read,
+            write,
+            writer: batch::spawn_writer(for_writer),
+        }
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -356,7 +356,11 @@ async fn change_state(
 }
 
 /// Expires one voucher whose date has passed, if still issued.
-async fn expire_one(tx: &mut Transaction<'static, Any>, v: &VoucherRow, now: i64) -> Result<bool> {
+pub(crate) async fn expire_one(
+    tx: &mut Transaction<'static, Any>,
+    v: &VoucherRow,
+    now: i64,
+) -> Result<bool> {
     if !change_state(tx, v, VoucherState::Expired, now).await? {
         return Ok(false);
     }

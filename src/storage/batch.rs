@@ -1,0 +1,189 @@
+//! The redemption write path: a writer task that gathers the redemption
+//! writes waiting at the same moment and applies them in one transaction,
+//! so one commit (one fsync) serves many requests (group commit).
+//!
+//! Each operation runs under its own savepoint: an unexpected database
+//! error undoes that operation only. Domain refusals are answers, not
+//! errors, so the writes they make (a hold that timed out, a code that
+//! expired) are committed with the rest. Nobody is answered before the
+//! commit: an acknowledged redemption is durable.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::lockout;
+use super::redemptions::{self, Followup, Outcome, RedeemInput};
+use super::{Result, StorageError, Store};
+use crate::domain::lockout::LockoutPolicy;
+
+/// Most operations in one transaction.
+pub const MAX_BATCH: usize = 64;
+/// Operations waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+/// How often an operation that hit a deadlock or serialisation failure is
+/// tried again (PostgreSQL, with several servers).
+const RETRIES: usize = 3;
+
+/// A write on the redemption path.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    Redeem(RedeemInput),
+    FollowUp {
+        operator_token_id: i64,
+        redemption_id: i64,
+        action: Followup,
+    },
+    /// A failed attempt by `source`; answers how long it is now locked out.
+    Failure {
+        source: String,
+        policy: LockoutPolicy,
+    },
+}
+
+/// The answer to a [`WriteOp`].
+#[derive(Debug)]
+pub enum WriteResult {
+    Outcome(Outcome),
+    LockedFor(Option<i64>),
+}
+
+pub(crate) struct Job {
+    op: WriteOp,
+    now: i64,
+    reply: oneshot::Sender<Result<WriteResult>>,
+}
+
+pub(crate) type JobSender = mpsc::Sender<Job>;
+
+/// Starts the writer task for `store`; returns where to send jobs.
+pub(crate) fn spawn_writer(store: Store) -> JobSender {
+    let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+    tokio::spawn(run(store, receiver));
+    sender
+}
+
+async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
+    while let Some(first) = receiver.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = apply_batch(&store, &jobs).await;
+        for (job, result) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn apply_one(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job: &Job,
+) -> Result<WriteResult> {
+    Ok(match &job.op {
+        WriteOp::Redeem(input) => {
+            WriteResult::Outcome(redemptions::redeem(store, tx, input, job.now).await?)
+        }
+        WriteOp::FollowUp {
+            operator_token_id,
+            redemption_id,
+            action,
+        } => WriteResult::Outcome(
+            redemptions::follow_up(
+                store,
+                tx,
+                *operator_token_id,
+                *redemption_id,
+                *action,
+                job.now,
+            )
+            .await?,
+        ),
+        WriteOp::Failure { source, policy } => WriteResult::LockedFor(
+            lockout::record_failure(store, tx, source, policy, job.now).await?,
+        ),
+    })
+}
+
+fn is_retryable(error: &StorageError) -> bool {
+    match error {
+        StorageError::Database(e) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "40P01" || code == "40001"),
+        _ => false,
+    }
+}
+
+/// Applies the jobs in one transaction and returns one result per job.
+async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
+    match try_batch(store, jobs).await {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::error!(error = %e, jobs = jobs.len(), "redemption batch failed");
+            let message = e.to_string();
+            jobs.iter()
+                .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
+                .collect()
+        }
+    }
+}
+
+async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>> {
+    let mut tx = store.begin_write().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    // A lone job needs no savepoint: its error rolls the transaction back.
+    if let [job] = jobs {
+        let result = apply_one(store, &mut tx, job).await?;
+        tx.commit().await?;
+        return Ok(vec![Ok(result)]);
+    }
+    for job in jobs {
+        let mut attempt = 0;
+        loop {
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            match apply_one(store, &mut tx, job).await {
+                Ok(result) => {
+                    sqlx::query("RELEASE SAVEPOINT job")
+                        .execute(&mut *tx)
+                        .await?;
+                    results.push(Ok(result));
+                    break;
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT job")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("RELEASE SAVEPOINT job")
+                        .execute(&mut *tx)
+                        .await?;
+                    attempt += 1;
+                    if is_retryable(&e) && attempt < RETRIES {
+                        continue;
+                    }
+                    results.push(Err(e));
+                    break;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+impl Store {
+    /// Queues a redemption-path write and waits for its committed answer.
+    pub async fn submit(&self, op: WriteOp, now: i64) -> Result<WriteResult> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { op, now, reply };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StorageError::Corrupt("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StorageError::Corrupt("the writer dropped a job".into()))?
+    }
+}
