@@ -4,10 +4,16 @@
 //! batches of 100 for a fixed time, and prints throughput and latencies.
 //!
 //! ```sh
-//! cargo bench --bench load                      # SQLite, 10 s, 8 connections
+//! cargo bench --bench load                      # issue: SQLite, 10 s, 8 connections
 //! LOAD_SECONDS=30 LOAD_CONNECTIONS=16 cargo bench --bench load
 //! LOAD_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
+//! cargo bench --bench load -- redeem            # redemption: raw limit, then 8 and 64 connections
 //! ```
+//!
+//! `redeem` first measures the raw limit: the same single redemption
+//! transaction in a loop, straight on a database of the same kind through
+//! the library (one redemption per commit). Then it redeems over HTTP with
+//! 8 and 64 connections and prints both figures and their ratio.
 //!
 //! With `LOAD_DATABASE_URL` pointing at PostgreSQL, a fresh database is
 //! created on that server for the run. The loop is bounded in time and only
@@ -222,6 +228,219 @@ async fn issue_load(server: &Server, seconds: u64, connections: usize) {
     );
 }
 
+/// Codes for the redemption runs: issued over the API in batches of 100.
+async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    let s = call(
+        &client,
+        base,
+        &server.admin,
+        "/v1/structures",
+        json!({ "name": "redeem load" }),
+    )
+    .await;
+    let id = s["id"].as_i64().unwrap();
+    call(
+        &client,
+        base,
+        &server.admin,
+        &format!("/v1/structures/{id}/grants"),
+        json!({ "resource": "data_mb", "amount": 1_000_000_000_000i64 }),
+    )
+    .await;
+    let t = call(
+        &client,
+        base,
+        &server.admin,
+        "/v1/tokens",
+        json!({ "role": "structure", "structure_id": id }),
+    )
+    .await;
+    let token = t["token"].as_str().unwrap().to_owned();
+    let mut codes = Vec::with_capacity(n);
+    while codes.len() < n {
+        let v = call(
+            &client,
+            base,
+            &token,
+            "/v1/vouchers",
+            json!({ "product": "data-1gb", "count": 100 }),
+        )
+        .await;
+        codes.extend(
+            v["vouchers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["code"].as_str().unwrap().to_owned()),
+        );
+    }
+    let op = call(
+        &client,
+        base,
+        &server.admin,
+        "/v1/tokens",
+        json!({ "role": "operator" }),
+    )
+    .await;
+    (codes, op["token"].as_str().unwrap().to_owned())
+}
+
+/// The raw limit: one redemption per transaction, in a loop, through the
+/// library's write path on a fresh database of the same kind.
+async fn raw_redemption_limit(seconds: u64) -> f64 {
+    use relay_topup::domain::{Principal, Role};
+    use relay_topup::storage::{
+        IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, WriteOp,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path()).await;
+    let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
+    let keys = relay_topup::code::KeySet::from_material(&relay_topup::keyfile::generate().unwrap())
+        .unwrap();
+    let now = 1_800_000_000;
+    let product = relay_topup::domain::catalogue::seed_catalogue().remove(0);
+    store.upsert_product("bench", &product, now).await.unwrap();
+    let s = store
+        .create_structure("bench", "raw", None, now)
+        .await
+        .unwrap();
+    let grant = NewGrant {
+        structure_id: s.id,
+        resource: "data_mb".into(),
+        amount: 1 << 50,
+        starts_at: now,
+        ends_at: None,
+        recurrence: None,
+    };
+    store.create_grant("bench", &grant, now).await.unwrap();
+    let principal = Principal {
+        token_id: 0,
+        role: Role::Structure,
+        structure_id: Some(s.id),
+    };
+    let hash = relay_topup::tokens::hash("bench operator");
+    let operator = store
+        .create_token("bench", &hash, Role::Operator, None, None, now)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let req = IssueRequest {
+            principal,
+            structure_id: s.id,
+            product: &product,
+            count: 100,
+            reference: None,
+            idempotency: None,
+        };
+        let out = store.issue(&keys, &req, now).await.unwrap();
+        ids.extend(out.vouchers.iter().map(|v| v.id));
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut done = 0;
+    for id in ids {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let input = RedeemInput {
+            operator_token_id: operator,
+            voucher_id: id,
+            msisdn_hash: [1; 32],
+            operator_ref: None,
+            mode: RedeemMode::Redeem,
+            hold_secs: 300,
+            caps: Vec::new(),
+            idempotency: None,
+        };
+        store.submit(WriteOp::Redeem(input), now).await.unwrap();
+        done += 1;
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Redeems distinct codes over HTTP with `connections` concurrent clients.
+async fn http_redemptions(
+    server: &Server,
+    operator: &str,
+    codes: Vec<String>,
+    seconds: u64,
+    connections: usize,
+) -> (f64, Duration, Duration, u64) {
+    let client = reqwest::Client::new();
+    let codes = std::sync::Arc::new(std::sync::Mutex::new(codes));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|i| {
+            let (client, codes, operator) = (client.clone(), codes.clone(), operator.to_owned());
+            let url = format!("{}/v1/redemptions", server.base);
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let Some(code) = codes.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let msisdn = format!("+336{:08}", i);
+                    let t0 = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(&operator)
+                        .json(&json!({ "code": code, "msisdn": msisdn }))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().as_u16() == 201 => {
+                            let _ = r.bytes().await;
+                            latencies.push(t0.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (
+        rate,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        errors,
+    )
+}
+
+async fn redeem_load(server: &Server, seconds: u64) {
+    let raw = raw_redemption_limit(seconds).await;
+    println!(
+        "redeem: raw limit (one redemption per transaction, in a loop): {raw:.0} redemptions/s"
+    );
+    for connections in [8, 64] {
+        // Enough codes that the run never starves: 5,000 a second at most.
+        let (codes, operator) = issue_codes(server, 5_000 * seconds as usize).await;
+        let (rate, p50, p99, errors) =
+            http_redemptions(server, &operator, codes, seconds, connections).await;
+        println!(
+            "redeem: HTTP, {connections} connections, {seconds} s: {rate:.0} redemptions/s ({errors} errors), \
+             p50 {:.1} ms, p99 {:.1} ms; {:.2}x the raw limit",
+            p50.as_secs_f64() * 1000.0,
+            p99.as_secs_f64() * 1000.0,
+            rate / raw
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; the only argument we read is the mode.
     let mode = std::env::args()
@@ -238,7 +457,8 @@ fn main() {
         let server = start_server().await;
         match mode.as_str() {
             "issue" => issue_load(&server, seconds, connections).await,
-            other => panic!("unknown mode {other:?}; try `issue`"),
+            "redeem" => redeem_load(&server, seconds).await,
+            other => panic!("unknown mode {other:?}; try `issue` or `redeem`"),
         }
     });
 }

@@ -248,6 +248,9 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
     let now = state.now();
     let credited = state.store.credit_due_grants(None, now).await?;
     let lapsed = state.store.lapse_due_buckets(now).await?;
+    // Holds first: a code whose hold ran out after its expiry date is then
+    // expired (and its quota returned) in the same sweep.
+    let holds = time_out_holds(state, now).await?;
     let mut expired = 0;
     loop {
         let n = state.store.expire_due_vouchers(now, EXPIRY_BATCH).await?;
@@ -256,7 +259,6 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
             break;
         }
     }
-    let holds = time_out_holds(state, now).await?;
     let purged = state
         .store
         .purge_idempotency(now - state.limits.idempotency_retention_secs)

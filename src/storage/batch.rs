@@ -117,60 +117,113 @@ fn is_retryable(error: &StorageError) -> bool {
     }
 }
 
-/// Applies the jobs in one transaction and returns one result per job.
+/// Applies the jobs in one transaction and returns one result per job. If
+/// the batch meets a deadlock or serialisation failure (PostgreSQL, several
+/// servers locking the same rows in different orders), the whole batch is
+/// rolled back and each job is applied in a transaction of its own instead:
+/// holding one job's locks while retrying another would only recreate the
+/// cycle.
 async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
-    match try_batch(store, jobs).await {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, jobs = jobs.len(), "redemption batch failed");
-            let message = e.to_string();
-            jobs.iter()
-                .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
-                .collect()
+    let result = match try_batch(store, jobs).await {
+        Err(e) if is_retryable(&e) => {
+            tracing::info!(
+                jobs = jobs.len(),
+                "batch met a lock conflict; applying its jobs one by one"
+            );
+            let mut results = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                results.push(apply_alone(store, job).await);
+            }
+            Ok(results)
         }
+        other => other,
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, jobs = jobs.len(), "redemption batch failed");
+        let message = e.to_string();
+        jobs.iter()
+            .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
+            .collect()
+    })
+}
+
+/// One job in its own transaction, tried again after a lock conflict.
+async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let mut tx = store.begin_write().await?;
+            let result = apply_one(store, &mut tx, job).await?;
+            tx.commit().await?;
+            Ok(result)
+        }
+        .await;
+        match result {
+            Err(e) if is_retryable(&e) && attempt + 1 < RETRIES => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+/// The order in which a batch's jobs take their locks: by voucher, so two
+/// servers batching the same codes lock them in the same order.
+fn lock_order(job: &Job) -> (u8, i64) {
+    match &job.op {
+        WriteOp::Redeem(input) => (1, input.voucher_id),
+        WriteOp::FollowUp { redemption_id, .. } => (2, *redemption_id),
+        WriteOp::Failure { .. } => (3, 0),
     }
 }
 
 async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>> {
     let mut tx = store.begin_write().await?;
-    let mut results = Vec::with_capacity(jobs.len());
     // A lone job needs no savepoint: its error rolls the transaction back.
     if let [job] = jobs {
-        let result = apply_one(store, &mut tx, job).await?;
-        tx.commit().await?;
-        return Ok(vec![Ok(result)]);
+        return match apply_one(store, &mut tx, job).await {
+            Ok(result) => {
+                tx.commit().await?;
+                Ok(vec![Ok(result)])
+            }
+            // Retried by `apply_batch`; anything else is this job's answer.
+            Err(e) if is_retryable(&e) => Err(e),
+            Err(e) => Ok(vec![Err(e)]),
+        };
     }
-    for job in jobs {
-        let mut attempt = 0;
-        loop {
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-            match apply_one(store, &mut tx, job).await {
-                Ok(result) => {
-                    sqlx::query("RELEASE SAVEPOINT job")
-                        .execute(&mut *tx)
-                        .await?;
-                    results.push(Ok(result));
-                    break;
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| jobs.get(i).map(lock_order));
+    let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
+    for i in order {
+        let Some(job) = jobs.get(i) else { continue };
+        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        match apply_one(store, &mut tx, job).await {
+            Ok(result) => {
+                sqlx::query("RELEASE SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(Ok(result));
                 }
-                Err(e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT job")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("RELEASE SAVEPOINT job")
-                        .execute(&mut *tx)
-                        .await?;
-                    attempt += 1;
-                    if is_retryable(&e) && attempt < RETRIES {
-                        continue;
-                    }
-                    results.push(Err(e));
-                    break;
+            }
+            // Give up the whole batch; `apply_batch` retries job by job.
+            Err(e) if is_retryable(&e) => return Err(e),
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(Err(e));
                 }
             }
         }
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StorageError::Corrupt("job not applied".into()))))
+        .collect())
 }
 
 impl Store {

@@ -225,7 +225,11 @@ pub(crate) async fn redeem(
     now: i64,
 ) -> Result<Outcome> {
     if let Some(claim) = &input.idempotency {
-        if let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await? {
+        let claimed = match idempotency::claim(tx, claim, now).await {
+            Err(StorageError::Domain(refusal)) => return Ok(Outcome::Refused(refusal)),
+            other => other?,
+        };
+        if let Claimed::Replay(answer) = claimed {
             let record =
                 serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()))?;
             return Ok(Outcome::Replay(record));
@@ -454,6 +458,7 @@ async fn expire(tx: &mut Transaction<'static, Any>, row: &AnyRow, now: i64) -> R
         expires_at: row.try_get("expires_at")?,
         state_changed_at: row.try_get("state_changed_at")?,
         attestation: row.try_get("attestation")?,
+        stored_state: VoucherState::Issued,
     };
     super::vouchers::expire_one(tx, &voucher, now).await?;
     Ok(())
@@ -537,7 +542,7 @@ async fn end(
 }
 
 /// The hold of a voucher's reserved redemption ran out.
-async fn time_out_hold_of_voucher(
+pub(crate) async fn time_out_hold_of_voucher(
     store: &Store,
     tx: &mut Transaction<'static, Any>,
     voucher_id: i64,
@@ -603,7 +608,7 @@ pub(crate) async fn follow_up(
     let actor = operator_token_id;
     use RedemptionState as R;
     let outcome = match (h.record.state, action) {
-        (R::Reserved, Followup::TimeOut | Followup::Confirm | Followup::Cancel) if hold_over => {
+        (R::Reserved, _) if hold_over => {
             let record = end(tx, &h, R::TimedOut, VoucherState::Reserved, now).await?;
             event(
                 tx,
@@ -616,8 +621,10 @@ pub(crate) async fn follow_up(
             )
             .await?;
             match action {
-                Followup::Confirm => Outcome::Refused(DomainError::HoldExpired),
-                _ => Outcome::Done(record),
+                Followup::Confirm | Followup::Reverse { .. } => {
+                    Outcome::Refused(DomainError::HoldExpired)
+                }
+                Followup::Cancel | Followup::TimeOut => Outcome::Done(record),
             }
         }
         (R::Reserved, Followup::Confirm) => {

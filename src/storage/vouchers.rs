@@ -38,6 +38,13 @@ pub struct VoucherRow {
     pub expires_at: i64,
     pub state_changed_at: i64,
     pub attestation: String,
+    /// The state as stored, which `state` refines with the clock.
+    #[serde(skip, default = "stored_issued")]
+    pub stored_state: VoucherState,
+}
+
+fn stored_issued() -> VoucherState {
+    VoucherState::Issued
 }
 
 /// What an issue request produced: the stored answer replayed for the same
@@ -62,8 +69,11 @@ pub struct VoucherPage {
     pub next: Option<(i64, i64)>,
 }
 
+/// A voucher's columns, and the hold of its reserved redemption if any, so
+/// that a hold that ran out reads as `issued` everywhere, sweeper or not.
 const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
-                               expires_at, state_changed_at, attestation";
+     expires_at, state_changed_at, attestation, (SELECT r.hold_expires_at FROM redemptions r \
+     WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at";
 /// Parameters shared by every row of the multi-row voucher insert.
 const SHARED_PARAMS: usize = 10;
 /// Parameters of each row: id, attestation, bucket.
@@ -100,18 +110,24 @@ fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
     let stored = VoucherState::parse(&state)
         .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
     let expires_at: i64 = row.try_get("expires_at")?;
+    let hold: Option<i64> = row.try_get("hold_expires_at")?;
+    let unheld = match (stored, hold) {
+        (VoucherState::Reserved, Some(until)) if now >= until => VoucherState::Issued,
+        _ => stored,
+    };
     Ok(VoucherRow {
         id: row.try_get("id")?,
         structure_id: row.try_get("structure_id")?,
         product_id: row.try_get("product_id")?,
         resource: row.try_get("resource")?,
         amount: row.try_get("amount")?,
-        state: lifecycle::effective_state(stored, expires_at, now),
+        state: lifecycle::effective_state(unheld, expires_at, now),
         reference: row.try_get("reference")?,
         issued_at: row.try_get("issued_at")?,
         expires_at,
         state_changed_at: row.try_get("state_changed_at")?,
         attestation: row.try_get("attestation")?,
+        stored_state: stored,
     })
 }
 
@@ -266,7 +282,13 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DomainError::NotFound("voucher"))?;
-        let voucher = voucher_from_row(&row, now)?;
+        let mut voucher = voucher_from_row(&row, now)?;
+        if voucher.stored_state == VoucherState::Reserved && voucher.state != VoucherState::Reserved
+        {
+            // Its hold ran out: release it first, as a redemption would.
+            super::redemptions::time_out_hold_of_voucher(self, &mut tx, voucher.id, now).await?;
+            voucher.stored_state = VoucherState::Issued;
+        }
         if voucher.state == VoucherState::Expired {
             expire_one(&mut tx, &voucher, now).await?;
             tx.commit().await?;
@@ -388,6 +410,7 @@ fn issued_row(v: &NewVoucher, req: &IssueRequest<'_>, now: i64) -> VoucherRow {
         expires_at: v.expires_at,
         state_changed_at: now,
         attestation: v.attestation.clone(),
+        stored_state: VoucherState::Issued,
     }
 }
 

@@ -1,0 +1,629 @@
+//! Black-box tests of redemption, on SQLite and PostgreSQL: exactly once
+//! under concurrency (and across two server processes on PostgreSQL),
+//! forgery, lock-outs, beneficiary caps, idempotency and statements.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use common::{Db, TestApp};
+use futures::future::join_all;
+use relay_topup::code::{self, CodeError, CodeKey, CodeKeyRing, KeyId};
+use relay_topup::config::Limits;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Limits with the operator rate limit out of the way.
+fn busy_limits() -> Limits {
+    Limits {
+        operator_rate_per_sec: 1_000_000,
+        operator_burst: 1_000_000,
+        typos_per_min: 1_000_000,
+        ..common::test_limits()
+    }
+}
+
+async fn codes(app: &TestApp, token: &str, n: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let a = app.issue(token, "data-1gb", left.min(100)).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        out.extend(
+            a.body["vouchers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["code"].as_str().unwrap().to_owned()),
+        );
+        left -= 100;
+    }
+    out
+}
+
+fn redeem_body(code: &str) -> Value {
+    json!({ "code": code, "msisdn": "+33612345678" })
+}
+
+async fn redeem_check_statement_and_attestation(db: Db) {
+    let Some(app) = TestApp::spawn_with(db, busy_limits(), None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("CCAS", 10 * 1024).await;
+    let operator = app.token("operator", None).await;
+    let code = codes(&app, &structure, 1).await.remove(0);
+
+    let checked = app
+        .post(
+            "/v1/redemptions/check",
+            &operator,
+            json!({ "code": code.to_lowercase() }),
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{checked:?}");
+    assert_eq!(
+        (
+            checked.body["redeemable"].as_bool(),
+            checked.body["amount"].as_i64()
+        ),
+        (Some(true), Some(1024))
+    );
+    assert_eq!(checked.body["validity_days"], 30);
+
+    let redeemed = app
+        .post(
+            "/v1/redemptions",
+            &operator,
+            json!({ "code": code, "msisdn": "+33612345678", "operator_ref": "TX-1" }),
+        )
+        .await;
+    assert_eq!(redeemed.status, StatusCode::CREATED, "{redeemed:?}");
+    assert_eq!(redeemed.body["state"], "redeemed");
+    assert_eq!(
+        (
+            redeemed.body["product"].as_str(),
+            redeemed.body["resource"].as_str()
+        ),
+        (Some("data-1gb"), Some("data_mb"))
+    );
+    assert_eq!(redeemed.body["serial"], &code[..9]);
+    assert!(redeemed.body["redeemed_at"].is_string());
+
+    let again = app
+        .post("/v1/redemptions", &operator, redeem_body(&code))
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, Some("already_redeemed"))
+    );
+    let checked = app
+        .post("/v1/redemptions/check", &operator, json!({ "code": code }))
+        .await;
+    assert_eq!(
+        (
+            checked.body["redeemable"].as_bool(),
+            checked.body["state"].as_str()
+        ),
+        (Some(false), Some("redeemed"))
+    );
+
+    // The statement, in JSON and CSV.
+    let range = "from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
+    let statement = app
+        .get(&format!("/v1/redemptions?{range}"), &operator)
+        .await;
+    let rows = statement.body["redemptions"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], redeemed.body["id"]);
+    let csv = app
+        .client
+        .get(format!("{}/v1/redemptions?{range}", app.base))
+        .bearer_auth(&operator)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        relay_topup::http::redemptions::STATEMENT_CSV_HEADER
+    );
+    assert!(lines[1].starts_with(&format!(
+        "{},{},data-1gb,data_mb,1024,30,redeemed,",
+        redeemed.body["id"],
+        &code[..9]
+    )));
+    assert!(lines[1].ends_with(",TX-1"));
+
+    // Another operator sees none of it.
+    let other = app.token("operator", None).await;
+    assert_eq!(
+        app.get(&format!("/v1/redemptions?{range}"), &other)
+            .await
+            .body["redemptions"],
+        json!([])
+    );
+    let id = redeemed.body["id"].as_i64().unwrap();
+    let stolen = app
+        .post(&format!("/v1/redemptions/{id}/reverse"), &other, json!({}))
+        .await;
+    assert_eq!(
+        (stolen.status, stolen.code()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // The published keys verify the attestation offline.
+    let keys = app.request(Method::GET, "/v1/keys", None, None).await;
+    let voucher = app
+        .get(&format!("/v1/vouchers/{}", &code[..9]), &structure)
+        .await;
+    let mut verifying = relay_topup::code::VerifyingKeys::default();
+    use base64::Engine;
+    for k in keys.body["keys"].as_array().unwrap() {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(k["public_key"].as_str().unwrap())
+            .unwrap();
+        verifying.insert(k["kid"].as_u64().unwrap() as u32, raw.try_into().unwrap());
+    }
+    let attested = verifying
+        .verify(voucher.body["attestation"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(attested.record.voucher.to_string(), &code[..9]);
+    assert_eq!(voucher.body["state"], "redeemed");
+    app.stop().await;
+}
+both!(redeem_check_statement_and_attestation);
+
+/// Fires 64 concurrent redemptions of each code, from 8 client tasks, at
+/// `bases` (one or more servers on the same database), and checks exactly
+/// one succeeded per code and nothing failed.
+async fn race_codes(client: &reqwest::Client, bases: &[String], operator: &str, codes: &[String]) {
+    const PER_CODE: usize = 64;
+    const CLIENTS: usize = 8;
+    let work: Vec<(usize, String)> = codes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| std::iter::repeat_n((i, c.clone()), PER_CODE))
+        .collect();
+    let work = Arc::new(work);
+    let tasks = (0..CLIENTS).map(|client_no| {
+        let (client, work, bases, operator) = (
+            client.clone(),
+            Arc::clone(&work),
+            bases.to_vec(),
+            operator.to_owned(),
+        );
+        tokio::spawn(async move {
+            let mine: Vec<_> = work
+                .iter()
+                .skip(client_no)
+                .step_by(CLIENTS)
+                .cloned()
+                .collect();
+            let mut results = Vec::new();
+            // Each client keeps 8 requests in flight: 64 at once in all.
+            for chunk in mine.chunks(8) {
+                let sends = chunk.iter().enumerate().map(|(k, (i, code))| {
+                    let base = &bases[(client_no + k) % bases.len()];
+                    let req = client
+                        .post(format!("{base}/v1/redemptions"))
+                        .bearer_auth(&operator)
+                        .json(&redeem_body(code));
+                    async move { (*i, common::read(req.send().await.unwrap()).await) }
+                });
+                results.extend(join_all(sends).await);
+            }
+            results
+        })
+    });
+    let mut wins: HashMap<usize, usize> = HashMap::new();
+    for task in join_all(tasks).await {
+        for (i, a) in task.unwrap() {
+            match a.status {
+                StatusCode::CREATED => *wins.entry(i).or_default() += 1,
+                StatusCode::CONFLICT => {
+                    assert!(
+                        matches!(a.code(), Some("already_redeemed" | "reserved")),
+                        "{a:?}"
+                    )
+                }
+                other => panic!("unexpected {other}: {a:?}"),
+            }
+        }
+    }
+    for i in 0..codes.len() {
+        assert_eq!(
+            wins.get(&i),
+            Some(&1),
+            "code {i} redeemed {:?} times",
+            wins.get(&i)
+        );
+    }
+}
+
+async fn redemption_statement_ids(app: &TestApp, operator: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let a = app
+            .get(&format!("/v1/redemptions?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=500{cursor}"), operator)
+            .await;
+        for r in a.body["redemptions"].as_array().unwrap() {
+            out.push((
+                r["serial"].as_str().unwrap().to_owned(),
+                r["state"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match a.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+async fn double_redemption_race(db: Db) {
+    let Some(app) = TestApp::spawn_with(db, busy_limits(), None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Emmaüs", 200 * 1024).await;
+    let operator = app.token("operator", None).await;
+    let codes = codes(&app, &structure, 200).await;
+    race_codes(
+        &app.client,
+        std::slice::from_ref(&app.base),
+        &operator,
+        &codes,
+    )
+    .await;
+    let statement = redemption_statement_ids(&app, &operator).await;
+    assert_eq!(statement.len(), 200, "exactly one redemption row per code");
+    app.stop().await;
+}
+both!(double_redemption_race);
+
+/// Two server processes on one PostgreSQL database, requests split
+/// between them: still exactly one redemption per code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_redemption_race_across_two_servers_on_postgres() {
+    let Some(app) = TestApp::spawn_with(Db::Postgres, busy_limits(), None).await else {
+        return;
+    };
+    let second = relay_topup::server::start(relay_topup::server::ServerConfig {
+        database_url: app.database_url.clone(),
+        key_file: app.dir.path().join("test.keys"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        limits: busy_limits(),
+        pool: relay_topup::storage::PoolSettings::default(),
+        clock: Arc::new(relay_topup::clock::SystemClock),
+        demo: false,
+    })
+    .await
+    .unwrap();
+    let (_, structure) = app.funded_structure("Secours", 200 * 1024).await;
+    let operator = app.token("operator", None).await;
+    let codes = codes(&app, &structure, 200).await;
+    let bases = [app.base.clone(), format!("http://{}", second.addr)];
+    race_codes(&app.client, &bases, &operator, &codes).await;
+    assert_eq!(redemption_statement_ids(&app, &operator).await.len(), 200);
+    second.shutdown().await.unwrap();
+    app.stop().await;
+}
+
+/// Every single-symbol change, transposition and truncation of real codes,
+/// and codes made with other keys: 100,000 in all, none accepted. Changes
+/// that keep the check symbol valid are made on purpose, so the tag itself
+/// is what refuses them.
+#[test]
+fn one_hundred_thousand_forgeries_are_refused() {
+    let ring = CodeKeyRing::new(KeyId::new(3).unwrap(), CodeKey::new(&[42; 32]));
+    let genuine: Vec<String> = (0..100u64)
+        .map(|i| {
+            let v = code::VoucherRef {
+                key_id: ring.active(),
+                serial: code::Serial::new(i * 7_919 + 13).unwrap(),
+            };
+            ring.encode(v).unwrap().compact().to_owned()
+        })
+        .collect();
+    let alphabet = code::alphabet::ALPHABET;
+    let mut tried = 0usize;
+    let mut tag_refusals = 0usize;
+    let mut try_one = |candidate: &str| {
+        tried += 1;
+        match code::parse_and_verify(&ring, candidate) {
+            Ok(v) => panic!("forgery accepted: serial {v}"),
+            Err(CodeError::Invalid(_)) => tag_refusals += 1,
+            Err(_) => {}
+        }
+    };
+    for (n, g) in genuine.iter().enumerate() {
+        let body: Vec<u8> = g.bytes().take(19).collect();
+        for pos in 0..19 {
+            for &s in alphabet.iter().filter(|&&s| s != body[pos]) {
+                let mut forged = body.clone();
+                forged[pos] = s;
+                // Re-seal the check symbol so the tag must catch it.
+                let values: Vec<u8> = forged
+                    .iter()
+                    .map(|b| alphabet.iter().position(|a| a == b).unwrap() as u8)
+                    .collect();
+                let check = code::check::check_value(&values.clone().try_into().unwrap());
+                forged.push(alphabet[check as usize]);
+                try_one(std::str::from_utf8(&forged).unwrap());
+            }
+        }
+        for pos in 0..19 {
+            let mut swapped = g.clone().into_bytes();
+            swapped.swap(pos, pos + 1);
+            if swapped != g.as_bytes() {
+                try_one(std::str::from_utf8(&swapped).unwrap());
+            }
+        }
+        for len in 0..20 {
+            try_one(&g[..len]);
+        }
+        // The same voucher minted under other keys.
+        for k in 0..400u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&(k + 1000 * n as u32).to_be_bytes());
+            let other = CodeKeyRing::new(KeyId::new(3).unwrap(), CodeKey::new(&key));
+            let parsed = code::parse(g).unwrap();
+            try_one(&other.encode(parsed.voucher).unwrap().to_string());
+        }
+    }
+    assert!(tried >= 100_000, "only {tried} forgeries tried");
+    assert!(
+        tag_refusals >= 90_000,
+        "only {tag_refusals} reached the tag check"
+    );
+}
+
+/// Forged codes sent to the server are refused with one opaque answer and
+/// never redeem anything.
+async fn forged_codes_over_http_are_invalid(db: Db) {
+    let limits = Limits {
+        failures_per_source: 1_000_000,
+        failures_global: 1_000_000,
+        ..busy_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, structure) = app
+        .funded_structure("Maison France services", 10 * 1024)
+        .await;
+    let operator = app.token("operator", None).await;
+    let genuine = codes(&app, &structure, 5).await;
+    let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[9; 32]));
+    let mut bodies = Vec::new();
+    for g in &genuine {
+        let parsed = code::parse(g).unwrap();
+        // Right serial, wrong key: passes the checksum, fails the tag.
+        bodies.push(other_ring.encode(parsed.voucher).unwrap().to_string());
+        // Unknown serial with a genuine-looking tag.
+        let unknown = code::VoucherRef {
+            key_id: parsed.voucher.key_id,
+            serial: code::Serial::new(parsed.voucher.serial.get() ^ 1).unwrap(),
+        };
+        bodies.push(
+            app.running()
+                .state
+                .keys
+                .get()
+                .codes
+                .encode(unknown)
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let answers = join_all(
+        bodies
+            .iter()
+            .map(|c| app.post("/v1/redemptions", &operator, redeem_body(c))),
+    )
+    .await;
+    let first = &answers[0];
+    for a in &answers {
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::NOT_FOUND, Some("invalid_code")),
+            "{a:?}"
+        );
+        // No oracle: unknown key, bad tag and unknown serial read the same.
+        assert_eq!(a.text, first.text);
+    }
+    let typo = app
+        .post(
+            "/v1/redemptions",
+            &operator,
+            redeem_body(
+                &genuine[0]
+                    .replace('-', "")
+                    .chars()
+                    .rev()
+                    .collect::<String>(),
+            ),
+        )
+        .await;
+    assert_eq!(typo.status, StatusCode::BAD_REQUEST, "{typo:?}");
+    let bad = app
+        .post(
+            "/v1/redemptions",
+            &operator,
+            redeem_body("1EPM-BWUX-WG4M-WKBV-9E7D"),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code(), bad.body["position"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some("malformed_code"), Some(7))
+    );
+    assert_eq!(redemption_statement_ids(&app, &operator).await.len(), 0);
+    app.stop().await;
+}
+both!(forged_codes_over_http_are_invalid);
+
+async fn invalid_code_burst_locks_out_that_operator_only(db: Db) {
+    let limits = Limits {
+        failures_per_source: 10,
+        ..busy_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Restos", 10 * 1024).await;
+    let attacker = app.token("operator", None).await;
+    let honest = app.token("operator", None).await;
+    let genuine = codes(&app, &structure, 2).await;
+    let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[7; 32]));
+    let mut locked = None;
+    for serial in 0..30u64 {
+        let v = code::VoucherRef {
+            key_id: KeyId::new(0).unwrap(),
+            serial: code::Serial::new(serial).unwrap(),
+        };
+        let a = app
+            .post(
+                "/v1/redemptions",
+                &attacker,
+                redeem_body(&other_ring.encode(v).unwrap().to_string()),
+            )
+            .await;
+        match (a.status, a.code()) {
+            (StatusCode::NOT_FOUND, Some("invalid_code")) => {}
+            (StatusCode::TOO_MANY_REQUESTS, Some("locked_out")) => {
+                let retry: i64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!(retry > 0);
+                locked = Some(serial);
+                break;
+            }
+            other => panic!("unexpected {other:?}: {a:?}"),
+        }
+    }
+    assert_eq!(locked, Some(10), "locked out after exactly 10 failures");
+    // Locked out even with a genuine code.
+    let a = app
+        .post("/v1/redemptions", &attacker, redeem_body(&genuine[0]))
+        .await;
+    assert_eq!(a.code(), Some("locked_out"));
+    // The honest operator is unaffected.
+    let a = app
+        .post("/v1/redemptions", &honest, redeem_body(&genuine[0]))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    app.stop().await;
+}
+both!(invalid_code_burst_locks_out_that_operator_only);
+
+async fn beneficiary_cap_holds_under_concurrency(db: Db) {
+    let limits = Limits {
+        beneficiary_caps: vec![
+            relay_topup::domain::redemption::BeneficiaryCap::parse("data=count:3").unwrap(),
+        ],
+        ..busy_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Secours populaire", 40 * 1024).await;
+    let operator = app.token("operator", None).await;
+    let codes = codes(&app, &structure, 20).await;
+    let answers = join_all(
+        codes
+            .iter()
+            .map(|c| app.post("/v1/redemptions", &operator, redeem_body(c))),
+    )
+    .await;
+    let ok = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    for a in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::CONFLICT, Some("beneficiary_cap_reached")),
+            "{a:?}"
+        );
+    }
+    assert_eq!(ok, 3);
+    // Another number is not capped by the first one's usage.
+    let other = app
+        .post("/v1/redemptions", &operator, json!({ "code": codes.iter().find(|c| !answers.iter().any(|a| a.status == StatusCode::CREATED && a.body["serial"] == c[..9])).unwrap(), "msisdn": "+33700000001" }))
+        .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{other:?}");
+    // Bad numbers are refused clearly, and change nothing.
+    for bad in ["0612345678", "+33 6 12 34 56 78", "33612345678", ""] {
+        let a = app
+            .post(
+                "/v1/redemptions",
+                &operator,
+                json!({ "code": codes[19], "msisdn": bad }),
+            )
+            .await;
+        assert_eq!(
+            (a.status, a.code(), a.body["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("validation_failed"),
+                Some("msisdn")
+            ),
+            "{bad}"
+        );
+    }
+    app.stop().await;
+}
+both!(beneficiary_cap_holds_under_concurrency);
+
+async fn idempotent_redemption_has_one_effect(db: Db) {
+    let Some(app) = TestApp::spawn_with(db, busy_limits(), None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Banque alimentaire", 10 * 1024).await;
+    let operator = app.token("operator", None).await;
+    let codes = codes(&app, &structure, 2).await;
+    let headers = [("Idempotency-Key", "recharge-7")];
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let wave = (0..10).map(|_| {
+            app.request_with(
+                Method::POST,
+                "/v1/redemptions",
+                Some(&operator),
+                Some(redeem_body(&codes[0])),
+                &headers,
+            )
+        });
+        answers.extend(join_all(wave).await);
+    }
+    for a in &answers {
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        assert_eq!(a.body, answers[0].body);
+    }
+    let conflict = app
+        .request_with(
+            Method::POST,
+            "/v1/redemptions",
+            Some(&operator),
+            Some(redeem_body(&codes[1])),
+            &headers,
+        )
+        .await;
+    assert_eq!(
+        (conflict.status, conflict.code()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("idempotency_conflict")
+        )
+    );
+    assert_eq!(redemption_statement_ids(&app, &operator).await.len(), 1);
+    app.stop().await;
+}
+both!(idempotent_redemption_has_one_effect);
