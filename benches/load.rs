@@ -55,10 +55,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn database_url(dir: &std::path::Path) -> String {
+/// A fresh database for one use (`purpose` keeps the names apart).
+async fn database_url(dir: &std::path::Path, purpose: &str) -> String {
     match std::env::var("LOAD_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
-            let name = format!("rt_load_{}", std::process::id());
+            let name = format!("rt_load_{purpose}_{}", std::process::id());
             let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
                 .await
                 .unwrap();
@@ -74,13 +75,16 @@ async fn database_url(dir: &std::path::Path) -> String {
             format!("{}/{name}", url.rsplit_once('/').unwrap().0)
         }
         Ok(url) => url,
-        Err(_) => format!("sqlite://{}?mode=rwc", dir.join("load.sqlite").display()),
+        Err(_) => format!(
+            "sqlite://{}?mode=rwc",
+            dir.join(format!("{purpose}.sqlite")).display()
+        ),
     }
 }
 
 async fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(dir.path()).await;
+    let url = database_url(dir.path(), "server").await;
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_relay-topup"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -93,6 +97,12 @@ async fn start_server() -> Server {
             "--issue-rate-codes-per-hour",
             "4000000000",
             "--issue-burst-codes",
+            "1000000",
+        ])
+        .args([
+            "--operator-rate-per-sec",
+            "1000000",
+            "--operator-burst",
             "1000000",
         ])
         .env("RUST_LOG", "warn")
@@ -295,7 +305,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, WriteOp,
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = database_url(dir.path()).await;
+    let url = database_url(dir.path(), "raw").await;
     let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
     let keys = relay_topup::code::KeySet::from_material(&relay_topup::keyfile::generate().unwrap())
         .unwrap();
@@ -397,7 +407,22 @@ async fn http_redemptions(
                             let _ = r.bytes().await;
                             latencies.push(t0.elapsed());
                         }
-                        _ => errors += 1,
+                        Ok(r) => {
+                            if errors == 0 {
+                                let status = r.status();
+                                eprintln!(
+                                    "redeem: first error: {status} {}",
+                                    r.text().await.unwrap_or_default()
+                                );
+                            }
+                            errors += 1;
+                        }
+                        Err(e) => {
+                            if errors == 0 {
+                                eprintln!("redeem: first error: {e}");
+                            }
+                            errors += 1;
+                        }
                     }
                 }
                 (latencies, errors)

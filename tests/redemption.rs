@@ -627,3 +627,64 @@ async fn idempotent_redemption_has_one_effect(db: Db) {
     app.stop().await;
 }
 both!(idempotent_redemption_has_one_effect);
+
+/// Lock-outs live in the database: an operator failing against two servers
+/// in turn is locked out after the deployment-wide count, on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_holds_across_two_servers_on_postgres() {
+    let limits = Limits {
+        failures_per_source: 10,
+        ..busy_limits()
+    };
+    let Some(app) = TestApp::spawn_with(Db::Postgres, limits.clone(), None).await else {
+        return;
+    };
+    let second = relay_topup::server::start(relay_topup::server::ServerConfig {
+        database_url: app.database_url.clone(),
+        key_file: app.dir.path().join("test.keys"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        limits,
+        pool: relay_topup::storage::PoolSettings::default(),
+        clock: Arc::new(relay_topup::clock::SystemClock),
+        demo: false,
+    })
+    .await
+    .unwrap();
+    let attacker = app.token("operator", None).await;
+    let bases = [app.base.clone(), format!("http://{}", second.addr)];
+    let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[5; 32]));
+    let post = |base: &str, code: String| {
+        let req = app
+            .client
+            .post(format!("{base}/v1/redemptions"))
+            .bearer_auth(&attacker)
+            .json(&redeem_body(&code));
+        async move { common::read(req.send().await.unwrap()).await }
+    };
+    for serial in 0..10u64 {
+        let v = code::VoucherRef {
+            key_id: KeyId::new(0).unwrap(),
+            serial: code::Serial::new(serial).unwrap(),
+        };
+        let a = post(
+            &bases[serial as usize % 2],
+            other_ring.encode(v).unwrap().to_string(),
+        )
+        .await;
+        assert_eq!(a.code(), Some("invalid_code"), "attempt {serial}: {a:?}");
+    }
+    for base in &bases {
+        let v = code::VoucherRef {
+            key_id: KeyId::new(0).unwrap(),
+            serial: code::Serial::new(99).unwrap(),
+        };
+        let a = post(base, other_ring.encode(v).unwrap().to_string()).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("locked_out")),
+            "{base}: {a:?}"
+        );
+    }
+    second.shutdown().await.unwrap();
+    app.stop().await;
+}

@@ -229,9 +229,22 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
 impl Store {
     /// Queues a redemption-path write and waits for its committed answer.
     pub async fn submit(&self, op: WriteOp, now: i64) -> Result<WriteResult> {
+        // The same voucher (or redemption) always goes to the same writer, so
+        // writers rarely wait on each other's locks; failures share one row,
+        // so they share one writer.
+        let key = match &op {
+            WriteOp::Redeem(input) => input.voucher_id,
+            WriteOp::FollowUp { redemption_id, .. } => *redemption_id,
+            WriteOp::Failure { .. } => 0,
+        };
+        let n = self.writers.len().max(1) as i64;
+        let writer = self
+            .writers
+            .get(usize::try_from(key.rem_euclid(n)).unwrap_or(0))
+            .ok_or_else(|| StorageError::Corrupt("no redemption writer".into()))?;
         let (reply, answer) = oneshot::channel();
         let job = Job { op, now, reply };
-        self.writer
+        writer
             .send(job)
             .await
             .map_err(|_| StorageError::Corrupt("the writer has stopped".into()))?;

@@ -95,8 +95,10 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
-    /// The redemption writer ([`batch`]): group commit for the hot path.
-    writer: batch::JobSender,
+    /// The redemption writers ([`batch`]): group commit for the hot path.
+    /// One on SQLite (one writer connection); several on PostgreSQL, so that
+    /// batches overlap their round trips.
+    writers: Vec<batch::JobSender>,
 }
 
 impl Store {
@@ -149,21 +151,26 @@ impl Store {
         Ok(store)
     }
 
-    /// Builds the store and starts its redemption writer. The writer's own
-    /// copy has a sender whose receiver is gone: it never submits to itself.
+    /// Builds the store and starts its redemption writers. A writer's own
+    /// copy of the store has no writers: it never submits to itself.
     fn assemble(backend: Backend, read: AnyPool, write: AnyPool) -> Self {
-        let (orphan, _) = tokio::sync::mpsc::channel(1);
         let for_writer = Self {
             backend,
             read: read.clone(),
             write: write.clone(),
-            writer: orphan,
+            writers: Vec::new(),
+        };
+        let count = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
         };
         Self {
             backend,
             read,
             write,
-            writer: batch::spawn_writer(for_writer),
+            writers: (0..count)
+                .map(|_| batch::spawn_writer(for_writer.clone()))
+                .collect(),
         }
     }
 
@@ -233,6 +240,10 @@ impl Store {
         self.write.close().await;
     }
 }
+
+/// Redemption writers per process on PostgreSQL. Each holds one connection
+/// while it applies a batch; jobs for the same voucher go to the same writer.
+const POSTGRES_WRITERS: usize = 4;
 
 /// Page cache of the SQLite writer connection: large, so the B-trees that
 /// issue and redemption touch stay in memory.
