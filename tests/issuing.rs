@@ -359,3 +359,75 @@ async fn issuing_rate_limit_answers_429_with_retry_after(db: Db) {
     app.stop().await;
 }
 both!(issuing_rate_limit_answers_429_with_retry_after);
+
+/// Stopping the server lets the requests in flight finish, and every code it
+/// acknowledged is in the database when it starts again.
+async fn graceful_shutdown_loses_nothing_acknowledged(db: Db) {
+    let Some(mut app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Relais numérique", 1000 * 1024).await;
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let req = app
+                .client
+                .post(format!("{}/v1/vouchers", app.base))
+                .bearer_auth(&token)
+                .json(&json!({ "product": "data-1gb", "count": 10 }));
+            tokio::spawn(async move {
+                let response = req.send().await.ok()?;
+                let status = response.status();
+                let body: serde_json::Value = response.json().await.ok()?;
+                Some((status, body))
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    app.running.take().unwrap().shutdown().await.unwrap();
+    let mut acknowledged = HashSet::new();
+    for r in requests {
+        if let Some((StatusCode::CREATED, body)) = r.await.unwrap() {
+            for v in body["vouchers"].as_array().unwrap() {
+                acknowledged.insert(v["serial"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let again = relay_topup::server::start(relay_topup::server::ServerConfig {
+        database_url: app.database_url.clone(),
+        key_file: app.dir.path().join("test.keys"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        limits: common::test_limits(),
+        pool: relay_topup::storage::PoolSettings::default(),
+        clock: std::sync::Arc::new(relay_topup::clock::SystemClock),
+        demo: false,
+    })
+    .await
+    .unwrap();
+    let listed = common::read(
+        app.client
+            .get(format!("http://{}/v1/vouchers?limit=500", again.addr))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let stored: HashSet<String> = listed.body["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["serial"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "no request was in flight at shutdown"
+    );
+    assert!(
+        acknowledged.is_subset(&stored),
+        "an acknowledged code was lost"
+    );
+    // Nothing was stored that was not answered either (all or nothing per request).
+    assert_eq!(stored.len() % 10, 0);
+    again.shutdown().await.unwrap();
+}
+both!(graceful_shutdown_loses_nothing_acknowledged);

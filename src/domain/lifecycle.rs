@@ -105,6 +105,23 @@ pub fn effective_state(stored: VoucherState, expires_at: i64, now_secs: i64) -> 
     }
 }
 
+/// The state as of `now`, from the stored state, the hold of a reserved
+/// code (if any) and the code's expiry: a hold that ran out reads as
+/// `issued`, then a late `issued` code as `expired`. Every read uses this,
+/// so answers never depend on whether the sweeper has run.
+pub fn current_state(
+    stored: VoucherState,
+    hold_expires_at: Option<i64>,
+    expires_at: i64,
+    now_secs: i64,
+) -> VoucherState {
+    let unheld = match (stored, hold_expires_at) {
+        (VoucherState::Reserved, Some(until)) if now_secs >= until => VoucherState::Issued,
+        _ => stored,
+    };
+    effective_state(unheld, expires_at, now_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +174,27 @@ mod tests {
         );
         assert_eq!(
             effective_state(VoucherState::Redeemed, 100, 200),
+            VoucherState::Redeemed
+        );
+    }
+
+    #[test]
+    fn a_hold_that_ran_out_reads_as_issued_then_expired() {
+        let reserved = VoucherState::Reserved;
+        assert_eq!(
+            current_state(reserved, Some(100), 1000, 99),
+            VoucherState::Reserved
+        );
+        assert_eq!(
+            current_state(reserved, Some(100), 1000, 100),
+            VoucherState::Issued
+        );
+        assert_eq!(
+            current_state(reserved, Some(100), 1000, 1000),
+            VoucherState::Expired
+        );
+        assert_eq!(
+            current_state(VoucherState::Redeemed, None, 1000, 2000),
             VoucherState::Redeemed
         );
     }

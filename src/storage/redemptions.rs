@@ -83,10 +83,7 @@ fn facts_from_row(row: &AnyRow, now: i64) -> Result<VoucherFacts> {
         .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
     let expires_at: i64 = row.try_get("expires_at")?;
     let hold: Option<i64> = row.try_get("hold_expires_at")?;
-    let unheld = match (stored, hold) {
-        (VoucherState::Reserved, Some(until)) if now >= until => VoucherState::Issued,
-        _ => stored,
-    };
+
     Ok(VoucherFacts {
         id: row.try_get("id")?,
         structure_id: row.try_get("structure_id")?,
@@ -95,7 +92,7 @@ fn facts_from_row(row: &AnyRow, now: i64) -> Result<VoucherFacts> {
         resource: row.try_get("resource")?,
         amount: row.try_get("amount")?,
         validity_days: row.try_get("validity_days")?,
-        state: lifecycle::effective_state(unheld, expires_at, now),
+        state: lifecycle::current_state(stored, hold, expires_at, now),
         expires_at,
     })
 }

@@ -111,17 +111,14 @@ fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
         .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
     let expires_at: i64 = row.try_get("expires_at")?;
     let hold: Option<i64> = row.try_get("hold_expires_at")?;
-    let unheld = match (stored, hold) {
-        (VoucherState::Reserved, Some(until)) if now >= until => VoucherState::Issued,
-        _ => stored,
-    };
+
     Ok(VoucherRow {
         id: row.try_get("id")?,
         structure_id: row.try_get("structure_id")?,
         product_id: row.try_get("product_id")?,
         resource: row.try_get("resource")?,
         amount: row.try_get("amount")?,
-        state: lifecycle::effective_state(unheld, expires_at, now),
+        state: lifecycle::current_state(stored, hold, expires_at, now),
         reference: row.try_get("reference")?,
         issued_at: row.try_get("issued_at")?,
         expires_at,
