@@ -1399,3 +1399,32 @@ async fn one_sweep_returns_the_quota_of_an_expired_code_whose_hold_ran_out(db: D
     f.app.stop().await;
 }
 both!(one_sweep_returns_the_quota_of_an_expired_code_whose_hold_ran_out);
+
+/// Voiding a code that a redemption attempt already found expired answers
+/// `expired` and gives its quota back once (it once expired it twice: 500).
+async fn void_after_a_redeem_found_it_expired(db: Db) {
+    let Some(f) = Fixture::new(db, 1).await else {
+        return;
+    };
+    f.clock.advance(91 * 86_400);
+    let redeemed = f.redeem(&f.a, &f.codes[0].0, "redeem").await;
+    assert_eq!(status_code(&redeemed), (StatusCode::GONE, Some("expired")));
+    let serial = &f.codes[0].0[..9];
+    let void = f
+        .app
+        .post(
+            &format!("/v1/vouchers/{serial}/void"),
+            &f.structure,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status_code(&void),
+        (StatusCode::GONE, Some("expired")),
+        "{void:?}"
+    );
+    let b = f.app.balance(&f.structure, "data_mb").await;
+    assert_eq!(b["returned"].as_i64(), Some(1024));
+    f.app.stop().await;
+}
+both!(void_after_a_redeem_found_it_expired);

@@ -13,7 +13,6 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::Problem;
 use crate::domain::{Principal, Role};
-use crate::storage::RequestFingerprint;
 use crate::tokens;
 
 /// The caller behind the bearer token, whatever its role.
@@ -225,7 +224,15 @@ where
     }
 }
 
-/// The fingerprint of a request for idempotency: its route and body.
-pub fn fingerprint(route: &str, raw: &[u8]) -> RequestFingerprint {
-    RequestFingerprint::new(route, raw)
+/// A list's page size: `default` when not asked for, else 1 to `max`.
+pub fn page_limit(requested: Option<i64>, default: usize, max: usize) -> Result<usize, Problem> {
+    match requested {
+        None => Ok(default.min(max)),
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                Problem::validation("limit", format!("limit must be between 1 and {max}"))
+            }),
+    }
 }

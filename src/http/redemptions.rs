@@ -20,15 +20,15 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, Operator, fingerprint};
+use super::extract::{ApiJson, ApiQuery, IdempotencyKey, Operator, page_limit};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::{
-    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord, WriteOp,
-    WriteResult,
+    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord,
+    RequestFingerprint, WriteOp, WriteResult,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -286,7 +286,7 @@ async fn redeem(
         idempotency: key.map(|key| IdempotencyClaim {
             scope: source(token_id),
             key,
-            fingerprint: fingerprint("POST /v1/redemptions", &body.raw),
+            fingerprint: RequestFingerprint::new("POST /v1/redemptions", &body.raw),
         }),
     };
     let outcome = state
@@ -425,15 +425,7 @@ async fn statement(
         return Err(Problem::validation("to", "must be after from"));
     }
     let max = state.limits.max_page_size;
-    let limit = match q.limit {
-        None => max,
-        Some(n) => usize::try_from(n)
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                Problem::validation("limit", format!("limit must be between 1 and {max}"))
-            })?,
-    };
+    let limit = page_limit(q.limit, max, max)?;
     let after: i64 = match &q.cursor {
         None => 0,
         Some(c) => c

@@ -16,12 +16,14 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, StructureCaller, fingerprint};
+use super::extract::{ApiJson, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
 use crate::clock::rfc3339;
 use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
 use crate::domain::{Balance, DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
-use crate::storage::{IdempotencyClaim, IssueRequest, VoucherFilter, VoucherRow};
+use crate::storage::{
+    IdempotencyClaim, IssueRequest, RequestFingerprint, VoucherFilter, VoucherRow,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -145,7 +147,7 @@ async fn issue(
     let idempotency = key.map(|key| IdempotencyClaim {
         scope: format!("structure:{}", caller.structure_id),
         key,
-        fingerprint: fingerprint("POST /v1/vouchers", &body.raw),
+        fingerprint: RequestFingerprint::new("POST /v1/vouchers", &body.raw),
     });
     let keys = state.keys.get();
     // A replay is answered from the store and does not count against the
@@ -252,15 +254,7 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<VoucherList>> {
     let max = state.limits.max_page_size;
-    let limit = match query.limit {
-        None => state.limits.default_page_size.min(max),
-        Some(n) => usize::try_from(n)
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                Problem::validation("limit", format!("limit must be between 1 and {max}"))
-            })?,
-    };
+    let limit = page_limit(query.limit, state.limits.default_page_size, max)?;
     let filter_state = query
         .state
         .as_deref()

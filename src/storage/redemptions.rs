@@ -162,21 +162,6 @@ impl Store {
         row.map(|r| facts_from_row(&r, now)).transpose()
     }
 
-    /// One of an operator's redemptions.
-    pub async fn get_redemption(
-        &self,
-        operator_token_id: i64,
-        id: i64,
-    ) -> Result<Option<RedemptionRecord>> {
-        let sql = format!("{RECORD_SQL} WHERE r.id = $1 AND r.operator_token_id = $2");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .bind(operator_token_id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.map(|r| record_from_row(&r)).transpose()
-    }
-
     /// An operator's statement: redemptions redeemed in `[from, to)`, in id
     /// order, after `after_id`, at most `limit`.
     pub async fn statement(
@@ -299,12 +284,7 @@ async fn redeem_claimed(
         }
         None => false,
     };
-    if !set_voucher_state(tx, facts.id, VoucherState::Issued, to, now).await? {
-        return Err(StorageError::Corrupt(format!(
-            "voucher {} changed under its lock",
-            facts.id
-        )));
-    }
+    move_locked(tx, facts.id, VoucherState::Issued, to, now).await?;
     facts.state = to;
     let (state, hold, redeemed_at) = match input.mode {
         RedeemMode::Redeem => (RedemptionState::Confirmed, None, Some(now)),
@@ -422,41 +402,28 @@ async fn release_usage(tx: &mut Transaction<'static, Any>, held: &Held) -> Resul
     Ok(())
 }
 
-async fn set_voucher_state(
+/// Moves a voucher whose row this transaction has locked; a refusal here
+/// means the lock did not hold, which must never be hidden.
+async fn move_locked(
     tx: &mut Transaction<'static, Any>,
     id: i64,
     from: VoucherState,
     to: VoucherState,
     now: i64,
-) -> Result<bool> {
-    let changed = sqlx::query(
-        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(id)
-    .bind(from.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(changed == 1)
+) -> Result<()> {
+    if super::vouchers::set_state(tx, id, from, to, now).await? {
+        Ok(())
+    } else {
+        Err(StorageError::Corrupt(format!(
+            "voucher {id} changed under its lock"
+        )))
+    }
 }
 
 async fn expire(tx: &mut Transaction<'static, Any>, row: &AnyRow, now: i64) -> Result<()> {
-    let voucher = super::vouchers::VoucherRow {
-        id: row.try_get("id")?,
-        structure_id: row.try_get("structure_id")?,
-        product_id: row.try_get("product_id")?,
-        resource: row.try_get("resource")?,
-        amount: row.try_get("amount")?,
-        state: VoucherState::Expired,
-        reference: row.try_get("reference")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        state_changed_at: row.try_get("state_changed_at")?,
-        attestation: row.try_get("attestation")?,
-        stored_state: VoucherState::Issued,
-    };
+    let mut voucher = super::vouchers::voucher_from_row(row, now)?;
+    // Called once any run-out hold has been released: the row is `issued` now.
+    voucher.stored_state = VoucherState::Issued;
     super::vouchers::expire_one(tx, &voucher, now).await?;
     Ok(())
 }
@@ -516,20 +483,14 @@ async fn end(
         .bind(held.record.id)
         .execute(&mut **tx)
         .await?;
-    if !set_voucher_state(
+    move_locked(
         tx,
         held.record.voucher_id,
         voucher_from,
         VoucherState::Issued,
         now,
     )
-    .await?
-    {
-        return Err(StorageError::Corrupt(format!(
-            "voucher {} changed under its lock",
-            held.record.voucher_id
-        )));
-    }
+    .await?;
     release_usage(tx, held).await?;
     Ok(RedemptionRecord {
         state,
@@ -632,20 +593,14 @@ pub(crate) async fn follow_up(
             .bind(id)
             .execute(&mut **tx)
             .await?;
-            if !set_voucher_state(
+            move_locked(
                 tx,
                 h.record.voucher_id,
                 VoucherState::Reserved,
                 VoucherState::Redeemed,
                 now,
             )
-            .await?
-            {
-                return Err(StorageError::Corrupt(format!(
-                    "voucher {} changed under its lock",
-                    h.record.voucher_id
-                )));
-            }
+            .await?;
             event(
                 tx,
                 "confirm",

@@ -105,7 +105,7 @@ fn insert_vouchers_sql(rows: usize) -> String {
 /// second round is already rare.
 const MAX_SERIAL_ROUNDS: usize = 16;
 
-fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
+pub(crate) fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
     let state: String = row.try_get("state")?;
     let stored = VoucherState::parse(&state)
         .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
@@ -348,30 +348,35 @@ fn voucher_event(
 }
 
 /// Compare-and-set on the stored state: the update only happens if nobody
-/// changed the voucher since it was read.
+/// changed the voucher since it was read. Every voucher state change in
+/// storage goes through here.
+pub(crate) async fn set_state(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    from: VoucherState,
+    to: VoucherState,
+    now: i64,
+) -> Result<bool> {
+    let changed = sqlx::query(
+        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
 async fn change_state(
     tx: &mut Transaction<'static, Any>,
     v: &VoucherRow,
     to: VoucherState,
     now: i64,
 ) -> Result<bool> {
-    // The stored state of an effectively expired voucher is still `issued`.
-    let stored = if v.state == VoucherState::Expired {
-        VoucherState::Issued
-    } else {
-        v.state
-    };
-    let changed = sqlx::query(
-        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(v.id)
-    .bind(stored.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(changed == 1)
+    set_state(tx, v.id, v.stored_state, to, now).await
 }
 
 /// Expires one voucher whose date has passed, if still issued.
@@ -380,7 +385,12 @@ pub(crate) async fn expire_one(
     v: &VoucherRow,
     now: i64,
 ) -> Result<bool> {
-    if !change_state(tx, v, VoucherState::Expired, now).await? {
+    // The transition table says where expiry may start (only `issued`): a
+    // voucher already expired must not be expired, and given back, twice.
+    let Ok(to) = lifecycle::next(v.stored_state, Transition::Expire) else {
+        return Ok(false);
+    };
+    if !change_state(tx, v, to, now).await? {
         return Ok(false);
     }
     ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
