@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
+
 use crate::clock::{Clock, SystemClock, parse_rfc3339};
 use crate::code::{self, CodeError, KeySet};
 use crate::config::Limits;
@@ -58,6 +60,9 @@ enum Command {
     /// The product catalogue.
     #[command(subcommand)]
     Product(ProductCommand),
+    /// Export the audit trail, or verify a database or an export offline.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -196,6 +201,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Code(CodeCommand::Check { code }) => Ok(check_code(&code)),
+        Command::Audit(cmd) => audit::run(&cli.database_url, &cli.key_file, cmd).await,
         Command::Keys(cmd) => keys(&cli.database_url, &cli.key_file, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
@@ -365,7 +371,7 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
                 .map_err(err)?;
             println!("{}", product.id);
         }
-        Command::Serve(_) | Command::Code(_) | Command::Keys(_) => {}
+        Command::Serve(_) | Command::Code(_) | Command::Keys(_) | Command::Audit(_) => {}
     }
     Ok(())
 }

@@ -92,6 +92,35 @@ pub struct Limits {
     #[arg(long = "beneficiary-cap", env = "RELAY_TOPUP_BENEFICIARY_CAPS", value_delimiter = ';',
           value_parser = parse_cap)]
     pub beneficiary_caps: Vec<BeneficiaryCap>,
+    /// Sign a checkpoint of the event chain once this many events follow
+    /// the last one…
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_CHECKPOINT_EVERY_EVENTS",
+        default_value_t = 1000
+    )]
+    pub checkpoint_every_events: i64,
+    /// …or once this many seconds have passed with new events.
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_CHECKPOINT_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    pub checkpoint_interval_secs: u64,
+    /// How often the service re-checks the audit invariants; on a breach it
+    /// refuses issuing and redemption until an admin acknowledges.
+    #[arg(long, env = "RELAY_TOPUP_INTEGRITY_CHECK_SECS", default_value_t = 60)]
+    pub integrity_check_secs: u64,
+    /// Most lines in an operator statement sent for reconciliation.
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_MAX_STATEMENT_LINES",
+        default_value_t = 100_000
+    )]
+    pub max_statement_lines: usize,
+    /// Largest statement body, in bytes, sent for reconciliation.
+    #[arg(long, env = "RELAY_TOPUP_MAX_STATEMENT_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_statement_bytes: usize,
 }
 
 fn parse_cap(text: &str) -> Result<BeneficiaryCap, String> {
@@ -136,6 +165,11 @@ impl Default for Limits {
             lockout_secs: 60,
             max_lockout_secs: 3600,
             beneficiary_caps: Vec::new(),
+            checkpoint_every_events: 1000,
+            checkpoint_interval_secs: 60,
+            integrity_check_secs: 60,
+            max_statement_lines: 100_000,
+            max_statement_bytes: 8 * 1024 * 1024,
         }
     }
 }

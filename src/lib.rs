@@ -26,6 +26,7 @@
 //!    secrets never appear in `Debug` output.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod code;

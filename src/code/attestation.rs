@@ -142,6 +142,18 @@ impl SigningKey {
         bytes.extend_from_slice(signature.as_ref());
         Ok(URL_SAFE_NO_PAD.encode(bytes))
     }
+
+    /// Signs another kind of message with this key (chain checkpoints).
+    /// The caller's message must start with its own magic, distinct from
+    /// `RTA1`, so a signature never stands for the other kind.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; SIGNATURE_BYTES] {
+        let mut out = [0u8; SIGNATURE_BYTES];
+        let signature = self.pair.sign(message);
+        if signature.as_ref().len() == SIGNATURE_BYTES {
+            out.copy_from_slice(signature.as_ref());
+        }
+        out
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -162,6 +174,15 @@ impl VerifyingKeys {
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8; PUBLIC_KEY_BYTES])> {
         self.0.iter().map(|(&id, key)| (id, key))
+    }
+
+    /// Whether `signature` over `message` verifies under key `id`.
+    pub fn verify_message(&self, id: u32, message: &[u8], signature: &[u8]) -> bool {
+        self.0.get(&id).is_some_and(|key| {
+            signature::UnparsedPublicKey::new(&signature::ED25519, key)
+                .verify(message, signature)
+                .is_ok()
+        })
     }
 
     /// Decodes an attestation strictly and checks its signature.

@@ -100,7 +100,7 @@ impl Store {
             data: serde_json::json!({ "name": structure.name, "external_ref": structure.external_ref }),
         };
         events::append(&mut tx, now, &[event]).await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(structure)
     }
 
@@ -168,7 +168,7 @@ impl Store {
             data: serde_json::to_value(p).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         };
         events::append(&mut tx, now, &[event]).await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl Store {
             data: serde_json::json!({ "token_id": id, "role": role.as_str(), "label": label }),
         };
         events::append(&mut tx, now, &[event]).await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(id)
     }
 
@@ -258,7 +258,7 @@ impl Store {
             };
             events::append(&mut tx, now, &[event]).await?;
         }
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(revoked)
     }
 
@@ -344,7 +344,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(id)
     }
 
@@ -365,7 +365,7 @@ impl Store {
             data: serde_json::json!({ "code_key_id": code_key_id, "signing_key_id": signing_key_id }),
         };
         events::append(&mut tx, now, &[event]).await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(())
     }
 }

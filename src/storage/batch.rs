@@ -10,9 +10,9 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::lockout;
 use super::redemptions::{self, Followup, Outcome, RedeemInput};
 use super::{Result, StorageError, Store};
+use super::{events, lockout};
 use crate::domain::lockout::LockoutPolicy;
 
 /// Most operations in one transaction.
@@ -154,7 +154,7 @@ async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
         let result = async {
             let mut tx = store.begin_write().await?;
             let result = apply_one(store, &mut tx, job).await?;
-            tx.commit().await?;
+            events::commit(tx).await?;
             Ok(result)
         }
         .await;
@@ -181,7 +181,7 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
     if let [job] = jobs {
         return match apply_one(store, &mut tx, job).await {
             Ok(result) => {
-                tx.commit().await?;
+                events::commit(tx).await?;
                 Ok(vec![Ok(result)])
             }
             // Retried by `apply_batch`; anything else is this job's answer.
@@ -219,7 +219,7 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
             }
         }
     }
-    tx.commit().await?;
+    events::commit(tx).await?;
     Ok(results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(StorageError::Corrupt("job not applied".into()))))

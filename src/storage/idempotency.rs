@@ -7,7 +7,7 @@
 use ring::digest;
 use sqlx::{Any, Row, Transaction};
 
-use super::Result;
+use super::{Result, events};
 use crate::domain::DomainError;
 
 /// What identifies a request under one key: its endpoint and body.
@@ -134,7 +134,7 @@ impl super::Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(purged)
     }
 }

@@ -16,6 +16,7 @@
 //! Every state change appends to `events` in the same transaction.
 
 mod admin;
+mod audit;
 pub mod batch;
 mod events;
 mod idempotency;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use crate::domain::DomainError;
 
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
+pub use audit::Alarm;
 pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint};
@@ -148,6 +150,10 @@ impl Store {
             }
         };
         store.migrate().await?;
+        // Chains the events of a database that predates the chain.
+        let mut tx = store.begin_write().await?;
+        events::backfill(&mut tx).await?;
+        tx.commit().await?;
         Ok(store)
     }
 

@@ -253,7 +253,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(won)
     }
 
@@ -303,7 +303,7 @@ impl Store {
                 data: serde_json::json!({ "bucket_id": id, "resource": resource, "amount": remaining }),
             };
             events::append(&mut tx, now, &[event]).await?;
-            tx.commit().await?;
+            events::commit(tx).await?;
             lapsed += 1;
         }
         Ok(lapsed)
@@ -387,7 +387,8 @@ pub(crate) async fn draw(tx: &mut Transaction<'static, Any>, takes: &[Take]) -> 
 
 /// Gives a voucher's amount back to the buckets it came from: a bucket that
 /// is still open takes it back; one that has lapsed lets it lapse at once.
-/// Writes the voucher's single return entry (and any lapse entries).
+/// Writes the voucher's single return entry (and any lapse entries), and
+/// answers how much of the amount lapsed at once.
 pub(crate) async fn give_back(
     tx: &mut Transaction<'static, Any>,
     structure_id: i64,
@@ -395,7 +396,7 @@ pub(crate) async fn give_back(
     voucher_id: i64,
     amount: i64,
     now: i64,
-) -> Result<()> {
+) -> Result<i64> {
     // A voucher drew from one bucket (vouchers.bucket_id) or, rarely, from
     // several (voucher_sources).
     let sources = sqlx::query(
@@ -432,5 +433,10 @@ pub(crate) async fn give_back(
                 .await?;
         }
     }
-    record(tx, structure_id, resource, &rows, now).await
+    record(tx, structure_id, resource, &rows, now).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.entry == Entry::Lapse)
+        .map(|r| r.amount)
+        .sum())
 }

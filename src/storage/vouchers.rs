@@ -189,7 +189,7 @@ impl Store {
                 .map_err(|e| StorageError::Corrupt(e.to_string()))?;
             idempotency::store_answer(&mut tx, claim, &answer).await?;
         }
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(outcome)
     }
 
@@ -288,13 +288,13 @@ impl Store {
         }
         if voucher.state == VoucherState::Expired {
             expire_one(&mut tx, &voucher, now).await?;
-            tx.commit().await?;
+            events::commit(tx).await?;
             return Err(DomainError::WrongState(VoucherState::Expired).into());
         }
         let to =
             lifecycle::next(voucher.state, Transition::Void).map_err(DomainError::WrongState)?;
         change_state(&mut tx, &voucher, to, now).await?;
-        ledger::give_back(
+        let lapsed = ledger::give_back(
             &mut tx,
             structure_id,
             &voucher.resource,
@@ -303,9 +303,14 @@ impl Store {
             now,
         )
         .await?;
-        let event = voucher_event("void", principal.actor(), &voucher, serde_json::json!({}));
+        let event = voucher_event(
+            "void",
+            principal.actor(),
+            &voucher,
+            give_back_data(&voucher, lapsed),
+        );
         events::append(&mut tx, now, &[event]).await?;
-        tx.commit().await?;
+        events::commit(tx).await?;
         Ok(VoucherRow {
             state: to,
             state_changed_at: now,
@@ -326,10 +331,20 @@ impl Store {
             let voucher = voucher_from_row(row, now)?;
             let mut tx = self.begin_write().await?;
             expired += u64::from(expire_one(&mut tx, &voucher, now).await?);
-            tx.commit().await?;
+            events::commit(tx).await?;
         }
         Ok(expired)
     }
+}
+
+/// What a void or expiry event records: the amount given back to the
+/// structure's resource, and how much of it lapsed at once because its
+/// bucket had lapsed. The audit recomputes balances from these.
+fn give_back_data(v: &VoucherRow, lapsed: i64) -> serde_json::Value {
+    serde_json::json!({
+        "resource": v.resource, "amount": v.amount, "lapsed": lapsed,
+        "expires_at": v.expires_at,
+    })
 }
 
 fn voucher_event(
@@ -393,13 +408,8 @@ pub(crate) async fn expire_one(
     if !change_state(tx, v, to, now).await? {
         return Ok(false);
     }
-    ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
-    let event = voucher_event(
-        "expire",
-        "system".into(),
-        v,
-        serde_json::json!({ "expires_at": v.expires_at }),
-    );
+    let lapsed = ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
+    let event = voucher_event("expire", "system".into(), v, give_back_data(v, lapsed));
     events::append(tx, now, &[event]).await?;
     Ok(true)
 }
@@ -544,7 +554,8 @@ async fn record_issue(
         .map(|(_, v)| {
             let data = serde_json::json!({
                 "serial": v.voucher.to_string(), "product": req.product.id,
-                "amount": req.product.amount, "expires_at": v.expires_at,
+                "resource": req.product.resource, "amount": req.product.amount,
+                "expires_at": v.expires_at,
                 "issue_entry_id": rows.entry_id,
             });
             (v.row_id(), data)

@@ -1,0 +1,353 @@
+//! Replaying the event log: what the tables should say if the events are
+//! the whole truth. Every change to quota, vouchers, redemptions, tokens,
+//! structures and products is an event, so folding the events in chain
+//! order rebuilds them, and anything else in the tables is unexplained.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Finding;
+use super::snapshot::EventRow;
+use crate::domain::lifecycle::{self, Transition, VoucherState};
+use crate::domain::redemption::RedemptionState;
+
+/// Quota totals of one structure's resource.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub granted: i64,
+    pub issued: i64,
+    pub returned: i64,
+    pub lapsed: i64,
+}
+
+impl Totals {
+    pub fn available(&self) -> i64 {
+        self.granted - self.issued + self.returned - self.lapsed
+    }
+}
+
+/// A voucher as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherFacts {
+    pub structure_id: i64,
+    pub serial: String,
+    pub product: String,
+    pub resource: String,
+    pub amount: i64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub issue_entry_id: i64,
+    pub state: VoucherState,
+}
+
+/// A redemption as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedemptionFacts {
+    pub voucher_id: i64,
+    pub actor: String,
+    pub state: RedemptionState,
+}
+
+/// A token as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenFacts {
+    pub role: String,
+    pub structure_id: Option<i64>,
+    pub revoked: bool,
+}
+
+/// A grant's credited bucket as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketFacts {
+    pub grant_id: i64,
+    pub structure_id: i64,
+    pub resource: String,
+    pub amount: i64,
+    pub lapsed: bool,
+}
+
+/// What one event did to a structure's resource, for period reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effect {
+    pub structure_id: i64,
+    pub resource: String,
+    pub granted: i64,
+    pub lapsed: i64,
+    pub issued: i64,
+    pub voided: i64,
+    pub expired: i64,
+    pub redeemed: i64,
+    pub reversed: i64,
+}
+
+/// The state rebuilt from the events so far.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    pub totals: BTreeMap<(i64, String), Totals>,
+    pub vouchers: BTreeMap<i64, VoucherFacts>,
+    pub redemptions: BTreeMap<i64, RedemptionFacts>,
+    pub structures: BTreeMap<i64, (String, Option<String>)>,
+    pub products: BTreeMap<String, Value>,
+    pub tokens: BTreeMap<i64, TokenFacts>,
+    pub grants: BTreeMap<i64, (i64, String, i64)>,
+    pub buckets: BTreeMap<i64, BucketFacts>,
+    /// Events that cannot have happened (a redemption of a voided code, an
+    /// unknown kind, missing details).
+    pub findings: Vec<Finding>,
+}
+
+fn int(data: &Value, key: &str) -> Option<i64> {
+    data.get(key).and_then(Value::as_i64)
+}
+
+fn text(data: &Value, key: &str) -> Option<String> {
+    data.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Replay {
+    /// Applies one event (in chain order) and says what it did to quota.
+    pub fn apply(&mut self, e: &EventRow) -> Option<Effect> {
+        let data: Value = match serde_json::from_str(&e.data) {
+            Ok(v) => v,
+            Err(_) => {
+                self.bad(e, "its data is not JSON");
+                return None;
+            }
+        };
+        let result = match e.kind.as_str() {
+            "structure_created" => self.structure(e, &data),
+            "product_saved" => self.product(e, &data),
+            "token_created" => self.token_created(e, &data),
+            "token_revoked" => self.token_revoked(&data),
+            "grant" => self.grant(e, &data),
+            "credit" => self.credit(e, &data),
+            "lapse" => self.lapse(e, &data),
+            "issue" => self.issue(e, &data),
+            "void" | "expire" => self.give_back(e, &data),
+            "redeem" | "reserve" | "confirm" | "cancel" | "hold_timeout" | "reverse" => {
+                self.redemption(e, &data)
+            }
+            "keys_rotated" => Ok(None),
+            _ => Err("its kind is unknown".to_owned()),
+        };
+        match result {
+            Ok(effect) => effect,
+            Err(why) => {
+                self.bad(e, &why);
+                None
+            }
+        }
+    }
+
+    fn bad(&mut self, e: &EventRow, why: &str) {
+        self.findings.push(Finding::new(
+            "event.impossible",
+            "events",
+            format!("seq {}", e.seq.unwrap_or(0)),
+            format!("{} event cannot be replayed: {why}", e.kind),
+        ));
+    }
+
+    fn structure(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = e.structure_id.ok_or("no structure")?;
+        let name = text(data, "name").ok_or("no name")?;
+        self.structures
+            .insert(id, (name, text(data, "external_ref")));
+        Ok(None)
+    }
+
+    fn product(&mut self, _e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = text(data, "id").ok_or("no product id")?;
+        self.products.insert(id, data.clone());
+        Ok(None)
+    }
+
+    fn token_created(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "token_id").ok_or("no token id")?;
+        let role = text(data, "role").ok_or("no role")?;
+        let facts = TokenFacts {
+            role,
+            structure_id: e.structure_id,
+            revoked: false,
+        };
+        if self.tokens.insert(id, facts).is_some() {
+            return Err(format!("token {id} was already created"));
+        }
+        Ok(None)
+    }
+
+    fn token_revoked(&mut self, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "token_id").ok_or("no token id")?;
+        let token = self.tokens.get_mut(&id).ok_or("unknown token")?;
+        token.revoked = true;
+        Ok(None)
+    }
+
+    fn grant(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "grant_id").ok_or("no grant id")?;
+        let structure_id = e.structure_id.ok_or("no structure")?;
+        let resource = text(data, "resource").ok_or("no resource")?;
+        let amount = int(data, "amount").ok_or("no amount")?;
+        self.grants.insert(id, (structure_id, resource, amount));
+        Ok(None)
+    }
+
+    fn totals(&mut self, structure_id: i64, resource: &str) -> &mut Totals {
+        self.totals
+            .entry((structure_id, resource.to_owned()))
+            .or_default()
+    }
+
+    fn credit(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let structure_id = e.structure_id.ok_or("no structure")?;
+        let resource = text(data, "resource").ok_or("no resource")?;
+        let amount = int(data, "amount").filter(|a| *a > 0).ok_or("no amount")?;
+        let bucket_id = int(data, "bucket_id").ok_or("no bucket")?;
+        let grant_id = int(data, "grant_id").ok_or("no grant")?;
+        self.buckets.insert(
+            bucket_id,
+            BucketFacts {
+                grant_id,
+                structure_id,
+                resource: resource.clone(),
+                amount,
+                lapsed: false,
+            },
+        );
+        self.totals(structure_id, &resource).granted += amount;
+        Ok(Some(Effect {
+            structure_id,
+            resource,
+            granted: amount,
+            ..Effect::default()
+        }))
+    }
+
+    fn lapse(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let structure_id = e.structure_id.ok_or("no structure")?;
+        let resource = text(data, "resource").ok_or("no resource")?;
+        let amount = int(data, "amount").filter(|a| *a >= 0).ok_or("no amount")?;
+        if let Some(bucket) = int(data, "bucket_id").and_then(|b| self.buckets.get_mut(&b)) {
+            bucket.lapsed = true;
+        }
+        self.totals(structure_id, &resource).lapsed += amount;
+        Ok(Some(Effect {
+            structure_id,
+            resource,
+            lapsed: amount,
+            ..Effect::default()
+        }))
+    }
+
+    fn issue(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = e.voucher_id.ok_or("no voucher")?;
+        let structure_id = e.structure_id.ok_or("no structure")?;
+        let facts = VoucherFacts {
+            structure_id,
+            serial: text(data, "serial").ok_or("no serial")?,
+            product: text(data, "product").ok_or("no product")?,
+            resource: text(data, "resource").ok_or("no resource")?,
+            amount: int(data, "amount").filter(|a| *a > 0).ok_or("no amount")?,
+            issued_at: e.at,
+            expires_at: int(data, "expires_at").ok_or("no expiry")?,
+            issue_entry_id: int(data, "issue_entry_id").ok_or("no issue entry")?,
+            state: VoucherState::Issued,
+        };
+        if self.vouchers.contains_key(&id) {
+            return Err(format!("voucher {id} was already issued"));
+        }
+        let effect = Effect {
+            structure_id,
+            resource: facts.resource.clone(),
+            issued: facts.amount,
+            ..Effect::default()
+        };
+        self.totals(structure_id, &facts.resource).issued += facts.amount;
+        self.vouchers.insert(id, facts);
+        Ok(Some(effect))
+    }
+
+    /// Moves a voucher along the lifecycle's transition table.
+    fn transition(&mut self, e: &EventRow, t: Transition) -> Result<VoucherFacts, String> {
+        let id = e.voucher_id.ok_or("no voucher")?;
+        let v = self
+            .vouchers
+            .get_mut(&id)
+            .ok_or(format!("voucher {id} was never issued"))?;
+        if e.structure_id != Some(v.structure_id) {
+            return Err(format!("voucher {id} belongs to another structure"));
+        }
+        v.state = lifecycle::next(v.state, t)
+            .map_err(|from| format!("voucher {id} is {} here", from.as_str()))?;
+        Ok(v.clone())
+    }
+
+    fn give_back(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let expiry = e.kind == "expire";
+        let t = if expiry {
+            Transition::Expire
+        } else {
+            Transition::Void
+        };
+        let v = self.transition(e, t)?;
+        let lapsed = int(data, "lapsed").unwrap_or(0);
+        let totals = self.totals(v.structure_id, &v.resource);
+        totals.returned += v.amount;
+        totals.lapsed += lapsed;
+        let mut effect = Effect {
+            structure_id: v.structure_id,
+            resource: v.resource,
+            lapsed,
+            ..Effect::default()
+        };
+        if expiry {
+            effect.expired = v.amount;
+        } else {
+            effect.voided = v.amount;
+        }
+        Ok(Some(effect))
+    }
+
+    fn redemption(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        use RedemptionState as R;
+        let id = int(data, "redemption_id").ok_or("no redemption id")?;
+        let (t, from, to) = match e.kind.as_str() {
+            "redeem" => (Transition::Redeem, None, R::Confirmed),
+            "reserve" => (Transition::Reserve, None, R::Reserved),
+            "confirm" => (Transition::Confirm, Some(R::Reserved), R::Confirmed),
+            "cancel" => (Transition::Cancel, Some(R::Reserved), R::Cancelled),
+            "hold_timeout" => (Transition::HoldTimeout, Some(R::Reserved), R::TimedOut),
+            _ => (Transition::Reverse, Some(R::Confirmed), R::Reversed),
+        };
+        match (from, self.redemptions.get(&id)) {
+            (None, Some(_)) => return Err(format!("redemption {id} already exists")),
+            (Some(_), None) => return Err(format!("redemption {id} does not exist")),
+            (Some(from), Some(r)) if r.state != from || Some(r.voucher_id) != e.voucher_id => {
+                return Err(format!("redemption {id} is {} here", r.state.as_str()));
+            }
+            _ => {}
+        }
+        let v = self.transition(e, t)?;
+        let voucher_id = e.voucher_id.unwrap_or_default();
+        self.redemptions.insert(
+            id,
+            RedemptionFacts {
+                voucher_id,
+                actor: e.actor.clone(),
+                state: to,
+            },
+        );
+        let mut effect = Effect {
+            structure_id: v.structure_id,
+            resource: v.resource,
+            ..Effect::default()
+        };
+        match e.kind.as_str() {
+            "redeem" | "confirm" => effect.redeemed = v.amount,
+            "reverse" => effect.reversed = v.amount,
+            _ => {}
+        }
+        Ok(Some(effect))
+    }
+}

@@ -1,0 +1,785 @@
+//! Every check `relay-topup audit verify` runs, over a [`Snapshot`]:
+//!
+//! 1. the chain: seq 1, 2, 3, … with no gap, each hash recomputed from its
+//!    event, each `prev_hash` the hash before;
+//! 2. the checkpoints: signatures under the published keys, and the signed
+//!    hash equal to the chain's at that seq;
+//! 3. the attestations: each verifies, and says what the voucher row says;
+//! 4. the tables against the replayed events: vouchers, balances, ledger,
+//!    buckets, redemptions, structures, products, tokens, grants.
+//!
+//! Each problem is a [`Finding`] naming the row and, for amounts, the delta.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::Finding;
+use super::chain::{self, EventFields};
+use super::replay::{Replay, Totals};
+use super::snapshot::{
+    BalanceRow, BucketRow, CheckpointRow, EventRow, LedgerRow, RedemptionRow, Snapshot, VoucherRow,
+};
+use crate::code::attestation::VerifyingKeys;
+use crate::code::format::{KeyId, Serial, VoucherRef};
+
+/// How much to check.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope {
+    /// Verify every voucher's attestation (an Ed25519 verification each:
+    /// the offline verifier does; the service's periodic check does not).
+    pub attestations: bool,
+}
+
+/// What a verification found.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub events: usize,
+    pub checkpoints: usize,
+    pub vouchers: usize,
+    /// The last event's seq and hash.
+    pub head: Option<(i64, String)>,
+    pub findings: Vec<Finding>,
+}
+
+/// Runs every check over a snapshot.
+pub fn verify(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> Outcome {
+    let mut findings = Vec::new();
+    let chain = check_chain(&s.events, &mut findings);
+    check_checkpoints(&chain, &s.checkpoints, keys, &mut findings);
+    if scope.attestations {
+        check_attestations(&s.vouchers, keys, &mut findings);
+    }
+    let mut replay = Replay::default();
+    for e in &chain {
+        replay.apply(e);
+    }
+    findings.append(&mut replay.findings);
+    check_vouchers(&replay, &s.vouchers, &mut findings);
+    check_balances(&replay, &s.balances, &mut findings);
+    check_ledger(&replay, &s.ledger, &s.balances, &mut findings);
+    check_buckets(&replay, &s.buckets, &mut findings);
+    check_redemptions(&replay, &s.redemptions, &s.vouchers, &mut findings);
+    check_registry(&replay, s, &mut findings);
+    Outcome {
+        events: s.events.len(),
+        checkpoints: s.checkpoints.len(),
+        vouchers: s.vouchers.len(),
+        head: chain
+            .last()
+            .map(|e| (e.seq.unwrap_or(0), e.hash.clone().unwrap_or_default())),
+        findings,
+    }
+}
+
+fn fields(e: &EventRow) -> EventFields<'_> {
+    EventFields {
+        seq: e.seq.unwrap_or(0),
+        at: e.at,
+        kind: &e.kind,
+        actor: &e.actor,
+        structure_id: e.structure_id,
+        voucher_id: e.voucher_id,
+        data: &e.data,
+    }
+}
+
+fn seq_row(seq: i64) -> String {
+    format!("seq {seq}")
+}
+
+/// Checks the chain and returns the sealed events in chain order.
+fn check_chain<'a>(events: &'a [EventRow], out: &mut Vec<Finding>) -> Vec<&'a EventRow> {
+    let mut sealed: Vec<&EventRow> = Vec::with_capacity(events.len());
+    for e in events {
+        if e.seq.is_some() {
+            sealed.push(e);
+        } else {
+            out.push(Finding::new(
+                "chain.unsealed",
+                "events",
+                format!("id {}", e.id),
+                "committed event has no place in the chain".into(),
+            ));
+        }
+    }
+    sealed.sort_by_key(|e| e.seq);
+    let mut expected_seq = 1;
+    let mut prev_hash = chain::to_hex(&chain::GENESIS);
+    for e in &sealed {
+        let seq = e.seq.unwrap_or(0);
+        if seq != expected_seq {
+            out.push(
+                Finding::new(
+                    "chain.gap",
+                    "events",
+                    seq_row(seq),
+                    format!("events {expected_seq}..{} are missing", seq - 1),
+                )
+                .amounts(expected_seq, seq),
+            );
+        }
+        let stored_prev = e.prev_hash.clone().unwrap_or_default();
+        if stored_prev != prev_hash {
+            out.push(
+                Finding::new(
+                    "chain.link",
+                    "events",
+                    seq_row(seq),
+                    "prev_hash is not the hash of the event before".into(),
+                )
+                .values(&prev_hash, &stored_prev),
+            );
+        }
+        let stored = e.hash.clone().unwrap_or_default();
+        let computed = chain::from_hex(&stored_prev)
+            .map(|prev| chain::to_hex(&chain::event_hash(&fields(e), &prev)));
+        if computed.as_deref() != Some(stored.as_str()) {
+            out.push(
+                Finding::new(
+                    "chain.hash",
+                    "events",
+                    seq_row(seq),
+                    format!("{} event does not match its hash: it was changed", e.kind),
+                )
+                .values(computed.unwrap_or_default(), &stored),
+            );
+        }
+        expected_seq = seq + 1;
+        prev_hash = stored;
+    }
+    sealed
+}
+
+fn check_checkpoints(
+    chain: &[&EventRow],
+    checkpoints: &[CheckpointRow],
+    keys: &VerifyingKeys,
+    out: &mut Vec<Finding>,
+) {
+    let by_seq: BTreeMap<i64, &str> = chain
+        .iter()
+        .filter_map(|e| Some((e.seq?, e.hash.as_deref()?)))
+        .collect();
+    for c in checkpoints {
+        let row = seq_row(c.seq);
+        let signature = URL_SAFE_NO_PAD
+            .decode(&c.signature)
+            .ok()
+            .and_then(|s| <[u8; 64]>::try_from(s).ok());
+        let parsed = chain::from_hex(&c.hash)
+            .zip(signature)
+            .zip(u32::try_from(c.key_id).ok());
+        let verifies = parsed.is_some_and(|((hash, signature), key_id)| {
+            chain::checkpoint_verifies(
+                keys,
+                &chain::Checkpoint {
+                    seq: c.seq,
+                    hash,
+                    at: c.at,
+                    key_id,
+                    signature,
+                },
+            )
+        });
+        if !verifies {
+            out.push(Finding::new(
+                "checkpoint.signature",
+                "checkpoints",
+                row.clone(),
+                format!("signature does not verify under published key {}", c.key_id),
+            ));
+        }
+        match by_seq.get(&c.seq) {
+            None => out.push(Finding::new(
+                "checkpoint.beyond_chain",
+                "checkpoints",
+                row,
+                "signs an event the chain no longer has".into(),
+            )),
+            Some(hash) if *hash != c.hash => out.push(
+                Finding::new(
+                    "checkpoint.mismatch",
+                    "checkpoints",
+                    row,
+                    "the chain at this seq is not what was signed: history was rewritten".into(),
+                )
+                .values(&c.hash, hash),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn voucher_row(v: &VoucherRow) -> String {
+    let reference = u8::try_from(v.key_id)
+        .ok()
+        .and_then(KeyId::new)
+        .zip(u64::try_from(v.serial).ok().and_then(Serial::new))
+        .map(|(key_id, serial)| VoucherRef { key_id, serial }.to_string());
+    match reference {
+        Some(r) => format!("serial {r} (id {})", v.id),
+        None => format!("id {}", v.id),
+    }
+}
+
+fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut Vec<Finding>) {
+    for v in vouchers {
+        let record = match keys.verify(&v.attestation) {
+            Ok(a) => a.record,
+            Err(e) => {
+                out.push(Finding::new(
+                    "attestation.invalid",
+                    "vouchers",
+                    voucher_row(v),
+                    format!("attestation refused: {e}"),
+                ));
+                continue;
+            }
+        };
+        let attested: [(&str, i64, i64); 6] = [
+            ("key_id", i64::from(record.voucher.key_id.get()), v.key_id),
+            (
+                "serial",
+                i64::try_from(record.voucher.serial.get()).unwrap_or(-1),
+                v.serial,
+            ),
+            (
+                "structure_id",
+                i64::try_from(record.structure_id).unwrap_or(-1),
+                v.structure_id,
+            ),
+            (
+                "amount",
+                i64::try_from(record.amount).unwrap_or(-1),
+                v.amount,
+            ),
+            ("issued_at", record.issued_at, v.issued_at),
+            ("expires_at", record.expires_at, v.expires_at),
+        ];
+        for (field, signed, stored) in attested {
+            if signed != stored {
+                out.push(
+                    Finding::new(
+                        "attestation.mismatch",
+                        "vouchers",
+                        voucher_row(v),
+                        format!("{field} differs from the signed attestation"),
+                    )
+                    .amounts(signed, stored),
+                );
+            }
+        }
+        for (field, signed, stored) in [
+            ("product_id", record.product.as_str(), v.product_id.as_str()),
+            ("resource", record.resource.as_str(), v.resource.as_str()),
+        ] {
+            if signed != stored {
+                out.push(
+                    Finding::new(
+                        "attestation.mismatch",
+                        "vouchers",
+                        voucher_row(v),
+                        format!("{field} differs from the signed attestation"),
+                    )
+                    .values(signed, stored),
+                );
+            }
+        }
+    }
+}
+
+fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut Vec<Finding>) {
+    let live: BTreeMap<i64, &VoucherRow> = vouchers.iter().map(|v| (v.id, v)).collect();
+    for (id, facts) in &replay.vouchers {
+        let Some(v) = live.get(id) else {
+            out.push(Finding::new(
+                "voucher.missing",
+                "vouchers",
+                format!("serial {} (id {id})", facts.serial),
+                "issued according to the events, but the row is gone".into(),
+            ));
+            continue;
+        };
+        let row = voucher_row(v);
+        for (field, expected, found) in [
+            ("structure_id", facts.structure_id, v.structure_id),
+            ("amount", facts.amount, v.amount),
+            ("issued_at", facts.issued_at, v.issued_at),
+            ("expires_at", facts.expires_at, v.expires_at),
+            ("issue_entry_id", facts.issue_entry_id, v.issue_entry_id),
+        ] {
+            if expected != found {
+                out.push(
+                    Finding::new(
+                        "voucher.field",
+                        "vouchers",
+                        row.clone(),
+                        format!("{field} differs from the events"),
+                    )
+                    .amounts(expected, found),
+                );
+            }
+        }
+        for (field, expected, found) in [
+            ("product_id", facts.product.as_str(), v.product_id.as_str()),
+            ("resource", facts.resource.as_str(), v.resource.as_str()),
+            ("state", facts.state.as_str(), v.state.as_str()),
+        ] {
+            if expected != found {
+                out.push(
+                    Finding::new(
+                        if field == "state" {
+                            "voucher.state"
+                        } else {
+                            "voucher.field"
+                        },
+                        "vouchers",
+                        row.clone(),
+                        format!("{field} differs from the events"),
+                    )
+                    .values(expected, found),
+                );
+            }
+        }
+    }
+    for v in vouchers {
+        if !replay.vouchers.contains_key(&v.id) {
+            out.push(Finding::new(
+                "voucher.unrecorded",
+                "vouchers",
+                voucher_row(v),
+                "no issue event: the row was added behind the service's back".into(),
+            ));
+        }
+    }
+}
+
+fn balance_key(structure_id: i64, resource: &str) -> String {
+    format!("structure {structure_id} {resource}")
+}
+
+fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut Vec<Finding>) {
+    let live: BTreeMap<(i64, String), &BalanceRow> = balances
+        .iter()
+        .map(|b| ((b.structure_id, b.resource.clone()), b))
+        .collect();
+    let keys: BTreeSet<&(i64, String)> = live.keys().chain(replay.totals.keys()).collect();
+    for key in keys {
+        let expected = replay.totals.get(key).copied().unwrap_or_default();
+        let found = live.get(key).map_or(Totals::default(), |b| Totals {
+            granted: b.granted,
+            issued: b.issued,
+            returned: b.returned,
+            lapsed: b.lapsed,
+        });
+        let row = balance_key(key.0, &key.1);
+        for (check, e, f) in [
+            ("balance.granted", expected.granted, found.granted),
+            ("balance.issued", expected.issued, found.issued),
+            ("balance.returned", expected.returned, found.returned),
+            ("balance.lapsed", expected.lapsed, found.lapsed),
+        ] {
+            if e != f {
+                out.push(
+                    Finding::new(
+                        check,
+                        "balances",
+                        row.clone(),
+                        "running total differs from the events".into(),
+                    )
+                    .amounts(e, f),
+                );
+            }
+        }
+        if found.available() < 0 {
+            out.push(
+                Finding::new(
+                    "balance.negative",
+                    "balances",
+                    row,
+                    "available quota is negative".into(),
+                )
+                .amounts(0, found.available()),
+            );
+        }
+    }
+}
+
+fn ledger_row(l: &LedgerRow) -> String {
+    format!("id {}", l.id)
+}
+
+fn check_ledger(
+    replay: &Replay,
+    ledger: &[LedgerRow],
+    balances: &[BalanceRow],
+    out: &mut Vec<Finding>,
+) {
+    // What each issue entry should total: the vouchers that name it.
+    let mut issue_entries: BTreeMap<i64, i64> = BTreeMap::new();
+    for v in replay.vouchers.values() {
+        *issue_entries.entry(v.issue_entry_id).or_default() += v.amount;
+    }
+    let mut returned: BTreeSet<i64> = BTreeSet::new();
+    let mut sums: BTreeMap<(i64, String), Totals> = BTreeMap::new();
+    for l in ledger {
+        let sum = sums
+            .entry((l.structure_id, l.resource.clone()))
+            .or_default();
+        match l.kind.as_str() {
+            "grant" => sum.granted += l.amount,
+            "issue" => sum.issued += l.amount,
+            "return" => sum.returned += l.amount,
+            _ => sum.lapsed += l.amount,
+        }
+        let expected = match l.kind.as_str() {
+            "issue" => issue_entries.get(&l.id).copied(),
+            "grant" => l
+                .bucket_id
+                .and_then(|b| replay.buckets.get(&b))
+                .map(|b| b.amount),
+            "return" => l.voucher_id.and_then(|id| {
+                returned.insert(id);
+                replay
+                    .vouchers
+                    .get(&id)
+                    .filter(|v| !v.state.holds_quota())
+                    .map(|v| v.amount)
+            }),
+            _ => Some(l.amount),
+        };
+        match expected {
+            None => out.push(Finding::new(
+                "ledger.unexplained",
+                "ledger",
+                ledger_row(l),
+                format!("{} entry no event accounts for", l.kind),
+            )),
+            Some(e) if e != l.amount => out.push(
+                Finding::new(
+                    "ledger.amount",
+                    "ledger",
+                    ledger_row(l),
+                    format!("{} entry amount differs from the events", l.kind),
+                )
+                .amounts(e, l.amount),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (id, v) in &replay.vouchers {
+        if !v.state.holds_quota() && !returned.contains(id) {
+            out.push(Finding::new(
+                "ledger.missing_return",
+                "ledger",
+                format!("voucher id {id}"),
+                format!("{} voucher has no return entry", v.state.as_str()),
+            ));
+        }
+    }
+    check_ledger_sums(&sums, replay, balances, out);
+}
+
+/// The sum of the entries is the balance (SPEC.md), and lapses (which have
+/// no per-row event) total what the events say.
+fn check_ledger_sums(
+    sums: &BTreeMap<(i64, String), Totals>,
+    replay: &Replay,
+    balances: &[BalanceRow],
+    out: &mut Vec<Finding>,
+) {
+    for b in balances {
+        let sum = sums
+            .get(&(b.structure_id, b.resource.clone()))
+            .copied()
+            .unwrap_or_default();
+        for (column, e, f) in [
+            ("granted", sum.granted, b.granted),
+            ("issued", sum.issued, b.issued),
+            ("returned", sum.returned, b.returned),
+            ("lapsed", sum.lapsed, b.lapsed),
+        ] {
+            if e != f {
+                out.push(
+                    Finding::new(
+                        "ledger.sum",
+                        "balances",
+                        balance_key(b.structure_id, &b.resource),
+                        format!("{column} is not the sum of its ledger entries"),
+                    )
+                    .amounts(e, f),
+                );
+            }
+        }
+    }
+    for (key, sum) in sums {
+        let expected = replay.totals.get(key).map_or(0, |t| t.lapsed);
+        if sum.lapsed != expected {
+            out.push(
+                Finding::new(
+                    "ledger.lapse_total",
+                    "ledger",
+                    balance_key(key.0, &key.1),
+                    "lapse entries differ from the lapses the events record".into(),
+                )
+                .amounts(expected, sum.lapsed),
+            );
+        }
+    }
+}
+
+fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Vec<Finding>) {
+    let mut open: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for b in buckets {
+        let row = format!("id {}", b.id);
+        match replay.buckets.get(&b.id) {
+            None => out.push(Finding::new(
+                "bucket.unrecorded",
+                "quota_buckets",
+                row,
+                "no credit event".into(),
+            )),
+            Some(f) if f.amount != b.amount || f.structure_id != b.structure_id => out.push(
+                Finding::new(
+                    "bucket.amount",
+                    "quota_buckets",
+                    row,
+                    "credited amount or structure differs from the events".into(),
+                )
+                .amounts(f.amount, b.amount),
+            ),
+            Some(_) => {}
+        }
+        if b.lapsed_at.is_none() {
+            *open
+                .entry((b.structure_id, b.resource.clone()))
+                .or_default() += b.remaining;
+        }
+    }
+    for (key, totals) in &replay.totals {
+        let found = open.get(key).copied().unwrap_or(0);
+        if found != totals.available() {
+            out.push(
+                Finding::new(
+                    "bucket.remaining",
+                    "quota_buckets",
+                    balance_key(key.0, &key.1),
+                    "open buckets do not hold the available quota".into(),
+                )
+                .amounts(totals.available(), found),
+            );
+        }
+    }
+}
+
+fn check_redemptions(
+    replay: &Replay,
+    redemptions: &[RedemptionRow],
+    vouchers: &[VoucherRow],
+    out: &mut Vec<Finding>,
+) {
+    let states: BTreeMap<i64, &str> = vouchers.iter().map(|v| (v.id, v.state.as_str())).collect();
+    let live: BTreeSet<i64> = redemptions.iter().map(|r| r.id).collect();
+    for r in redemptions {
+        let row = format!("id {}", r.id);
+        let Some(facts) = replay.redemptions.get(&r.id) else {
+            out.push(Finding::new(
+                "redemption.unrecorded",
+                "redemptions",
+                row,
+                format!(
+                    "no event records this redemption of voucher {}",
+                    r.voucher_id
+                ),
+            ));
+            continue;
+        };
+        if facts.voucher_id != r.voucher_id {
+            out.push(
+                Finding::new(
+                    "redemption.voucher",
+                    "redemptions",
+                    row.clone(),
+                    "redeemed voucher differs from the events".into(),
+                )
+                .amounts(facts.voucher_id, r.voucher_id),
+            );
+        }
+        if facts.state.as_str() != r.state {
+            out.push(
+                Finding::new(
+                    "redemption.state",
+                    "redemptions",
+                    row.clone(),
+                    "state differs from the events".into(),
+                )
+                .values(facts.state.as_str(), &r.state),
+            );
+        }
+        let expected_voucher = match r.state.as_str() {
+            "confirmed" => Some("redeemed"),
+            "reserved" => Some("reserved"),
+            _ => None,
+        };
+        let voucher_state = states.get(&r.voucher_id).copied().unwrap_or("missing");
+        if let Some(expected) = expected_voucher.filter(|e| *e != voucher_state) {
+            out.push(
+                Finding::new(
+                    "redemption.voucher_state",
+                    "redemptions",
+                    row,
+                    format!(
+                        "{} redemption of a voucher that is {voucher_state}",
+                        r.state
+                    ),
+                )
+                .values(expected, voucher_state),
+            );
+        }
+    }
+    for id in replay.redemptions.keys() {
+        if !live.contains(id) {
+            out.push(Finding::new(
+                "redemption.missing",
+                "redemptions",
+                format!("id {id}"),
+                "recorded by events, but the row is gone".into(),
+            ));
+        }
+    }
+}
+
+fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
+    for st in &s.structures {
+        let row = format!("id {}", st.id);
+        match replay.structures.get(&st.id) {
+            None => out.push(Finding::new(
+                "structure.unrecorded",
+                "structures",
+                row,
+                "no creation event".into(),
+            )),
+            Some((name, external_ref)) if *name != st.name || *external_ref != st.external_ref => {
+                out.push(
+                    Finding::new(
+                        "structure.field",
+                        "structures",
+                        row,
+                        "name or reference differs from the events".into(),
+                    )
+                    .values(name, &st.name),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    for p in &s.products {
+        let row = format!("id {}", p.id);
+        let live = serde_json::to_value(p).unwrap_or_default();
+        match replay.products.get(&p.id) {
+            None => out.push(Finding::new(
+                "product.unrecorded",
+                "products",
+                row,
+                "no event saved this product".into(),
+            )),
+            Some(saved) => {
+                for field in [
+                    "family",
+                    "resource",
+                    "amount",
+                    "validity_days",
+                    "code_validity_days",
+                    "label_fr",
+                    "label_en",
+                    "active",
+                ] {
+                    let (e, f) = (saved.get(field), live.get(field));
+                    if e != f {
+                        let mut finding = Finding::new(
+                            "product.field",
+                            "products",
+                            row.clone(),
+                            format!("{field} differs from the last save"),
+                        );
+                        finding = match (e.and_then(|v| v.as_i64()), f.and_then(|v| v.as_i64())) {
+                            (Some(e), Some(f)) => finding.amounts(e, f),
+                            _ => finding.values(
+                                e.map(ToString::to_string).unwrap_or_default(),
+                                f.map(ToString::to_string).unwrap_or_default(),
+                            ),
+                        };
+                        out.push(finding);
+                    }
+                }
+            }
+        }
+    }
+    for t in &s.tokens {
+        let row = format!("id {}", t.id);
+        match replay.tokens.get(&t.id) {
+            None => out.push(Finding::new(
+                "token.unrecorded",
+                "tokens",
+                row,
+                "no event created this token".into(),
+            )),
+            Some(f) => {
+                if f.role != t.role || f.structure_id != t.structure_id {
+                    out.push(
+                        Finding::new(
+                            "token.role",
+                            "tokens",
+                            row.clone(),
+                            "role or structure differs from its creation".into(),
+                        )
+                        .values(
+                            format!("{} {:?}", f.role, f.structure_id),
+                            format!("{} {:?}", t.role, t.structure_id),
+                        ),
+                    );
+                }
+                if f.revoked != t.revoked_at.is_some() {
+                    out.push(
+                        Finding::new(
+                            "token.revocation",
+                            "tokens",
+                            row,
+                            "revocation differs from the events".into(),
+                        )
+                        .values(f.revoked, t.revoked_at.is_some()),
+                    );
+                }
+            }
+        }
+    }
+    for g in &s.grants {
+        let row = format!("id {}", g.id);
+        match replay.grants.get(&g.id) {
+            None => out.push(Finding::new(
+                "grant.unrecorded",
+                "grants",
+                row,
+                "no grant event".into(),
+            )),
+            Some((structure_id, resource, amount))
+                if *structure_id != g.structure_id
+                    || *resource != g.resource
+                    || *amount != g.amount =>
+            {
+                out.push(
+                    Finding::new(
+                        "grant.field",
+                        "grants",
+                        row,
+                        "structure, resource or amount differs from the grant event".into(),
+                    )
+                    .amounts(*amount, g.amount),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+}

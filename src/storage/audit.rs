@@ -1,0 +1,401 @@
+//! What the audit reads and writes: a consistent snapshot of the audited
+//! tables, pages of the event log, checkpoints, and integrity alarms.
+
+use std::collections::BTreeSet;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Backend, Result, StorageError, Store, events};
+use crate::audit::reconcile;
+use crate::audit::snapshot::{
+    BalanceRow, BucketRow, CheckpointRow, EventRow, GrantRow, LedgerRow, ProductRow, RedemptionRow,
+    Snapshot, StructureRow, TokenRow, VoucherRow,
+};
+use crate::domain::minting::voucher_from_row_id;
+
+const EVENT_COLUMNS: &str =
+    "id, seq, at, kind, actor, structure_id, voucher_id, data, prev_hash, hash";
+
+fn event_from_row(r: &AnyRow) -> Result<EventRow> {
+    Ok(EventRow {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        kind: r.try_get("kind")?,
+        actor: r.try_get("actor")?,
+        structure_id: r.try_get("structure_id")?,
+        voucher_id: r.try_get("voucher_id")?,
+        data: r.try_get("data")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRow> {
+    Ok(CheckpointRow {
+        seq: r.try_get("seq")?,
+        hash: r.try_get("hash")?,
+        at: r.try_get("at")?,
+        key_id: r.try_get("key_id")?,
+        signature: r.try_get("signature")?,
+    })
+}
+
+/// An integrity alarm: a breach the periodic check found.
+#[derive(Clone, Debug)]
+pub struct Alarm {
+    pub id: i64,
+    pub raised_at: i64,
+    /// The findings, as a JSON array.
+    pub findings: String,
+}
+
+async fn all<T>(
+    tx: &mut Transaction<'static, Any>,
+    sql: &str,
+    map: fn(&AnyRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let rows = sqlx::query(sql).fetch_all(&mut **tx).await?;
+    rows.iter().map(map).collect()
+}
+
+impl Store {
+    /// Every audited row, read in one snapshot: the events and the tables
+    /// they explain agree at one instant even while writers go on.
+    pub async fn audit_snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.read.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let t = &mut tx;
+        let snapshot = Snapshot {
+            events: all(t, &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"), event_from_row).await?,
+            checkpoints: all(t, "SELECT seq, hash, at, key_id, signature FROM checkpoints ORDER BY seq", checkpoint_from_row).await?,
+            vouchers: all(t, "SELECT id, key_id, serial, structure_id, product_id, resource, amount, state, issued_at, \
+                expires_at, issue_entry_id, attestation FROM vouchers ORDER BY id", voucher).await?,
+            balances: all(t, "SELECT structure_id, resource, granted, issued, returned, lapsed FROM balances \
+                ORDER BY structure_id, resource", balance).await?,
+            ledger: all(t, "SELECT id, structure_id, resource, kind, amount, voucher_id, bucket_id, at FROM ledger ORDER BY id", ledger).await?,
+            buckets: all(t, "SELECT id, grant_id, structure_id, resource, amount, remaining, lapsed_at FROM quota_buckets ORDER BY id", bucket).await?,
+            redemptions: all(t, "SELECT id, voucher_id, operator_token_id, state, created_at, redeemed_at FROM redemptions ORDER BY id", redemption).await?,
+            structures: all(t, "SELECT id, name, external_ref FROM structures ORDER BY id", structure).await?,
+            products: all(t, "SELECT id, family, resource, amount, validity_days, code_validity_days, label_fr, label_en, active \
+                FROM products ORDER BY id", product).await?,
+            tokens: all(t, "SELECT id, role, structure_id, revoked_at FROM tokens ORDER BY id", token).await?,
+            grants: all(t, "SELECT id, structure_id, resource, amount FROM grants ORDER BY id", grant).await?,
+            keys: Vec::new(),
+        };
+        tx.rollback().await?;
+        Ok(snapshot)
+    }
+
+    /// Sealed events after `after`, in chain order.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Sealed events before `to` (Unix seconds), in chain order.
+    pub async fn events_before(&self, to: i64) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq IS NOT NULL AND at < $1 ORDER BY seq"
+        ))
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Checkpoints after `after`, oldest first.
+    pub async fn checkpoints_after(&self, after: i64, limit: i64) -> Result<Vec<CheckpointRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, at, key_id, signature FROM checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    /// The chain's head (seq 0 before the first event) and the seq of the
+    /// last checkpoint (0 if none).
+    pub async fn chain_status(&self) -> Result<(i64, String, i64)> {
+        let row = sqlx::query(
+            "SELECT seq, hash, (SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM checkpoints) AS checkpointed \
+             FROM chain_head WHERE id = 1",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok((
+            row.try_get("seq")?,
+            row.try_get("hash")?,
+            row.try_get("checkpointed")?,
+        ))
+    }
+
+    /// Stores a checkpoint; another server may have signed the same head.
+    pub async fn add_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
+        let tx = {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO checkpoints (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (seq) DO NOTHING",
+            )
+            .bind(c.seq)
+            .bind(c.hash.clone())
+            .bind(c.at)
+            .bind(c.key_id)
+            .bind(c.signature.clone())
+            .execute(&mut *tx)
+            .await?;
+            tx
+        };
+        events::commit(tx).await
+    }
+
+    /// Confirmed or reversed redemptions redeemed in `[from, to)`, by one
+    /// operator or all, as a statement would list them.
+    pub async fn statement_lines(
+        &self,
+        from: i64,
+        to: i64,
+        operator_token_id: Option<i64>,
+    ) -> Result<Vec<reconcile::Line>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.state, r.voucher_id, v.product_id, v.amount FROM redemptions r \
+             JOIN vouchers v ON v.id = r.voucher_id WHERE r.redeemed_at >= $1 AND r.redeemed_at < $2 \
+             AND ($3 IS NULL OR r.operator_token_id = $3) ORDER BY r.id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(operator_token_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let voucher_id: i64 = r.try_get("voucher_id")?;
+                let serial = voucher_from_row_id(voucher_id)
+                    .ok_or_else(|| StorageError::Corrupt(format!("voucher id {voucher_id}")))?;
+                Ok(reconcile::Line {
+                    redemption_id: r.try_get("id")?,
+                    serial: serial.to_string(),
+                    product: r.try_get("product_id")?,
+                    amount: r.try_get("amount")?,
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a breach; answers the alarm's id.
+    pub async fn raise_alarm(&self, findings: &str, now: i64) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO integrity_alarms (raised_at, findings) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(now)
+        .bind(findings.to_owned())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        events::append(
+            &mut tx,
+            now,
+            &[events::EventInput {
+                kind: "integrity_alarm",
+                actor: "system".into(),
+                structure_id: None,
+                voucher_id: None,
+                data: serde_json::json!({ "alarm_id": id }),
+            }],
+        )
+        .await?;
+        events::commit(tx).await?;
+        Ok(id)
+    }
+
+    /// The oldest alarm no admin has acknowledged.
+    pub async fn open_alarm(&self) -> Result<Option<Alarm>> {
+        let row = sqlx::query(
+            "SELECT id, raised_at, findings FROM integrity_alarms WHERE acknowledged_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(Alarm {
+                id: r.try_get("id")?,
+                raised_at: r.try_get("raised_at")?,
+                findings: r.try_get("findings")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Acknowledges every open alarm; answers how many.
+    pub async fn acknowledge_alarms(&self, actor: &str, now: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<i64> =
+            sqlx::query("SELECT id FROM integrity_alarms WHERE acknowledged_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<std::result::Result<_, _>>()?;
+        sqlx::query(
+            "UPDATE integrity_alarms SET acknowledged_at = $1, acknowledged_by = $2 WHERE acknowledged_at IS NULL",
+        )
+        .bind(now)
+        .bind(actor.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if !ids.is_empty() {
+            events::append(
+                &mut tx,
+                now,
+                &[events::EventInput {
+                    kind: "integrity_acknowledged",
+                    actor: actor.to_owned(),
+                    structure_id: None,
+                    voucher_id: None,
+                    data: serde_json::json!({ "alarm_ids": ids }),
+                }],
+            )
+            .await?;
+        }
+        events::commit(tx).await?;
+        Ok(ids.len() as u64)
+    }
+
+    /// The findings admins have acknowledged, by [`crate::audit::Finding::key`].
+    pub async fn acknowledged_findings(&self) -> Result<BTreeSet<String>> {
+        let rows =
+            sqlx::query("SELECT findings FROM integrity_alarms WHERE acknowledged_at IS NOT NULL")
+                .fetch_all(&self.read)
+                .await?;
+        let mut keys = BTreeSet::new();
+        for r in &rows {
+            let text: String = r.try_get("findings")?;
+            let list: Vec<serde_json::Value> = serde_json::from_str(&text)
+                .map_err(|e| StorageError::Corrupt(format!("alarm findings: {e}")))?;
+            keys.extend(
+                list.iter()
+                    .filter_map(|f| f.get("key").and_then(|k| k.as_str()).map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+}
+
+fn voucher(r: &AnyRow) -> Result<VoucherRow> {
+    Ok(VoucherRow {
+        id: r.try_get("id")?,
+        key_id: r.try_get("key_id")?,
+        serial: r.try_get("serial")?,
+        structure_id: r.try_get("structure_id")?,
+        product_id: r.try_get("product_id")?,
+        resource: r.try_get("resource")?,
+        amount: r.try_get("amount")?,
+        state: r.try_get("state")?,
+        issued_at: r.try_get("issued_at")?,
+        expires_at: r.try_get("expires_at")?,
+        issue_entry_id: r.try_get("issue_entry_id")?,
+        attestation: r.try_get("attestation")?,
+    })
+}
+
+fn balance(r: &AnyRow) -> Result<BalanceRow> {
+    Ok(BalanceRow {
+        structure_id: r.try_get("structure_id")?,
+        resource: r.try_get("resource")?,
+        granted: r.try_get("granted")?,
+        issued: r.try_get("issued")?,
+        returned: r.try_get("returned")?,
+        lapsed: r.try_get("lapsed")?,
+    })
+}
+
+fn ledger(r: &AnyRow) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        id: r.try_get("id")?,
+        structure_id: r.try_get("structure_id")?,
+        resource: r.try_get("resource")?,
+        kind: r.try_get("kind")?,
+        amount: r.try_get("amount")?,
+        voucher_id: r.try_get("voucher_id")?,
+        bucket_id: r.try_get("bucket_id")?,
+        at: r.try_get("at")?,
+    })
+}
+
+fn bucket(r: &AnyRow) -> Result<BucketRow> {
+    Ok(BucketRow {
+        id: r.try_get("id")?,
+        grant_id: r.try_get("grant_id")?,
+        structure_id: r.try_get("structure_id")?,
+        resource: r.try_get("resource")?,
+        amount: r.try_get("amount")?,
+        remaining: r.try_get("remaining")?,
+        lapsed_at: r.try_get("lapsed_at")?,
+    })
+}
+
+fn redemption(r: &AnyRow) -> Result<RedemptionRow> {
+    Ok(RedemptionRow {
+        id: r.try_get("id")?,
+        voucher_id: r.try_get("voucher_id")?,
+        operator_token_id: r.try_get("operator_token_id")?,
+        state: r.try_get("state")?,
+        created_at: r.try_get("created_at")?,
+        redeemed_at: r.try_get("redeemed_at")?,
+    })
+}
+
+fn structure(r: &AnyRow) -> Result<StructureRow> {
+    Ok(StructureRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        external_ref: r.try_get("external_ref")?,
+    })
+}
+
+fn product(r: &AnyRow) -> Result<ProductRow> {
+    Ok(ProductRow {
+        id: r.try_get("id")?,
+        family: r.try_get("family")?,
+        resource: r.try_get("resource")?,
+        amount: r.try_get("amount")?,
+        validity_days: r.try_get("validity_days")?,
+        code_validity_days: r.try_get("code_validity_days")?,
+        label_fr: r.try_get("label_fr")?,
+        label_en: r.try_get("label_en")?,
+        active: r.try_get::<i64, _>("active")? != 0,
+    })
+}
+
+fn token(r: &AnyRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.try_get("id")?,
+        role: r.try_get("role")?,
+        structure_id: r.try_get("structure_id")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn grant(r: &AnyRow) -> Result<GrantRow> {
+    Ok(GrantRow {
+        id: r.try_get("id")?,
+        structure_id: r.try_get("structure_id")?,
+        resource: r.try_get("resource")?,
+        amount: r.try_get("amount")?,
+    })
+}
