@@ -10,6 +10,9 @@
 //! - [`code`] — the code core: the v1 code format (alphabet, Luhn mod 32 check
 //!   symbol, 55-bit HMAC tags), voucher attestations (canonical encoding,
 //!   Ed25519) and the key set. Pure.
+//! - [`audit`] — the hash chain over events, signed checkpoints, and the
+//!   offline verifier that replays events against every audited table. Pure.
+//! - [`integrity`] — checkpoints and the periodic check that fails closed.
 //! - [`keyfile`] — generating, loading, saving and rotating the key file
 //!   (mode 0600, outside the database).
 //! - [`cli`] — the `relay-topup` command line.
@@ -18,7 +21,8 @@
 //!
 //! 1. The code core (`src/code/`: format, check symbol, tags, attestations) is
 //!    pure: no I/O, no clock, no panics on any input. It is what the fuzzers hit.
-//! 2. The domain (lifecycle, quota ledger rules) knows neither HTTP nor SQL.
+//! 2. The domain (lifecycle, quota ledger rules) and the audit know neither
+//!    HTTP nor SQL.
 //! 3. Only the storage layer writes SQL; only the HTTP layer knows status codes.
 //! 4. One error enum per layer, converted at the boundary; internal details are
 //!    logged, never sent to a client.
@@ -33,6 +37,7 @@ pub mod code;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod integrity;
 pub mod keyfile;
 pub mod keyring;
 pub mod metrics;

@@ -79,6 +79,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    integrity: JoinHandle<()>,
 }
 
 impl Running {
@@ -88,6 +89,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         let served = self.server.await.unwrap_or(Ok(()));
         let _ = self.sweeper.await;
+        let _ = self.integrity.await;
         self.state.store.close().await;
         served
     }
@@ -97,6 +99,7 @@ impl Running {
         let served = self.server.await.unwrap_or(Ok(()));
         let _ = self.shutdown.send(true);
         let _ = self.sweeper.await;
+        let _ = self.integrity.await;
         self.state.store.close().await;
         served
     }
@@ -146,6 +149,10 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
             })
             .await
     });
+    let integrity = tokio::spawn(crate::integrity::run_until_stopped(
+        state.clone(),
+        stop.clone(),
+    ));
     let sweeper_state = state.clone();
     let sweeper = tokio::spawn(async move { sweep_until_stopped(sweeper_state, &mut stop).await });
     Ok(Running {
@@ -155,6 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
         shutdown,
         server,
         sweeper,
+        integrity,
     })
 }
 

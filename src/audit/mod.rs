@@ -70,8 +70,15 @@ impl Finding {
 
     /// A stable identity of the finding (check and row), to remember which
     /// ones an admin acknowledged.
+    /// It includes the delta (or the value found), so the same row drifting
+    /// further is a new finding.
     pub fn key(&self) -> String {
-        format!("{} {} {}", self.check, self.table, self.row)
+        let amount = self
+            .delta
+            .map(|d| d.to_string())
+            .or_else(|| self.found.clone())
+            .unwrap_or_default();
+        format!("{} {} {} {amount}", self.check, self.table, self.row)
     }
 }
 

@@ -28,7 +28,7 @@ pub struct Line {
     pub serial: String,
     pub product: String,
     pub amount: i64,
-    /// `confirmed` or `reversed`.
+    /// As statements name it: `redeemed` or `reversed`.
     pub state: String,
 }
 

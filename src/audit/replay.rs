@@ -128,7 +128,7 @@ impl Replay {
             "redeem" | "reserve" | "confirm" | "cancel" | "hold_timeout" | "reverse" => {
                 self.redemption(e, &data)
             }
-            "keys_rotated" => Ok(None),
+            "keys_rotated" | "integrity_alarm" | "integrity_acknowledged" => Ok(None),
             _ => Err("its kind is unknown".to_owned()),
         };
         match result {

@@ -30,6 +30,15 @@ impl RedemptionState {
         Self::Reversed,
     ];
 
+    /// The name clients see (API answers, statements): a confirmed
+    /// redemption is `redeemed`; the others keep their names.
+    pub fn public_name(self) -> &'static str {
+        match self {
+            Self::Confirmed => "redeemed",
+            other => other.as_str(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reserved => "reserved",

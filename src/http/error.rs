@@ -147,6 +147,18 @@ impl Problem {
         )
     }
 
+    /// Issuing and redemption are halted: the periodic integrity check
+    /// found the books inconsistent, and no admin has acknowledged it.
+    pub fn integrity_hold() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "integrity_hold",
+            "Halted for an integrity check",
+            "the service found an inconsistency in its records and refuses issuing and \
+             redemption until an administrator acknowledges it",
+        )
+    }
+
     /// The problem for a voucher that is not in a state the request needs.
     pub fn wrong_state(state: VoucherState) -> Self {
         match state {

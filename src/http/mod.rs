@@ -6,6 +6,7 @@
 //! document served at `/openapi.json` lists exactly the routes served.
 
 pub mod admin;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -47,6 +48,8 @@ pub struct Inner {
     /// Typos per operator token (per process).
     pub typo_limiter: DefaultKeyedRateLimiter<i64>,
     pub metrics: Metrics,
+    /// Closed while an integrity alarm is open ([`crate::integrity`]).
+    pub integrity: crate::integrity::Gate,
 }
 
 /// Shared, cheaply cloned application state.
@@ -77,7 +80,17 @@ impl AppState {
             operator_limiter,
             typo_limiter,
             metrics: Metrics::new(),
+            integrity: crate::integrity::Gate::default(),
         }))
+    }
+
+    /// Refuses writes that move value while an integrity alarm is open.
+    pub fn ensure_integrity(&self) -> Result<(), Problem> {
+        if self.integrity.is_halted() {
+            Err(Problem::integrity_hold())
+        } else {
+            Ok(())
+        }
     }
 
     /// Unix seconds, from the service's clock.
@@ -128,6 +141,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::router())
         .merge(vouchers::router())
         .merge(redemptions::router())
+        .merge(audit::router())
         .split_for_parts()
 }
 

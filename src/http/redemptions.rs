@@ -205,10 +205,7 @@ pub struct RedemptionView {
 }
 
 fn api_state(state: RedemptionState) -> &'static str {
-    match state {
-        RedemptionState::Confirmed => "redeemed",
-        other => other.as_str(),
-    }
+    state.public_name()
 }
 
 fn view(r: &RedemptionRecord) -> Result<RedemptionView, Problem> {
@@ -265,6 +262,7 @@ async fn redeem(
     IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<RedeemBody>,
 ) -> ApiResult<impl IntoResponse> {
+    state.ensure_integrity()?;
     let token_id = caller.principal.token_id;
     admit(&state, token_id).await?;
     let voucher = verify_code(&state, token_id, &body.value.code).await?;
@@ -327,6 +325,7 @@ async fn confirm(
     caller: Operator,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RedemptionView>> {
+    state.ensure_integrity()?;
     follow_up(&state, &caller, &id, Followup::Confirm).await
 }
 

@@ -126,6 +126,7 @@ async fn issue(
     IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<IssueBody>,
 ) -> ApiResult<impl IntoResponse> {
+    state.ensure_integrity()?;
     let max = state.limits.max_issue_count;
     let count = usize::try_from(body.value.count)
         .ok()

@@ -13,6 +13,7 @@ use crate::audit::snapshot::{
     Snapshot, StructureRow, TokenRow, VoucherRow,
 };
 use crate::domain::minting::voucher_from_row_id;
+use crate::domain::redemption::RedemptionState;
 
 const EVENT_COLUMNS: &str =
     "id, seq, at, kind, actor, structure_id, voucher_id, data, prev_hash, hash";
@@ -40,6 +41,13 @@ fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRow> {
         key_id: r.try_get("key_id")?,
         signature: r.try_get("signature")?,
     })
+}
+
+/// A stored redemption state as statements name it.
+fn public_state(stored: &str) -> Result<String> {
+    RedemptionState::parse(stored)
+        .map(|s| s.public_name().to_owned())
+        .ok_or_else(|| StorageError::Corrupt(format!("redemption state {stored}")))
 }
 
 /// An integrity alarm: a breach the periodic check found.
@@ -191,7 +199,7 @@ impl Store {
                     serial: serial.to_string(),
                     product: r.try_get("product_id")?,
                     amount: r.try_get("amount")?,
-                    state: r.try_get("state")?,
+                    state: public_state(&r.try_get::<String, _>("state")?)?,
                 })
             })
             .collect()

@@ -1,0 +1,485 @@
+//! The auditor's API (read-only): period reports with invariant results, the
+//! hash-chained event log, signed checkpoints, and reconciliation of an
+//! operator's statement. And the admin's view of integrity alarms.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiResult, Problem, ProblemBody};
+use super::extract::{Admin, ApiQuery, Auditor, page_limit};
+use crate::audit::verify::{self, Scope};
+use crate::audit::{Finding, reconcile, report};
+use crate::clock::{parse_rfc3339, rfc3339};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit_report))
+        .routes(routes!(audit_events))
+        .routes(routes!(audit_checkpoints))
+        .routes(routes!(audit_reconcile))
+        .routes(routes!(integrity_status))
+        .routes(routes!(integrity_acknowledge))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    /// RFC 3339; the period starts here (included).
+    pub from: String,
+    /// RFC 3339; the period ends here (excluded).
+    pub to: String,
+}
+
+fn period(q: &PeriodQuery) -> Result<(i64, i64), Problem> {
+    let from =
+        parse_rfc3339(&q.from).ok_or_else(|| Problem::validation("from", "an RFC 3339 time"))?;
+    let to = parse_rfc3339(&q.to).ok_or_else(|| Problem::validation("to", "an RFC 3339 time"))?;
+    if to <= from {
+        return Err(Problem::validation("to", "must be after from"));
+    }
+    Ok((from, to))
+}
+
+/// One structure's resource over the period.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportRowView {
+    pub structure_id: i64,
+    pub resource: String,
+    pub opening: i64,
+    pub granted: i64,
+    pub lapsed: i64,
+    pub issued: i64,
+    pub voided: i64,
+    pub expired: i64,
+    /// Amount of the codes redeemed in the period.
+    pub redeemed: i64,
+    pub redeemed_count: i64,
+    pub reversed: i64,
+    pub closing: i64,
+    /// opening + granted − lapsed − issued + voided + expired = closing.
+    pub adds_up: bool,
+}
+
+/// One invariant and whether it holds now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvariantView {
+    pub name: String,
+    pub holds: bool,
+    /// How many findings break it.
+    pub findings: usize,
+}
+
+/// One inconsistency found.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FindingView {
+    pub check: String,
+    pub table: String,
+    pub row: String,
+    pub detail: String,
+    pub expected: Option<String>,
+    pub found: Option<String>,
+    pub delta: Option<i64>,
+}
+
+impl From<&Finding> for FindingView {
+    fn from(f: &Finding) -> Self {
+        Self {
+            check: f.check.to_owned(),
+            table: f.table.to_owned(),
+            row: f.row.clone(),
+            detail: f.detail.clone(),
+            expected: f.expected.clone(),
+            found: f.found.clone(),
+            delta: f.delta,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<ReportRowView>,
+    pub invariants: Vec<InvariantView>,
+    pub findings: Vec<FindingView>,
+}
+
+/// The invariants the report states, by the prefixes of the checks that
+/// would break them.
+const INVARIANTS: [(&str, &[&str]); 7] = [
+    ("event_chain_intact", &["chain.", "event."]),
+    ("checkpoints_verify", &["checkpoint."]),
+    (
+        "balances_equal_events",
+        &[
+            "balance.granted",
+            "balance.issued",
+            "balance.returned",
+            "balance.lapsed",
+        ],
+    ),
+    ("no_negative_balance", &["balance.negative"]),
+    ("ledger_sums_equal_balances", &["ledger.", "bucket."]),
+    ("vouchers_match_events", &["voucher.", "attestation."]),
+    ("redemptions_match_events", &["redemption."]),
+];
+
+/// Per structure and resource: opening balance, granted, lapsed, issued,
+/// voided, expired, redeemed, reversed, closing; and each invariant's result.
+#[utoipa::path(get, path = "/v1/audit/report", tag = "auditor", params(PeriodQuery),
+    responses((status = 200, body = Report), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn audit_report(
+    State(state): State<AppState>,
+    _caller: Auditor,
+    ApiQuery(q): ApiQuery<PeriodQuery>,
+) -> ApiResult<Json<Report>> {
+    let (from, to) = period(&q)?;
+    let snapshot = state.store.audit_snapshot().await?;
+    let keys = state.keys.get();
+    let outcome = verify::verify(
+        &snapshot,
+        keys.verifying_keys(),
+        Scope {
+            attestations: false,
+        },
+    );
+    let mut chain: Vec<_> = snapshot.events.iter().filter(|e| e.seq.is_some()).collect();
+    chain.sort_by_key(|e| e.seq);
+    let rows: Vec<ReportRowView> = report::period(&chain, from, to)
+        .into_iter()
+        .map(|r| ReportRowView {
+            adds_up: r.balances(),
+            structure_id: r.structure_id,
+            resource: r.resource,
+            opening: r.opening,
+            granted: r.granted,
+            lapsed: r.lapsed,
+            issued: r.issued,
+            voided: r.voided,
+            expired: r.expired,
+            redeemed: r.redeemed,
+            redeemed_count: r.redeemed_count,
+            reversed: r.reversed,
+            closing: r.closing,
+        })
+        .collect();
+    let mut invariants: Vec<InvariantView> = INVARIANTS
+        .iter()
+        .map(|(name, prefixes)| {
+            let findings = outcome
+                .findings
+                .iter()
+                .filter(|f| prefixes.iter().any(|p| f.check.starts_with(p)))
+                .count();
+            InvariantView {
+                name: (*name).to_owned(),
+                holds: findings == 0,
+                findings,
+            }
+        })
+        .collect();
+    let unbalanced = rows.iter().filter(|r| !r.adds_up).count();
+    invariants.push(InvariantView {
+        name: "period_adds_up".into(),
+        holds: unbalanced == 0,
+        findings: unbalanced,
+    });
+    Ok(Json(Report {
+        from: rfc3339(from),
+        to: rfc3339(to),
+        rows,
+        invariants,
+        findings: outcome.findings.iter().map(FindingView::from).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AfterQuery {
+    /// Only entries with a seq above this (0 for the first page).
+    pub after: Option<i64>,
+    /// Page size, 1 to the list page limit.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub seq: i64,
+    pub at: String,
+    /// Unix seconds, as hashed.
+    pub at_secs: i64,
+    pub kind: String,
+    pub actor: String,
+    pub structure_id: Option<i64>,
+    pub voucher_id: Option<i64>,
+    /// The event's details: JSON text exactly as hashed.
+    pub data: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// The `after` of the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// The hash-chained event log, in chain order. Each event's hash is SHA-256
+/// over its canonical encoding (see ARCHITECTURE.md), which includes the
+/// previous event's hash.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "auditor", params(AfterQuery),
+    responses((status = 200, body = EventPage), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn audit_events(
+    State(state): State<AppState>,
+    _caller: Auditor,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> ApiResult<Json<EventPage>> {
+    let limit = page_limit(
+        q.limit,
+        state.limits.default_page_size,
+        state.limits.max_page_size,
+    )?;
+    let after = q.after.unwrap_or(0).max(0);
+    let limit_i64 = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = state.store.events_after(after, limit_i64).await?;
+    let full = rows.len() == limit;
+    let events: Vec<EventView> = rows
+        .into_iter()
+        .map(|e| EventView {
+            seq: e.seq.unwrap_or(0),
+            at: rfc3339(e.at),
+            at_secs: e.at,
+            kind: e.kind,
+            actor: e.actor,
+            structure_id: e.structure_id,
+            voucher_id: e.voucher_id,
+            data: e.data,
+            prev_hash: e.prev_hash.unwrap_or_default(),
+            hash: e.hash.unwrap_or_default(),
+        })
+        .collect();
+    let next_after = events.last().filter(|_| full).map(|e| e.seq);
+    Ok(Json(EventPage { events, next_after }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointView {
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    pub at_secs: i64,
+    /// The signing key, as published at `GET /v1/keys`.
+    pub key_id: i64,
+    /// Ed25519 over `RTC1 ‖ seq ‖ hash ‖ at`, base64url without padding.
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointPage {
+    pub checkpoints: Vec<CheckpointView>,
+    pub next_after: Option<i64>,
+}
+
+/// Signed chain heads, oldest first.
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "auditor", params(AfterQuery),
+    responses((status = 200, body = CheckpointPage), (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn audit_checkpoints(
+    State(state): State<AppState>,
+    _caller: Auditor,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> ApiResult<Json<CheckpointPage>> {
+    let limit = page_limit(
+        q.limit,
+        state.limits.default_page_size,
+        state.limits.max_page_size,
+    )?;
+    let after = q.after.unwrap_or(0).max(0);
+    let rows = state
+        .store
+        .checkpoints_after(after, i64::try_from(limit).unwrap_or(i64::MAX))
+        .await?;
+    let full = rows.len() == limit;
+    let checkpoints: Vec<CheckpointView> = rows
+        .into_iter()
+        .map(|c| CheckpointView {
+            seq: c.seq,
+            hash: c.hash,
+            at: rfc3339(c.at),
+            at_secs: c.at,
+            key_id: c.key_id,
+            signature: c.signature,
+        })
+        .collect();
+    let next_after = checkpoints.last().filter(|_| full).map(|c| c.seq);
+    Ok(Json(CheckpointPage {
+        checkpoints,
+        next_after,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileQuery {
+    /// RFC 3339; the statement covers redemptions redeemed from here.
+    pub from: String,
+    /// RFC 3339; … until here (excluded).
+    pub to: String,
+    /// The operator token whose statement it is; all operators if absent.
+    pub operator_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LineView {
+    pub redemption_id: i64,
+    pub serial: String,
+    pub product: String,
+    pub amount: i64,
+    pub state: String,
+}
+
+impl From<reconcile::Line> for LineView {
+    fn from(l: reconcile::Line) -> Self {
+        Self {
+            redemption_id: l.redemption_id,
+            serial: l.serial,
+            product: l.product,
+            amount: l.amount,
+            state: l.state,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DiscrepancyView {
+    /// `missing_from_statement`, `not_redeemed_here`, `amount_differs`,
+    /// `serial_differs`, `product_differs`, `state_differs`, `duplicate_line`.
+    pub kind: String,
+    pub redemption_id: i64,
+    pub here: Option<LineView>,
+    pub statement: Option<LineView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Reconciliation {
+    pub from: String,
+    pub to: String,
+    pub statement_lines: usize,
+    pub redemptions_here: usize,
+    pub matched: usize,
+    pub discrepancies: Vec<DiscrepancyView>,
+}
+
+/// Reconciles an operator statement (the CSV `GET /v1/redemptions`
+/// exports) with the redemptions recorded here, both ways.
+#[utoipa::path(post, path = "/v1/audit/reconcile", tag = "auditor", params(ReconcileQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = Reconciliation), (status = 413, body = ProblemBody),
+        (status = 422, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn audit_reconcile(
+    State(state): State<AppState>,
+    _caller: Auditor,
+    ApiQuery(q): ApiQuery<ReconcileQuery>,
+    body: Body,
+) -> ApiResult<Json<Reconciliation>> {
+    let (from, to) = period(&PeriodQuery {
+        from: q.from.clone(),
+        to: q.to.clone(),
+    })?;
+    let limit = state.limits.max_statement_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| Problem::payload_too_large(limit))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Problem::validation("body", "a UTF-8 CSV statement"))?;
+    let theirs = reconcile::parse_statement(text, state.limits.max_statement_lines)
+        .map_err(|e| Problem::validation("body", e.to_string()))?;
+    let here = state.store.statement_lines(from, to, q.operator_id).await?;
+    let discrepancies = reconcile::reconcile(&here, &theirs);
+    let mismatched: std::collections::BTreeSet<i64> =
+        discrepancies.iter().map(|d| d.redemption_id).collect();
+    let matched = theirs
+        .iter()
+        .filter(|l| !mismatched.contains(&l.redemption_id))
+        .count();
+    Ok(Json(Reconciliation {
+        from: rfc3339(from),
+        to: rfc3339(to),
+        statement_lines: theirs.len(),
+        redemptions_here: here.len(),
+        matched,
+        discrepancies: discrepancies
+            .into_iter()
+            .map(|d| DiscrepancyView {
+                kind: d.kind.to_owned(),
+                redemption_id: d.redemption_id,
+                here: d.here.map(LineView::from),
+                statement: d.statement.map(LineView::from),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IntegrityStatus {
+    /// Whether issuing and redemption are halted on this server.
+    pub halted: bool,
+    /// The open alarm, if any.
+    pub alarm_id: Option<i64>,
+    pub raised_at: Option<String>,
+    /// Its findings, as recorded.
+    pub findings: Option<serde_json::Value>,
+}
+
+/// Whether an integrity alarm is open, and what it found.
+#[utoipa::path(get, path = "/v1/integrity", tag = "admin",
+    responses((status = 200, body = IntegrityStatus), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn integrity_status(
+    State(state): State<AppState>,
+    _caller: Admin,
+) -> ApiResult<Json<IntegrityStatus>> {
+    let alarm = state.store.open_alarm().await?;
+    Ok(Json(IntegrityStatus {
+        halted: state.integrity.is_halted() || alarm.is_some(),
+        alarm_id: alarm.as_ref().map(|a| a.id),
+        raised_at: alarm.as_ref().map(|a| rfc3339(a.raised_at)),
+        findings: alarm.and_then(|a| serde_json::from_str(&a.findings).ok()),
+    }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Acknowledged {
+    pub acknowledged: u64,
+    /// Whether issuing and redemption are still halted (a new check found
+    /// something not yet acknowledged).
+    pub halted: bool,
+}
+
+/// Acknowledges the open integrity alarms: their findings are accepted as
+/// they are, and issuing and redemption resume unless the check, run again
+/// at once, finds something new.
+#[utoipa::path(post, path = "/v1/integrity/acknowledge", tag = "admin",
+    responses((status = 200, body = Acknowledged), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn integrity_acknowledge(
+    State(state): State<AppState>,
+    caller: Admin,
+) -> ApiResult<Json<Acknowledged>> {
+    let acknowledged = state
+        .store
+        .acknowledge_alarms(&caller.principal.actor(), state.now())
+        .await?;
+    let result = crate::integrity::check_once(&state).await?;
+    Ok(Json(Acknowledged {
+        acknowledged,
+        halted: result.alarm_id.is_some(),
+    }))
+}
