@@ -576,3 +576,49 @@ async fn tamper(app: &TestApp, sql: &str) {
         .await
         .unwrap();
 }
+
+/// A database whose events predate the chain (no seq, no hash) is chained
+/// in order when the service next opens it, and then verifies.
+async fn events_from_before_the_chain_are_chained_on_open(db: Db) {
+    let Some(app) = TestApp::spawn_with(db, limits(), None).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Ancienne", 10 * 1024).await;
+    codes(&app, &structure, "data-1gb", 3).await;
+    let url = app.database_url.clone();
+    let dir = app.dir.path().to_owned();
+    let running = {
+        let mut app = app;
+        let running = app.running.take().unwrap();
+        running.shutdown().await.unwrap();
+        app
+    };
+    tamper(&running, "DELETE FROM checkpoints").await;
+    tamper(
+        &running,
+        "UPDATE events SET seq = NULL, prev_hash = NULL, hash = NULL",
+    )
+    .await;
+    tamper(
+        &running,
+        "UPDATE chain_head SET seq = 0, hash = '0000000000000000000000000000000000000000000000000000000000000000'",
+    )
+    .await;
+    let store =
+        relay_topup::storage::Store::open(&url, &relay_topup::storage::PoolSettings::default())
+            .await
+            .unwrap();
+    let snapshot = store.audit_snapshot().await.unwrap();
+    let keys = relay_topup::keyfile::load(&dir.join("test.keys")).unwrap();
+    let keys = relay_topup::code::KeySet::from_material(&keys).unwrap();
+    let outcome = verify::verify(
+        &snapshot,
+        keys.verifying_keys(),
+        Scope { attestations: true },
+    );
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(snapshot.events.iter().all(|e| e.seq.is_some()));
+    assert!(snapshot.events.len() > 10);
+    store.close().await;
+}
+both!(events_from_before_the_chain_are_chained_on_open);

@@ -232,8 +232,9 @@ pub(crate) async fn seal(tx: &mut Transaction<'static, Any>) -> Result<()> {
         return Ok(());
     }
     // Lock first, then read: a sealer that waited for the lock must see
-    // what the one before it sealed.
-    let (seq, hash) = head(tx, true).await?;
+    // what the one before it sealed. (SQLite's writer holds the database.)
+    let sqlite = is_sqlite(tx);
+    let (seq, hash) = head(tx, !sqlite).await?;
     let rows = sqlx::query(
         "SELECT id, at, kind, actor, structure_id, voucher_id, data FROM events \
          WHERE seq IS NULL ORDER BY id",
@@ -267,7 +268,6 @@ pub(crate) async fn seal(tx: &mut Transaction<'static, Any>) -> Result<()> {
         )
         .collect();
     let links = chain_links(seq, hash, &pending);
-    let sqlite = is_sqlite(tx);
     for (id_chunk, link_chunk) in ids
         .chunks(EVENT_ROWS_PER_STATEMENT)
         .zip(links.chunks(EVENT_ROWS_PER_STATEMENT))
