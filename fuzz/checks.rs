@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("parse_verify", parse_verify),
     ("roundtrip", roundtrip),
     ("attestation_decode", attestation_decode),
+    ("audit_inputs", audit_inputs),
 ];
 
 /// The signing key id of the attestations in `corpus/attestation_decode/`.
@@ -530,3 +531,50 @@ fn key_id(byte: u8) -> KeyId {
         None => panic!("KeyId::new refused {}", byte % KEY_IDS),
     }
 }
+
+/// The audit's untrusted inputs: an operator's statement (the reconcile
+/// endpoint's body), an export's lines (`audit verify --export`), and
+/// events with arbitrary kinds and data (a tampered database). None may
+/// panic. A statement that parses reconciles with itself without a
+/// difference, and names no line before the header when it does not.
+pub fn audit_inputs(data: &[u8]) {
+    use relay_topup::audit::reconcile;
+    use relay_topup::audit::replay::Replay;
+    use relay_topup::audit::snapshot::{EventRow, Line};
+
+    let text = String::from_utf8_lossy(data);
+    match reconcile::parse_statement(&text, 64) {
+        Ok(lines) => {
+            let mut ids: Vec<i64> = lines.iter().map(|l| l.redemption_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() == lines.len() {
+                assert!(reconcile::reconcile(&lines, &lines).is_empty(), "self-reconcile");
+            }
+            assert!(lines.len() <= 64);
+        }
+        Err(e) => assert!(e.line >= 1),
+    }
+    for line in text.lines() {
+        let _ = serde_json::from_str::<Line>(line);
+    }
+    let mut replay = Replay::default();
+    for (i, line) in text.lines().enumerate() {
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let n = i64::try_from(i).unwrap_or(0);
+        let event = EventRow {
+            id: n,
+            seq: Some(n + 1),
+            at: n,
+            kind: kind.to_owned(),
+            actor: "fuzz".to_owned(),
+            structure_id: Some(n % 3),
+            voucher_id: Some(n % 5),
+            data: rest.to_owned(),
+            prev_hash: None,
+            hash: None,
+        };
+        let _ = replay.apply(&event);
+    }
+}
+

@@ -45,8 +45,13 @@ pub struct VoucherFacts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedemptionFacts {
     pub voucher_id: i64,
+    /// `operator:<token id>`.
     pub actor: String,
     pub state: RedemptionState,
+    /// When it was made (redeem or reserve).
+    pub created_at: i64,
+    /// When the code was redeemed (redeem or confirm); kept by a reversal.
+    pub redeemed_at: Option<i64>,
 }
 
 /// A token as its events describe it.
@@ -330,14 +335,19 @@ impl Replay {
         }
         let v = self.transition(e, t)?;
         let voucher_id = e.voucher_id.unwrap_or_default();
-        self.redemptions.insert(
-            id,
-            RedemptionFacts {
-                voucher_id,
-                actor: e.actor.clone(),
-                state: to,
-            },
-        );
+        let earlier = self.redemptions.get(&id);
+        let redeemed_at = match e.kind.as_str() {
+            "redeem" | "confirm" => Some(e.at),
+            _ => earlier.and_then(|r| r.redeemed_at),
+        };
+        let facts = RedemptionFacts {
+            voucher_id,
+            actor: earlier.map_or_else(|| e.actor.clone(), |r| r.actor.clone()),
+            state: to,
+            created_at: earlier.map_or(e.at, |r| r.created_at),
+            redeemed_at,
+        };
+        self.redemptions.insert(id, facts);
         let mut effect = Effect {
             structure_id: v.structure_id,
             resource: v.resource,

@@ -607,6 +607,41 @@ fn check_redemptions(
                 .amounts(facts.voucher_id, r.voucher_id),
             );
         }
+        let operator = format!("operator:{}", r.operator_token_id);
+        if facts.actor != operator {
+            out.push(
+                Finding::new(
+                    "redemption.operator",
+                    "redemptions",
+                    row.clone(),
+                    "operator differs from the one the events record".into(),
+                )
+                .values(&facts.actor, operator),
+            );
+        }
+        if facts.created_at != r.created_at {
+            out.push(
+                Finding::new(
+                    "redemption.time",
+                    "redemptions",
+                    row.clone(),
+                    "created_at differs from the events".into(),
+                )
+                .amounts(facts.created_at, r.created_at),
+            );
+        }
+        if facts.redeemed_at != r.redeemed_at {
+            let finding = Finding::new(
+                "redemption.time",
+                "redemptions",
+                row.clone(),
+                "redeemed_at differs from the events".into(),
+            );
+            out.push(match (facts.redeemed_at, r.redeemed_at) {
+                (Some(e), Some(f)) => finding.amounts(e, f),
+                (e, f) => finding.values(format!("{e:?}"), format!("{f:?}")),
+            });
+        }
         if facts.state.as_str() != r.state {
             out.push(
                 Finding::new(
@@ -651,7 +686,36 @@ fn check_redemptions(
     }
 }
 
+/// Rows the events created that are no longer in their table.
+fn check_registry_missing(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
+    let structures: BTreeSet<i64> = s.structures.iter().map(|r| r.id).collect();
+    let products: BTreeSet<&str> = s.products.iter().map(|r| r.id.as_str()).collect();
+    let tokens: BTreeSet<i64> = s.tokens.iter().map(|r| r.id).collect();
+    let grants: BTreeSet<i64> = s.grants.iter().map(|r| r.id).collect();
+    let mut missing = |check, table, row: String| {
+        out.push(Finding::new(
+            check,
+            table,
+            row,
+            "created according to the events, but the row is gone".into(),
+        ));
+    };
+    for id in replay.structures.keys().filter(|id| !structures.contains(id)) {
+        missing("structure.missing", "structures", format!("id {id}"));
+    }
+    for id in replay.products.keys().filter(|id| !products.contains(id.as_str())) {
+        missing("product.missing", "products", format!("id {id}"));
+    }
+    for id in replay.tokens.keys().filter(|id| !tokens.contains(id)) {
+        missing("token.missing", "tokens", format!("id {id}"));
+    }
+    for id in replay.grants.keys().filter(|id| !grants.contains(id)) {
+        missing("grant.missing", "grants", format!("id {id}"));
+    }
+}
+
 fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
+    check_registry_missing(replay, s, out);
     for st in &s.structures {
         let row = format!("id {}", st.id);
         match replay.structures.get(&st.id) {
