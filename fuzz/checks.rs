@@ -549,7 +549,10 @@ pub fn audit_inputs(data: &[u8]) {
             ids.sort_unstable();
             ids.dedup();
             if ids.len() == lines.len() {
-                assert!(reconcile::reconcile(&lines, &lines).is_empty(), "self-reconcile");
+                assert!(
+                    reconcile::reconcile(&lines, &lines).is_empty(),
+                    "self-reconcile"
+                );
             }
             assert!(lines.len() <= 64);
         }
@@ -577,4 +580,3 @@ pub fn audit_inputs(data: &[u8]) {
         let _ = replay.apply(&event);
     }
 }
-

@@ -700,10 +700,18 @@ fn check_registry_missing(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>)
             "created according to the events, but the row is gone".into(),
         ));
     };
-    for id in replay.structures.keys().filter(|id| !structures.contains(id)) {
+    for id in replay
+        .structures
+        .keys()
+        .filter(|id| !structures.contains(id))
+    {
         missing("structure.missing", "structures", format!("id {id}"));
     }
-    for id in replay.products.keys().filter(|id| !products.contains(id.as_str())) {
+    for id in replay
+        .products
+        .keys()
+        .filter(|id| !products.contains(id.as_str()))
+    {
         missing("product.missing", "products", format!("id {id}"));
     }
     for id in replay.tokens.keys().filter(|id| !tokens.contains(id)) {
