@@ -8,7 +8,7 @@ use super::{Result, StorageError, Store};
 use crate::domain::{Principal, Role};
 
 /// A session to record at sign-in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewWebSession {
     /// SHA-256 of the session id the browser holds.
     pub id_hash: [u8; 32],
@@ -18,6 +18,17 @@ pub struct NewWebSession {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// The CSRF token is a secret of the session: keep it out of logs.
+impl std::fmt::Debug for NewWebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebSession")
+            .field("principal", &self.principal)
+            .field("structure_id", &self.structure_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A live session, as found from its id's hash.

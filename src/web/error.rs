@@ -101,3 +101,26 @@ impl IntoResponse for DeskError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::VoucherState;
+    use crate::web::i18n::Lang;
+
+    #[test]
+    fn problems_read_as_french_sentences_without_internal_detail() {
+        let fr = Lang::Fr.texts();
+        let internal = problem_message(&Problem::internal(), fr, 100);
+        assert!(internal.starts_with("Une erreur est survenue"));
+        assert!(!internal.contains("logged"));
+        let redeemed = Problem::wrong_state(VoucherState::Redeemed);
+        assert_eq!(problem_message(&redeemed, fr, 100), fr.already_redeemed);
+        let count = Problem::validation("count", "count must be between 1 and 100");
+        assert!(problem_message(&count, fr, 100).contains("de 1 à 100"));
+        let limited = Problem::rate_limited(30, "slow down");
+        assert!(problem_message(&limited, fr, 100).contains("30 secondes"));
+        assert_eq!(DeskError::Csrf.status(), StatusCode::FORBIDDEN);
+        assert_eq!(DeskError::Csrf.message(fr, 100), fr.csrf_refused);
+    }
+}

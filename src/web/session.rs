@@ -140,7 +140,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
 }
 
 /// A signed-in structure at the desk.
-#[derive(Debug)]
 pub struct Desk {
     pub caller: StructureCaller,
     pub structure_name: String,
@@ -149,6 +148,16 @@ pub struct Desk {
     /// The hash of the session id, to end the session at sign-out.
     pub id_hash: [u8; 32],
     pub lang: Lang,
+}
+
+/// The form token is a secret of the session: keep it out of logs.
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk")
+            .field("caller", &self.caller)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Desk {
@@ -244,6 +253,25 @@ mod tests {
         let a = random_token().unwrap();
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token().unwrap());
+    }
+
+    #[test]
+    fn debug_output_leaves_the_form_token_out() {
+        let desk = Desk {
+            caller: StructureCaller {
+                principal: crate::domain::Principal {
+                    token_id: 1,
+                    role: crate::domain::Role::Structure,
+                    structure_id: Some(2),
+                },
+                structure_id: 2,
+            },
+            structure_name: "Centre".into(),
+            csrf_token: "secret-form-token".into(),
+            id_hash: [7; 32],
+            lang: Lang::Fr,
+        };
+        assert!(!format!("{desk:?}").contains("secret-form-token"));
     }
 
     #[test]
