@@ -121,6 +121,8 @@ pub struct Limits {
     /// Largest statement body, in bytes, sent for reconciliation.
     #[arg(long, env = "RELAY_TOPUP_MAX_STATEMENT_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_statement_bytes: usize,
+    #[command(flatten)]
+    pub desk: DeskOptions,
 }
 
 fn parse_cap(text: &str) -> Result<BeneficiaryCap, String> {
@@ -170,6 +172,60 @@ impl Default for Limits {
             integrity_check_secs: 60,
             max_statement_lines: 100_000,
             max_statement_bytes: 8 * 1024 * 1024,
+            desk: DeskOptions::default(),
         }
+    }
+}
+
+/// The structures' web desk (`/desk/`): its session lifetime, how it is
+/// reached, and what its printed slips say.
+#[derive(Clone, Debug, Args)]
+pub struct DeskOptions {
+    /// How long a desk sign-in lasts, in seconds (a working day by default).
+    #[arg(long, env = "RELAY_TOPUP_DESK_SESSION_TTL_SECS", default_value_t = 8 * 3600,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub desk_session_ttl_secs: i64,
+    /// Vouchers per page in the desk's list.
+    #[arg(long, env = "RELAY_TOPUP_DESK_PAGE_SIZE", default_value_t = 50,
+          value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub desk_page_size: u16,
+    /// The address people open the service at, e.g.
+    /// `https://topup.example.org`. When it starts with `https://`, desk
+    /// cookies are marked `Secure` (with the `__Host-` prefix) and pages
+    /// send `Strict-Transport-Security`; set it whenever TLS is terminated
+    /// in front of the service.
+    #[arg(long, env = "RELAY_TOPUP_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// Redemption instructions printed on every slip. Default: a short
+    /// French text (English when the desk is used in English).
+    #[arg(long, env = "RELAY_TOPUP_SLIP_INSTRUCTIONS")]
+    pub slip_instructions: Option<String>,
+}
+
+impl DeskOptions {
+    /// Whether people reach the desk over TLS, so cookies must be `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+impl Default for DeskOptions {
+    fn default() -> Self {
+        Self {
+            desk_session_ttl_secs: 8 * 3600,
+            desk_page_size: 50,
+            public_url: None,
+            slip_instructions: None,
+        }
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<String, String> {
+    if text.starts_with("https://") || text.starts_with("http://") {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err("must start with https:// or http://".to_owned())
     }
 }

@@ -45,3 +45,4 @@ pub mod qr;
 pub mod server;
 pub mod storage;
 pub mod tokens;
+pub mod web;

@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
     let max_body = state.limits.max_body_bytes;
+    let api = api.merge(crate::web::router(state.clone()));
     api.route(
         "/openapi.json",
         get(move || {

@@ -46,13 +46,19 @@ async fn balance(
     State(state): State<AppState>,
     caller: StructureCaller,
 ) -> ApiResult<Json<BalanceResponse>> {
+    let balances = current_balances(&state, caller.structure_id).await?;
+    Ok(Json(BalanceResponse { balances }))
+}
+
+/// A structure's balances now, monthly credits due included. Shared with
+/// the web desk.
+pub async fn current_balances(state: &AppState, structure_id: i64) -> ApiResult<Vec<Balance>> {
     let now = state.now();
     state
         .store
-        .credit_due_grants(Some(caller.structure_id), now)
+        .credit_due_grants(Some(structure_id), now)
         .await?;
-    let balances = state.store.balances(caller.structure_id, now).await?;
-    Ok(Json(BalanceResponse { balances }))
+    Ok(state.store.balances(structure_id, now).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -126,29 +132,40 @@ async fn issue(
     IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<IssueBody>,
 ) -> ApiResult<impl IntoResponse> {
+    let idempotency = key.map(|key| (key, RequestFingerprint::new("POST /v1/vouchers", &body.raw)));
+    let vouchers = issue_vouchers(&state, &caller, &body.value, idempotency).await?;
+    Ok((StatusCode::CREATED, Json(IssueResponse { vouchers })))
+}
+
+/// Issues codes for a structure: validation, the issuing rate limit, the
+/// quota, metrics and the log line. Shared by the JSON API and the web desk,
+/// which differ only in how they name a retry: `idempotency` is the key and
+/// the fingerprint of the request it was first sent with.
+pub async fn issue_vouchers(
+    state: &AppState,
+    caller: &StructureCaller,
+    body: &IssueBody,
+    idempotency: Option<(String, RequestFingerprint)>,
+) -> ApiResult<Vec<VoucherView>> {
     state.ensure_integrity()?;
     let max = state.limits.max_issue_count;
-    let count = usize::try_from(body.value.count)
+    let count = usize::try_from(body.count)
         .ok()
         .filter(|c| (1..=max).contains(c))
         .ok_or_else(|| {
             Problem::validation("count", format!("count must be between 1 and {max}"))
         })?;
-    let reference = check_text(
-        "reference",
-        body.value.reference.as_deref(),
-        MAX_REFERENCE_CHARS,
-    )?;
+    let reference = check_text("reference", body.reference.as_deref(), MAX_REFERENCE_CHARS)?;
     let product = state
         .store
-        .get_product(&body.value.product)
+        .get_product(&body.product)
         .await?
         .filter(|p| p.active)
         .ok_or_else(|| Problem::validation("product", "no such product in the catalogue"))?;
-    let idempotency = key.map(|key| IdempotencyClaim {
+    let idempotency = idempotency.map(|(key, fingerprint)| IdempotencyClaim {
         scope: format!("structure:{}", caller.structure_id),
         key,
-        fingerprint: RequestFingerprint::new("POST /v1/vouchers", &body.raw),
+        fingerprint,
     });
     let keys = state.keys.get();
     // A replay is answered from the store and does not count against the
@@ -158,7 +175,7 @@ async fn issue(
         None => false,
     };
     if !is_replay {
-        check_issue_rate(&state, caller.structure_id, count)?;
+        check_issue_rate(state, caller.structure_id, count)?;
     }
     let request = IssueRequest {
         principal: caller.principal,
@@ -188,12 +205,11 @@ async fn issue(
             .inc_by(outcome.vouchers.len() as u64);
         tracing::info!(structure = caller.structure_id, product = %product.id, count, "issued");
     }
-    let vouchers = outcome
+    outcome
         .vouchers
         .iter()
         .map(|row| view(&keys, row))
-        .collect::<Result<_, _>>()?;
-    Ok((StatusCode::CREATED, Json(IssueResponse { vouchers })))
+        .collect()
 }
 
 fn check_issue_rate(state: &AppState, structure_id: i64, count: usize) -> Result<(), Problem> {
@@ -235,11 +251,11 @@ pub struct VoucherList {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor((at, id): (i64, i64)) -> String {
+pub(crate) fn encode_cursor((at, id): (i64, i64)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{at}.{id}"))
 }
 
-fn decode_cursor(text: &str) -> Option<(i64, i64)> {
+pub(crate) fn decode_cursor(text: &str) -> Option<(i64, i64)> {
     let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
     let (at, id) = std::str::from_utf8(&raw).ok()?.split_once('.')?;
     Some((at.parse().ok()?, id.parse().ok()?))
@@ -299,7 +315,7 @@ fn serial_row_id(serial: &str) -> Result<i64, Problem> {
         .map_err(|_| Problem::not_found("voucher"))
 }
 
-async fn own_voucher(
+pub(crate) async fn own_voucher(
     state: &AppState,
     caller: &StructureCaller,
     serial: &str,
@@ -360,11 +376,20 @@ async fn void(
     caller: StructureCaller,
     Path(serial): Path<String>,
 ) -> ApiResult<Json<VoucherView>> {
-    let id = serial_row_id(&serial)?;
+    Ok(Json(void_voucher(&state, &caller, &serial).await?))
+}
+
+/// Voids one of the caller's codes. Shared with the web desk.
+pub async fn void_voucher(
+    state: &AppState,
+    caller: &StructureCaller,
+    serial: &str,
+) -> ApiResult<VoucherView> {
+    let id = serial_row_id(serial)?;
     let row = state
         .store
         .void_voucher(&caller.principal, caller.structure_id, id, state.now())
         .await?;
     tracing::info!(structure = caller.structure_id, serial = %serial, "voided");
-    Ok(Json(view(&state.keys.get(), &row)?))
+    view(&state.keys.get(), &row)
 }

@@ -23,6 +23,7 @@ mod idempotency;
 mod lockout;
 mod quota;
 pub mod redemptions;
+mod sessions;
 mod vouchers;
 
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use events::EventInput;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint};
 pub use lockout::GLOBAL_SOURCE;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
+pub use sessions::{NewWebSession, WebSession};
 pub use vouchers::{IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
 
 /// Which database a [`Store`] talks to.

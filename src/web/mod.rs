@@ -1,0 +1,148 @@
+//! The structures' web desk: server-rendered HTML pages under `/desk/`,
+//! in French by default (English on request), that work without
+//! JavaScript. People sign in with their structure's token, see their
+//! balances, issue codes, print slips and void lost codes.
+//!
+//! The desk is a second face of the structure API, not a second
+//! implementation: its handlers call the same functions as
+//! `http::vouchers` (issue with its rate limit and metrics, void,
+//! balances) and turn their [`Problem`]s into sentences. Pages are built
+//! with maud, which escapes everything it is given. Every answer carries a
+//! strict Content-Security-Policy (no script at all, styles only from the
+//! served stylesheet), refuses framing and referrers, and is not cached.
+
+mod auth;
+pub mod error;
+mod home;
+pub mod i18n;
+mod issue;
+mod layout;
+pub mod session;
+mod slips;
+mod vouchers;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+
+use crate::http::AppState;
+use crate::http::error::Problem;
+use error::DeskError;
+use i18n::Lang;
+use layout::{Chrome, Notice, notice, page};
+
+/// No script, no plug-ins, no framing; styles and forms only from here.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Two years of HTTPS only, sent when the desk is reached over TLS.
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000";
+/// The stylesheet changes only with a new release; an hour is enough.
+const STYLESHEET_CACHE: &str = "public, max-age=3600";
+
+/// The desk's routes, and `/`, which leads to it.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/desk/") }))
+        .route("/desk", get(|| async { Redirect::to("/desk/") }))
+        .route("/desk/", get(home::home))
+        .route("/desk/sign-in", get(auth::sign_in_form).post(auth::sign_in))
+        .route("/desk/sign-out", post(auth::sign_out))
+        .route("/desk/issue", get(issue::issue_form).post(issue::issue))
+        .route("/desk/vouchers", get(vouchers::list))
+        .route("/desk/vouchers/{serial}", get(vouchers::detail))
+        .route(
+            "/desk/vouchers/{serial}/void",
+            get(vouchers::void_confirm).post(vouchers::void),
+        )
+        .route("/desk/print", get(slips::print))
+        .route("/desk/static/desk.css", get(stylesheet))
+        .route("/desk/{*rest}", get(|| async { DeskError::not_found() }))
+        .layer(middleware::from_fn_with_state(state, desk_layer))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, STYLESHEET_CACHE),
+        ],
+        include_str!("desk.css"),
+    )
+}
+
+/// A form body's fields; the first of repeated names wins.
+pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, String> {
+    let mut fields = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        fields
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    fields
+}
+
+/// A failure of ours (no randomness, a broken invariant): logged, and
+/// shown as the generic error page.
+pub(crate) fn internal() -> DeskError {
+    tracing::error!("desk: internal error");
+    DeskError::Problem(Problem::internal())
+}
+
+/// Renders errors in the request's language, sets the language cookie
+/// when `?lang=` asked for one, and adds the desk's security headers.
+async fn desk_layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let lang = session::request_lang(&parts);
+    let asked = session::query_lang(parts.uri.query());
+    let uri = parts.uri.clone();
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if let Some(error) = response.extensions_mut().remove::<DeskError>() {
+        response = render_error(&state, lang, &uri, &error);
+    }
+    let options = &state.limits.desk;
+    let headers = response.headers_mut();
+    if let Some(cookie) = asked.and_then(|lang| session::lang_cookie(options, lang)) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    if options.is_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        );
+    }
+    response
+}
+
+/// The error page: what happened in plain words, and the way back.
+fn render_error(state: &AppState, lang: Lang, uri: &Uri, error: &DeskError) -> Response {
+    let t = lang.texts();
+    let message = error.message(t, state.limits.max_issue_count);
+    let chrome = Chrome {
+        lang,
+        uri,
+        session: None,
+    };
+    let body = html! {
+        (notice(t, Notice::Error, &message))
+        p { a href="/desk/" { (t.back_home) } }
+    };
+    (error.status(), page(&chrome, t.error_title, "", body)).into_response()
+}

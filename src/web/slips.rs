@@ -1,0 +1,256 @@
+//! Printable slips: eight per A4 sheet, each with the code in large groups
+//! of four, its QR code, the top-up in plain words, the date to use it by,
+//! the serial, the structure's name and how to redeem it. Black on white,
+//! and every fact is written out, so a photocopy or a grey-scale printer
+//! loses nothing.
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, PreEscaped, html};
+
+use super::error::{DeskError, DeskResult};
+use super::i18n::{Lang, Texts};
+use super::internal;
+use super::layout::{Chrome, Notice, notice, page};
+use super::session::Desk;
+use crate::domain::{Product, VoucherState};
+use crate::http::AppState;
+use crate::http::vouchers::{VoucherView, own_voucher, view};
+
+/// A top-up in plain words, from what it credits: "1 Go de données
+/// internet", "Appels et SMS illimités 7 jours". Unknown resources fall
+/// back to the catalogue's label (see [`product_words`]).
+pub fn describe(t: &Texts, resource: &str, amount: i64) -> Option<String> {
+    match resource {
+        "data_mb" => Some((t.data_product)(amount)),
+        "voice" => Some((t.voice_product)(amount)),
+        _ => None,
+    }
+}
+
+/// The words for a catalogue product, in `lang`.
+pub fn product_words(lang: Lang, p: &Product) -> String {
+    describe(lang.texts(), &p.resource, p.amount).unwrap_or_else(|| match lang {
+        Lang::Fr => p.label_fr.clone(),
+        Lang::En => p.label_en.clone(),
+    })
+}
+
+/// The words for an issued voucher; `catalogue` only serves unknown resources.
+pub fn voucher_words(lang: Lang, v: &VoucherView, catalogue: &[Product]) -> String {
+    describe(lang.texts(), &v.resource, v.amount).unwrap_or_else(|| {
+        catalogue
+            .iter()
+            .find(|p| p.id == v.product)
+            .map_or_else(|| v.product.clone(), |p| product_words(lang, p))
+    })
+}
+
+/// The print page's address for these serials.
+pub fn print_href(serials: &[&str], just_issued: bool) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if just_issued {
+        query.append_pair("issued", "1");
+    }
+    for serial in serials {
+        query.append_pair("serial", serial);
+    }
+    format!("/desk/print?{}", query.finish())
+}
+
+/// The UTC date of an RFC 3339 time, in words. On a slip it is the date
+/// to use the code *before*: that ends at the latest at its midnight in
+/// France, which is never after the expiry itself, so the slip never
+/// promises too much.
+pub fn date_of(t: &Texts, at: &str) -> String {
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .map(|at| t.date(at.date()))
+        .unwrap_or_else(|_| at.to_owned())
+}
+
+/// The code's QR code as inline SVG, labelled for screen readers. The QR
+/// holds the code without dashes, as `GET /v1/vouchers/{serial}/qr.svg`.
+fn qr_markup(t: &Texts, code: &str) -> Option<Markup> {
+    let svg = crate::qr::svg(&code.replace('-', ""))?;
+    let start = svg.find("<svg")?;
+    let label = t.slip_qr_label.replace('"', "&quot;");
+    let svg = svg.get(start..)?.replacen(
+        "<svg ",
+        &format!("<svg role=\"img\" aria-label=\"{label}\" focusable=\"false\" "),
+        1,
+    );
+    // The SVG is built by the qrcode crate from the code's own symbols
+    // (letters and digits), so it carries nothing to escape.
+    Some(PreEscaped(svg))
+}
+
+struct SlipContext<'a> {
+    lang: Lang,
+    structure_name: &'a str,
+    instructions: &'a str,
+    catalogue: &'a [Product],
+}
+
+fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
+    let t = cx.lang.texts();
+    let qr = qr_markup(t, &v.code)?;
+    let title_id = format!("slip-{}", v.serial);
+    Some(html! {
+        article class="slip" aria-labelledby=(title_id) {
+            h2 class="slip-product" id=(title_id) { (voucher_words(cx.lang, v, cx.catalogue)) }
+            p class="slip-code" {
+                span class="slip-label" { (t.slip_code) " " }
+                @for group in v.code.split('-') {
+                    span class="group" { (group) } " "
+                }
+            }
+            div class="slip-body" {
+                div class="qr" { (qr) }
+                dl {
+                    dt { (t.slip_valid) }
+                    dd { ((t.slip_use_before)(&date_of(t, &v.expires_at))) }
+                    dt { (t.slip_serial) }
+                    dd class="serial" { (v.serial) }
+                    dt { (t.slip_from) }
+                    dd { (cx.structure_name) }
+                }
+            }
+            p class="slip-instructions" { (cx.instructions) }
+        }
+    })
+}
+
+/// The serials a print address names, without repeats, in order.
+fn requested_serials(uri: &Uri) -> (Vec<String>, bool) {
+    let mut serials: Vec<String> = Vec::new();
+    let mut just_issued = false;
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match &*k {
+            "serial" if !serials.iter().any(|s| *s == v) => serials.push(v.into_owned()),
+            "issued" => just_issued = true,
+            _ => {}
+        }
+    }
+    (serials, just_issued)
+}
+
+/// The slips of the caller's vouchers named in the query; any serial that
+/// is not the caller's makes the whole page 404, as in the API.
+pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
+    let t = desk.lang.texts();
+    let (serials, just_issued) = requested_serials(&uri);
+    let max = state.limits.max_issue_count;
+    let chrome = Chrome {
+        lang: desk.lang,
+        uri: &uri,
+        session: Some((&desk.structure_name, &desk.csrf_token)),
+    };
+    if serials.len() > max {
+        let body = notice(t, Notice::Error, &(t.too_many_to_print)(max));
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok((status, page(&chrome, t.print_title, "print", body)).into_response());
+    }
+    let keys = state.keys.get();
+    let mut vouchers = Vec::with_capacity(serials.len());
+    for serial in &serials {
+        let row = own_voucher(&state, &desk.caller, serial).await?;
+        vouchers.push(view(&keys, &row)?);
+    }
+    let catalogue = state.store.list_products().await?;
+    let cx = SlipContext {
+        lang: desk.lang,
+        structure_name: &desk.structure_name,
+        instructions: state
+            .limits
+            .desk
+            .slip_instructions
+            .as_deref()
+            .unwrap_or(t.slip_instructions),
+        catalogue: &catalogue,
+    };
+    let (printable, skipped): (Vec<_>, Vec<_>) = vouchers
+        .iter()
+        .partition(|v| v.state == VoucherState::Issued);
+    let slips = printable
+        .iter()
+        .map(|v| slip(&cx, v).ok_or_else(internal))
+        .collect::<Result<Vec<_>, DeskError>>()?;
+    let body = html! {
+        div class="screen-only" {
+            @if just_issued { (notice(t, Notice::Done, &(t.issued_notice)(vouchers.len()))) }
+            @for v in &skipped {
+                (notice(t, Notice::Info, &(t.not_printed)(&v.serial, t.state(v.state))))
+            }
+            @if slips.is_empty() { p { (t.print_nothing) } } @else { p { (t.print_help) } }
+        }
+        div class="slips" {
+            @for s in &slips { (s) }
+        }
+    };
+    Ok(page(&chrome, t.print_title, "print", body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalogue::seed_catalogue;
+
+    #[test]
+    fn products_read_as_plain_words() {
+        let fr = Lang::Fr.texts();
+        assert_eq!(
+            describe(fr, "data_mb", 1024).unwrap(),
+            "1 Go de données internet"
+        );
+        assert_eq!(
+            describe(fr, "data_mb", 500).unwrap(),
+            "500 Mo de données internet"
+        );
+        assert_eq!(
+            describe(fr, "voice", 7).unwrap(),
+            "Appels et SMS illimités 7 jours"
+        );
+        assert_eq!(
+            describe(fr, "voice", 1).unwrap(),
+            "Appels et SMS illimités 1 jour"
+        );
+        assert_eq!(
+            describe(Lang::En.texts(), "data_mb", 5120).unwrap(),
+            "5 GB of mobile data"
+        );
+        assert_eq!(describe(fr, "sms", 10), None);
+        // The seeded catalogue's own French labels agree with the words.
+        for p in seed_catalogue() {
+            assert_eq!(product_words(Lang::Fr, &p), p.label_fr);
+        }
+    }
+
+    #[test]
+    fn print_addresses_round_trip() {
+        let href = print_href(&["1EPM-BWHX", "2ABC-DEFG"], true);
+        assert_eq!(
+            href,
+            "/desk/print?issued=1&serial=1EPM-BWHX&serial=2ABC-DEFG"
+        );
+        let uri: Uri = format!("{href}&serial=1EPM-BWHX").parse().unwrap();
+        let (serials, issued) = requested_serials(&uri);
+        assert_eq!(serials, ["1EPM-BWHX", "2ABC-DEFG"]);
+        assert!(issued);
+    }
+
+    #[test]
+    fn slips_say_the_date_before_expiry() {
+        let fr = Lang::Fr.texts();
+        assert_eq!(date_of(fr, "2026-02-20T10:00:00Z"), "20 février 2026");
+    }
+
+    #[test]
+    fn qr_codes_are_inline_labelled_svg() {
+        let qr = qr_markup(Lang::Fr.texts(), "1EPM-BWHX-WG4M-WKBV-9E7D")
+            .unwrap()
+            .into_string();
+        assert!(qr.starts_with("<svg role=\"img\" aria-label="));
+        assert!(!qr.contains("<?xml"));
+    }
+}

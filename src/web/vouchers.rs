@@ -1,0 +1,266 @@
+//! The structure's codes at the desk: the list with its state filter and
+//! pages, one code's details, and voiding with a confirmation step.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+
+use super::error::{DeskError, DeskResult, problem_message};
+use super::form_fields;
+use super::i18n::Texts;
+use super::layout::{Chrome, Notice, notice, page};
+use super::session::Desk;
+use super::slips::{date_of, print_href, voucher_words};
+use crate::domain::{Product, VoucherState};
+use crate::http::AppState;
+use crate::http::error::Problem;
+use crate::http::vouchers::{VoucherView, decode_cursor, encode_cursor, own_voucher, view};
+use crate::storage::VoucherFilter;
+
+fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
+    Chrome {
+        lang: desk.lang,
+        uri,
+        session: Some((&desk.structure_name, &desk.csrf_token)),
+    }
+}
+
+/// The list's query: `state` and `cursor`, both optional.
+fn list_query(uri: &Uri) -> Result<(Option<VoucherState>, Option<String>), Problem> {
+    let mut state = None;
+    let mut cursor = None;
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match &*k {
+            "state" if !v.is_empty() => {
+                state = Some(
+                    VoucherState::parse(&v)
+                        .ok_or_else(|| Problem::validation("state", "unknown state"))?,
+                );
+            }
+            "cursor" if !v.is_empty() => cursor = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok((state, cursor))
+}
+
+fn list_href(state: Option<VoucherState>, cursor: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(s) = state {
+        query.append_pair("state", s.as_str());
+    }
+    if let Some(c) = cursor {
+        query.append_pair("cursor", c);
+    }
+    format!("/desk/vouchers?{}", query.finish())
+}
+
+fn filter_form(t: &Texts, selected: Option<VoucherState>) -> Markup {
+    html! {
+        form method="get" action="/desk/vouchers" class="filter" {
+            label for="state" { (t.filter_label) }
+            select id="state" name="state" {
+                option value="" selected[selected.is_none()] { (t.filter_all) }
+                @for s in VoucherState::ALL {
+                    option value=(s.as_str()) selected[selected == Some(s)] { (t.state(s)) }
+                }
+            }
+            button type="submit" { (t.filter_submit) }
+        }
+    }
+}
+
+fn vouchers_table(desk: &Desk, vouchers: &[VoucherView], catalogue: &[Product]) -> Markup {
+    let t = desk.lang.texts();
+    html! {
+        table class="vouchers" {
+            thead {
+                tr {
+                    th scope="col" { (t.col_serial) }
+                    th scope="col" { (t.col_product) }
+                    th scope="col" { (t.col_state) }
+                    th scope="col" { (t.col_reference) }
+                    th scope="col" { (t.col_issued) }
+                    th scope="col" { (t.col_expires) }
+                    th scope="col" { (t.col_actions) }
+                }
+            }
+            tbody {
+                @for v in vouchers {
+                    tr {
+                        th scope="row" class="serial" { (v.serial) }
+                        td { (voucher_words(desk.lang, v, catalogue)) }
+                        td { (t.state(v.state)) }
+                        td { (v.reference.as_deref().unwrap_or("")) }
+                        td { (date_of(t, &v.issued_at)) }
+                        td { (date_of(t, &v.expires_at)) }
+                        td {
+                            a href=(format!("/desk/vouchers/{}", v.serial)) {
+                                (t.details) span class="visually-hidden" { " " (v.serial) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The structure's codes, newest first, a page at a time.
+pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
+    let t = desk.lang.texts();
+    let (filter_state, cursor) = list_query(&uri)?;
+    let after = cursor
+        .as_deref()
+        .map(|c| decode_cursor(c).ok_or_else(|| Problem::validation("cursor", "not a cursor")))
+        .transpose()?;
+    let filter = VoucherFilter {
+        state: filter_state,
+        after,
+        limit: usize::from(state.limits.desk.desk_page_size),
+    };
+    let page_rows = state
+        .store
+        .list_vouchers(desk.caller.structure_id, &filter, state.now())
+        .await?;
+    let keys = state.keys.get();
+    let vouchers = page_rows
+        .vouchers
+        .iter()
+        .map(|row| view(&keys, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let catalogue = state.store.list_products().await?;
+    let next = page_rows.next.map(encode_cursor);
+    let body = html! {
+        (filter_form(t, filter_state))
+        @if vouchers.is_empty() {
+            p { (t.no_vouchers) }
+        } @else {
+            (vouchers_table(&desk, &vouchers, &catalogue))
+        }
+        nav class="pages" aria-label=(t.vouchers_title) {
+            @if cursor.is_some() { a href=(list_href(filter_state, None)) { (t.first_page) } " " }
+            @if let Some(next) = &next { a rel="next" href=(list_href(filter_state, Some(next))) { (t.next_page) } }
+        }
+    };
+    Ok(page(&chrome(&desk, &uri), t.vouchers_title, "", body).into_response())
+}
+
+fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
+    let t = desk.lang.texts();
+    html! {
+        dl class="facts" {
+            dt { (t.col_serial) } dd class="serial" { (v.serial) }
+            dt { (t.col_product) } dd { (voucher_words(desk.lang, v, catalogue)) }
+            dt { (t.col_state) } dd { strong { (t.state(v.state)) } }
+            @if let Some(r) = &v.reference { dt { (t.col_reference) } dd { (r) } }
+            dt { (t.col_issued) } dd { (date_of(t, &v.issued_at)) }
+            dt { (t.col_expires) } dd { (date_of(t, &v.expires_at)) }
+        }
+    }
+}
+
+async fn own_view(state: &AppState, desk: &Desk, serial: &str) -> DeskResult<VoucherView> {
+    let row = own_voucher(state, &desk.caller, serial).await?;
+    Ok(view(&state.keys.get(), &row)?)
+}
+
+/// One code's details, and what can be done with it.
+pub async fn detail(
+    State(state): State<AppState>,
+    desk: Desk,
+    uri: Uri,
+    Path(serial): Path<String>,
+) -> DeskResult<Response> {
+    let t = desk.lang.texts();
+    let v = own_view(&state, &desk, &serial).await?;
+    let catalogue = state.store.list_products().await?;
+    let voided = uri
+        .query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "voided"));
+    let body = html! {
+        @if voided && v.state == VoucherState::Voided { (notice(t, Notice::Done, t.voided_notice)) }
+        (facts(&desk, &v, &catalogue))
+        @if v.state == VoucherState::Issued {
+            ul class="actions" {
+                li { a class="button" href=(print_href(&[&v.serial], false)) { (t.print_this) } }
+                li { a class="button" href=(format!("/desk/vouchers/{}/void", v.serial)) { (t.void_this) } }
+            }
+        }
+        p { a href="/desk/vouchers" { (t.nav_vouchers) } }
+    };
+    let title = format!("{} {}", t.voucher_title, v.serial);
+    Ok(page(&chrome(&desk, &uri), &title, "", body).into_response())
+}
+
+/// The confirmation page, with an error when a void was refused.
+fn void_page(
+    desk: &Desk,
+    uri: &Uri,
+    v: &VoucherView,
+    catalogue: &[Product],
+    error: Option<String>,
+) -> Markup {
+    let t = desk.lang.texts();
+    // A code that cannot be voided says why instead of offering the form.
+    let refusal = (v.state != VoucherState::Issued)
+        .then(|| problem_message(&Problem::wrong_state(v.state), t, 0));
+    let body = html! {
+        @if let Some(message) = &error { (notice(t, Notice::Error, message)) }
+        (facts(desk, v, catalogue))
+        @if let Some(why) = &refusal {
+            @if error.is_none() {
+                (notice(t, Notice::Info, &format!("{} {why}", t.void_not_possible)))
+            }
+        } @else {
+            p { (t.void_explain) }
+            form method="post" action=(format!("/desk/vouchers/{}/void", v.serial)) class="stack" {
+                input type="hidden" name="csrf" value=(desk.csrf_token);
+                button type="submit" class="danger" { (t.void_confirm) }
+            }
+        }
+        p { a href=(format!("/desk/vouchers/{}", v.serial)) { (t.void_cancel) } }
+    };
+    page(&chrome(desk, uri), t.void_title, "", body)
+}
+
+/// Asks before voiding: the GET never changes anything.
+pub async fn void_confirm(
+    State(state): State<AppState>,
+    desk: Desk,
+    uri: Uri,
+    Path(serial): Path<String>,
+) -> DeskResult<Markup> {
+    let v = own_view(&state, &desk, &serial).await?;
+    let catalogue = state.store.list_products().await?;
+    Ok(void_page(&desk, &uri, &v, &catalogue, None))
+}
+
+/// Voids through the same path as `POST /v1/vouchers/{serial}/void`.
+pub async fn void(
+    State(state): State<AppState>,
+    desk: Desk,
+    uri: Uri,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    desk.check_csrf(fields.get("csrf").map(String::as_str))?;
+    match crate::http::vouchers::void_voucher(&state, &desk.caller, &serial).await {
+        Ok(v) => Ok(Redirect::to(&format!("/desk/vouchers/{}?voided=1", v.serial)).into_response()),
+        Err(problem) if problem.status == 404 || problem.status >= 500 => Err(problem.into()),
+        Err(problem) => {
+            let status = DeskError::Problem(problem.clone()).status();
+            let message = problem_message(&problem, desk.lang.texts(), 0);
+            let v = own_view(&state, &desk, &serial).await?;
+            let catalogue = state.store.list_products().await?;
+            Ok((
+                status,
+                void_page(&desk, &uri, &v, &catalogue, Some(message)),
+            )
+                .into_response())
+        }
+    }
+}

@@ -1,0 +1,1194 @@
+//! The structures' web desk, on SQLite and PostgreSQL: over plain HTTP
+//! (sessions, CSRF, escaping, languages, every error message, isolation
+//! between structures, security headers), and end to end in headless
+//! Chromium driven through WebDriver (sign in, issue, print, scan the QR
+//! code back with zbarimg, void, sign out).
+//!
+//! The browser tests need Debian's `chromium`, `chromium-driver` and
+//! `zbar-tools`. Without them they print "skipped: chromium not installed"
+//! and pass, unless RELAY_TOPUP_REQUIRE_BROWSER=1 (as in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Db, TestApp, test_limits};
+use relay_topup::clock::{Clock, ManualClock, SystemClock};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// An HTTP client that behaves like a browser at the desk
+// ---------------------------------------------------------------------------
+
+/// A desk page as answered.
+#[derive(Debug)]
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// The value of the first hidden field `name` on the page.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.text.find(&marker).unwrap_or_else(|| {
+            panic!("no field {name} in {}", self.text);
+        }) + marker.len();
+        let end = self.text[start..].find('"').unwrap() + start;
+        self.text[start..end].to_owned()
+    }
+
+    #[track_caller]
+    fn assert_says(&self, status: StatusCode, words: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert!(
+            self.text.contains(words),
+            "expected {words:?} in {}",
+            self.text
+        );
+    }
+}
+
+/// A cookie jar and no automatic redirects, so tests see every 303.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.app.base))
+            .header("cookie", self.cookie_header());
+        if let Some(fields) = form {
+            let body = serde_urlencoded::to_string(fields).unwrap();
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.keep_cookies(&headers);
+        let text = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(Method::POST, path, Some(form)).await
+    }
+
+    /// Signs in with `token` and returns the answer to the form.
+    async fn try_sign_in(&mut self, token: &str) -> Page {
+        let form = self.get("/desk/sign-in").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+        let csrf = form.field("csrf");
+        self.post("/desk/sign-in", &[("csrf", &csrf), ("token", token)])
+            .await
+    }
+
+    async fn sign_in(app: &'a TestApp, token: &str) -> Self {
+        let mut browser = Self::new(app);
+        let a = browser.try_sign_in(token).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
+        assert_eq!(a.location(), "/desk/");
+        browser
+    }
+
+    /// The session's CSRF token, from the home page's sign-out form.
+    async fn csrf(&mut self) -> String {
+        let home = self.get("/desk/").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.text);
+        home.field("csrf")
+    }
+
+    /// Sends the issue form as the page would, and returns the answer.
+    async fn issue(&mut self, product: &str, count: &str, reference: &str) -> Page {
+        let form = self.get("/desk/issue").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+        let (csrf, nonce) = (form.field("csrf"), form.field("nonce"));
+        self.post(
+            "/desk/issue",
+            &[
+                ("csrf", &csrf),
+                ("nonce", &nonce),
+                ("product", product),
+                ("count", count),
+                ("reference", reference),
+            ],
+        )
+        .await
+    }
+}
+
+/// The serials a print address names.
+fn serials_in(location: &str) -> Vec<String> {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "serial")
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+/// Issues through the JSON API and returns (serial, code) pairs.
+async fn api_issue(app: &TestApp, token: &str, count: i64) -> Vec<(String, String)> {
+    let a = app.issue(token, "data-1gb", count).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    a.body["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["serial"].as_str().unwrap().to_owned(),
+                v["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn voucher_state(app: &TestApp, token: &str, serial: &str) -> String {
+    let a = app.get(&format!("/v1/vouchers/{serial}"), token).await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    a.body["state"].as_str().unwrap().to_owned()
+}
+
+async fn voucher_count(app: &TestApp, token: &str) -> usize {
+    let a = app.get("/v1/vouchers?limit=500", token).await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    a.body["vouchers"].as_array().unwrap().len()
+}
+
+async fn token_with_id(app: &TestApp, role: &str, structure_id: Option<i64>) -> (i64, String) {
+    let a = app
+        .post(
+            "/v1/tokens",
+            &app.admin,
+            json!({ "role": role, "structure_id": structure_id }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    (
+        a.body["id"].as_i64().unwrap(),
+        a.body["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// HTTP-level tests
+// ---------------------------------------------------------------------------
+
+/// The whole round over HTTP: sign in, issue, print, void, sign out.
+async fn desk_round_trip_over_http(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    let root = Browser::new(&app).get("/").await;
+    assert_eq!(root.status, StatusCode::SEE_OTHER);
+    assert_eq!(root.location(), "/desk/");
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let home = desk.get("/desk/").await;
+    home.assert_says(StatusCode::OK, "Données internet (Mo)");
+    assert!(home.text.contains("<html lang=\"fr\">"));
+    assert!(home.text.contains("10240"));
+
+    let issued = desk.issue("data-1gb", "3", "atelier du mardi").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    let serials = serials_in(issued.location());
+    assert_eq!(serials.len(), 3);
+    assert_eq!(app.balance(&token, "data_mb").await["available"], 7 * 1024);
+
+    let print = desk.get(issued.location()).await;
+    print.assert_says(StatusCode::OK, "3 codes ont été émis");
+    assert_eq!(print.text.matches("class=\"slip\"").count(), 3);
+    assert!(print.text.contains("1 Go de données internet"));
+    assert!(print.text.contains("Centre social"));
+    assert!(print.text.contains("à utiliser avant le"));
+    let code = app
+        .get(&format!("/v1/vouchers/{}", serials[0]), &token)
+        .await
+        .body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let groups: String = code
+        .split('-')
+        .map(|g| format!("<span class=\"group\">{g}</span> "))
+        .collect();
+    assert!(print.text.contains(&groups), "code not in groups of four");
+
+    let list = desk.get("/desk/vouchers").await;
+    list.assert_says(StatusCode::OK, "atelier du mardi");
+    assert!(list.text.contains(&serials[0]));
+
+    let confirm = desk
+        .get(&format!("/desk/vouchers/{}/void", serials[0]))
+        .await;
+    confirm.assert_says(StatusCode::OK, "Oui, annuler ce code");
+    assert_eq!(voucher_state(&app, &token, &serials[0]).await, "issued");
+    let csrf = confirm.field("csrf");
+    let voided = desk
+        .post(
+            &format!("/desk/vouchers/{}/void", serials[0]),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(voided.status, StatusCode::SEE_OTHER, "{}", voided.text);
+    let detail = desk.get(voided.location()).await;
+    detail.assert_says(StatusCode::OK, "Le code a été annulé");
+    assert_eq!(voucher_state(&app, &token, &serials[0]).await, "voided");
+    assert_eq!(app.balance(&token, "data_mb").await["available"], 8 * 1024);
+
+    // A voided code is listed by the filter, and not printed any more.
+    let filtered = desk.get("/desk/vouchers?state=voided").await;
+    assert!(filtered.text.contains(&serials[0]));
+    assert!(!filtered.text.contains(&serials[1]));
+    let reprint = desk
+        .get(&format!("/desk/print?serial={}", serials[0]))
+        .await;
+    reprint.assert_says(StatusCode::OK, "n’est pas imprimé : il est annulé");
+    assert!(!reprint.text.contains("class=\"slip\""));
+
+    let old = desk.cookies.clone();
+    let csrf = desk.csrf().await;
+    let out = desk.post("/desk/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/desk/sign-in?signed_out=1");
+    assert!(!desk.cookies.contains_key("relay_desk"));
+    let mut replay = Browser::new(&app);
+    replay.cookies = old;
+    let a = replay.get("/desk/").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/desk/sign-in?expired=1");
+    app.stop().await;
+}
+both!(desk_round_trip_over_http);
+
+/// Pages listing many codes come a page at a time.
+async fn the_list_has_pages(db: Db) {
+    let mut limits = test_limits();
+    limits.desk.desk_page_size = 2;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    api_issue(&app, &token, 5).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let mut seen = 0;
+    let mut path = "/desk/vouchers".to_owned();
+    for _ in 0..3 {
+        let page = desk.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        seen += page
+            .text
+            .matches("<th scope=\"row\" class=\"serial\">")
+            .count();
+        match page.text.find("rel=\"next\" href=\"") {
+            Some(at) => {
+                let start = at + "rel=\"next\" href=\"".len();
+                let end = page.text[start..].find('"').unwrap() + start;
+                path = page.text[start..end].replace("&amp;", "&");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, 5);
+    app.stop().await;
+}
+both!(the_list_has_pages);
+
+/// Every form refuses a missing or wrong CSRF token with a French 403, and
+/// nothing changes.
+async fn forms_refuse_a_missing_or_wrong_csrf_token(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    let codes = api_issue(&app, &token, 1).await;
+    let serial = &codes[0].0;
+    let before = app.balance(&token, "data_mb").await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let form = desk.get("/desk/issue").await;
+    let nonce = form.field("nonce");
+    let refusal = "Ce formulaire n’est plus valide";
+
+    for csrf in [None, Some("wrong"), Some("")] {
+        let mut fields = vec![
+            ("nonce", nonce.as_str()),
+            ("product", "data-1gb"),
+            ("count", "2"),
+        ];
+        if let Some(c) = csrf {
+            fields.push(("csrf", c));
+        }
+        desk.post("/desk/issue", &fields)
+            .await
+            .assert_says(StatusCode::FORBIDDEN, refusal);
+        let void_fields: Vec<(&str, &str)> = csrf.map(|c| ("csrf", c)).into_iter().collect();
+        desk.post(&format!("/desk/vouchers/{serial}/void"), &void_fields)
+            .await
+            .assert_says(StatusCode::FORBIDDEN, refusal);
+        desk.post("/desk/sign-out", &void_fields)
+            .await
+            .assert_says(StatusCode::FORBIDDEN, refusal);
+    }
+    // Another session's token is no better.
+    let mut other = Browser::sign_in(&app, &token).await;
+    let foreign = other.csrf().await;
+    desk.post(
+        &format!("/desk/vouchers/{serial}/void"),
+        &[("csrf", &foreign)],
+    )
+    .await
+    .assert_says(StatusCode::FORBIDDEN, refusal);
+
+    // The sign-in form's token must match its cookie.
+    let mut stranger = Browser::new(&app);
+    stranger
+        .post("/desk/sign-in", &[("csrf", "forged"), ("token", &token)])
+        .await
+        .assert_says(StatusCode::FORBIDDEN, refusal);
+    assert!(!stranger.cookies.contains_key("relay_desk"));
+
+    // Nothing changed, and the session still works.
+    assert_eq!(app.balance(&token, "data_mb").await, before);
+    assert_eq!(voucher_count(&app, &token).await, 1);
+    assert_eq!(voucher_state(&app, &token, serial).await, "issued");
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+    app.stop().await;
+}
+both!(forms_refuse_a_missing_or_wrong_csrf_token);
+
+/// What people type and what the coordinator named a structure is shown
+/// as text, never as markup.
+async fn references_and_names_are_escaped(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let name = "<script>alert('nom')</script> & Cie";
+    let id = app.structure(name).await;
+    app.grant(id, "data_mb", 10 * 1024).await;
+    let token = app.token("structure", Some(id)).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let reference = "<script>alert(1)</script>\"'";
+    let issued = desk.issue("data-1gb", "1", reference).await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    let serial = serials_in(issued.location()).remove(0);
+    let print = desk.get(issued.location()).await;
+    let list = desk.get("/desk/vouchers").await;
+    let detail = desk.get(&format!("/desk/vouchers/{serial}")).await;
+    for page in [&print, &list, &detail] {
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.text.contains("<script"), "{}", page.text);
+        assert!(
+            page.text
+                .contains("&lt;script&gt;alert('nom')&lt;/script&gt; &amp; Cie")
+        );
+    }
+    assert!(
+        list.text
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'")
+    );
+    assert!(
+        detail
+            .text
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;'")
+    );
+    app.stop().await;
+}
+both!(references_and_names_are_escaped);
+
+/// A session ends at its expiry, and with its token.
+async fn sessions_expire_and_die_with_their_token(db: Db) {
+    let clock = ManualClock::new(SystemClock.now_secs());
+    let mut limits = test_limits();
+    limits.desk.desk_session_ttl_secs = 3600;
+    let Some(app) = TestApp::spawn_with(db, limits, Some(clock.clone())).await else {
+        return;
+    };
+    let id = app.structure("Centre social").await;
+    let (token_id, token) = token_with_id(&app, "structure", Some(id)).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+    clock.advance(3599);
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+    clock.advance(1);
+    let expired = desk.get("/desk/").await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    assert_eq!(expired.location(), "/desk/sign-in?expired=1");
+    desk.get(expired.location())
+        .await
+        .assert_says(StatusCode::OK, "Votre session a expiré");
+
+    let mut desk = Browser::sign_in(&app, &token).await;
+    assert_eq!(desk.get("/desk/issue").await.status, StatusCode::OK);
+    let a = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/tokens/{token_id}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert!(a.status.is_success(), "{a:?}");
+    for path in [
+        "/desk/",
+        "/desk/issue",
+        "/desk/vouchers",
+        "/desk/print?serial=AAAA-AAAA",
+    ] {
+        let page = desk.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), "/desk/sign-in?expired=1");
+    }
+    // A revoked token cannot open a new session either.
+    Browser::new(&app).try_sign_in(&token).await.assert_says(
+        StatusCode::UNAUTHORIZED,
+        "n’est pas reconnu ou a été révoqué",
+    );
+    app.stop().await;
+}
+both!(sessions_expire_and_die_with_their_token);
+
+/// French by default; `?lang=en` switches, and a cookie remembers it.
+async fn english_on_request(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (id, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    app.grant(id, "voice", 30).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let fr = desk.get("/desk/issue").await;
+    fr.assert_says(StatusCode::OK, "Émettre les codes");
+    assert!(fr.text.contains("<html lang=\"fr\">"));
+    assert!(fr.text.contains("aucune donnée personnelle"));
+    assert!(fr.text.contains("href=\"/desk/issue?lang=en\""));
+
+    let en = desk.get("/desk/issue?lang=en").await;
+    en.assert_says(StatusCode::OK, "Issue the codes");
+    assert!(en.text.contains("<html lang=\"en\">"));
+    assert!(en.text.contains("do not write any personal data"));
+    assert!(en.text.contains("1 GB of mobile data"));
+    assert_eq!(desk.cookies.get("lang").map(String::as_str), Some("en"));
+    let home = desk.get("/desk/").await;
+    home.assert_says(StatusCode::OK, "Mobile data (MB)");
+    let issued = desk.issue("voice-7d", "1", "").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    let print = desk.get(issued.location()).await;
+    print.assert_says(StatusCode::OK, "Unlimited calls and texts for 7 days");
+    assert!(print.text.contains("use before"));
+    desk.post("/desk/issue", &[("csrf", "wrong")])
+        .await
+        .assert_says(StatusCode::FORBIDDEN, "This form is no longer valid");
+
+    let back = desk.get("/desk/?lang=fr").await;
+    back.assert_says(StatusCode::OK, "Données internet (Mo)");
+    assert_eq!(desk.cookies.get("lang").map(String::as_str), Some("fr"));
+    app.stop().await;
+}
+both!(english_on_request);
+
+/// Every refusal the desk can meet reads as a clear French sentence, with
+/// the status the API gives the same refusal.
+async fn every_error_has_a_french_message(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 2 * 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+
+    desk.issue("data-1gb", "3", "")
+        .await
+        .assert_says(StatusCode::CONFLICT, "Quota épuisé");
+    for count in ["0", "101", "-1", "abc", ""] {
+        desk.issue("data-1gb", count, "").await.assert_says(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Le nombre de codes doit être",
+        );
+    }
+    desk.issue("nope", "1", "").await.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Cette recharge n’existe pas",
+    );
+    desk.issue("data-1gb", "1", &"x".repeat(65))
+        .await
+        .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "La référence doit faire");
+    desk.issue("data-1gb", "1", "a\u{202e}b")
+        .await
+        .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "La référence doit faire");
+    assert_eq!(voucher_count(&app, &token).await, 0);
+
+    // A form sent twice issues once and shows the same slips; its nonce
+    // with other values is refused.
+    let form = desk.get("/desk/issue").await;
+    let (csrf, nonce) = (form.field("csrf"), form.field("nonce"));
+    let send = |count: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("nonce", nonce.clone()),
+            ("product", "data-1gb".to_owned()),
+            ("count", count.to_owned()),
+        ]
+    };
+    let fields = send("1");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = desk.post("/desk/issue", &fields).await;
+    let again = desk.post("/desk/issue", &fields).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text);
+    assert_eq!(first.location(), again.location());
+    assert_eq!(voucher_count(&app, &token).await, 1);
+    assert_eq!(app.balance(&token, "data_mb").await["available"], 1024);
+    let other = send("2");
+    let other: Vec<(&str, &str)> = other.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    desk.post("/desk/issue", &other).await.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Ce formulaire a déjà servi",
+    );
+    let no_nonce = [
+        ("csrf", csrf.as_str()),
+        ("product", "data-1gb"),
+        ("count", "1"),
+    ];
+    desk.post("/desk/issue", &no_nonce).await.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Le formulaire envoyé est incomplet",
+    );
+
+    // Voiding: twice, and a redeemed code.
+    let serial = serials_in(first.location()).remove(0);
+    let void = format!("/desk/vouchers/{serial}/void");
+    let csrf_field = [("csrf", csrf.as_str())];
+    assert_eq!(
+        desk.post(&void, &csrf_field).await.status,
+        StatusCode::SEE_OTHER
+    );
+    desk.post(&void, &csrf_field)
+        .await
+        .assert_says(StatusCode::GONE, "Ce code est déjà annulé");
+    desk.get(&void).await.assert_says(
+        StatusCode::OK,
+        "Ce code ne peut pas être annulé : Ce code est déjà annulé",
+    );
+    let (serial, code) = api_issue(&app, &token, 1).await.remove(0);
+    let operator = app.token("operator", None).await;
+    let a = app
+        .post(
+            "/v1/redemptions",
+            &operator,
+            json!({ "code": code, "msisdn": "+33612345678" }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    desk.post(&format!("/desk/vouchers/{serial}/void"), &csrf_field)
+        .await
+        .assert_says(StatusCode::CONFLICT, "Ce code a déjà été utilisé");
+    assert_eq!(voucher_state(&app, &token, &serial).await, "redeemed");
+
+    // Addresses that name nothing.
+    for path in [
+        "/desk/vouchers/ZZZZ-ZZZZ",
+        "/desk/vouchers/not-a-serial/void",
+        "/desk/print?serial=ZZZZ-ZZZZ",
+        "/desk/nope",
+    ] {
+        desk.get(path)
+            .await
+            .assert_says(StatusCode::NOT_FOUND, "Page ou code introuvable");
+    }
+    desk.get("/desk/vouchers?state=lost").await.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Ce filtre ou cette page n’existe pas",
+    );
+    desk.get("/desk/vouchers?cursor=%%%").await.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Ce filtre ou cette page n’existe pas",
+    );
+    let many: String = (0..101).map(|i| format!("serial=A{i:03}&")).collect();
+    desk.get(&format!("/desk/print?{many}"))
+        .await
+        .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Au plus 100 bons");
+
+    // Sign-in refusals: an unknown token, and tokens of other roles.
+    let mut stranger = Browser::new(&app);
+    stranger
+        .try_sign_in("rtk_nope")
+        .await
+        .assert_says(StatusCode::UNAUTHORIZED, "Ce jeton n’est pas reconnu");
+    stranger.try_sign_in(&operator).await.assert_says(
+        StatusCode::FORBIDDEN,
+        "celui d’un opérateur : seules les structures",
+    );
+    stranger
+        .try_sign_in(&app.admin)
+        .await
+        .assert_says(StatusCode::FORBIDDEN, "celui d’un administrateur");
+    let auditor = app.token("auditor", None).await;
+    stranger
+        .try_sign_in(&auditor)
+        .await
+        .assert_says(StatusCode::FORBIDDEN, "celui d’un auditeur");
+    assert!(!stranger.cookies.contains_key("relay_desk"));
+    let signed_out = stranger.get("/desk/vouchers").await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+both!(every_error_has_a_french_message);
+
+/// The issuing rate limit is the API's: the desk draws on the same bucket.
+async fn the_desk_shares_the_issuing_rate_limit(db: Db) {
+    let mut limits = test_limits();
+    limits.issue_rate_codes_per_hour = 1;
+    limits.issue_burst_codes = 3;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    api_issue(&app, &token, 2).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    assert_eq!(
+        desk.issue("data-1gb", "1", "").await.status,
+        StatusCode::SEE_OTHER
+    );
+    desk.issue("data-1gb", "1", "").await.assert_says(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Trop de codes émis en peu de temps",
+    );
+    assert_eq!(voucher_count(&app, &token).await, 3);
+    let metrics = app.request(Method::GET, "/metrics", None, None).await.text;
+    let rate_limited = metrics
+        .lines()
+        .find(|l| l.starts_with("relay_topup_rate_limited") && !l.starts_with('#'));
+    assert!(
+        rate_limited.is_some_and(|l| !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+both!(the_desk_shares_the_issuing_rate_limit);
+
+/// A structure never reaches another's codes through the desk: 404, as in
+/// the API, and nothing changes.
+async fn structures_cannot_reach_each_other(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token_a) = app.funded_structure("Centre A", 10 * 1024).await;
+    let (_, token_b) = app.funded_structure("Centre B", 10 * 1024).await;
+    let (serial, code) = api_issue(&app, &token_a, 1).await.remove(0);
+    let mut b = Browser::sign_in(&app, &token_b).await;
+    let csrf = b.csrf().await;
+    for path in [
+        format!("/desk/vouchers/{serial}"),
+        format!("/desk/vouchers/{serial}/void"),
+        format!("/desk/print?serial={serial}"),
+    ] {
+        let page = b.get(&path).await;
+        page.assert_says(StatusCode::NOT_FOUND, "Page ou code introuvable");
+        assert!(!page.text.contains(&code));
+    }
+    b.post(&format!("/desk/vouchers/{serial}/void"), &[("csrf", &csrf)])
+        .await
+        .assert_says(StatusCode::NOT_FOUND, "Page ou code introuvable");
+    assert!(!b.get("/desk/vouchers").await.text.contains(&serial));
+    assert_eq!(voucher_state(&app, &token_a, &serial).await, "issued");
+    app.stop().await;
+}
+both!(structures_cannot_reach_each_other);
+
+/// Desk pages refuse framing, scripts and referrers, and are not cached.
+async fn desk_pages_send_security_headers(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let issued = desk.issue("data-1gb", "1", "").await;
+    let print_path = issued.location().to_owned();
+    for path in [
+        "/desk/",
+        "/desk/issue",
+        "/desk/vouchers",
+        &print_path,
+        "/desk/nope",
+    ] {
+        let page = desk.get(path).await;
+        let header = |name: &str| page.headers.get(name).map_or("", |v| v.to_str().unwrap());
+        let csp = header("content-security-policy");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert!(header("content-type").starts_with("text/html"), "{path}");
+        assert!(!page.text.contains("<script"), "{path}");
+        assert!(!page.text.contains("style=\""), "{path}");
+    }
+    let css = desk.get("/desk/static/desk.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.text.contains("@page { size: A4"));
+    assert!(css.text.contains(":focus-visible"));
+    // Served over plain HTTP here: no Secure cookies.
+    let form = Browser::new(&app).get("/desk/sign-in").await;
+    let cookie = form.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    app.stop().await;
+}
+both!(desk_pages_send_security_headers);
+
+/// Behind TLS (`--public-url https://…`) cookies are Secure and
+/// `__Host-` prefixed, and pages ask for HTTPS only.
+async fn cookies_are_secure_behind_tls(db: Db) {
+    let mut limits = test_limits();
+    limits.desk.public_url = Some("https://desk.example.org".into());
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 1024).await;
+    let mut desk = Browser::new(&app);
+    let form = desk.get("/desk/sign-in").await;
+    assert!(form.headers.contains_key("strict-transport-security"));
+    let csrf = form.field("csrf");
+    let signed_in = desk
+        .post("/desk/sign-in", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text
+    );
+    let session = signed_in
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("__Host-relay_desk="))
+        .unwrap();
+    assert!(session.ends_with("; Secure"), "{session}");
+    assert!(session.contains("HttpOnly; SameSite=Strict"), "{session}");
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+    app.stop().await;
+}
+both!(cookies_are_secure_behind_tls);
+
+// ---------------------------------------------------------------------------
+// In a real browser
+// ---------------------------------------------------------------------------
+
+const REQUIRE_BROWSER_VAR: &str = "RELAY_TOPUP_REQUIRE_BROWSER";
+/// Generous: the machine running the tests may be small and busy.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn installed(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether the browser tests can run; panics when they must and cannot.
+fn browser_available() -> bool {
+    let ok = installed("chromium", "--version")
+        && installed("chromedriver", "--version")
+        && installed("zbarimg", "--version");
+    if !ok {
+        if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
+            panic!("{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver or zbarimg is missing");
+        }
+        eprintln!(
+            "skipped: chromium not installed (apt-get install chromium chromium-driver zbar-tools)"
+        );
+    }
+    ok
+}
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let status = format!("{}/status", driver.url);
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            let ready = match http.get(&status).send().await {
+                Ok(r) => r.json::<Value>().await.ok(),
+                Err(_) => None,
+            };
+            if ready.is_some_and(|v| v["value"]["ready"] == true) {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not become ready");
+    }
+
+    async fn browser(&self, profile: &std::path::Path) -> fantoccini::Client {
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--window-size=1280,1600".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let client = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&self.url)
+        .await
+        .unwrap();
+        client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                Some(BROWSER_TIMEOUT),
+                Some(BROWSER_TIMEOUT),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .unwrap();
+        client
+    }
+}
+
+/// Browser tests take turns: two Chromiums at once on a small machine only
+/// make both slow.
+static BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+use fantoccini::Locator;
+
+async fn wait_for(client: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(BROWSER_TIMEOUT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+}
+
+async fn sign_in_in_browser(client: &fantoccini::Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/desk/sign-in")).await.unwrap();
+    wait_for(client, "#token")
+        .await
+        .send_keys(token)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(client, "table.balances").await;
+}
+
+fn is_png(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+}
+
+/// What zbarimg reads in a PNG file.
+fn scan(path: &std::path::Path) -> String {
+    let out = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zbarimg found no code in {}",
+        path.display()
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Sign in, issue 3 codes, print them (screenshot, QR scanned back), void
+/// one after confirming, sign out, and find the old cookie dead; another
+/// structure then cannot open the first one's code.
+async fn desk_in_a_real_browser(db: Db) {
+    if !browser_available() {
+        return;
+    }
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let _turn = BROWSER_TURN.lock().await;
+    let (_, token) = app
+        .funded_structure("Centre social Émile-Zola", 10 * 1024)
+        .await;
+    let (_, token_b) = app.funded_structure("Centre B", 1024).await;
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = driver.browser(profile.path()).await;
+    let base = app.base.clone();
+
+    sign_in_in_browser(&client, &base, &token).await;
+    let h1 = client
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(h1, "Accueil");
+
+    // Issue three codes through the form, by keyboard-reachable controls.
+    client.goto(&format!("{base}/desk/issue")).await.unwrap();
+    wait_for(&client, "#product")
+        .await
+        .select_by_value("data-1gb")
+        .await
+        .unwrap();
+    let count = client.find(Locator::Css("#count")).await.unwrap();
+    count.clear().await.unwrap();
+    count.send_keys("3").await.unwrap();
+    client
+        .find(Locator::Css("#reference"))
+        .await
+        .unwrap()
+        .send_keys("atelier")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, ".slips .slip").await;
+    let slips = client.find_all(Locator::Css(".slip")).await.unwrap();
+    assert_eq!(slips.len(), 3);
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/desk/print")
+    );
+
+    // The print page, as a PNG.
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_desk");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let db_name = format!("{db:?}").to_lowercase();
+    let page_png = client.screenshot().await.unwrap();
+    assert!(is_png(&page_png), "the screenshot is not a PNG");
+    let page_path = out_dir.join(format!("print-{db_name}.png"));
+    std::fs::write(&page_path, &page_png).unwrap();
+    assert!(std::fs::metadata(&page_path).unwrap().len() > 0);
+
+    // The first slip's QR code scans back to exactly the slip's code.
+    let slip = &slips[0];
+    let groups = slip
+        .find_all(Locator::Css(".slip-code .group"))
+        .await
+        .unwrap();
+    let mut parts = Vec::new();
+    for g in &groups {
+        parts.push(g.text().await.unwrap());
+    }
+    let code = parts.join("-");
+    assert_eq!(parts.len(), 5, "{code}");
+    assert!(parts.iter().all(|p| p.len() == 4), "{code}");
+    let serial = slip
+        .find(Locator::Css("dd.serial"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let api = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
+    assert_eq!(api.body["code"], code.as_str());
+    let qr_png = slip
+        .find(Locator::Css(".qr svg"))
+        .await
+        .unwrap()
+        .screenshot()
+        .await
+        .unwrap();
+    assert!(is_png(&qr_png));
+    let qr_path = out_dir.join(format!("qr-{db_name}.png"));
+    std::fs::write(&qr_path, &qr_png).unwrap();
+    assert_eq!(scan(&qr_path), code.replace('-', ""));
+    assert_eq!(
+        scan(&page_path).lines().count(),
+        3,
+        "every QR on the page scans"
+    );
+
+    // Void that code, through its details and the confirmation step.
+    client
+        .goto(&format!("{base}/desk/vouchers/{serial}"))
+        .await
+        .unwrap();
+    wait_for(&client, &format!("a[href='/desk/vouchers/{serial}/void']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "button.danger").await;
+    assert_eq!(voucher_state(&app, &token, &serial).await, "issued");
+    client
+        .find(Locator::Css("button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let done = wait_for(&client, ".notice-done")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("Le code a été annulé"), "{done}");
+    assert_eq!(voucher_state(&app, &token, &serial).await, "voided");
+
+    // Sign out; the cookie the browser had no longer opens anything.
+    let old = client.get_named_cookie("relay_desk").await.unwrap();
+    let old = old.value().to_owned();
+    client
+        .find(Locator::Css("form.sign-out button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The page before had a notice too: wait for the sign-in form first.
+    wait_for(&client, "#token").await;
+    let notice = wait_for(&client, ".notice-done")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("Vous êtes déconnecté"), "{notice}");
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{base}/desk/"))
+        .header("cookie", format!("relay_desk={old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        replay.headers().get(LOCATION).unwrap(),
+        "/desk/sign-in?expired=1"
+    );
+
+    // Another structure, signed in, cannot open the first one's code.
+    sign_in_in_browser(&client, &base, &token_b).await;
+    for path in [
+        format!("/desk/vouchers/{serial}"),
+        format!("/desk/print?serial={serial}"),
+    ] {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        let text = wait_for(&client, ".notice-error")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Page ou code introuvable"), "{path}: {text}");
+        assert!(!client.source().await.unwrap().contains(&code));
+    }
+    client.close().await.unwrap();
+    drop(driver);
+    app.stop().await;
+}
+both!(desk_in_a_real_browser);
