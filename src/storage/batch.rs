@@ -1,6 +1,7 @@
-//! The redemption write path: a writer task that gathers the redemption
-//! writes waiting at the same moment and applies them in one transaction,
-//! so one commit (one fsync) serves many requests (group commit).
+//! The write path of redemptions (and, on SQLite, of issues): a writer task
+//! that gathers the writes waiting at the same moment and applies them in
+//! one transaction, so one commit (one fsync) serves many requests (group
+//! commit).
 //!
 //! Each operation runs under its own savepoint: an unexpected database
 //! error undoes that operation only. Domain refusals are answers, not
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::lockout;
 use super::redemptions::{self, Followup, Outcome, RedeemInput};
+use super::vouchers::{self, IssueJob, IssueOutcome};
 use super::{Result, StorageError, Store};
 use crate::domain::lockout::LockoutPolicy;
 
@@ -23,7 +25,7 @@ const QUEUE_DEPTH: usize = 4096;
 /// tried again (PostgreSQL, with several servers).
 const RETRIES: usize = 3;
 
-/// A write on the redemption path.
+/// A write on the group-commit path.
 #[derive(Clone, Debug)]
 pub enum WriteOp {
     Redeem(RedeemInput),
@@ -37,6 +39,9 @@ pub enum WriteOp {
         source: String,
         policy: LockoutPolicy,
     },
+    /// An issue, minted and signed before it is queued (SQLite only: see
+    /// [`Store::issue`]).
+    Issue(Box<IssueJob>),
 }
 
 /// The answer to a [`WriteOp`].
@@ -44,6 +49,7 @@ pub enum WriteOp {
 pub enum WriteResult {
     Outcome(Outcome),
     LockedFor(Option<i64>),
+    Issued(IssueOutcome),
 }
 
 pub(crate) struct Job {
@@ -104,6 +110,9 @@ async fn apply_one(
         WriteOp::Failure { source, policy } => WriteResult::LockedFor(
             lockout::record_failure(store, tx, source, policy, job.now).await?,
         ),
+        WriteOp::Issue(issue) => {
+            WriteResult::Issued(vouchers::issue_in(store, tx, issue, job.now).await?)
+        }
     })
 }
 
@@ -169,6 +178,7 @@ async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
 /// servers batching the same codes lock them in the same order.
 fn lock_order(job: &Job) -> (u8, i64) {
     match &job.op {
+        WriteOp::Issue(issue) => (0, issue.structure_id()),
         WriteOp::Redeem(input) => (1, input.voucher_id),
         WriteOp::FollowUp { redemption_id, .. } => (2, *redemption_id),
         WriteOp::Failure { .. } => (3, 0),
@@ -236,6 +246,7 @@ impl Store {
             WriteOp::Redeem(input) => input.voucher_id,
             WriteOp::FollowUp { redemption_id, .. } => *redemption_id,
             WriteOp::Failure { .. } => 0,
+            WriteOp::Issue(issue) => issue.structure_id(),
         };
         let n = self.writers.len().max(1) as i64;
         let writer = self
@@ -251,5 +262,15 @@ impl Store {
         answer
             .await
             .map_err(|_| StorageError::Corrupt("the writer dropped a job".into()))?
+    }
+
+    /// Queues an issue and waits for its committed answer.
+    pub(crate) async fn submit_issue(&self, job: IssueJob, now: i64) -> Result<IssueOutcome> {
+        match self.submit(WriteOp::Issue(Box::new(job)), now).await? {
+            WriteResult::Issued(outcome) => Ok(outcome),
+            _ => Err(StorageError::Corrupt(
+                "the writer answered an issue with something else".into(),
+            )),
+        }
     }
 }
