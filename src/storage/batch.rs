@@ -3,9 +3,13 @@
 //! one transaction, so one commit (one fsync) serves many requests (group
 //! commit).
 //!
-//! Each operation runs under its own savepoint: an unexpected database
-//! error undoes that operation only. Domain refusals are answers, not
-//! errors, so the writes they make (a hold that timed out, a code that
+//! An unexpected database error undoes only the operation that met it. On
+//! SQLite each operation runs under its own savepoint, which costs nothing
+//! but a call. On PostgreSQL a savepoint costs two round trips per
+//! operation, so a batch runs without them, and a batch that meets an
+//! error is rolled back and its operations applied one transaction each
+//! (errors are rare: refusals are answers). Domain refusals are answers,
+//! not errors, so the writes they make (a hold that timed out, a code that
 //! expired) are committed with the rest. Nobody is answered before the
 //! commit: an acknowledged redemption is durable.
 
@@ -126,34 +130,49 @@ fn is_retryable(error: &StorageError) -> bool {
     }
 }
 
+/// Why a batch was given up before its commit.
+enum Abandoned {
+    /// A lock conflict, or an error without a savepoint to undo it: apply
+    /// each job in a transaction of its own instead.
+    OneByOne(StorageError),
+    /// The transaction itself failed: every job fails.
+    Failed(StorageError),
+}
+
+impl From<sqlx::Error> for Abandoned {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
 /// Applies the jobs in one transaction and returns one result per job. If
 /// the batch meets a deadlock or serialisation failure (PostgreSQL, several
-/// servers locking the same rows in different orders), the whole batch is
-/// rolled back and each job is applied in a transaction of its own instead:
-/// holding one job's locks while retrying another would only recreate the
-/// cycle.
+/// servers locking the same rows in different orders), or an error it has
+/// no savepoint for, the whole batch is rolled back and each job is applied
+/// in a transaction of its own instead: holding one job's locks while
+/// retrying another would only recreate the cycle.
 async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
-    let result = match try_batch(store, jobs).await {
-        Err(e) if is_retryable(&e) => {
+    let error = match try_batch(store, jobs).await {
+        Ok(results) => return results,
+        Err(Abandoned::OneByOne(e)) => {
             tracing::info!(
                 jobs = jobs.len(),
-                "batch met a lock conflict; applying its jobs one by one"
+                error = %e,
+                "batch rolled back; applying its jobs one by one"
             );
             let mut results = Vec::with_capacity(jobs.len());
             for job in jobs {
                 results.push(apply_alone(store, job).await);
             }
-            Ok(results)
+            return results;
         }
-        other => other,
+        Err(Abandoned::Failed(e)) => e,
     };
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, jobs = jobs.len(), "redemption batch failed");
-        let message = e.to_string();
-        jobs.iter()
-            .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
-            .collect()
-    })
+    tracing::error!(error = %error, jobs = jobs.len(), "redemption batch failed");
+    let message = error.to_string();
+    jobs.iter()
+        .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
+        .collect()
 }
 
 /// One job in its own transaction, tried again after a lock conflict.
@@ -185,8 +204,8 @@ fn lock_order(job: &Job) -> (u8, i64) {
     }
 }
 
-async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>> {
-    let mut tx = store.begin_write().await?;
+async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>, Abandoned> {
+    let mut tx = store.begin_write().await.map_err(Abandoned::Failed)?;
     // A lone job needs no savepoint: its error rolls the transaction back.
     if let [job] = jobs {
         return match apply_one(store, &mut tx, job).await {
@@ -195,27 +214,30 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
                 Ok(vec![Ok(result)])
             }
             // Retried by `apply_batch`; anything else is this job's answer.
-            Err(e) if is_retryable(&e) => Err(e),
+            Err(e) if is_retryable(&e) => Err(Abandoned::OneByOne(e)),
             Err(e) => Ok(vec![Err(e)]),
         };
     }
+    let savepoints = store.backend() == super::Backend::Sqlite;
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs.get(i).map(lock_order));
     let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
     for i in order {
         let Some(job) = jobs.get(i) else { continue };
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match apply_one(store, &mut tx, job).await {
+        if savepoints {
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        }
+        let result = match apply_one(store, &mut tx, job).await {
             Ok(result) => {
-                sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(Ok(result));
+                if savepoints {
+                    sqlx::query("RELEASE SAVEPOINT job")
+                        .execute(&mut *tx)
+                        .await?;
                 }
+                Ok(result)
             }
             // Give up the whole batch; `apply_batch` retries job by job.
-            Err(e) if is_retryable(&e) => return Err(e),
+            Err(e) if is_retryable(&e) || !savepoints => return Err(Abandoned::OneByOne(e)),
             Err(e) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT job")
                     .execute(&mut *tx)
@@ -223,10 +245,11 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
                 sqlx::query("RELEASE SAVEPOINT job")
                     .execute(&mut *tx)
                     .await?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(Err(e));
-                }
+                Err(e)
             }
+        };
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
         }
     }
     tx.commit().await?;
