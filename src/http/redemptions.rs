@@ -241,7 +241,7 @@ async fn answer(
             Err(failed_attempt(state, token_id, voucher).await)
         }
         WriteResult::Outcome(Outcome::Refused(e)) => Err(e.into()),
-        WriteResult::LockedFor(_) => Err(Problem::internal()),
+        WriteResult::LockedFor(_) | WriteResult::Issued(_) => Err(Problem::internal()),
     }
 }
 

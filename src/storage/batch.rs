@@ -1,16 +1,22 @@
-//! The redemption write path: a writer task that gathers the redemption
-//! writes waiting at the same moment and applies them in one transaction,
-//! so one commit (one fsync) serves many requests (group commit).
+//! The write path of redemptions (and, on SQLite, of issues): a writer task
+//! that gathers the writes waiting at the same moment and applies them in
+//! one transaction, so one commit (one fsync) serves many requests (group
+//! commit).
 //!
-//! Each operation runs under its own savepoint: an unexpected database
-//! error undoes that operation only. Domain refusals are answers, not
-//! errors, so the writes they make (a hold that timed out, a code that
+//! An unexpected database error undoes only the operation that met it. On
+//! SQLite each operation runs under its own savepoint, which costs nothing
+//! but a call. On PostgreSQL a savepoint costs two round trips per
+//! operation, so a batch runs without them, and a batch that meets an
+//! error is rolled back and its operations applied one transaction each
+//! (errors are rare: refusals are answers). Domain refusals are answers,
+//! not errors, so the writes they make (a hold that timed out, a code that
 //! expired) are committed with the rest. Nobody is answered before the
 //! commit: an acknowledged redemption is durable.
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::redemptions::{self, Followup, Outcome, RedeemInput};
+use super::vouchers::{self, IssueJob, IssueOutcome};
 use super::{Result, StorageError, Store};
 use super::{events, lockout};
 use crate::domain::lockout::LockoutPolicy;
@@ -23,7 +29,7 @@ const QUEUE_DEPTH: usize = 4096;
 /// tried again (PostgreSQL, with several servers).
 const RETRIES: usize = 3;
 
-/// A write on the redemption path.
+/// A write on the group-commit path.
 #[derive(Clone, Debug)]
 pub enum WriteOp {
     Redeem(RedeemInput),
@@ -37,6 +43,9 @@ pub enum WriteOp {
         source: String,
         policy: LockoutPolicy,
     },
+    /// An issue, minted and signed before it is queued (SQLite only: see
+    /// [`Store::issue`]).
+    Issue(Box<IssueJob>),
 }
 
 /// The answer to a [`WriteOp`].
@@ -44,6 +53,7 @@ pub enum WriteOp {
 pub enum WriteResult {
     Outcome(Outcome),
     LockedFor(Option<i64>),
+    Issued(IssueOutcome),
 }
 
 pub(crate) struct Job {
@@ -104,6 +114,9 @@ async fn apply_one(
         WriteOp::Failure { source, policy } => WriteResult::LockedFor(
             lockout::record_failure(store, tx, source, policy, job.now).await?,
         ),
+        WriteOp::Issue(issue) => {
+            WriteResult::Issued(vouchers::issue_in(store, tx, issue, job.now).await?)
+        }
     })
 }
 
@@ -117,34 +130,61 @@ fn is_retryable(error: &StorageError) -> bool {
     }
 }
 
+/// Why a batch was given up before its commit.
+enum Abandoned {
+    /// A lock conflict, or an error without a savepoint to undo it: apply
+    /// each job in a transaction of its own instead.
+    OneByOne(StorageError),
+    /// The transaction itself failed: every job fails.
+    Failed(StorageError),
+}
+
+impl From<StorageError> for Abandoned {
+    /// A failure to seal or commit: a lock conflict is worth retrying job
+    /// by job; anything else fails every job.
+    fn from(error: StorageError) -> Self {
+        if is_retryable(&error) {
+            Self::OneByOne(error)
+        } else {
+            Self::Failed(error)
+        }
+    }
+}
+
+impl From<sqlx::Error> for Abandoned {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
 /// Applies the jobs in one transaction and returns one result per job. If
 /// the batch meets a deadlock or serialisation failure (PostgreSQL, several
-/// servers locking the same rows in different orders), the whole batch is
-/// rolled back and each job is applied in a transaction of its own instead:
-/// holding one job's locks while retrying another would only recreate the
-/// cycle.
+/// servers locking the same rows in different orders), or an error it has
+/// no savepoint for, the whole batch is rolled back and each job is applied
+/// in a transaction of its own instead: holding one job's locks while
+/// retrying another would only recreate the cycle.
 async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
-    let result = match try_batch(store, jobs).await {
-        Err(e) if is_retryable(&e) => {
+    let error = match try_batch(store, jobs).await {
+        Ok(results) => return results,
+        Err(Abandoned::OneByOne(e)) => {
             tracing::info!(
                 jobs = jobs.len(),
-                "batch met a lock conflict; applying its jobs one by one"
+                error = %e,
+                "batch rolled back; applying its jobs one by one"
             );
             let mut results = Vec::with_capacity(jobs.len());
             for job in jobs {
                 results.push(apply_alone(store, job).await);
             }
-            Ok(results)
+            return results;
         }
-        other => other,
+        Err(Abandoned::Failed(e)) => e,
     };
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, jobs = jobs.len(), "redemption batch failed");
-        let message = e.to_string();
-        jobs.iter()
-            .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
-            .collect()
-    })
+    tracing::error!(error = %error, jobs = jobs.len(), "redemption batch failed");
+    let message = error.to_string();
+    jobs.iter()
+        .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
+        .collect()
 }
 
 /// One job in its own transaction, tried again after a lock conflict.
@@ -169,14 +209,15 @@ async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
 /// servers batching the same codes lock them in the same order.
 fn lock_order(job: &Job) -> (u8, i64) {
     match &job.op {
+        WriteOp::Issue(issue) => (0, issue.structure_id()),
         WriteOp::Redeem(input) => (1, input.voucher_id),
         WriteOp::FollowUp { redemption_id, .. } => (2, *redemption_id),
         WriteOp::Failure { .. } => (3, 0),
     }
 }
 
-async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>> {
-    let mut tx = store.begin_write().await?;
+async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>, Abandoned> {
+    let mut tx = store.begin_write().await.map_err(Abandoned::Failed)?;
     // A lone job needs no savepoint: its error rolls the transaction back.
     if let [job] = jobs {
         return match apply_one(store, &mut tx, job).await {
@@ -185,27 +226,30 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
                 Ok(vec![Ok(result)])
             }
             // Retried by `apply_batch`; anything else is this job's answer.
-            Err(e) if is_retryable(&e) => Err(e),
+            Err(e) if is_retryable(&e) => Err(Abandoned::OneByOne(e)),
             Err(e) => Ok(vec![Err(e)]),
         };
     }
+    let savepoints = store.backend() == super::Backend::Sqlite;
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs.get(i).map(lock_order));
     let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
     for i in order {
         let Some(job) = jobs.get(i) else { continue };
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match apply_one(store, &mut tx, job).await {
+        if savepoints {
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        }
+        let result = match apply_one(store, &mut tx, job).await {
             Ok(result) => {
-                sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(Ok(result));
+                if savepoints {
+                    sqlx::query("RELEASE SAVEPOINT job")
+                        .execute(&mut *tx)
+                        .await?;
                 }
+                Ok(result)
             }
             // Give up the whole batch; `apply_batch` retries job by job.
-            Err(e) if is_retryable(&e) => return Err(e),
+            Err(e) if is_retryable(&e) || !savepoints => return Err(Abandoned::OneByOne(e)),
             Err(e) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT job")
                     .execute(&mut *tx)
@@ -213,10 +257,11 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
                 sqlx::query("RELEASE SAVEPOINT job")
                     .execute(&mut *tx)
                     .await?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = Some(Err(e));
-                }
+                Err(e)
             }
+        };
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
         }
     }
     events::commit(tx).await?;
@@ -236,6 +281,7 @@ impl Store {
             WriteOp::Redeem(input) => input.voucher_id,
             WriteOp::FollowUp { redemption_id, .. } => *redemption_id,
             WriteOp::Failure { .. } => 0,
+            WriteOp::Issue(issue) => issue.structure_id(),
         };
         let n = self.writers.len().max(1) as i64;
         let writer = self
@@ -251,5 +297,15 @@ impl Store {
         answer
             .await
             .map_err(|_| StorageError::Corrupt("the writer dropped a job".into()))?
+    }
+
+    /// Queues an issue and waits for its committed answer.
+    pub(crate) async fn submit_issue(&self, job: IssueJob, now: i64) -> Result<IssueOutcome> {
+        match self.submit(WriteOp::Issue(Box::new(job)), now).await? {
+            WriteResult::Issued(outcome) => Ok(outcome),
+            _ => Err(StorageError::Corrupt(
+                "the writer answered an issue with something else".into(),
+            )),
+        }
     }
 }

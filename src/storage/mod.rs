@@ -42,7 +42,7 @@ pub use idempotency::{IdempotencyClaim, RequestFingerprint};
 pub use lockout::GLOBAL_SOURCE;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
-pub use vouchers::{IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
+pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("minting failed: {0}")]
     Mint(#[from] crate::domain::minting::MintError),
+    /// A freshly drawn serial was already taken: the attempt is undone and
+    /// tried again with new serials, so this never reaches a client.
+    #[error("a new voucher's serial is already taken")]
+    SerialTaken,
     #[error("unsupported database URL (use sqlite:// or postgres://)")]
     UnsupportedUrl,
 }

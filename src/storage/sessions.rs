@@ -73,7 +73,7 @@ impl Store {
         .bind(session.expires_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        super::events::commit(tx).await?;
         Ok(())
     }
 
@@ -125,7 +125,7 @@ impl Store {
             .bind(id_hash.to_vec())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        super::events::commit(tx).await?;
         Ok(())
     }
 }

@@ -131,64 +131,44 @@ pub(crate) fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
 impl Store {
     /// Issues vouchers: all or nothing, within the structure's quota, once
     /// per Idempotency-Key.
+    ///
+    /// Everything that needs no database (random serials, attestations) is
+    /// done before the write transaction. On SQLite the transaction is the
+    /// single writer's: the request joins the [`super::batch`] writer, so
+    /// requests arriving together share one commit. On PostgreSQL, which
+    /// has row locks and groups concurrent commits itself, each request has
+    /// its own transaction.
     pub async fn issue(
         &self,
         keys: &KeySet,
         req: &IssueRequest<'_>,
         now: i64,
     ) -> Result<IssueOutcome> {
-        // Signing is the costly part; do it before taking the write lock.
-        let mut minter = Minter::new(keys, req.structure_id, req.product, now)?;
-        let candidates = minter.batch(req.count)?;
         self.credit_due_grants(Some(req.structure_id), now).await?;
-        let mut tx = self.begin_write().await?;
-        if let Some(claim) = &req.idempotency {
-            if let Claimed::Replay(answer) = idempotency::claim(&mut tx, claim, now).await? {
-                tx.rollback().await?;
-                return serde_json::from_str(&answer)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()));
+        let mut minter = Minter::new(keys, req.structure_id, req.product, now)?;
+        for _ in 0..MAX_SERIAL_ROUNDS {
+            let job = IssueJob::new(req, minter.batch(req.count)?);
+            let result = match self.backend() {
+                super::Backend::Sqlite => self.submit_issue(job, now).await,
+                super::Backend::Postgres => self.issue_alone(&job, now).await,
+            };
+            match result {
+                // The unique primary key is the last line of defence: a
+                // serial someone already holds undoes the whole attempt,
+                // which is tried again with fresh serials.
+                Err(StorageError::SerialTaken) => {
+                    tracing::info!("serial collision at issue, drawing again");
+                }
+                other => return other,
             }
         }
-        let buckets =
-            ledger::open_buckets(self, &mut tx, req.structure_id, &req.product.resource).await?;
-        let takes = quota::allocate(&buckets, req.product.amount, req.count, now).map_err(
-            |Shortfall {
-                 available,
-                 requested,
-             }| DomainError::QuotaExceeded {
-                resource: req.product.resource.clone(),
-                available,
-                requested,
-            },
-        )?;
-        let entry = LedgerRow {
-            entry: Entry::Issue,
-            amount: req.product.amount * req.count as i64,
-            voucher_id: None,
-            bucket_id: None,
-        };
-        let entry_id =
-            ledger::record_one(&mut tx, req.structure_id, &req.product.resource, entry, now)
-                .await?;
-        let rows = Rows {
-            req,
-            entry_id,
-            takes: &takes,
-            now,
-        };
-        let stored = insert_vouchers(&mut tx, &mut minter, candidates, &rows).await?;
-        record_issue(&mut tx, &rows, &stored).await?;
-        let outcome = IssueOutcome {
-            vouchers: stored
-                .iter()
-                .map(|(_, v)| issued_row(v, req, now))
-                .collect(),
-        };
-        if let Some(claim) = &req.idempotency {
-            let answer = serde_json::to_string(&outcome)
-                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            idempotency::store_answer(&mut tx, claim, &answer).await?;
-        }
+        Err(StorageError::Corrupt("could not find free serials".into()))
+    }
+
+    /// One issue in a transaction of its own.
+    async fn issue_alone(&self, job: &IssueJob, now: i64) -> Result<IssueOutcome> {
+        let mut tx = self.begin_write().await?;
+        let outcome = issue_in(self, &mut tx, job, now).await?;
         events::commit(tx).await?;
         Ok(outcome)
     }
@@ -362,6 +342,93 @@ fn voucher_event(
     }
 }
 
+/// An issue request as the writer applies it: owned, with its candidates
+/// already minted and signed, so that the transaction only writes.
+#[derive(Clone, Debug)]
+pub struct IssueJob {
+    principal: Principal,
+    structure_id: i64,
+    product: Product,
+    count: usize,
+    reference: Option<String>,
+    idempotency: Option<IdempotencyClaim>,
+    candidates: Vec<NewVoucher>,
+}
+
+impl IssueJob {
+    fn new(req: &IssueRequest<'_>, candidates: Vec<NewVoucher>) -> Self {
+        Self {
+            principal: req.principal,
+            structure_id: req.structure_id,
+            product: req.product.clone(),
+            count: req.count,
+            reference: req.reference.clone(),
+            idempotency: req.idempotency.clone(),
+            candidates,
+        }
+    }
+
+    /// The structure whose quota rows the job locks.
+    pub(crate) fn structure_id(&self) -> i64 {
+        self.structure_id
+    }
+}
+
+/// Applies an issue in the caller's transaction. A serial already taken
+/// fails with [`StorageError::SerialTaken`], and the caller must roll back.
+pub(crate) async fn issue_in(
+    store: &Store,
+    tx: &mut Transaction<'static, Any>,
+    job: &IssueJob,
+    now: i64,
+) -> Result<IssueOutcome> {
+    if let Some(claim) = &job.idempotency {
+        if let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await? {
+            return serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()));
+        }
+    }
+    let product = &job.product;
+    let buckets = ledger::open_buckets(store, tx, job.structure_id, &product.resource).await?;
+    let takes = quota::allocate(&buckets, product.amount, job.count, now).map_err(
+        |Shortfall {
+             available,
+             requested,
+         }| DomainError::QuotaExceeded {
+            resource: product.resource.clone(),
+            available,
+            requested,
+        },
+    )?;
+    let entry = LedgerRow {
+        entry: Entry::Issue,
+        amount: product.amount * job.count as i64,
+        voucher_id: None,
+        bucket_id: None,
+    };
+    let entry_id = ledger::record_one(tx, job.structure_id, &product.resource, entry, now).await?;
+    let rows = Rows {
+        job,
+        entry_id,
+        takes: &takes,
+        now,
+    };
+    insert_vouchers(tx, &rows).await?;
+    record_issue(tx, &rows).await?;
+    let outcome = IssueOutcome {
+        vouchers: job
+            .candidates
+            .iter()
+            .map(|v| issued_row(v, job, now))
+            .collect(),
+    };
+    if let Some(claim) = &job.idempotency {
+        let answer =
+            serde_json::to_string(&outcome).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        idempotency::store_answer(tx, claim, &answer).await?;
+    }
+    Ok(outcome)
+}
+
 /// Compare-and-set on the stored state: the update only happens if nobody
 /// changed the voucher since it was read. Every voucher state change in
 /// storage goes through here.
@@ -414,15 +481,15 @@ pub(crate) async fn expire_one(
     Ok(true)
 }
 
-fn issued_row(v: &NewVoucher, req: &IssueRequest<'_>, now: i64) -> VoucherRow {
+fn issued_row(v: &NewVoucher, job: &IssueJob, now: i64) -> VoucherRow {
     VoucherRow {
         id: v.row_id(),
-        structure_id: req.structure_id,
-        product_id: req.product.id.clone(),
-        resource: req.product.resource.clone(),
-        amount: req.product.amount,
+        structure_id: job.structure_id,
+        product_id: job.product.id.clone(),
+        resource: job.product.resource.clone(),
+        amount: job.product.amount,
         state: VoucherState::Issued,
-        reference: req.reference.clone(),
+        reference: job.reference.clone(),
         issued_at: v.issued_at,
         expires_at: v.expires_at,
         state_changed_at: now,
@@ -433,7 +500,7 @@ fn issued_row(v: &NewVoucher, req: &IssueRequest<'_>, now: i64) -> VoucherRow {
 
 /// What every row of one issue request shares.
 struct Rows<'a> {
-    req: &'a IssueRequest<'a>,
+    job: &'a IssueJob,
     /// The request's single issue ledger entry.
     entry_id: i64,
     /// Each voucher's takes, in the order vouchers are stored.
@@ -451,87 +518,50 @@ impl Rows<'_> {
     }
 }
 
-/// Inserts the candidates; a serial already taken is replaced by a fresh
-/// one and tried again, so every voucher gets a unique random serial. Each
-/// voucher keeps the index of its takes, so its bucket follows it.
-async fn insert_vouchers(
-    tx: &mut Transaction<'static, Any>,
-    minter: &mut Minter<'_>,
-    candidates: Vec<NewVoucher>,
-    rows: &Rows<'_>,
-) -> Result<Vec<(usize, NewVoucher)>> {
-    let req = rows.req;
-    let mut pending: Vec<(usize, NewVoucher)> = candidates.into_iter().enumerate().collect();
-    let mut stored = Vec::with_capacity(pending.len());
-    for _ in 0..MAX_SERIAL_ROUNDS {
-        let sql = insert_vouchers_sql(pending.len());
-        // What all rows share is bound once ($1–$10); each row binds only its
-        // id, attestation and bucket. Binding is a large part of the cost.
-        let mut query = sqlx::query(&sql)
-            .bind(req.structure_id)
-            .bind(req.product.id.clone())
-            .bind(req.product.resource.clone())
-            .bind(req.product.amount)
-            .bind(VoucherState::Issued.as_str())
-            .bind(req.reference.clone())
-            .bind(rows.now)
-            .bind(pending.first().map_or(rows.now, |(_, v)| v.expires_at))
-            .bind(rows.entry_id)
-            .bind(KEY_SPAN);
-        for (i, v) in &pending {
-            query = query
-                .bind(v.row_id())
-                .bind(v.attestation.clone())
-                .bind(rows.single_bucket(*i));
-        }
-        let inserted: Vec<i64> = query
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
-        let (done, taken): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|(_, v)| inserted.contains(&v.row_id()));
-        stored.extend(done);
-        if taken.is_empty() {
-            return Ok(stored);
-        }
-        tracing::info!(
-            collisions = taken.len(),
-            "serial collision at issue, drawing again"
-        );
-        pending = Vec::with_capacity(taken.len());
-        for (i, _) in taken {
-            loop {
-                let fresh = minter.mint()?;
-                let clash = stored
-                    .iter()
-                    .chain(&pending)
-                    .any(|(_, v)| v.voucher == fresh.voucher);
-                if !clash {
-                    pending.push((i, fresh));
-                    break;
-                }
-            }
-        }
+/// Inserts the candidates in one statement. A serial already taken (by an
+/// earlier request, or by another request of the same batch) inserts
+/// nothing for that row; the shortfall fails the whole attempt, so that
+/// nothing is written for a voucher the caller would not be given.
+async fn insert_vouchers(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) -> Result<()> {
+    let job = rows.job;
+    let candidates = &job.candidates;
+    let sql = insert_vouchers_sql(candidates.len());
+    // What all rows share is bound once ($1–$10); each row binds only its
+    // id, attestation and bucket. Binding is a large part of the cost.
+    let mut query = sqlx::query(&sql)
+        .bind(job.structure_id)
+        .bind(job.product.id.clone())
+        .bind(job.product.resource.clone())
+        .bind(job.product.amount)
+        .bind(VoucherState::Issued.as_str())
+        .bind(job.reference.clone())
+        .bind(rows.now)
+        .bind(candidates.first().map_or(rows.now, |v| v.expires_at))
+        .bind(rows.entry_id)
+        .bind(KEY_SPAN);
+    for (i, v) in candidates.iter().enumerate() {
+        query = query
+            .bind(v.row_id())
+            .bind(v.attestation.clone())
+            .bind(rows.single_bucket(i));
     }
-    Err(StorageError::Corrupt("could not find free serials".into()))
+    let inserted = query.execute(&mut **tx).await?.rows_affected();
+    if usize::try_from(inserted).ok() == Some(candidates.len()) {
+        Ok(())
+    } else {
+        Err(StorageError::SerialTaken)
+    }
 }
 
 /// The ledger side of an issue: sources of vouchers that drew from several
 /// buckets, the drawn buckets, and one event per voucher. (The issue entry
 /// itself is written first: vouchers reference it.)
-async fn record_issue(
-    tx: &mut Transaction<'static, Any>,
-    rows: &Rows<'_>,
-    stored: &[(usize, NewVoucher)],
-) -> Result<()> {
-    let req = rows.req;
+async fn record_issue(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) -> Result<()> {
+    let job = rows.job;
     let mut sources = Vec::new();
-    for (i, v) in stored {
-        if rows.single_bucket(*i).is_none() {
-            for t in rows.takes.get(*i).map_or(&[][..], Vec::as_slice) {
+    for (i, v) in job.candidates.iter().enumerate() {
+        if rows.single_bucket(i).is_none() {
+            for t in rows.takes.get(i).map_or(&[][..], Vec::as_slice) {
                 sources.push((v.row_id(), t.bucket_id, t.amount));
             }
         }
@@ -549,18 +579,19 @@ async fn record_issue(
     }
     let all_takes: Vec<quota::Take> = rows.takes.iter().flatten().copied().collect();
     ledger::draw(tx, &all_takes).await?;
-    let events: Vec<(i64, serde_json::Value)> = stored
+    let events: Vec<(i64, serde_json::Value)> = job
+        .candidates
         .iter()
-        .map(|(_, v)| {
+        .map(|v| {
             let data = serde_json::json!({
-                "serial": v.voucher.to_string(), "product": req.product.id,
-                "resource": req.product.resource, "amount": req.product.amount,
+                "serial": v.voucher.to_string(), "product": job.product.id,
+                "resource": job.product.resource, "amount": job.product.amount,
                 "expires_at": v.expires_at,
                 "issue_entry_id": rows.entry_id,
             });
             (v.row_id(), data)
         })
         .collect();
-    let actor = req.principal.actor();
-    events::append_voucher_events(tx, rows.now, "issue", &actor, req.structure_id, &events).await
+    let actor = job.principal.actor();
+    events::append_voucher_events(tx, rows.now, "issue", &actor, job.structure_id, &events).await
 }
