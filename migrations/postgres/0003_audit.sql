@@ -31,7 +31,6 @@ SELECT setval(pg_get_serial_sequence('events_chained', 'id'), COALESCE(MAX(id), 
 DROP TABLE events;
 ALTER TABLE events_chained RENAME TO events;
 CREATE INDEX events_unsealed ON events (id) WHERE seq IS NULL;
-CREATE INDEX events_by_voucher ON events (voucher_id) WHERE voucher_id IS NOT NULL;
 
 -- The chain's head: the last sealed event. One row, locked by whoever seals.
 CREATE TABLE chain_head (

@@ -29,7 +29,6 @@ INSERT INTO events_chained (id, at, kind, actor, structure_id, voucher_id, data)
 DROP TABLE events;
 ALTER TABLE events_chained RENAME TO events;
 CREATE INDEX events_unsealed ON events (id) WHERE seq IS NULL;
-CREATE INDEX events_by_voucher ON events (voucher_id) WHERE voucher_id IS NOT NULL;
 
 -- The chain's head: the last sealed event. One row, locked by whoever seals.
 CREATE TABLE chain_head (
