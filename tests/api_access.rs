@@ -9,11 +9,9 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
-use common::{Answer, Db, TestApp};
+use common::{Answer, Db, TestApp, cli};
 use relay_topup::clock::SystemClock;
 use relay_topup::server::{self, ServerConfig};
 use relay_topup::storage::PoolSettings;
@@ -1348,37 +1346,6 @@ both!(token_lifecycle);
 // 5. The command line's contract with scripts (SQLite only)
 // ---------------------------------------------------------------------------
 
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn last_line(&self) -> &str {
-        self.stdout.lines().last().unwrap_or("")
-    }
-}
-
-fn cli(database_url: &str, key_file: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_relay-topup"))
-        .arg("--database-url")
-        .arg(database_url)
-        .arg("--key-file")
-        .arg(key_file)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RELAY_TOPUP_KEY_FILE")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_scripts_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -1391,30 +1358,30 @@ async fn cli_scripts_contract() {
 
     // keys generate creates the key file, and refuses to overwrite it.
     let generated = run(&["keys", "generate"]);
-    assert!(generated.ok, "{}", generated.stderr);
+    assert!(generated.ok(), "{}", generated.stderr);
     let keys_before = std::fs::read(&key_file).unwrap();
     assert!(!keys_before.is_empty());
     let again = run(&["keys", "generate"]);
-    assert!(!again.ok, "keys generate overwrote an existing key file");
+    assert!(!again.ok(), "keys generate overwrote an existing key file");
     assert!(!again.stderr.is_empty());
     assert_eq!(std::fs::read(&key_file).unwrap(), keys_before);
 
     // structure add prints only the id, on the last line.
     let added = run(&["structure", "add", "Centre communal d'action sociale"]);
-    assert!(added.ok, "{}", added.stderr);
+    assert!(added.ok(), "{}", added.stderr);
     let structure_id: i64 = added
         .last_line()
         .parse()
         .unwrap_or_else(|_| panic!("last line is not an id: {:?}", added.stdout));
     assert_eq!(added.last_line(), structure_id.to_string());
     let second = run(&["structure", "add", "Deuxième"]);
-    assert!(second.ok, "{}", second.stderr);
+    assert!(second.ok(), "{}", second.stderr);
     assert_eq!(second.last_line(), (structure_id + 1).to_string());
 
     // token create prints the secret alone on the last line.
     let id_text = structure_id.to_string();
     let created = run(&["token", "create", "structure", "--structure-id", &id_text]);
-    assert!(created.ok, "{}", created.stderr);
+    assert!(created.ok(), "{}", created.stderr);
     let secret = created.last_line().to_owned();
     assert!(
         secret.starts_with("rtk_") && !secret.contains(' '),
@@ -1432,7 +1399,7 @@ async fn cli_scripts_contract() {
         vec!["token", "create", "root"],
     ] {
         let r = run(&args);
-        assert!(!r.ok, "{args:?} succeeded: {}", r.stdout);
+        assert!(!r.ok(), "{args:?} succeeded: {}", r.stdout);
         assert!(!r.last_line().starts_with("rtk_"), "{args:?}: {}", r.stdout);
     }
 
@@ -1481,10 +1448,10 @@ async fn cli_scripts_contract() {
 
     // code check: well formed prints the serial; a typo names its position.
     let good = run(&["code", "check", "1EPM-BWHX-WG4M-WKBV-9E7D"]);
-    assert!(good.ok, "{}", good.stderr);
+    assert!(good.ok(), "{}", good.stderr);
     assert_eq!(good.last_line(), "1EPM-BWHX");
     let typo = run(&["code", "check", "1EPM-BWUX-WG4M-WKBV-9E7D"]);
-    assert!(!typo.ok, "a code with U passed: {}", typo.stdout);
+    assert!(!typo.ok(), "a code with U passed: {}", typo.stdout);
     assert!(typo.stderr.contains("7"), "{}", typo.stderr);
     assert!(
         typo.stderr.contains("character 7") || typo.stderr.contains("position 7"),
@@ -1493,7 +1460,7 @@ async fn cli_scripts_contract() {
     );
     assert!(!typo.stdout.contains("1EPM"), "{}", typo.stdout);
     let checksum = run(&["code", "check", "1EPM-BWHX-WG4M-WKBV-9E7E"]);
-    assert!(!checksum.ok, "a code with a wrong check symbol passed");
+    assert!(!checksum.ok(), "a code with a wrong check symbol passed");
 }
 
 // ---------------------------------------------------------------------------

@@ -10,11 +10,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Db, TestApp};
+use common::{Db, TestApp, cli};
 use relay_topup::audit::chain;
 use relay_topup::audit::snapshot::CheckpointRow;
 use relay_topup::clock::{Clock, ManualClock, rfc3339};
@@ -413,32 +412,6 @@ async fn realistic(db: Db) -> Option<Realistic> {
         keys_json: keys.text,
         facts,
     })
-}
-
-/// One run of the real binary.
-struct Cli {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn cli(database_url: &str, key_file: &Path, args: &[&str]) -> Cli {
-    let out = Command::new(env!("CARGO_BIN_EXE_relay-topup"))
-        .arg("--database-url")
-        .arg(database_url)
-        .arg("--key-file")
-        .arg(key_file)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("RELAY_TOPUP_KEY_FILE")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    Cli {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
 }
 
 /// What a case expects of one finding: check, table, row and delta.

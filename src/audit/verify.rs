@@ -85,6 +85,42 @@ fn fields(e: &EventRow) -> EventFields<'_> {
     }
 }
 
+/// A row under one check, and the fields of it to compare: one finding per
+/// field that differs, saying `{field} {why}`.
+struct Place {
+    check: &'static str,
+    table: &'static str,
+    row: String,
+}
+
+impl Place {
+    fn new(check: &'static str, table: &'static str, row: String) -> Self {
+        Self { check, table, row }
+    }
+
+    fn finding(&self, field: &str, why: &str) -> Finding {
+        Finding::new(
+            self.check,
+            self.table,
+            self.row.clone(),
+            format!("{field} {why}"),
+        )
+    }
+
+    /// Amounts: the finding carries the delta.
+    fn amounts(&self, out: &mut Vec<Finding>, why: &str, fields: &[(&str, i64, i64)]) {
+        for &(field, expected, found) in fields.iter().filter(|(_, e, f)| e != f) {
+            out.push(self.finding(field, why).amounts(expected, found));
+        }
+    }
+
+    fn texts(&self, out: &mut Vec<Finding>, why: &str, fields: &[(&str, &str, &str)]) {
+        for &(field, expected, found) in fields.iter().filter(|(_, e, f)| e != f) {
+            out.push(self.finding(field, why).values(expected, found));
+        }
+    }
+}
+
 fn seq_row(seq: i64) -> String {
     format!("seq {seq}")
 }
@@ -258,35 +294,16 @@ fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut V
             ("issued_at", record.issued_at, v.issued_at),
             ("expires_at", record.expires_at, v.expires_at),
         ];
-        for (field, signed, stored) in attested {
-            if signed != stored {
-                out.push(
-                    Finding::new(
-                        "attestation.mismatch",
-                        "vouchers",
-                        voucher_row(v),
-                        format!("{field} differs from the signed attestation"),
-                    )
-                    .amounts(signed, stored),
-                );
-            }
-        }
-        for (field, signed, stored) in [
-            ("product_id", record.product.as_str(), v.product_id.as_str()),
-            ("resource", record.resource.as_str(), v.resource.as_str()),
-        ] {
-            if signed != stored {
-                out.push(
-                    Finding::new(
-                        "attestation.mismatch",
-                        "vouchers",
-                        voucher_row(v),
-                        format!("{field} differs from the signed attestation"),
-                    )
-                    .values(signed, stored),
-                );
-            }
-        }
+        let at = Place::new("attestation.mismatch", "vouchers", voucher_row(v));
+        at.amounts(out, "differs from the signed attestation", &attested);
+        at.texts(
+            out,
+            "differs from the signed attestation",
+            &[
+                ("product_id", record.product.as_str(), v.product_id.as_str()),
+                ("resource", record.resource.as_str(), v.resource.as_str()),
+            ],
+        );
     }
 }
 
@@ -302,47 +319,32 @@ fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut Vec<Findin
             ));
             continue;
         };
-        let row = voucher_row(v);
-        for (field, expected, found) in [
-            ("structure_id", facts.structure_id, v.structure_id),
-            ("amount", facts.amount, v.amount),
-            ("issued_at", facts.issued_at, v.issued_at),
-            ("expires_at", facts.expires_at, v.expires_at),
-            ("issue_entry_id", facts.issue_entry_id, v.issue_entry_id),
-        ] {
-            if expected != found {
-                out.push(
-                    Finding::new(
-                        "voucher.field",
-                        "vouchers",
-                        row.clone(),
-                        format!("{field} differs from the events"),
-                    )
-                    .amounts(expected, found),
-                );
-            }
-        }
-        for (field, expected, found) in [
-            ("product_id", facts.product.as_str(), v.product_id.as_str()),
-            ("resource", facts.resource.as_str(), v.resource.as_str()),
-            ("state", facts.state.as_str(), v.state.as_str()),
-        ] {
-            if expected != found {
-                out.push(
-                    Finding::new(
-                        if field == "state" {
-                            "voucher.state"
-                        } else {
-                            "voucher.field"
-                        },
-                        "vouchers",
-                        row.clone(),
-                        format!("{field} differs from the events"),
-                    )
-                    .values(expected, found),
-                );
-            }
-        }
+        let why = "differs from the events";
+        let field = Place::new("voucher.field", "vouchers", voucher_row(v));
+        field.amounts(
+            out,
+            why,
+            &[
+                ("structure_id", facts.structure_id, v.structure_id),
+                ("amount", facts.amount, v.amount),
+                ("issued_at", facts.issued_at, v.issued_at),
+                ("expires_at", facts.expires_at, v.expires_at),
+                ("issue_entry_id", facts.issue_entry_id, v.issue_entry_id),
+            ],
+        );
+        field.texts(
+            out,
+            why,
+            &[
+                ("product_id", facts.product.as_str(), v.product_id.as_str()),
+                ("resource", facts.resource.as_str(), v.resource.as_str()),
+            ],
+        );
+        Place::new("voucher.state", "vouchers", voucher_row(v)).texts(
+            out,
+            why,
+            &[("state", facts.state.as_str(), v.state.as_str())],
+        );
     }
     for v in vouchers {
         if !replay.vouchers.contains_key(&v.id) {
@@ -495,24 +497,21 @@ fn check_ledger_sums(
             .get(&(b.structure_id, b.resource.clone()))
             .copied()
             .unwrap_or_default();
-        for (column, e, f) in [
-            ("granted", sum.granted, b.granted),
-            ("issued", sum.issued, b.issued),
-            ("returned", sum.returned, b.returned),
-            ("lapsed", sum.lapsed, b.lapsed),
-        ] {
-            if e != f {
-                out.push(
-                    Finding::new(
-                        "ledger.sum",
-                        "balances",
-                        balance_key(b.structure_id, &b.resource),
-                        format!("{column} is not the sum of its ledger entries"),
-                    )
-                    .amounts(e, f),
-                );
-            }
-        }
+        Place::new(
+            "ledger.sum",
+            "balances",
+            balance_key(b.structure_id, &b.resource),
+        )
+        .amounts(
+            out,
+            "is not the sum of its ledger entries",
+            &[
+                ("granted", sum.granted, b.granted),
+                ("issued", sum.issued, b.issued),
+                ("returned", sum.returned, b.returned),
+                ("lapsed", sum.lapsed, b.lapsed),
+            ],
+        );
     }
     for (key, sum) in sums {
         let expected = replay.totals.get(key).map_or(0, |t| t.lapsed);

@@ -209,6 +209,28 @@ pub struct AfterQuery {
     pub limit: Option<i64>,
 }
 
+impl AfterQuery {
+    /// Where the page starts and how long it may be, within the list limits.
+    fn page(&self, state: &AppState) -> Result<(i64, usize), Problem> {
+        let limit = page_limit(
+            self.limit,
+            state.limits.default_page_size,
+            state.limits.max_page_size,
+        )?;
+        Ok((self.after.unwrap_or(0).max(0), limit))
+    }
+}
+
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The `after` of the next page: the last seq, when the page is full.
+fn next_after(seqs: impl ExactSizeIterator<Item = i64>, limit: usize) -> Option<i64> {
+    let full = seqs.len() == limit;
+    seqs.last().filter(|_| full)
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub seq: i64,
@@ -243,15 +265,8 @@ async fn audit_events(
     _caller: Auditor,
     ApiQuery(q): ApiQuery<AfterQuery>,
 ) -> ApiResult<Json<EventPage>> {
-    let limit = page_limit(
-        q.limit,
-        state.limits.default_page_size,
-        state.limits.max_page_size,
-    )?;
-    let after = q.after.unwrap_or(0).max(0);
-    let limit_i64 = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = state.store.events_after(after, limit_i64).await?;
-    let full = rows.len() == limit;
+    let (after, limit) = q.page(&state)?;
+    let rows = state.store.events_after(after, as_i64(limit)).await?;
     let events: Vec<EventView> = rows
         .into_iter()
         .map(|e| EventView {
@@ -267,7 +282,7 @@ async fn audit_events(
             hash: e.hash.unwrap_or_default(),
         })
         .collect();
-    let next_after = events.last().filter(|_| full).map(|e| e.seq);
+    let next_after = next_after(events.iter().map(|e| e.seq), limit);
     Ok(Json(EventPage { events, next_after }))
 }
 
@@ -298,17 +313,8 @@ async fn audit_checkpoints(
     _caller: Auditor,
     ApiQuery(q): ApiQuery<AfterQuery>,
 ) -> ApiResult<Json<CheckpointPage>> {
-    let limit = page_limit(
-        q.limit,
-        state.limits.default_page_size,
-        state.limits.max_page_size,
-    )?;
-    let after = q.after.unwrap_or(0).max(0);
-    let rows = state
-        .store
-        .checkpoints_after(after, i64::try_from(limit).unwrap_or(i64::MAX))
-        .await?;
-    let full = rows.len() == limit;
+    let (after, limit) = q.page(&state)?;
+    let rows = state.store.checkpoints_after(after, as_i64(limit)).await?;
     let checkpoints: Vec<CheckpointView> = rows
         .into_iter()
         .map(|c| CheckpointView {
@@ -320,7 +326,7 @@ async fn audit_checkpoints(
             signature: c.signature,
         })
         .collect();
-    let next_after = checkpoints.last().filter(|_| full).map(|c| c.seq);
+    let next_after = next_after(checkpoints.iter().map(|c| c.seq), limit);
     Ok(Json(CheckpointPage {
         checkpoints,
         next_after,

@@ -204,15 +204,11 @@ pub struct RedemptionView {
     pub operator_ref: Option<String>,
 }
 
-fn api_state(state: RedemptionState) -> &'static str {
-    state.public_name()
-}
-
 fn view(r: &RedemptionRecord) -> Result<RedemptionView, Problem> {
     let serial = voucher_from_row_id(r.voucher_id).ok_or_else(Problem::internal)?;
     Ok(RedemptionView {
         id: r.id,
-        state: api_state(r.state).to_owned(),
+        state: RedemptionState::public_name(r.state).to_owned(),
         serial: serial.to_string(),
         product: r.product.clone(),
         resource: r.resource.clone(),
@@ -292,7 +288,7 @@ async fn redeem(
         .submit(WriteOp::Redeem(input), state.now())
         .await;
     let record = answer(&state, token_id, outcome, Some(voucher)).await?;
-    tracing::info!(operator = token_id, serial = %voucher, state = api_state(record.state), "redemption");
+    tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
     Ok((StatusCode::CREATED, Json(view(&record)?)))
 }
 

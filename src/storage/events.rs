@@ -134,11 +134,9 @@ async fn insert(tx: &mut Transaction<'static, Any>, rows: &[Pending<'_>]) -> Res
     } else {
         None
     };
-    for (i, chunk) in rows.chunks(EVENT_ROWS_PER_STATEMENT).enumerate() {
-        let linked = links
-            .as_ref()
-            .and_then(|l| l.get(i * EVENT_ROWS_PER_STATEMENT..))
-            .map(|l| l.get(..chunk.len()).unwrap_or(l));
+    let mut link_chunks = links.as_deref().map(|l| l.chunks(EVENT_ROWS_PER_STATEMENT));
+    for chunk in rows.chunks(EVENT_ROWS_PER_STATEMENT) {
+        let linked = link_chunks.as_mut().and_then(Iterator::next);
         insert_chunk(tx, chunk, linked).await?;
     }
     Ok(())
@@ -329,7 +327,11 @@ pub(crate) async fn backfill(tx: &mut Transaction<'static, Any>) -> Result<()> {
 /// Seals the transaction's events, then commits it. Every write
 /// transaction ends here.
 pub(crate) async fn commit(mut tx: Transaction<'static, Any>) -> Result<()> {
-    seal(&mut tx).await?;
+    // SQLite chained its events on insert: nothing to seal, and no query
+    // to spend on finding that out in the middle of every write.
+    if !is_sqlite(&tx) {
+        seal(&mut tx).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -309,3 +309,41 @@ pub async fn read(response: reqwest::Response) -> Answer {
         text,
     }
 }
+
+/// One run of the real binary.
+pub struct CliRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    pub fn last_line(&self) -> &str {
+        self.stdout.lines().last().unwrap_or("")
+    }
+}
+
+/// Runs `relay-topup` on a database and key file, with nothing taken from
+/// the environment.
+pub fn cli(database_url: &str, key_file: &std::path::Path, args: &[&str]) -> CliRun {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relay-topup"))
+        .arg("--database-url")
+        .arg(database_url)
+        .arg("--key-file")
+        .arg(key_file)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("RELAY_TOPUP_KEY_FILE")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    CliRun {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
