@@ -54,32 +54,6 @@ async fn redeem(app: &TestApp, base: &str, operator: &str, code: &str) -> Status
     r.status()
 }
 
-/// Every check of `audit verify`, attestations included, over the live
-/// database: nothing found.
-async fn assert_books_clean(app: &TestApp) -> usize {
-    let state = &app.running().state;
-    let snapshot = state.store.audit_snapshot().await.unwrap();
-    let keys = state.keys.get();
-    let outcome = verify::verify(
-        &snapshot,
-        keys.verifying_keys(),
-        Scope { attestations: true },
-    );
-    let findings: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
-    assert!(findings.is_empty(), "{findings:#?}");
-    let seqs: Vec<i64> = {
-        let mut s: Vec<i64> = snapshot.events.iter().map(|e| e.seq.unwrap()).collect();
-        s.sort_unstable();
-        s
-    };
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as i64).collect::<Vec<_>>(),
-        "gap-free"
-    );
-    snapshot.events.len()
-}
-
 /// Issues and redeems from many tasks at once (and, on PostgreSQL, through
 /// two servers): the chain has no gap and no fork, and replays to the
 /// tables exactly.
@@ -143,7 +117,7 @@ async fn chain_is_whole_under_concurrent_writers(db: Db) {
     if let Some(s) = second {
         s.shutdown().await.unwrap();
     }
-    let events = assert_books_clean(&app).await;
+    let events = common::assert_books_clean(&app).await;
     // 4 structures, 4 grants with their credits, 5 tokens, 5 products, 200
     // issues and 200 redemptions at least.
     assert!(events >= 400 + 4 * 3 + 5 + 5, "{events}");

@@ -688,3 +688,180 @@ async fn lockout_holds_across_two_servers_on_postgres() {
     second.shutdown().await.unwrap();
     app.stop().await;
 }
+
+/// The state a code is put in before the burst, and what every request for
+/// it must then be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Before {
+    /// Redeemable: exactly one request wins.
+    Issued,
+    /// Its hold ran out, so it is redeemable again: exactly one wins.
+    HoldRanOut,
+    Redeemed,
+    Reserved,
+    Voided,
+    Expired,
+    /// Redeemable, but the beneficiary may have one voice top-up a month:
+    /// exactly one request wins across all of these codes.
+    Capped,
+}
+
+/// Every state a code can be in, redeemed and reserved in one concurrent
+/// burst by two operators, some requests with an Idempotency-Key: the
+/// writer batches them, the common case set-based and the rest one by one
+/// in the same transaction. Each code's answers are exactly what its state
+/// allows, and the books replay clean.
+async fn mixed_burst_answers_every_state(db: Db) {
+    const START: i64 = 1_800_000_000;
+    const DAY_SECS: i64 = 86_400;
+    let clock = relay_topup::clock::ManualClock::new(START);
+    let limits = Limits {
+        beneficiary_caps: vec![
+            relay_topup::domain::redemption::BeneficiaryCap::parse("voice=count:1").unwrap(),
+        ],
+        ..busy_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, Some(clock.clone())).await else {
+        return;
+    };
+    let (structure_id, structure) = app.funded_structure("Restos du cœur", 200 * 1024).await;
+    app.grant(structure_id, "voice", 1_000).await;
+    let operators = [
+        app.token("operator", None).await,
+        app.token("operator", None).await,
+    ];
+    // Codes last 90 days: these will have expired by the burst.
+    let old = codes(&app, &structure, 6).await;
+    clock.advance(89 * DAY_SECS);
+    let young = codes(&app, &structure, 40).await;
+    let voice = app.issue(&structure, "voice-7d", 5).await;
+    let voice: Vec<String> = voice.body["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap().to_owned())
+        .collect();
+    clock.advance(2 * DAY_SECS);
+    let mut cases: Vec<(String, Before)> = Vec::new();
+    cases.extend(old.iter().map(|c| (c.clone(), Before::Expired)));
+    cases.extend(voice.iter().map(|c| (c.clone(), Before::Capped)));
+    let mode_body =
+        |code: &str, mode: &str| json!({ "code": code, "msisdn": "+33612345678", "mode": mode });
+    for (i, code) in young.iter().enumerate() {
+        let before = match i % 6 {
+            0 | 1 => Before::Issued,
+            2 => Before::HoldRanOut,
+            3 => Before::Redeemed,
+            4 => Before::Reserved,
+            _ => Before::Voided,
+        };
+        if before == Before::HoldRanOut {
+            let a = app
+                .post("/v1/redemptions", &operators[0], mode_body(code, "reserve"))
+                .await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        }
+        cases.push((code.clone(), before));
+    }
+    clock.advance(301);
+    for (code, before) in &cases {
+        let a = match before {
+            Before::Redeemed => {
+                app.post("/v1/redemptions", &operators[1], redeem_body(code))
+                    .await
+            }
+            Before::Reserved => {
+                app.post("/v1/redemptions", &operators[1], mode_body(code, "reserve"))
+                    .await
+            }
+            Before::Voided => {
+                app.post(
+                    &format!("/v1/vouchers/{}/void", &code[..9]),
+                    &structure,
+                    json!({}),
+                )
+                .await
+            }
+            _ => continue,
+        };
+        assert!(a.status.is_success(), "{before:?}: {a:?}");
+    }
+
+    const PER_CODE: usize = 6;
+    let requests = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(c, (code, _))| (0..PER_CODE).map(move |k| (c, k, code.clone())));
+    let answers = join_all(requests.map(|(c, k, code)| {
+        let operator = &operators[k % 2];
+        let mode = if k % 3 == 2 { "reserve" } else { "redeem" };
+        let app = &app;
+        async move {
+            let key = format!("burst-{c}-{k}");
+            let headers: Vec<(&str, &str)> = if k == 5 {
+                vec![("Idempotency-Key", key.as_str())]
+            } else {
+                Vec::new()
+            };
+            let a = app
+                .request_with(
+                    Method::POST,
+                    "/v1/redemptions",
+                    Some(operator),
+                    Some(mode_body(&code, mode)),
+                    &headers,
+                )
+                .await;
+            (c, a)
+        }
+    }))
+    .await;
+
+    let mut wins: HashMap<usize, usize> = HashMap::new();
+    for (c, a) in &answers {
+        let before = cases[*c].1;
+        if a.status == StatusCode::CREATED {
+            *wins.entry(*c).or_default() += 1;
+            continue;
+        }
+        let allowed: &[(StatusCode, &str)] = match before {
+            Before::Issued | Before::HoldRanOut => &[
+                (StatusCode::CONFLICT, "already_redeemed"),
+                (StatusCode::CONFLICT, "reserved"),
+            ],
+            Before::Capped => &[
+                (StatusCode::CONFLICT, "already_redeemed"),
+                (StatusCode::CONFLICT, "reserved"),
+                (StatusCode::CONFLICT, "beneficiary_cap_reached"),
+            ],
+            Before::Redeemed => &[(StatusCode::CONFLICT, "already_redeemed")],
+            Before::Reserved => &[(StatusCode::CONFLICT, "reserved")],
+            Before::Voided => &[(StatusCode::GONE, "voided")],
+            Before::Expired => &[(StatusCode::GONE, "expired")],
+        };
+        assert!(
+            allowed
+                .iter()
+                .any(|(status, code)| a.status == *status && a.code() == Some(code)),
+            "{before:?} code answered {a:?}"
+        );
+    }
+    let mut capped_wins = 0;
+    for (c, (_, before)) in cases.iter().enumerate() {
+        let won = wins.get(&c).copied().unwrap_or(0);
+        match before {
+            Before::Issued | Before::HoldRanOut => {
+                assert_eq!(won, 1, "{before:?} code {c} won {won} times")
+            }
+            Before::Capped => capped_wins += won,
+            _ => assert_eq!(won, 0, "{before:?} code {c} won {won} times"),
+        }
+    }
+    assert_eq!(
+        capped_wins, 1,
+        "the beneficiary cap let {capped_wins} through"
+    );
+    common::assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(mixed_burst_answers_every_state);

@@ -13,8 +13,11 @@
 //! expired) are committed with the rest. Nobody is answered before the
 //! commit: an acknowledged redemption is durable.
 
+use std::collections::BTreeMap;
+
 use tokio::sync::{mpsc, oneshot};
 
+use super::fast_redeem;
 use super::redemptions::{self, Followup, Outcome, RedeemInput};
 use super::vouchers::{self, IssueJob, IssueOutcome};
 use super::{Result, StorageError, Store};
@@ -87,14 +90,18 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
+/// Applies one job; `fast_tried` says its redemption already went through
+/// [`fast_redeem::redeem_issued`] in this transaction and was left to the
+/// general path.
 async fn apply_one(
     store: &Store,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     job: &Job,
+    fast_tried: bool,
 ) -> Result<WriteResult> {
     Ok(match &job.op {
         WriteOp::Redeem(input) => {
-            WriteResult::Outcome(redemptions::redeem(store, tx, input, job.now).await?)
+            WriteResult::Outcome(redemptions::redeem(store, tx, input, job.now, fast_tried).await?)
         }
         WriteOp::FollowUp {
             operator_token_id,
@@ -193,7 +200,7 @@ async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
     loop {
         let result = async {
             let mut tx = store.begin_write().await?;
-            let result = apply_one(store, &mut tx, job).await?;
+            let result = apply_one(store, &mut tx, job, false).await?;
             events::commit(tx).await?;
             Ok(result)
         }
@@ -220,7 +227,7 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
     let mut tx = store.begin_write().await.map_err(Abandoned::Failed)?;
     // A lone job needs no savepoint: its error rolls the transaction back.
     if let [job] = jobs {
-        return match apply_one(store, &mut tx, job).await {
+        return match apply_one(store, &mut tx, job, false).await {
             Ok(result) => {
                 events::commit(tx).await?;
                 Ok(vec![Ok(result)])
@@ -230,16 +237,20 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
             Err(e) => Ok(vec![Err(e)]),
         };
     }
+    let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
+    let fast_tried = redeem_common_cases(&mut tx, jobs, &mut results).await?;
     let savepoints = store.backend() == super::Backend::Sqlite;
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs.get(i).map(lock_order));
-    let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
     for i in order {
         let Some(job) = jobs.get(i) else { continue };
+        if results.get(i).is_some_and(Option::is_some) {
+            continue;
+        }
         if savepoints {
             sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
         }
-        let result = match apply_one(store, &mut tx, job).await {
+        let result = match apply_one(store, &mut tx, job, fast_tried.contains(&i)).await {
             Ok(result) => {
                 if savepoints {
                     sqlx::query("RELEASE SAVEPOINT job")
@@ -269,6 +280,46 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(StorageError::Corrupt("job not applied".into()))))
         .collect())
+}
+
+/// Applies the batch's plain redemptions (no Idempotency-Key) set-based
+/// ([`fast_redeem`]), a few statements for all of them; fills in the
+/// answers of those it completed and returns the indices it tried. An
+/// error gives up the batch: there is no savepoint around a set.
+async fn redeem_common_cases(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    jobs: &[Job],
+    results: &mut [Option<Result<WriteResult>>],
+) -> Result<Vec<usize>, Abandoned> {
+    // Grouped by the time they were submitted with (nearly always one).
+    let mut by_now: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if let WriteOp::Redeem(input) = &job.op {
+            if input.idempotency.is_none() {
+                by_now.entry(job.now).or_default().push(i);
+            }
+        }
+    }
+    let mut tried = Vec::new();
+    for (now, members) in by_now {
+        let inputs: Vec<&RedeemInput> = members
+            .iter()
+            .filter_map(|&i| match jobs.get(i).map(|j| &j.op) {
+                Some(WriteOp::Redeem(input)) => Some(input),
+                _ => None,
+            })
+            .collect();
+        let answers = fast_redeem::redeem_issued(tx, &inputs, now)
+            .await
+            .map_err(Abandoned::OneByOne)?;
+        for (&i, answer) in members.iter().zip(answers) {
+            if let (Some(outcome), Some(slot)) = (answer, results.get_mut(i)) {
+                *slot = Some(Ok(WriteResult::Outcome(outcome)));
+            }
+        }
+        tried.extend(members);
+    }
+    Ok(tried)
 }
 
 impl Store {

@@ -19,6 +19,7 @@ mod admin;
 mod audit;
 pub mod batch;
 mod events;
+mod fast_redeem;
 mod idempotency;
 mod lockout;
 mod quota;

@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::events::{self, EventInput};
+use super::fast_redeem;
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::{Result, StorageError, Store};
 use crate::domain::lifecycle::{self, Transition};
@@ -199,12 +200,14 @@ impl Store {
     }
 }
 
-/// Redeems or reserves a verified code.
+/// Redeems or reserves a verified code. `fast_tried` says the caller has
+/// already tried [`fast_redeem::redeem_issued`] on it in this transaction.
 pub(crate) async fn redeem(
     store: &Store,
     tx: &mut Transaction<'static, Any>,
     input: &RedeemInput,
     now: i64,
+    fast_tried: bool,
 ) -> Result<Outcome> {
     if let Some(claim) = &input.idempotency {
         let claimed = match idempotency::claim(tx, claim, now).await {
@@ -217,7 +220,7 @@ pub(crate) async fn redeem(
             return Ok(Outcome::Replay(record));
         }
     }
-    let outcome = redeem_claimed(store, tx, input, now).await?;
+    let outcome = redeem_claimed(store, tx, input, now, fast_tried).await?;
     if let Some(claim) = &input.idempotency {
         match &outcome {
             Outcome::Done(record) => {
@@ -237,9 +240,11 @@ async fn redeem_claimed(
     tx: &mut Transaction<'static, Any>,
     input: &RedeemInput,
     now: i64,
+    fast_tried: bool,
 ) -> Result<Outcome> {
-    if store.backend() == super::Backend::Postgres {
-        if let Some(done) = redeem_issued(tx, input, now).await? {
+    if !fast_tried {
+        let fast = fast_redeem::redeem_issued(tx, &[input], now).await?;
+        if let Some(Some(done)) = fast.into_iter().next() {
             return Ok(done);
         }
     }
@@ -343,105 +348,6 @@ async fn redeem_claimed(
         redeemed_at,
         ended_at: None,
     }))
-}
-
-/// The common case on PostgreSQL in one statement, so one round trip: a
-/// code stored as `issued` and not yet expired (what
-/// [`lifecycle::current_state`] reads as `issued`), of a product family no
-/// beneficiary cap applies to, moves with a compare-and-set that also locks
-/// its row, and its redemption is inserted. `None` when the code is in any
-/// other case: the caller then takes the general path, which locks the row
-/// and decides with the domain rules. (SQLite has no data-modifying `WITH`,
-/// and its statements cost no round trip.)
-async fn redeem_issued(
-    tx: &mut Transaction<'static, Any>,
-    input: &RedeemInput,
-    now: i64,
-) -> Result<Option<Outcome>> {
-    let (voucher_to, state, hold, redeemed_at) = match input.mode {
-        RedeemMode::Redeem => (
-            VoucherState::Redeemed,
-            RedemptionState::Confirmed,
-            None,
-            Some(now),
-        ),
-        RedeemMode::Reserve => (
-            VoucherState::Reserved,
-            RedemptionState::Reserved,
-            Some(now + input.hold_secs),
-            None,
-        ),
-    };
-    const FIXED_PARAMS: usize = 10;
-    let capped = (0..input.caps.len())
-        .map(|i| format!("${}", FIXED_PARAMS + 1 + i))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let uncapped = if capped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " AND NOT EXISTS (SELECT 1 FROM products c WHERE c.id = vouchers.product_id AND c.family IN ({capped}))"
-        )
-    };
-    let sql = format!(
-        "WITH moved AS (UPDATE vouchers SET state = $1, state_changed_at = $2 \
-         WHERE id = $3 AND state = 'issued' AND expires_at > $2{uncapped} \
-         RETURNING id, structure_id, product_id, resource, amount), \
-         made AS (INSERT INTO redemptions (voucher_id, operator_token_id, state, msisdn_hash, family, period, \
-         operator_ref, created_at, hold_expires_at, redeemed_at, counted) \
-         SELECT m.id, $4, $5, $6, p.family, $7, $8, $2, $9, $10, 0 FROM moved m JOIN products p ON p.id = m.product_id \
-         RETURNING id) \
-         SELECT made.id AS redemption_id, m.structure_id, m.product_id, m.resource, m.amount, p.validity_days \
-         FROM moved m JOIN products p ON p.id = m.product_id CROSS JOIN made"
-    );
-    let mut query = sqlx::query(&sql)
-        .bind(voucher_to.as_str())
-        .bind(now)
-        .bind(input.voucher_id)
-        .bind(input.operator_token_id)
-        .bind(state.as_str())
-        .bind(input.msisdn_hash.to_vec())
-        .bind(month_of(now))
-        .bind(input.operator_ref.clone())
-        .bind(hold)
-        .bind(redeemed_at);
-    for cap in &input.caps {
-        query = query.bind(cap.family.clone());
-    }
-    let Some(row) = query.fetch_optional(&mut **tx).await? else {
-        return Ok(None);
-    };
-    let id: i64 = row.try_get("redemption_id")?;
-    let structure_id: i64 = row.try_get("structure_id")?;
-    let kind = match input.mode {
-        RedeemMode::Redeem => "redeem",
-        RedeemMode::Reserve => "reserve",
-    };
-    event(
-        tx,
-        kind,
-        input.operator_token_id,
-        structure_id,
-        input.voucher_id,
-        id,
-        now,
-    )
-    .await?;
-    Ok(Some(Outcome::Done(RedemptionRecord {
-        id,
-        state,
-        voucher_id: input.voucher_id,
-        product: row.try_get("product_id")?,
-        resource: row.try_get("resource")?,
-        amount: row.try_get("amount")?,
-        validity_days: row.try_get("validity_days")?,
-        operator_ref: input.operator_ref.clone(),
-        created_at: now,
-        hold_expires_at: hold,
-        redeemed_at,
-        ended_at: None,
-    })))
 }
 
 /// Counts one more redemption for a beneficiary, if the cap allows it.

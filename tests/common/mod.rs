@@ -297,6 +297,32 @@ impl TestApp {
     }
 }
 
+/// Every check of `audit verify`, attestations included, over the live
+/// database: nothing found.
+pub async fn assert_books_clean(app: &TestApp) -> usize {
+    let state = &app.running().state;
+    let snapshot = state.store.audit_snapshot().await.unwrap();
+    let keys = state.keys.get();
+    let outcome = relay_topup::audit::verify::verify(
+        &snapshot,
+        keys.verifying_keys(),
+        relay_topup::audit::verify::Scope { attestations: true },
+    );
+    let findings: Vec<String> = outcome.findings.iter().map(ToString::to_string).collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    let seqs: Vec<i64> = {
+        let mut s: Vec<i64> = snapshot.events.iter().map(|e| e.seq.unwrap()).collect();
+        s.sort_unstable();
+        s
+    };
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "gap-free"
+    );
+    snapshot.events.len()
+}
+
 pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
