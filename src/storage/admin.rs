@@ -99,7 +99,7 @@ impl Store {
             voucher_id: None,
             data: serde_json::json!({ "name": structure.name, "external_ref": structure.external_ref }),
         };
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(structure)
     }
@@ -167,7 +167,7 @@ impl Store {
             voucher_id: None,
             data: serde_json::to_value(p).map_err(|e| StorageError::Corrupt(e.to_string()))?,
         };
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(())
     }
@@ -232,7 +232,7 @@ impl Store {
             voucher_id: None,
             data: serde_json::json!({ "token_id": id, "role": role.as_str(), "label": label }),
         };
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(id)
     }
@@ -256,7 +256,7 @@ impl Store {
                 voucher_id: None,
                 data: serde_json::json!({ "token_id": id }),
             };
-            events::append(&mut tx, now, &[event]).await?;
+            events::append(&mut tx, now, &[event]);
         }
         events::commit(tx).await?;
         Ok(revoked)
@@ -331,7 +331,7 @@ impl Store {
                 "recurrence": g.recurrence.map(Recurrence::as_str),
             }),
         };
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         self.credit_bucket(
             &mut tx,
             id,
@@ -364,7 +364,7 @@ impl Store {
             voucher_id: None,
             data: serde_json::json!({ "code_key_id": code_key_id, "signing_key_id": signing_key_id }),
         };
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(())
     }

@@ -226,8 +226,7 @@ impl Store {
                 voucher_id: None,
                 data: serde_json::json!({ "alarm_id": id }),
             }],
-        )
-        .await?;
+        );
         events::commit(tx).await?;
         Ok(id)
     }
@@ -277,8 +276,7 @@ impl Store {
                     voucher_id: None,
                     data: serde_json::json!({ "alarm_ids": ids }),
                 }],
-            )
-            .await?;
+            );
         }
         events::commit(tx).await?;
         Ok(ids.len() as u64)

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::WriteTx;
 use super::fast_redeem;
 use super::redemptions::{self, Followup, Outcome, RedeemInput};
 use super::vouchers::{self, IssueJob, IssueOutcome};
@@ -95,7 +96,7 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
 /// general path.
 async fn apply_one(
     store: &Store,
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     job: &Job,
     fast_tried: bool,
 ) -> Result<WriteResult> {
@@ -248,26 +249,21 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
             continue;
         }
         if savepoints {
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            tx.savepoint().await.map_err(Abandoned::Failed)?;
         }
         let result = match apply_one(store, &mut tx, job, fast_tried.contains(&i)).await {
             Ok(result) => {
                 if savepoints {
-                    sqlx::query("RELEASE SAVEPOINT job")
-                        .execute(&mut *tx)
-                        .await?;
+                    tx.release_savepoint().await.map_err(Abandoned::Failed)?;
                 }
                 Ok(result)
             }
             // Give up the whole batch; `apply_batch` retries job by job.
             Err(e) if is_retryable(&e) || !savepoints => return Err(Abandoned::OneByOne(e)),
             Err(e) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
+                tx.rollback_to_savepoint()
+                    .await
+                    .map_err(Abandoned::Failed)?;
                 Err(e)
             }
         };
@@ -287,7 +283,7 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
 /// answers of those it completed and returns the indices it tried. An
 /// error gives up the batch: there is no savepoint around a set.
 async fn redeem_common_cases(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut WriteTx,
     jobs: &[Job],
     results: &mut [Option<Result<WriteResult>>],
 ) -> Result<Vec<usize>, Abandoned> {

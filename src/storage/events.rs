@@ -2,23 +2,28 @@
 //! it, so the log and the tables can never disagree about what happened.
 //!
 //! Events form a hash chain (`src/audit/chain.rs`): each has a `seq` with no
-//! gap and the hash of the one before. Who assigns them, and when, depends
-//! on the backend, so that the chain's head is always the last lock a
-//! transaction takes:
+//! gap and the hash of the one before. A write transaction ([`WriteTx`])
+//! keeps its events in memory and chains them only as it commits
+//! ([`commit`]): it locks the chain's head, inserts its events already
+//! sealed in one statement, moves the head, and commits. The head is thus
+//! the last lock a transaction takes and is held only for that short end,
+//! on both backends:
 //!
-//! - SQLite has one writer at a time (`BEGIN IMMEDIATE`), so an event is
-//!   chained as it is inserted.
-//! - PostgreSQL has several writers. Events are inserted unsealed and sealed
-//!   by [`seal`] just before commit: it locks the `chain_head` row, numbers
-//!   this transaction's events and moves the head. Taking the head earlier
-//!   would make every writer that holds it wait for row locks other writers
-//!   hold while they wait for the head: a deadlock. Sealing last, writers
-//!   overlap everything but the seal and the commit.
+//! - SQLite has one writer at a time (`BEGIN IMMEDIATE`); the head costs one
+//!   read and one update per transaction, not per event.
+//! - PostgreSQL has several writers. Taking the head earlier would make
+//!   every writer that holds it wait for row locks other writers hold while
+//!   they wait for the head: a deadlock. Locking it last, writers overlap
+//!   everything but the chaining and the commit, and no row is ever written
+//!   unsealed (so a committed unsealed row is always someone else's doing,
+//!   and the audit reports it).
 //!
-//! Every write transaction therefore ends with [`commit`], never with
-//! `Transaction::commit` directly.
+//! Every write transaction is therefore a [`WriteTx`] and ends with
+//! [`commit`].
 
-use sqlx::{Any, Row, Transaction};
+use std::ops::{Deref, DerefMut};
+
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::{Result, StorageError, values_placeholders};
 use crate::audit::chain::{self, EventFields, Hash};
@@ -42,22 +47,22 @@ const EVENT_ROWS_PER_STATEMENT: usize = 400;
 
 /// An event row as written: its text fixed, so that the hash covers exactly
 /// the stored bytes.
-struct Pending<'a> {
+struct Pending {
     at: i64,
-    kind: &'a str,
-    actor: &'a str,
+    kind: String,
+    actor: String,
     structure_id: Option<i64>,
     voucher_id: Option<i64>,
     data: String,
 }
 
-impl Pending<'_> {
+impl Pending {
     fn fields(&self, seq: i64) -> EventFields<'_> {
         EventFields {
             seq,
             at: self.at,
-            kind: self.kind,
-            actor: self.actor,
+            kind: &self.kind,
+            actor: &self.actor,
             structure_id: self.structure_id,
             voucher_id: self.voucher_id,
             data: &self.data,
@@ -72,114 +77,152 @@ struct Link {
     hash: Hash,
 }
 
-fn is_sqlite(tx: &Transaction<'static, Any>) -> bool {
-    tx.backend_name().eq_ignore_ascii_case("sqlite")
+/// A write transaction: the database transaction, and the events it will
+/// append, in order, when it commits. It reads and executes as the
+/// connection it holds (`&mut *tx`).
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    pending: Vec<Pending>,
+    /// How many events were pending at each open savepoint.
+    savepoints: Vec<usize>,
 }
 
-/// Appends events, in order, in the caller's transaction.
-pub(crate) async fn append(
-    tx: &mut Transaction<'static, Any>,
-    at: i64,
-    events: &[EventInput],
-) -> Result<()> {
-    let rows: Vec<Pending<'_>> = events
-        .iter()
-        .map(|e| Pending {
-            at,
-            kind: e.kind,
-            actor: &e.actor,
-            structure_id: e.structure_id,
-            voucher_id: e.voucher_id,
-            data: e.data.to_string(),
-        })
-        .collect();
-    insert(tx, &rows).await
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>) -> Self {
+        Self {
+            tx,
+            pending: Vec::new(),
+            savepoints: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_sqlite(&self) -> bool {
+        self.tx.backend_name().eq_ignore_ascii_case("sqlite")
+    }
+
+    /// Opens a savepoint: what follows can be undone, events included.
+    pub(crate) async fn savepoint(&mut self) -> Result<()> {
+        sqlx::query("SAVEPOINT job").execute(&mut *self.tx).await?;
+        self.savepoints.push(self.pending.len());
+        Ok(())
+    }
+
+    /// Keeps what was done since the savepoint.
+    pub(crate) async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::query("RELEASE SAVEPOINT job")
+            .execute(&mut *self.tx)
+            .await?;
+        self.savepoints.pop();
+        Ok(())
+    }
+
+    /// Undoes what was done since the savepoint, its events included.
+    pub(crate) async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::query("ROLLBACK TO SAVEPOINT job")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("RELEASE SAVEPOINT job")
+            .execute(&mut *self.tx)
+            .await?;
+        if let Some(mark) = self.savepoints.pop() {
+            self.pending.truncate(mark);
+        }
+        Ok(())
+    }
+}
+
+/// Appends events, in order, to the transaction's log: they are written,
+/// chained, when it commits.
+pub(crate) fn append(tx: &mut WriteTx, at: i64, events: &[EventInput]) {
+    tx.pending.extend(events.iter().map(|e| Pending {
+        at,
+        kind: e.kind.to_owned(),
+        actor: e.actor.clone(),
+        structure_id: e.structure_id,
+        voucher_id: e.voucher_id,
+        data: e.data.to_string(),
+    }));
 }
 
 /// Appends events that share kind, actor and structure, one per voucher, in
 /// order (an issue of many codes).
-pub(crate) async fn append_voucher_events(
-    tx: &mut Transaction<'static, Any>,
+pub(crate) fn append_voucher_events(
+    tx: &mut WriteTx,
     at: i64,
     kind: &'static str,
     actor: &str,
     structure_id: i64,
     events: &[(i64, serde_json::Value)],
-) -> Result<()> {
-    let rows: Vec<Pending<'_>> = events
-        .iter()
-        .map(|(voucher_id, data)| Pending {
+) {
+    tx.pending
+        .extend(events.iter().map(|(voucher_id, data)| Pending {
             at,
-            kind,
-            actor,
+            kind: kind.to_owned(),
+            actor: actor.to_owned(),
             structure_id: Some(structure_id),
             voucher_id: Some(*voucher_id),
             data: data.to_string(),
-        })
-        .collect();
-    insert(tx, &rows).await
+        }));
 }
 
-async fn insert(tx: &mut Transaction<'static, Any>, rows: &[Pending<'_>]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Writes `rows` chained after the head `(seq, hash)`, and moves the head.
+async fn insert_chained(
+    conn: &mut AnyConnection,
+    seq: i64,
+    hash: Hash,
+    rows: &[Pending],
+) -> Result<()> {
+    let links = chain_links(seq, hash, rows);
+    for (chunk, linked) in rows
+        .chunks(EVENT_ROWS_PER_STATEMENT)
+        .zip(links.chunks(EVENT_ROWS_PER_STATEMENT))
+    {
+        insert_chunk(conn, chunk, linked).await?;
     }
-    let links = if is_sqlite(tx) {
-        let (seq, hash) = head(tx, false).await?;
-        let links = chain_links(seq, hash, rows);
-        if let Some(last) = links.last() {
-            move_head(tx, last.seq, &last.hash).await?;
-        }
-        Some(links)
-    } else {
-        None
-    };
-    let mut link_chunks = links.as_deref().map(|l| l.chunks(EVENT_ROWS_PER_STATEMENT));
-    for chunk in rows.chunks(EVENT_ROWS_PER_STATEMENT) {
-        let linked = link_chunks.as_mut().and_then(Iterator::next);
-        insert_chunk(tx, chunk, linked).await?;
+    if let Some(last) = links.last() {
+        move_head(conn, last.seq, &last.hash).await?;
     }
     Ok(())
 }
 
-async fn insert_chunk(
-    tx: &mut Transaction<'static, Any>,
-    rows: &[Pending<'_>],
-    links: Option<&[Link]>,
-) -> Result<()> {
-    let (columns, width) = match links {
-        Some(_) => (
-            "at, kind, actor, structure_id, voucher_id, data, seq, prev_hash, hash",
-            9,
-        ),
-        None => ("at, kind, actor, structure_id, voucher_id, data", 6),
-    };
+async fn insert_chunk(conn: &mut AnyConnection, rows: &[Pending], links: &[Link]) -> Result<()> {
     let sql = format!(
-        "INSERT INTO events ({columns}) VALUES {}",
-        values_placeholders(rows.len(), width)
+        "INSERT INTO events (at, kind, actor, structure_id, voucher_id, data, seq, prev_hash, hash) VALUES {}",
+        values_placeholders(rows.len(), 9)
     );
     let mut query = sqlx::query(&sql);
-    for (i, r) in rows.iter().enumerate() {
+    for (r, link) in rows.iter().zip(links) {
         query = query
             .bind(r.at)
-            .bind(r.kind.to_owned())
-            .bind(r.actor.to_owned())
+            .bind(r.kind.clone())
+            .bind(r.actor.clone())
             .bind(r.structure_id)
             .bind(r.voucher_id)
-            .bind(r.data.clone());
-        if let Some(link) = links.and_then(|l| l.get(i)) {
-            query = query
-                .bind(link.seq)
-                .bind(chain::to_hex(&link.prev))
-                .bind(chain::to_hex(&link.hash));
-        }
+            .bind(r.data.clone())
+            .bind(link.seq)
+            .bind(chain::to_hex(&link.prev))
+            .bind(chain::to_hex(&link.hash));
     }
-    query.execute(&mut **tx).await?;
+    query.execute(conn).await?;
     Ok(())
 }
 
 /// Chains `rows` after the head (`seq`, `hash`).
-fn chain_links(mut seq: i64, mut hash: Hash, rows: &[Pending<'_>]) -> Vec<Link> {
+fn chain_links(mut seq: i64, mut hash: Hash, rows: &[Pending]) -> Vec<Link> {
     rows.iter()
         .map(|r| {
             seq += 1;
@@ -196,42 +239,32 @@ fn chain_links(mut seq: i64, mut hash: Hash, rows: &[Pending<'_>]) -> Vec<Link> 
 }
 
 /// The chain's head; `lock` takes its row lock (PostgreSQL).
-async fn head(tx: &mut Transaction<'static, Any>, lock: bool) -> Result<(i64, Hash)> {
+async fn head(conn: &mut AnyConnection, lock: bool) -> Result<(i64, Hash)> {
     let sql = if lock {
         "SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE"
     } else {
         "SELECT seq, hash FROM chain_head WHERE id = 1"
     };
-    let row = sqlx::query(sql).fetch_one(&mut **tx).await?;
+    let row = sqlx::query(sql).fetch_one(conn).await?;
     let hash: String = row.try_get("hash")?;
     let hash = chain::from_hex(&hash)
         .ok_or_else(|| StorageError::Corrupt("chain head hash is not 64 hex digits".into()))?;
     Ok((row.try_get("seq")?, hash))
 }
 
-async fn move_head(tx: &mut Transaction<'static, Any>, seq: i64, hash: &Hash) -> Result<()> {
+async fn move_head(conn: &mut AnyConnection, seq: i64, hash: &Hash) -> Result<()> {
     sqlx::query("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
         .bind(chain::to_hex(hash))
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Chains the events this transaction inserted unsealed (PostgreSQL), and
-/// any a crashed older version left unsealed: locks the head, numbers them
-/// in insertion order, and moves the head. Nothing to do on SQLite, where
-/// events are chained on insert, unless the database predates the chain.
-pub(crate) async fn seal(tx: &mut Transaction<'static, Any>) -> Result<()> {
-    let any = sqlx::query("SELECT id FROM events WHERE seq IS NULL LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
-    if any.is_none() {
-        return Ok(());
-    }
-    // Lock first, then read: a sealer that waited for the lock must see
-    // what the one before it sealed. (SQLite's writer holds the database.)
-    let sqlite = is_sqlite(tx);
+/// Chains the rows a database written before the chain holds unsealed:
+/// numbers them in insertion order and moves the head.
+async fn seal_unsealed(tx: &mut WriteTx) -> Result<()> {
+    let sqlite = tx.is_sqlite();
     let (seq, hash) = head(tx, !sqlite).await?;
     let rows = sqlx::query(
         "SELECT id, at, kind, actor, structure_id, voucher_id, data FROM events \
@@ -240,31 +273,18 @@ pub(crate) async fn seal(tx: &mut Transaction<'static, Any>) -> Result<()> {
     .fetch_all(&mut **tx)
     .await?;
     let mut ids = Vec::with_capacity(rows.len());
-    let mut owned = Vec::with_capacity(rows.len());
+    let mut pending = Vec::with_capacity(rows.len());
     for row in &rows {
         ids.push(row.try_get::<i64, _>("id")?);
-        owned.push((
-            row.try_get::<i64, _>("at")?,
-            row.try_get::<String, _>("kind")?,
-            row.try_get::<String, _>("actor")?,
-            row.try_get::<Option<i64>, _>("structure_id")?,
-            row.try_get::<Option<i64>, _>("voucher_id")?,
-            row.try_get::<String, _>("data")?,
-        ));
+        pending.push(Pending {
+            at: row.try_get("at")?,
+            kind: row.try_get("kind")?,
+            actor: row.try_get("actor")?,
+            structure_id: row.try_get("structure_id")?,
+            voucher_id: row.try_get("voucher_id")?,
+            data: row.try_get("data")?,
+        });
     }
-    let pending: Vec<Pending<'_>> = owned
-        .iter()
-        .map(
-            |(at, kind, actor, structure_id, voucher_id, data)| Pending {
-                at: *at,
-                kind,
-                actor,
-                structure_id: *structure_id,
-                voucher_id: *voucher_id,
-                data: data.clone(),
-            },
-        )
-        .collect();
     let links = chain_links(seq, hash, &pending);
     for (id_chunk, link_chunk) in ids
         .chunks(EVENT_ROWS_PER_STATEMENT)
@@ -284,7 +304,7 @@ pub(crate) async fn seal(tx: &mut Transaction<'static, Any>) -> Result<()> {
     Ok(())
 }
 
-async fn set_link(tx: &mut Transaction<'static, Any>, id: i64, link: &Link) -> Result<()> {
+async fn set_link(tx: &mut WriteTx, id: i64, link: &Link) -> Result<()> {
     sqlx::query("UPDATE events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4")
         .bind(link.seq)
         .bind(chain::to_hex(&link.prev))
@@ -296,7 +316,7 @@ async fn set_link(tx: &mut Transaction<'static, Any>, id: i64, link: &Link) -> R
 }
 
 /// One statement for many rows (PostgreSQL's `UPDATE … FROM (VALUES …)`).
-async fn set_links(tx: &mut Transaction<'static, Any>, ids: &[i64], links: &[Link]) -> Result<()> {
+async fn set_links(tx: &mut WriteTx, ids: &[i64], links: &[Link]) -> Result<()> {
     let sql = format!(
         "UPDATE events SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash \
          FROM (VALUES {}) AS v (id, seq, prev_hash, hash) WHERE events.id = v.id",
@@ -317,21 +337,25 @@ async fn set_links(tx: &mut Transaction<'static, Any>, ids: &[i64], links: &[Lin
 /// Chains the events of a database written before the chain existed (the
 /// head is still at seq 0). Once the chain has started, an unsealed
 /// committed row is left for the audit to report.
-pub(crate) async fn backfill(tx: &mut Transaction<'static, Any>) -> Result<()> {
-    if head(tx, false).await?.0 == 0 {
-        seal(tx).await?;
+pub(crate) async fn backfill(mut tx: WriteTx) -> Result<()> {
+    if head(&mut tx, false).await?.0 == 0 {
+        seal_unsealed(&mut tx).await?;
     }
-    Ok(())
+    commit(tx).await
 }
 
-/// Seals the transaction's events, then commits it. Every write
-/// transaction ends here.
-pub(crate) async fn commit(mut tx: Transaction<'static, Any>) -> Result<()> {
-    // SQLite chained its events on insert: nothing to seal, and no query
-    // to spend on finding that out in the middle of every write.
-    if !is_sqlite(&tx) {
-        seal(&mut tx).await?;
+/// Chains the transaction's events after the head, writes them, moves the
+/// head, and commits. Every write transaction ends here.
+pub(crate) async fn commit(mut tx: WriteTx) -> Result<()> {
+    let pending = std::mem::take(&mut tx.pending);
+    if !pending.is_empty() {
+        // Lock first, then read: a writer that waited for the lock must see
+        // what the one before it chained. (SQLite's writer holds the
+        // database already.)
+        let sqlite = tx.is_sqlite();
+        let (seq, hash) = head(&mut tx, !sqlite).await?;
+        insert_chained(&mut tx, seq, hash, &pending).await?;
     }
-    tx.commit().await?;
+    tx.tx.commit().await?;
     Ok(())
 }

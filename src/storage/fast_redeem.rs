@@ -1,28 +1,33 @@
-//! The common case of redemption, for many codes at once: codes stored as
-//! `issued` and not yet expired (what [`lifecycle::current_state`] reads as
-//! `issued`), of a product family no beneficiary cap applies to. A whole
-//! batch of them moves in one compare-and-set `UPDATE` (which also takes
-//! their row locks on PostgreSQL), gets its redemptions in one `INSERT` and
-//! its events in one append, so a batch costs a handful of statements
-//! however many codes it holds.
+//! The common case of redemption, for many codes at once: codes whose
+//! current state is `issued` without a hold having run out (stored so, and
+//! not expired, by [`lifecycle::current_state`]), of a product family no
+//! beneficiary cap applies to. A whole batch of them is read and locked in
+//! one statement, moved in one `UPDATE`, gets its redemptions in one
+//! `INSERT` and its events in one append, so a batch costs a handful of
+//! statements however many codes it holds.
 //!
 //! Any code in another case (already redeemed, reserved, expired, voided,
 //! unknown, capped, or named twice in one batch) is left untouched here and
 //! answered `None`: the caller then takes the general path in
-//! [`super::redemptions`], which locks the row and decides with the domain
-//! rules. Both paths agree because the `WHERE` clause below is exactly the
-//! domain's definition of a redeemable code.
+//! [`super::redemptions`], which decides with the same domain rules.
+//!
+//! Both statements select by primary key alone, and the decision is made
+//! here rather than in a `WHERE` clause: a condition on state and expiry
+//! would let PostgreSQL's planner, with statistics stale after a large
+//! issue, combine the key with the partial expiry index and scan every
+//! issued code each time.
 //!
 //! [`lifecycle::current_state`]: crate::domain::lifecycle::current_state
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::events::{self, EventInput};
 use super::redemptions::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
 use super::{Result, StorageError, values_placeholders};
-use crate::domain::VoucherState;
+use crate::domain::{VoucherState, lifecycle};
 use crate::domain::redemption::{RedemptionState, month_of};
 
 /// Columns of one `redemptions` row in the multi-row insert.
@@ -50,7 +55,7 @@ fn effect(mode: RedeemMode) -> Effect {
     }
 }
 
-/// A voucher the `UPDATE` moved, as its `RETURNING` clause gave it.
+/// What the redemption of a voucher needs to know of it.
 struct Moved {
     structure_id: i64,
     product: String,
@@ -65,46 +70,40 @@ struct Moved {
 /// leaves untouched. Any Idempotency-Key an input carries must already be
 /// claimed: its answer is stored by the caller.
 pub(crate) async fn redeem_issued(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     inputs: &[&RedeemInput],
     now: i64,
 ) -> Result<Vec<Option<Outcome>>> {
     let mut answers: Vec<Option<Outcome>> = inputs.iter().map(|_| None).collect();
+    let ids: Vec<i64> = inputs.iter().map(|input| input.voucher_id).collect();
+    let mut found = lock_vouchers(tx, &ids).await?;
     // A code named twice in one batch: the first claim takes the fast path,
     // the others the general one, which then finds it redeemed.
-    let mut seen = HashSet::new();
-    let mut groups: BTreeMap<(bool, Vec<&str>), Vec<usize>> = BTreeMap::new();
-    for (i, input) in inputs.iter().enumerate() {
-        if !seen.insert(input.voucher_id) {
-            continue;
-        }
-        let mut capped: Vec<&str> = input.caps.iter().map(|c| c.family.as_str()).collect();
-        capped.sort_unstable();
-        let reserve = input.mode == RedeemMode::Reserve;
-        groups.entry((reserve, capped)).or_default().push(i);
-    }
     let mut done = Vec::new();
-    for ((_, capped), members) in &groups {
-        let Some(first) = members.first().and_then(|&i| inputs.get(i)) else {
+    for (i, input) in inputs.iter().enumerate() {
+        let Some(v) = found.remove(&input.voucher_id) else {
             continue;
         };
-        let ids: Vec<i64> = members
-            .iter()
-            .filter_map(|&i| inputs.get(i).map(|input| input.voucher_id))
-            .collect();
-        let mut moved = move_vouchers(tx, &ids, effect(first.mode).voucher_to, capped, now).await?;
-        for &i in members {
-            if let Some(input) = inputs.get(i) {
-                if let Some(m) = moved.remove(&input.voucher_id) {
-                    done.push((i, m));
-                }
-            }
+        let capped = input.caps.iter().any(|c| c.family == v.moved.family);
+        if v.stored == VoucherState::Issued
+            && lifecycle::current_state(v.stored, None, v.expires_at, now) == VoucherState::Issued
+            && !capped
+        {
+            done.push((i, v.moved));
         }
+    }
+    for mode in [RedeemMode::Redeem, RedeemMode::Reserve] {
+        let ids: Vec<i64> = done
+            .iter()
+            .filter_map(|(i, _)| inputs.get(*i))
+            .filter(|input| input.mode == mode)
+            .map(|input| input.voucher_id)
+            .collect();
+        move_vouchers(tx, &ids, effect(mode).voucher_to, now).await?;
     }
     if done.is_empty() {
         return Ok(answers);
     }
-    done.sort_by_key(|(i, _)| *i);
     let ids = insert_redemptions(tx, inputs, &done, now).await?;
     let mut made = Vec::with_capacity(done.len());
     for (i, m) in done {
@@ -115,7 +114,7 @@ pub(crate) async fn redeem_issued(
             .ok_or_else(|| StorageError::Corrupt("a redemption insert lost a row".into()))?;
         made.push((i, id, m));
     }
-    append_events(tx, inputs, &made, now).await?;
+    append_events(tx, inputs, &made, now);
     for (i, id, m) in made {
         if let (Some(input), Some(slot)) = (inputs.get(i), answers.get_mut(i)) {
             *slot = Some(Outcome::Done(record(input, id, m, now)));
@@ -124,62 +123,85 @@ pub(crate) async fn redeem_issued(
     Ok(answers)
 }
 
-/// Moves the redeemable vouchers among `ids` to `to`; answers what each
-/// moved voucher is, by id.
+/// A voucher as read under its lock.
+struct Found {
+    stored: VoucherState,
+    expires_at: i64,
+    moved: Moved,
+}
+
+fn list(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the vouchers among `ids` that exist, locking their rows
+/// (PostgreSQL; SQLite's writer holds the database), by id.
+async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Found>> {
+    let lock = if tx.is_sqlite() { "" } else { " FOR UPDATE OF v" };
+    let sql = format!(
+        "SELECT v.id, v.state, v.expires_at, v.structure_id, v.product_id, v.resource, v.amount, \
+         p.family, p.validity_days FROM vouchers v JOIN products p ON p.id = v.product_id \
+         WHERE v.id IN ({}){lock}",
+        list(1, ids.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let state: String = row.try_get("state")?;
+        let stored = VoucherState::parse(&state)
+            .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
+        found.insert(
+            row.try_get::<i64, _>("id")?,
+            Found {
+                stored,
+                expires_at: row.try_get("expires_at")?,
+                moved: Moved {
+                    structure_id: row.try_get("structure_id")?,
+                    product: row.try_get("product_id")?,
+                    resource: row.try_get("resource")?,
+                    amount: row.try_get("amount")?,
+                    family: row.try_get("family")?,
+                    validity_days: row.try_get("validity_days")?,
+                },
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// Moves the locked vouchers `ids` to `to`.
 async fn move_vouchers(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     ids: &[i64],
     to: VoucherState,
-    capped: &[&str],
     now: i64,
-) -> Result<HashMap<i64, Moved>> {
-    const FIXED_PARAMS: usize = 2;
-    let list = |from: usize, n: usize| {
-        (0..n)
-            .map(|k| format!("${}", from + k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let id_list = list(FIXED_PARAMS + 1, ids.len());
-    let uncapped = if capped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " AND NOT EXISTS (SELECT 1 FROM products c WHERE c.id = vouchers.product_id AND c.family IN ({}))",
-            list(FIXED_PARAMS + 1 + ids.len(), capped.len())
-        )
-    };
-    // The domain's `issued`: stored so, and not yet expired.
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let sql = format!(
-        "UPDATE vouchers SET state = $1, state_changed_at = $2 \
-         WHERE id IN ({id_list}) AND state = 'issued' AND expires_at > $2{uncapped} \
-         RETURNING id, structure_id, product_id, resource, amount, \
-         (SELECT p.family FROM products p WHERE p.id = vouchers.product_id) AS family, \
-         (SELECT p.validity_days FROM products p WHERE p.id = vouchers.product_id) AS validity_days"
+        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id IN ({})",
+        list(3, ids.len())
     );
     let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now);
     for id in ids {
         query = query.bind(*id);
     }
-    for family in capped {
-        query = query.bind((*family).to_owned());
+    let moved = query.execute(&mut **tx).await?.rows_affected();
+    if moved != ids.len() as u64 {
+        return Err(StorageError::Corrupt(format!(
+            "{moved} of {} locked vouchers moved",
+            ids.len()
+        )));
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    let mut moved = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        moved.insert(
-            row.try_get::<i64, _>("id")?,
-            Moved {
-                structure_id: row.try_get("structure_id")?,
-                product: row.try_get("product_id")?,
-                resource: row.try_get("resource")?,
-                amount: row.try_get("amount")?,
-                family: row.try_get("family")?,
-                validity_days: row.try_get("validity_days")?,
-            },
-        );
-    }
-    Ok(moved)
+    Ok(())
 }
 
 /// Hold deadline and redemption time of a new redemption.
@@ -193,7 +215,7 @@ fn times(input: &RedeemInput, now: i64) -> (Option<i64>, Option<i64>) {
 /// Inserts the redemptions of the moved vouchers; answers their ids by
 /// voucher id (the order of `RETURNING` rows is not promised).
 async fn insert_redemptions(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     inputs: &[&RedeemInput],
     done: &[(usize, Moved)],
     now: i64,
@@ -235,12 +257,7 @@ async fn insert_redemptions(
         .collect()
 }
 
-async fn append_events(
-    tx: &mut Transaction<'static, Any>,
-    inputs: &[&RedeemInput],
-    made: &[(usize, i64, Moved)],
-    now: i64,
-) -> Result<()> {
+fn append_events(tx: &mut WriteTx, inputs: &[&RedeemInput], made: &[(usize, i64, Moved)], now: i64) {
     let events: Vec<EventInput> = made
         .iter()
         .filter_map(|(i, id, m)| {
@@ -254,7 +271,7 @@ async fn append_events(
             })
         })
         .collect();
-    events::append(tx, now, &events).await
+    events::append(tx, now, &events);
 }
 
 fn record(input: &RedeemInput, id: i64, m: Moved, now: i64) -> RedemptionRecord {

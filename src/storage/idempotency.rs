@@ -5,8 +5,9 @@
 //! answer exists exactly when the effect does.
 
 use ring::digest;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::{Result, events};
 use crate::domain::DomainError;
 
@@ -44,7 +45,7 @@ pub(crate) enum Claimed {
 /// Claims the key in `tx`. On PostgreSQL a concurrent claim of the same key
 /// waits for the first transaction to end, then sees its stored answer.
 pub(crate) async fn claim(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     claim: &IdempotencyClaim,
     now: i64,
 ) -> Result<Claimed> {
@@ -83,7 +84,7 @@ pub(crate) async fn claim(
 
 /// Stores the answer for a claimed key, in the same transaction as the work.
 pub(crate) async fn store_answer(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     claim: &IdempotencyClaim,
     answer: &str,
 ) -> Result<()> {
@@ -99,7 +100,7 @@ pub(crate) async fn store_answer(
 /// Gives a claimed key back, unanswered, so that a refused request can be
 /// retried with the same key.
 pub(crate) async fn release(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     claim: &IdempotencyClaim,
 ) -> Result<()> {
     sqlx::query("DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND response IS NULL")

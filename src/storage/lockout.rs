@@ -1,8 +1,9 @@
 //! Failed-attempt counters in the database, so that lock-outs and the
 //! deployment-wide failure budget hold across every server process.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::{Result, Store};
 use crate::domain::lockout::{Counter, LockoutPolicy, on_failure};
 
@@ -36,7 +37,7 @@ impl Store {
 /// `source` is now locked out, if it is.
 pub(crate) async fn record_failure(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     source: &str,
     policy: &LockoutPolicy,
     now: i64,

@@ -31,7 +31,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{AnyPool, Executor};
 
 use crate::domain::DomainError;
 
@@ -39,6 +39,7 @@ pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
 pub use audit::Alarm;
 pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
+pub(crate) use events::WriteTx;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint};
 pub use lockout::GLOBAL_SOURCE;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
@@ -158,9 +159,7 @@ impl Store {
         };
         store.migrate().await?;
         // Chains the events of a database that predates the chain.
-        let mut tx = store.begin_write().await?;
-        events::backfill(&mut tx).await?;
-        tx.commit().await?;
+        events::backfill(store.begin_write().await?).await?;
         Ok(store)
     }
 
@@ -209,10 +208,10 @@ impl Store {
 
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite, so the write
     /// lock is taken before anything is read.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write.begin().await?,
+            Backend::Sqlite => WriteTx::new(self.write.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => WriteTx::new(self.write.begin().await?),
         })
     }
 

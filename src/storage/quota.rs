@@ -1,8 +1,9 @@
 //! The quota ledger in the database: buckets, balances and ledger entries,
 //! always changed together, in one transaction, with an event.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::events::{self, EventInput};
 use super::{Result, Store, values_placeholders};
 use crate::domain::Balance;
@@ -53,7 +54,7 @@ const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 /// balance by the same amounts. The balance's CHECK refuses a negative
 /// available amount, as a last line of defence.
 pub(crate) async fn record(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     structure_id: i64,
     resource: &str,
     rows: &[LedgerRow],
@@ -82,7 +83,7 @@ pub(crate) async fn record(
 
 /// Moves the running balance by the rows' amounts.
 async fn move_balance(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     structure_id: i64,
     resource: &str,
     rows: &[LedgerRow],
@@ -118,7 +119,7 @@ async fn move_balance(
 
 /// Writes one ledger row, moves the balance, and returns the row's id.
 pub(crate) async fn record_one(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     structure_id: i64,
     resource: &str,
     row: LedgerRow,
@@ -147,7 +148,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)] // One row's worth of columns.
     pub(crate) async fn credit_bucket(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         grant_id: i64,
         period: i64,
         structure_id: i64,
@@ -188,7 +189,8 @@ impl Store {
                 "resource": resource, "amount": amount, "expires_at": expires_at,
             }),
         };
-        events::append(tx, now, &[event]).await
+        events::append(tx, now, &[event]);
+        Ok(())
     }
 
     /// Credits every monthly grant whose next credit is due (for one
@@ -302,7 +304,7 @@ impl Store {
                 voucher_id: None,
                 data: serde_json::json!({ "bucket_id": id, "resource": resource, "amount": remaining }),
             };
-            events::append(&mut tx, now, &[event]).await?;
+            events::append(&mut tx, now, &[event]);
             events::commit(tx).await?;
             lapsed += 1;
         }
@@ -341,7 +343,7 @@ impl Store {
 /// The open buckets of a structure's resource, locked for the transaction.
 pub(crate) async fn open_buckets(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     structure_id: i64,
     resource: &str,
 ) -> Result<Vec<Bucket>> {
@@ -367,7 +369,7 @@ pub(crate) async fn open_buckets(
 }
 
 /// Takes drawn amounts out of their buckets.
-pub(crate) async fn draw(tx: &mut Transaction<'static, Any>, takes: &[Take]) -> Result<()> {
+pub(crate) async fn draw(tx: &mut WriteTx, takes: &[Take]) -> Result<()> {
     let mut per_bucket: Vec<(i64, i64)> = Vec::new();
     for t in takes {
         match per_bucket.iter_mut().find(|(id, _)| *id == t.bucket_id) {
@@ -390,7 +392,7 @@ pub(crate) async fn draw(tx: &mut Transaction<'static, Any>, takes: &[Take]) -> 
 /// Writes the voucher's single return entry (and any lapse entries), and
 /// answers how much of the amount lapsed at once.
 pub(crate) async fn give_back(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     structure_id: i64,
     resource: &str,
     voucher_id: i64,

@@ -9,8 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::WriteTx;
 use super::events::{self, EventInput};
 use super::fast_redeem;
 use super::idempotency::{self, Claimed, IdempotencyClaim};
@@ -204,7 +205,7 @@ impl Store {
 /// already tried [`fast_redeem::redeem_issued`] on it in this transaction.
 pub(crate) async fn redeem(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     input: &RedeemInput,
     now: i64,
     fast_tried: bool,
@@ -237,7 +238,7 @@ pub(crate) async fn redeem(
 
 async fn redeem_claimed(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     input: &RedeemInput,
     now: i64,
     fast_tried: bool,
@@ -353,7 +354,7 @@ async fn redeem_claimed(
 /// Counts one more redemption for a beneficiary, if the cap allows it.
 async fn take_usage(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     msisdn_hash: &[u8; 32],
     cap: &BeneficiaryCap,
     period: i64,
@@ -395,7 +396,7 @@ async fn take_usage(
 }
 
 /// Gives back what a redemption counted against its beneficiary's cap.
-async fn release_usage(tx: &mut Transaction<'static, Any>, held: &Held) -> Result<()> {
+async fn release_usage(tx: &mut WriteTx, held: &Held) -> Result<()> {
     if !held.counted {
         return Ok(());
     }
@@ -415,7 +416,7 @@ async fn release_usage(tx: &mut Transaction<'static, Any>, held: &Held) -> Resul
 /// Moves a voucher whose row this transaction has locked; a refusal here
 /// means the lock did not hold, which must never be hidden.
 async fn move_locked(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     id: i64,
     from: VoucherState,
     to: VoucherState,
@@ -430,7 +431,7 @@ async fn move_locked(
     }
 }
 
-async fn expire(tx: &mut Transaction<'static, Any>, row: &AnyRow, now: i64) -> Result<()> {
+async fn expire(tx: &mut WriteTx, row: &AnyRow, now: i64) -> Result<()> {
     let mut voucher = super::vouchers::voucher_from_row(row, now)?;
     // Called once any run-out hold has been released: the row is `issued` now.
     voucher.stored_state = VoucherState::Issued;
@@ -439,7 +440,7 @@ async fn expire(tx: &mut Transaction<'static, Any>, row: &AnyRow, now: i64) -> R
 }
 
 async fn event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     kind: &'static str,
     operator_token_id: i64,
     structure_id: i64,
@@ -454,13 +455,14 @@ async fn event(
         voucher_id: Some(voucher_id),
         data: serde_json::json!({ "redemption_id": redemption_id }),
     };
-    events::append(tx, now, &[event]).await
+    events::append(tx, now, &[event]);
+    Ok(())
 }
 
 /// Locks and reads one of an operator's redemptions.
 async fn held(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     operator_token_id: i64,
     id: i64,
 ) -> Result<Option<Held>> {
@@ -481,7 +483,7 @@ async fn held(
 /// Ends a redemption: its row takes `state`, its voucher goes back to
 /// `issued`, its cap usage is given back.
 async fn end(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     held: &Held,
     state: RedemptionState,
     voucher_from: VoucherState,
@@ -512,7 +514,7 @@ async fn end(
 /// The hold of a voucher's reserved redemption ran out.
 pub(crate) async fn time_out_hold_of_voucher(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     voucher_id: i64,
     now: i64,
 ) -> Result<()> {
@@ -563,7 +565,7 @@ pub enum Followup {
 /// confirm, cancel or reverse that already happened answers the same.
 pub(crate) async fn follow_up(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     operator_token_id: i64,
     id: i64,
     action: Followup,

@@ -1,8 +1,9 @@
 //! Vouchers: issue, read, list, void and expire.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction, any::AnyRow};
+use sqlx::{Row, any::AnyRow};
 
+use super::WriteTx;
 use super::events::{self, EventInput};
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self as ledger, Entry, LedgerRow};
@@ -289,7 +290,7 @@ impl Store {
             &voucher,
             give_back_data(&voucher, lapsed),
         );
-        events::append(&mut tx, now, &[event]).await?;
+        events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(VoucherRow {
             state: to,
@@ -378,7 +379,7 @@ impl IssueJob {
 /// fails with [`StorageError::SerialTaken`], and the caller must roll back.
 pub(crate) async fn issue_in(
     store: &Store,
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     job: &IssueJob,
     now: i64,
 ) -> Result<IssueOutcome> {
@@ -433,7 +434,7 @@ pub(crate) async fn issue_in(
 /// changed the voucher since it was read. Every voucher state change in
 /// storage goes through here.
 pub(crate) async fn set_state(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     id: i64,
     from: VoucherState,
     to: VoucherState,
@@ -453,7 +454,7 @@ pub(crate) async fn set_state(
 }
 
 async fn change_state(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     v: &VoucherRow,
     to: VoucherState,
     now: i64,
@@ -463,7 +464,7 @@ async fn change_state(
 
 /// Expires one voucher whose date has passed, if still issued.
 pub(crate) async fn expire_one(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     v: &VoucherRow,
     now: i64,
 ) -> Result<bool> {
@@ -477,7 +478,7 @@ pub(crate) async fn expire_one(
     }
     let lapsed = ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
     let event = voucher_event("expire", "system".into(), v, give_back_data(v, lapsed));
-    events::append(tx, now, &[event]).await?;
+    events::append(tx, now, &[event]);
     Ok(true)
 }
 
@@ -522,7 +523,7 @@ impl Rows<'_> {
 /// earlier request, or by another request of the same batch) inserts
 /// nothing for that row; the shortfall fails the whole attempt, so that
 /// nothing is written for a voucher the caller would not be given.
-async fn insert_vouchers(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) -> Result<()> {
+async fn insert_vouchers(tx: &mut WriteTx, rows: &Rows<'_>) -> Result<()> {
     let job = rows.job;
     let candidates = &job.candidates;
     let sql = insert_vouchers_sql(candidates.len());
@@ -556,7 +557,7 @@ async fn insert_vouchers(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) ->
 /// The ledger side of an issue: sources of vouchers that drew from several
 /// buckets, the drawn buckets, and one event per voucher. (The issue entry
 /// itself is written first: vouchers reference it.)
-async fn record_issue(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) -> Result<()> {
+async fn record_issue(tx: &mut WriteTx, rows: &Rows<'_>) -> Result<()> {
     let job = rows.job;
     let mut sources = Vec::new();
     for (i, v) in job.candidates.iter().enumerate() {
@@ -593,5 +594,6 @@ async fn record_issue(tx: &mut Transaction<'static, Any>, rows: &Rows<'_>) -> Re
         })
         .collect();
     let actor = job.principal.actor();
-    events::append_voucher_events(tx, rows.now, "issue", &actor, job.structure_id, &events).await
+    events::append_voucher_events(tx, rows.now, "issue", &actor, job.structure_id, &events);
+    Ok(())
 }
