@@ -325,8 +325,19 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         recurrence: None,
     };
     store.create_grant("bench", &grant, now).await.unwrap();
+    let structure_token = store
+        .create_token(
+            "bench",
+            &relay_topup::tokens::hash("bench structure"),
+            Role::Structure,
+            Some(s.id),
+            None,
+            now,
+        )
+        .await
+        .unwrap();
     let principal = Principal {
-        token_id: 0,
+        token_id: structure_token,
         role: Role::Structure,
         structure_id: Some(s.id),
     };

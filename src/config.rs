@@ -49,6 +49,19 @@ pub struct Limits {
     /// Longest time a request may take before it is answered 503, in seconds.
     #[arg(long, env = "RELAY_TOPUP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// How long a token lookup is trusted without asking the database again,
+    /// in seconds (0: always ask). A token revoked through another server
+    /// or the command line can read for at most this long; its writes are
+    /// refused at once. Admin tokens are never cached.
+    #[arg(long, env = "RELAY_TOPUP_TOKEN_CACHE_SECS", default_value_t = 2)]
+    pub token_cache_secs: u64,
+    /// Most token lookups kept at once.
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_TOKEN_CACHE_ENTRIES",
+        default_value_t = 10_000
+    )]
+    pub token_cache_entries: usize,
     /// How long a reserved code is held for its operator, in seconds.
     #[arg(long, env = "RELAY_TOPUP_HOLD_SECS", default_value_t = 300)]
     pub hold_secs: i64,
@@ -156,6 +169,8 @@ impl Default for Limits {
             max_idempotency_key_chars: 255,
             sweep_interval_secs: 60,
             request_timeout_secs: 30,
+            token_cache_secs: 2,
+            token_cache_entries: 10_000,
             hold_secs: 300,
             reversal_window_secs: 86_400,
             operator_rate_per_sec: 200,

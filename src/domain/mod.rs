@@ -96,6 +96,9 @@ pub enum DomainError {
     ReversalWindowClosed,
     #[error("too many failed attempts; locked out for {retry_after_secs} s")]
     LockedOut { retry_after_secs: i64 },
+    /// The caller's token was revoked after the request was authenticated.
+    #[error("the token was revoked")]
+    TokenRevoked,
 }
 
 impl DomainError {

@@ -248,6 +248,7 @@ async fn revoke_token(
         .revoke_token(&caller.principal.actor(), id, state.now())
         .await?
     {
+        state.tokens.forget_all();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found("token"))

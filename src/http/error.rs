@@ -241,6 +241,7 @@ impl From<DomainError> for Problem {
                 error.to_string(),
             ),
             DomainError::InvalidCode => Self::invalid_code(),
+            DomainError::TokenRevoked => Self::unauthorized(),
             DomainError::BeneficiaryCapReached => Self::new(
                 StatusCode::CONFLICT,
                 "beneficiary_cap_reached",

@@ -29,11 +29,18 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem
         .map(|(_, token)| token.trim())
         .filter(|t| t.starts_with(tokens::TOKEN_PREFIX) && t.len() <= 128)
         .ok_or_else(Problem::unauthorized)?;
-    state
+    let hash = tokens::hash(token);
+    let now = std::time::Instant::now();
+    if let Some(principal) = state.tokens.get(&hash, now) {
+        return Ok(principal);
+    }
+    let principal = state
         .store
-        .find_token(&tokens::hash(token))
+        .find_token(&hash)
         .await?
-        .ok_or_else(Problem::unauthorized)
+        .ok_or_else(Problem::unauthorized)?;
+    state.tokens.put(hash, principal, now);
+    Ok(principal)
 }
 
 /// A role an endpoint requires.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod redemptions;
+pub mod token_cache;
 pub mod vouchers;
 
 use std::num::NonZeroU32;
@@ -50,6 +51,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Closed while an integrity alarm is open ([`crate::integrity`]).
     pub integrity: crate::integrity::Gate,
+    /// Recent token lookups ([`token_cache`]).
+    pub tokens: token_cache::TokenCache,
 }
 
 /// Shared, cheaply cloned application state.
@@ -71,6 +74,8 @@ impl AppState {
             limits.operator_burst,
         ));
         let typo_limiter = RateLimiter::keyed(redemptions::typo_quota(limits.typos_per_min));
+        let tokens =
+            token_cache::TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
         Self(Arc::new(Inner {
             store,
             keys,
@@ -81,6 +86,7 @@ impl AppState {
             typo_limiter,
             metrics: Metrics::new(),
             integrity: crate::integrity::Gate::default(),
+            tokens,
         }))
     }
 

@@ -28,7 +28,7 @@ use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::{
     Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord,
-    RequestFingerprint, WriteOp, WriteResult,
+    RequestFingerprint, WriteOp, WriteResult, operator_source,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,23 +40,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reverse))
 }
 
-/// Where failed attempts of this operator token are counted.
-fn source(token_id: i64) -> String {
-    format!("operator:{token_id}")
-}
-
-/// Refuses a locked-out or too-busy operator before any work.
-async fn admit(state: &AppState, token_id: i64) -> Result<(), Problem> {
-    if let Some(secs) = state
+/// Refuses a locked-out operator before any work. A redemption does not
+/// ask: its batch checks the operator inside its transaction, and a failed
+/// attempt is refused when it is recorded.
+async fn refuse_locked_out(state: &AppState, token_id: i64) -> Result<(), Problem> {
+    match state
         .store
-        .locked_for(&source(token_id), state.now())
+        .locked_for(&operator_source(token_id), state.now())
         .await?
     {
-        return Err(DomainError::LockedOut {
+        Some(secs) => Err(DomainError::LockedOut {
             retry_after_secs: secs,
         }
-        .into());
+        .into()),
+        None => Ok(()),
     }
+}
+
+/// Refuses a too-busy operator before any work.
+fn admit(state: &AppState, token_id: i64) -> Result<(), Problem> {
     if let Err(not_until) = state.operator_limiter.check_key(&token_id) {
         state.metrics.rate_limited.inc();
         let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -76,7 +78,7 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
     tracing::warn!(operator = token_id, %serial, "invalid code");
     let op = WriteOp::Failure {
-        source: source(token_id),
+        source: operator_source(token_id),
         policy: state.limits.lockout_policy(),
     };
     match state.store.submit(op, state.now()).await {
@@ -88,6 +90,7 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
             );
             Problem::invalid_code()
         }
+        Ok(WriteResult::Outcome(Outcome::Refused(refusal))) => refusal.into(),
         Ok(_) => Problem::invalid_code(),
         Err(e) => e.into(),
     }
@@ -148,7 +151,8 @@ async fn check(
     body: ApiJson<CheckBody>,
 ) -> ApiResult<Json<CheckAnswer>> {
     let token_id = caller.principal.token_id;
-    admit(&state, token_id).await?;
+    refuse_locked_out(&state, token_id).await?;
+    admit(&state, token_id)?;
     let voucher = verify_code(&state, token_id, &body.value.code).await?;
     let Some(facts) = state
         .store
@@ -260,7 +264,7 @@ async fn redeem(
 ) -> ApiResult<impl IntoResponse> {
     state.ensure_integrity()?;
     let token_id = caller.principal.token_id;
-    admit(&state, token_id).await?;
+    admit(&state, token_id)?;
     let voucher = verify_code(&state, token_id, &body.value.code).await?;
     check_msisdn(&body.value.msisdn)?;
     let operator_ref = check_text(
@@ -278,7 +282,7 @@ async fn redeem(
         hold_secs: state.limits.hold_secs,
         caps: state.limits.beneficiary_caps.clone(),
         idempotency: key.map(|key| IdempotencyClaim {
-            scope: source(token_id),
+            scope: operator_source(token_id),
             key,
             fingerprint: RequestFingerprint::new("POST /v1/redemptions", &body.raw),
         }),

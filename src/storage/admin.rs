@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{Row, any::AnyRow};
 
 use super::events::{self, EventInput};
-use super::{Result, StorageError, Store, is_unique_violation};
+use super::{Result, StorageError, Store, WriteTx, is_unique_violation};
 use crate::domain::{DomainError, Principal, Product, Recurrence, Role, quota};
 
 /// A registered structure.
@@ -367,5 +367,21 @@ impl Store {
         events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
         Ok(())
+    }
+}
+
+/// Refuses a write by a token revoked since its request was authenticated
+/// (the HTTP layer trusts a lookup for a moment): checked inside the
+/// write's own transaction, so no write outlives its token's revocation.
+pub(crate) async fn ensure_token_live(tx: &mut WriteTx, token_id: i64) -> Result<()> {
+    let live = sqlx::query("SELECT id FROM tokens WHERE id = $1 AND revoked_at IS NULL")
+        .bind(token_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    if live {
+        Ok(())
+    } else {
+        Err(DomainError::TokenRevoked.into())
     }
 }

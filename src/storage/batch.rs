@@ -13,7 +13,7 @@
 //! expired) are committed with the rest. Nobody is answered before the
 //! commit: an acknowledged redemption is durable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,6 +23,7 @@ use super::redemptions::{self, Followup, Outcome, RedeemInput};
 use super::vouchers::{self, IssueJob, IssueOutcome};
 use super::{Result, StorageError, Store};
 use super::{events, lockout};
+use crate::domain::DomainError;
 use crate::domain::lockout::LockoutPolicy;
 
 /// Most operations in one transaction.
@@ -91,17 +92,82 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// Applies one job; `fast_tried` says its redemption already went through
-/// [`fast_redeem::redeem_issued`] in this transaction and was left to the
-/// general path.
+/// The operator token whose standing a job needs, and whether a lock-out
+/// bars it too: a redemption needs a live token that is not locked out; a
+/// confirm, cancel or reverse a live token; the sweeper's time-out, a
+/// failure record and an issue nothing here.
+fn operator_of(job: &Job) -> Option<(i64, bool)> {
+    match &job.op {
+        WriteOp::Redeem(input) => Some((input.operator_token_id, true)),
+        WriteOp::FollowUp {
+            action: Followup::TimeOut,
+            ..
+        } => None,
+        WriteOp::FollowUp {
+            operator_token_id, ..
+        } => Some((*operator_token_id, false)),
+        WriteOp::Failure { .. } | WriteOp::Issue(_) => None,
+    }
+}
+
+/// Why `job` may not be applied, given its operator's standing.
+fn barred(job: &Job, standing: &HashMap<i64, lockout::Standing>) -> Option<DomainError> {
+    let (token_id, lockable) = operator_of(job)?;
+    match standing.get(&token_id) {
+        None | Some(lockout::Standing { live: false, .. }) => Some(DomainError::TokenRevoked),
+        Some(lockout::Standing {
+            locked_for: Some(secs),
+            ..
+        }) if lockable => Some(DomainError::LockedOut {
+            retry_after_secs: *secs,
+        }),
+        Some(_) => None,
+    }
+}
+
+/// Refuses the jobs whose operator is revoked or locked out, as the
+/// transaction sees the tokens and counters: one statement for all.
+async fn admit(
+    tx: &mut WriteTx,
+    jobs: &[Job],
+    results: &mut [Option<Result<WriteResult>>],
+) -> Result<()> {
+    let mut ids: Vec<i64> = jobs
+        .iter()
+        .filter_map(|j| operator_of(j).map(|(id, _)| id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let Some(now) = jobs.first().map(|j| j.now) else {
+        return Ok(());
+    };
+    let standing = lockout::operator_standing(tx, &ids, now).await?;
+    for (job, slot) in jobs.iter().zip(results.iter_mut()) {
+        if let Some(refusal) = barred(job, &standing) {
+            *slot = Some(Ok(WriteResult::Outcome(Outcome::Refused(refusal))));
+        }
+    }
+    Ok(())
+}
+
+/// Applies one job. `admitted` says the batch has already checked its
+/// operator ([`admit`]) and tried the set-based path on a plain redemption.
 async fn apply_one(
     store: &Store,
     tx: &mut WriteTx,
     job: &Job,
-    fast_tried: bool,
+    admitted: bool,
 ) -> Result<WriteResult> {
+    if !admitted {
+        let mut result = [None];
+        admit(tx, std::slice::from_ref(job), &mut result).await?;
+        if let [Some(refused)] = result {
+            return refused;
+        }
+    }
     Ok(match &job.op {
         WriteOp::Redeem(input) => {
+            let fast_tried = admitted && input.idempotency.is_none();
             WriteResult::Outcome(redemptions::redeem(store, tx, input, job.now, fast_tried).await?)
         }
         WriteOp::FollowUp {
@@ -119,9 +185,16 @@ async fn apply_one(
             )
             .await?,
         ),
-        WriteOp::Failure { source, policy } => WriteResult::LockedFor(
-            lockout::record_failure(store, tx, source, policy, job.now).await?,
-        ),
+        WriteOp::Failure { source, policy } => {
+            match lockout::record_failure(store, tx, source, policy, job.now).await? {
+                lockout::Recorded::Counted(locked_for) => WriteResult::LockedFor(locked_for),
+                lockout::Recorded::AlreadyLocked(secs) => {
+                    WriteResult::Outcome(Outcome::Refused(DomainError::LockedOut {
+                        retry_after_secs: secs,
+                    }))
+                }
+            }
+        }
         WriteOp::Issue(issue) => {
             WriteResult::Issued(vouchers::issue_in(store, tx, issue, job.now).await?)
         }
@@ -239,7 +312,10 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
         };
     }
     let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
-    let fast_tried = redeem_common_cases(&mut tx, jobs, &mut results).await?;
+    admit(&mut tx, jobs, &mut results)
+        .await
+        .map_err(Abandoned::OneByOne)?;
+    redeem_common_cases(&mut tx, jobs, &mut results).await?;
     let savepoints = store.backend() == super::Backend::Sqlite;
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs.get(i).map(lock_order));
@@ -251,7 +327,7 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
         if savepoints {
             tx.savepoint().await.map_err(Abandoned::Failed)?;
         }
-        let result = match apply_one(store, &mut tx, job, fast_tried.contains(&i)).await {
+        let result = match apply_one(store, &mut tx, job, true).await {
             Ok(result) => {
                 if savepoints {
                     tx.release_savepoint().await.map_err(Abandoned::Failed)?;
@@ -278,25 +354,25 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
         .collect())
 }
 
-/// Applies the batch's plain redemptions (no Idempotency-Key) set-based
-/// ([`fast_redeem`]), a few statements for all of them; fills in the
-/// answers of those it completed and returns the indices it tried. An
-/// error gives up the batch: there is no savepoint around a set.
+/// Applies the batch's admitted plain redemptions (no Idempotency-Key)
+/// set-based ([`fast_redeem`]), a few statements for all of them, and fills
+/// in the answers of those it completed. An error gives up the batch: there
+/// is no savepoint around a set.
 async fn redeem_common_cases(
     tx: &mut WriteTx,
     jobs: &[Job],
     results: &mut [Option<Result<WriteResult>>],
-) -> Result<Vec<usize>, Abandoned> {
+) -> Result<(), Abandoned> {
     // Grouped by the time they were submitted with (nearly always one).
     let mut by_now: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
+        let refused = results.get(i).is_some_and(Option::is_some);
         if let WriteOp::Redeem(input) = &job.op {
-            if input.idempotency.is_none() {
+            if input.idempotency.is_none() && !refused {
                 by_now.entry(job.now).or_default().push(i);
             }
         }
     }
-    let mut tried = Vec::new();
     for (now, members) in by_now {
         let inputs: Vec<&RedeemInput> = members
             .iter()
@@ -313,9 +389,8 @@ async fn redeem_common_cases(
                 *slot = Some(Ok(WriteResult::Outcome(outcome)));
             }
         }
-        tried.extend(members);
     }
-    Ok(tried)
+    Ok(())
 }
 
 impl Store {

@@ -27,8 +27,8 @@ use super::WriteTx;
 use super::events::{self, EventInput};
 use super::redemptions::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
 use super::{Result, StorageError, values_placeholders};
-use crate::domain::{VoucherState, lifecycle};
 use crate::domain::redemption::{RedemptionState, month_of};
+use crate::domain::{VoucherState, lifecycle};
 
 /// Columns of one `redemptions` row in the multi-row insert.
 const REDEMPTION_COLUMNS: usize = 11;
@@ -140,7 +140,11 @@ fn list(from: usize, n: usize) -> String {
 /// Reads the vouchers among `ids` that exist, locking their rows
 /// (PostgreSQL; SQLite's writer holds the database), by id.
 async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Found>> {
-    let lock = if tx.is_sqlite() { "" } else { " FOR UPDATE OF v" };
+    let lock = if tx.is_sqlite() {
+        ""
+    } else {
+        " FOR UPDATE OF v"
+    };
     let sql = format!(
         "SELECT v.id, v.state, v.expires_at, v.structure_id, v.product_id, v.resource, v.amount, \
          p.family, p.validity_days FROM vouchers v JOIN products p ON p.id = v.product_id \
@@ -177,12 +181,7 @@ async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Fou
 }
 
 /// Moves the locked vouchers `ids` to `to`.
-async fn move_vouchers(
-    tx: &mut WriteTx,
-    ids: &[i64],
-    to: VoucherState,
-    now: i64,
-) -> Result<()> {
+async fn move_vouchers(tx: &mut WriteTx, ids: &[i64], to: VoucherState, now: i64) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -257,7 +256,12 @@ async fn insert_redemptions(
         .collect()
 }
 
-fn append_events(tx: &mut WriteTx, inputs: &[&RedeemInput], made: &[(usize, i64, Moved)], now: i64) {
+fn append_events(
+    tx: &mut WriteTx,
+    inputs: &[&RedeemInput],
+    made: &[(usize, i64, Moved)],
+    now: i64,
+) {
     let events: Vec<EventInput> = made
         .iter()
         .filter_map(|(i, id, m)| {

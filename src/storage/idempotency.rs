@@ -44,11 +44,7 @@ pub(crate) enum Claimed {
 
 /// Claims the key in `tx`. On PostgreSQL a concurrent claim of the same key
 /// waits for the first transaction to end, then sees its stored answer.
-pub(crate) async fn claim(
-    tx: &mut WriteTx,
-    claim: &IdempotencyClaim,
-    now: i64,
-) -> Result<Claimed> {
+pub(crate) async fn claim(tx: &mut WriteTx, claim: &IdempotencyClaim, now: i64) -> Result<Claimed> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency (scope, key, request_hash, response, created_at) \
          VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (scope, key) DO NOTHING",
@@ -99,10 +95,7 @@ pub(crate) async fn store_answer(
 
 /// Gives a claimed key back, unanswered, so that a refused request can be
 /// retried with the same key.
-pub(crate) async fn release(
-    tx: &mut WriteTx,
-    claim: &IdempotencyClaim,
-) -> Result<()> {
+pub(crate) async fn release(tx: &mut WriteTx, claim: &IdempotencyClaim) -> Result<()> {
     sqlx::query("DELETE FROM idempotency WHERE scope = $1 AND key = $2 AND response IS NULL")
         .bind(claim.scope.clone())
         .bind(claim.key.clone())

@@ -1,6 +1,8 @@
 //! Failed-attempt counters in the database, so that lock-outs and the
 //! deployment-wide failure budget hold across every server process.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::WriteTx;
@@ -9,6 +11,65 @@ use crate::domain::lockout::{Counter, LockoutPolicy, on_failure};
 
 /// The counter every failure also counts against.
 pub const GLOBAL_SOURCE: &str = "global";
+
+/// What the failure counters of operator tokens are called, before the id.
+const OPERATOR_SOURCE_PREFIX: &str = "operator:";
+
+/// The failure-counter source of an operator token.
+pub fn operator_source(token_id: i64) -> String {
+    format!("{OPERATOR_SOURCE_PREFIX}{token_id}")
+}
+
+/// Whether an operator token may write now, as its transaction sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Standing {
+    /// Not revoked.
+    pub live: bool,
+    /// Seconds it remains locked out, if it is.
+    pub locked_for: Option<i64>,
+}
+
+/// The standing of each of `token_ids` (operator tokens), in one statement:
+/// a redemption batch checks its operators inside its transaction, so a
+/// lock-out or a revocation that committed before it is always honoured,
+/// whichever server recorded it. Unknown ids are absent.
+pub(crate) async fn operator_standing(
+    tx: &mut WriteTx,
+    token_ids: &[i64],
+    now: i64,
+) -> Result<HashMap<i64, Standing>> {
+    if token_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT t.id, t.revoked_at, f.window_start, f.failures, f.lockouts, f.locked_until \
+         FROM tokens t LEFT JOIN failure_counters f ON f.source = $1 || t.id WHERE t.id IN ({})",
+        (2..token_ids.len() + 2)
+            .map(|k| format!("${k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(OPERATOR_SOURCE_PREFIX);
+    for id in token_ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    let mut standing = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let counter = match row.try_get::<Option<i64>, _>("locked_until")? {
+            Some(_) => counter_from_row(row)?,
+            None => Counter::default(),
+        };
+        standing.insert(
+            row.try_get::<i64, _>("id")?,
+            Standing {
+                live: row.try_get::<Option<i64>, _>("revoked_at")?.is_none(),
+                locked_for: counter.locked_for(now),
+            },
+        );
+    }
+    Ok(standing)
+}
 
 fn counter_from_row(row: &sqlx::any::AnyRow) -> Result<Counter> {
     Ok(Counter {
@@ -33,15 +94,25 @@ impl Store {
     }
 }
 
-/// Counts a failure for `source` and for the deployment; returns how long
-/// `source` is now locked out, if it is.
+/// What recording a failed attempt found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// Counted; the source is now locked out for this long, if it is.
+    Counted(Option<i64>),
+    /// The source was already locked out, for this long: an attempt made
+    /// while locked out is refused, not counted.
+    AlreadyLocked(i64),
+}
+
+/// Counts a failure for `source` and for the deployment, unless `source` is
+/// locked out already.
 pub(crate) async fn record_failure(
     store: &Store,
     tx: &mut WriteTx,
     source: &str,
     policy: &LockoutPolicy,
     now: i64,
-) -> Result<Option<i64>> {
+) -> Result<Recorded> {
     for s in [GLOBAL_SOURCE, source] {
         sqlx::query(
             "INSERT INTO failure_counters (source, window_start, failures) VALUES ($1, $2, 0) \
@@ -73,6 +144,9 @@ pub(crate) async fn record_failure(
             mine = counter_from_row(row)?;
         }
     }
+    if let Some(secs) = mine.locked_for(now) {
+        return Ok(Recorded::AlreadyLocked(secs));
+    }
     let (mine, global) = on_failure(mine, global, now, policy);
     for (name, c) in [(GLOBAL_SOURCE, global), (source, mine)] {
         sqlx::query(
@@ -87,5 +161,5 @@ pub(crate) async fn record_failure(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(mine.locked_for(now))
+    Ok(Recorded::Counted(mine.locked_for(now)))
 }

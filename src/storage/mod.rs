@@ -41,7 +41,7 @@ pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint};
-pub use lockout::GLOBAL_SOURCE;
+pub use lockout::{GLOBAL_SOURCE, operator_source};
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
 pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
@@ -255,7 +255,7 @@ impl Store {
 
 /// Redemption writers per process on PostgreSQL. Each holds one connection
 /// while it applies a batch; jobs for the same voucher go to the same writer.
-const POSTGRES_WRITERS: usize = 4;
+const POSTGRES_WRITERS: usize = 2;
 
 /// Page cache of the SQLite writer connection: large, so the B-trees that
 /// issue and redemption touch stay in memory.

@@ -8,8 +8,8 @@
 //! the last line of defence against a double redemption.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::WriteTx;
 use super::events::{self, EventInput};

@@ -250,6 +250,7 @@ impl Store {
         now: i64,
     ) -> Result<VoucherRow> {
         let mut tx = self.begin_write().await?;
+        super::admin::ensure_token_live(&mut tx, principal.token_id).await?;
         let sql = format!(
             "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1 AND structure_id = $2{}",
             self.for_update()
@@ -383,6 +384,7 @@ pub(crate) async fn issue_in(
     job: &IssueJob,
     now: i64,
 ) -> Result<IssueOutcome> {
+    super::admin::ensure_token_live(tx, job.principal.token_id).await?;
     if let Some(claim) = &job.idempotency {
         if let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await? {
             return serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()));
@@ -463,11 +465,7 @@ async fn change_state(
 }
 
 /// Expires one voucher whose date has passed, if still issued.
-pub(crate) async fn expire_one(
-    tx: &mut WriteTx,
-    v: &VoucherRow,
-    now: i64,
-) -> Result<bool> {
+pub(crate) async fn expire_one(tx: &mut WriteTx, v: &VoucherRow, now: i64) -> Result<bool> {
     // The transition table says where expiry may start (only `issued`): a
     // voucher already expired must not be expired, and given back, twice.
     let Ok(to) = lifecycle::next(v.stored_state, Transition::Expire) else {
