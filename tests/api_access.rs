@@ -1581,3 +1581,97 @@ async fn openapi_marks_public_operations_as_needing_no_token(db: Db) {
     app.stop().await;
 }
 both!(openapi_marks_public_operations_as_needing_no_token);
+
+/// A token revoked behind this server's back (by the command line, as by
+/// another server) while this server trusts its cached lookup: every write
+/// is refused at once, because writes check the token in their own
+/// transaction; reads stop within the cache's time to live.
+async fn tokens_revoked_elsewhere_can_no_longer_write(db: Db) {
+    let limits = relay_topup::config::Limits {
+        token_cache_secs: 3600,
+        operator_rate_per_sec: 1_000_000,
+        operator_burst: 1_000_000,
+        ..common::test_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (s_id, _) = app.funded_structure("Point d'accueil", 10 * 1024).await;
+    let (structure_id, structure) = create_token(&app, "structure", Some(s_id)).await;
+    let (operator_id, operator) = create_token(&app, "operator", None).await;
+    let issued = issue_serials(&app, &structure, 3).await;
+    // Both lookups are now cached.
+    assert_eq!(vouchers(&app, &structure).await.len(), 3);
+    let redeem = |code: &str| json!({ "code": code, "msisdn": "+33612345678" });
+    let a = app
+        .post("/v1/redemptions", &operator, redeem(&issued[0].1))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    let reserved = app
+        .post(
+            "/v1/redemptions",
+            &operator,
+            json!({ "code": issued[1].1, "msisdn": "+33612345678", "mode": "reserve" }),
+        )
+        .await;
+    assert_eq!(reserved.status, StatusCode::CREATED, "{reserved:?}");
+    let (_, viewer) = create_token(&app, "structure", Some(s_id)).await;
+    let before = app.balance(&viewer, "data_mb").await;
+    let key_file = app.dir.path().join("test.keys");
+    for id in [structure_id, operator_id] {
+        let run = common::cli(
+            &app.database_url,
+            &key_file,
+            &["token", "revoke", &id.to_string()],
+        );
+        assert!(run.ok(), "{}", run.stderr);
+    }
+    let refusals = [
+        app.post(
+            "/v1/vouchers",
+            &structure,
+            json!({ "product": "data-1gb", "count": 1 }),
+        )
+        .await,
+        app.post(
+            &format!("/v1/vouchers/{}/void", issued[2].0),
+            &structure,
+            json!({}),
+        )
+        .await,
+        app.post("/v1/redemptions", &operator, redeem(&issued[2].1))
+            .await,
+        app.post(
+            &format!("/v1/redemptions/{}/confirm", reserved.body["id"]),
+            &operator,
+            json!({}),
+        )
+        .await,
+    ];
+    for a in &refusals {
+        assert_eq!(
+            (a.status, a.code()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "{a:?}"
+        );
+    }
+    assert_eq!(
+        app.balance(&viewer, "data_mb").await,
+        before,
+        "nothing was issued or given back"
+    );
+    let states: Vec<Value> = vouchers(&app, &viewer)
+        .await
+        .iter()
+        .map(|v| v["state"].clone())
+        .collect();
+    assert_eq!(states.len(), 3);
+    assert_eq!(
+        states.iter().filter(|s| *s == "issued").count(),
+        1,
+        "the code the revoked operator tried is still issued: {states:?}"
+    );
+    common::assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(tokens_revoked_elsewhere_can_no_longer_write);
