@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 
 use crate::audit::chain;
-use crate::audit::snapshot::CheckpointRow;
+use crate::audit::snapshot::{CheckpointRow, Snapshot};
 use crate::audit::verify::{self, Scope};
 use crate::http::AppState;
 use crate::storage::StorageError;
@@ -55,14 +55,10 @@ pub struct CheckResult {
 /// audit). Raises an alarm for findings nobody acknowledged.
 pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
     let snapshot = state.store.audit_snapshot().await?;
-    let keys = state.keys.get();
-    let outcome = verify::verify(
-        &snapshot,
-        keys.verifying_keys(),
-        Scope {
-            attestations: false,
-        },
-    );
+    let scope = Scope {
+        attestations: false,
+    };
+    let (_, outcome) = verify_aside(state, snapshot, scope).await?;
     let accepted = state.store.acknowledged_findings().await?;
     let new: Vec<serde_json::Value> = outcome
         .findings
@@ -99,6 +95,23 @@ pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
         new_findings: new.len(),
         alarm_id,
     })
+}
+
+/// Runs the verifier on a blocking thread and gives the snapshot back: the
+/// replay is CPU work in proportion to the whole log, and on the async
+/// workers it would stall every request they carry until it ends.
+pub async fn verify_aside(
+    state: &AppState,
+    snapshot: Snapshot,
+    scope: Scope,
+) -> Result<(Snapshot, verify::Outcome), StorageError> {
+    let keys = state.keys.get();
+    tokio::task::spawn_blocking(move || {
+        let outcome = verify::verify(&snapshot, keys.verifying_keys(), scope);
+        (snapshot, outcome)
+    })
+    .await
+    .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
 }
 
 /// Signs a checkpoint of the chain's head if enough events followed the

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiQuery, Auditor, page_limit};
-use crate::audit::verify::{self, Scope};
+use crate::audit::verify::Scope;
 use crate::audit::{Finding, reconcile, report};
 use crate::clock::{parse_rfc3339, rfc3339};
 
@@ -142,14 +142,10 @@ async fn audit_report(
 ) -> ApiResult<Json<Report>> {
     let (from, to) = period(&q)?;
     let snapshot = state.store.audit_snapshot().await?;
-    let keys = state.keys.get();
-    let outcome = verify::verify(
-        &snapshot,
-        keys.verifying_keys(),
-        Scope {
-            attestations: false,
-        },
-    );
+    let scope = Scope {
+        attestations: false,
+    };
+    let (snapshot, outcome) = crate::integrity::verify_aside(&state, snapshot, scope).await?;
     let mut chain: Vec<_> = snapshot.events.iter().filter(|e| e.seq.is_some()).collect();
     chain.sort_by_key(|e| e.seq);
     let rows: Vec<ReportRowView> = report::period(&chain, from, to)

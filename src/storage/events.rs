@@ -25,7 +25,7 @@ use std::ops::{Deref, DerefMut};
 
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
-use super::{Result, StorageError, values_placeholders};
+use super::{Result, StorageError, power_of_two_chunks, rows_per_statement, values_placeholders};
 use crate::audit::chain::{self, EventFields, Hash};
 
 /// One event to append.
@@ -41,9 +41,11 @@ pub struct EventInput {
     pub data: serde_json::Value,
 }
 
-/// Rows per statement: keeps every insert well under both backends'
-/// parameter limits.
-const EVENT_ROWS_PER_STATEMENT: usize = 400;
+/// Most rows per statement when sealing a pre-chain database: keeps every
+/// update well under both backends' parameter limits.
+const EVENT_ROWS_PER_STATEMENT: usize = 256;
+/// Parameters of one event row as inserted.
+const EVENT_COLUMNS: usize = 9;
 
 /// An event row as written: its text fixed, so that the hash covers exactly
 /// the stored bytes.
@@ -182,16 +184,18 @@ pub(crate) fn append_voucher_events(
 /// Writes `rows` chained after the head `(seq, hash)`, and moves the head.
 async fn insert_chained(
     conn: &mut AnyConnection,
+    sqlite: bool,
     seq: i64,
     hash: Hash,
     rows: &[Pending],
 ) -> Result<()> {
     let links = chain_links(seq, hash, rows);
-    for (chunk, linked) in rows
-        .chunks(EVENT_ROWS_PER_STATEMENT)
-        .zip(links.chunks(EVENT_ROWS_PER_STATEMENT))
-    {
-        insert_chunk(conn, chunk, linked).await?;
+    let mut linked = links.as_slice();
+    let max_rows = rows_per_statement(sqlite, EVENT_COLUMNS);
+    for chunk in power_of_two_chunks(rows, max_rows) {
+        let (these, rest) = linked.split_at(chunk.len().min(linked.len()));
+        insert_chunk(conn, chunk, these).await?;
+        linked = rest;
     }
     if let Some(last) = links.last() {
         move_head(conn, last.seq, &last.hash).await?;
@@ -202,7 +206,7 @@ async fn insert_chained(
 async fn insert_chunk(conn: &mut AnyConnection, rows: &[Pending], links: &[Link]) -> Result<()> {
     let sql = format!(
         "INSERT INTO events (at, kind, actor, structure_id, voucher_id, data, seq, prev_hash, hash) VALUES {}",
-        values_placeholders(rows.len(), 9)
+        values_placeholders(rows.len(), EVENT_COLUMNS)
     );
     let mut query = sqlx::query(&sql);
     for (r, link) in rows.iter().zip(links) {
@@ -354,7 +358,7 @@ pub(crate) async fn commit(mut tx: WriteTx) -> Result<()> {
         // database already.)
         let sqlite = tx.is_sqlite();
         let (seq, hash) = head(&mut tx, !sqlite).await?;
-        insert_chained(&mut tx, seq, hash, &pending).await?;
+        insert_chained(&mut tx, sqlite, seq, hash, &pending).await?;
     }
     tx.tx.commit().await?;
     Ok(())

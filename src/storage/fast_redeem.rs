@@ -26,7 +26,10 @@ use sqlx::Row;
 use super::WriteTx;
 use super::events::{self, EventInput};
 use super::redemptions::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
-use super::{Result, StorageError, values_placeholders};
+use super::{
+    Result, StorageError, padded_ids, placeholder_list, power_of_two_chunks, rows_per_statement,
+    values_placeholders,
+};
 use crate::domain::redemption::{RedemptionState, month_of};
 use crate::domain::{VoucherState, lifecycle};
 
@@ -130,16 +133,10 @@ struct Found {
     moved: Moved,
 }
 
-fn list(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|k| format!("${k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Reads the vouchers among `ids` that exist, locking their rows
 /// (PostgreSQL; SQLite's writer holds the database), by id.
 async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Found>> {
+    let padded = padded_ids(ids);
     let lock = if tx.is_sqlite() {
         ""
     } else {
@@ -149,10 +146,10 @@ async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Fou
         "SELECT v.id, v.state, v.expires_at, v.structure_id, v.product_id, v.resource, v.amount, \
          p.family, p.validity_days FROM vouchers v JOIN products p ON p.id = v.product_id \
          WHERE v.id IN ({}){lock}",
-        list(1, ids.len())
+        placeholder_list(1, padded.len())
     );
     let mut query = sqlx::query(&sql);
-    for id in ids {
+    for id in &padded {
         query = query.bind(*id);
     }
     let rows = query.fetch_all(&mut **tx).await?;
@@ -185,12 +182,13 @@ async fn move_vouchers(tx: &mut WriteTx, ids: &[i64], to: VoucherState, now: i64
     if ids.is_empty() {
         return Ok(());
     }
+    let padded = padded_ids(ids);
     let sql = format!(
         "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id IN ({})",
-        list(3, ids.len())
+        placeholder_list(3, padded.len())
     );
     let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now);
-    for id in ids {
+    for id in &padded {
         query = query.bind(*id);
     }
     let moved = query.execute(&mut **tx).await?.rows_affected();
@@ -219,41 +217,48 @@ async fn insert_redemptions(
     done: &[(usize, Moved)],
     now: i64,
 ) -> Result<HashMap<i64, i64>> {
-    let sql = format!(
-        "INSERT INTO redemptions (voucher_id, operator_token_id, state, msisdn_hash, family, period, \
-         operator_ref, created_at, hold_expires_at, redeemed_at, counted) VALUES {} RETURNING id, voucher_id",
-        values_placeholders(done.len(), REDEMPTION_COLUMNS)
-    );
-    let mut query = sqlx::query(&sql);
-    for (i, m) in done {
-        let Some(input) = inputs.get(*i) else {
-            continue;
-        };
-        let (hold, redeemed_at) = times(input, now);
-        query = query
-            .bind(input.voucher_id)
-            .bind(input.operator_token_id)
-            .bind(effect(input.mode).state.as_str())
-            .bind(input.msisdn_hash.to_vec())
-            .bind(m.family.clone())
-            .bind(month_of(now))
-            .bind(input.operator_ref.clone())
-            .bind(now)
-            .bind(hold)
-            .bind(redeemed_at)
-            .bind(0_i64);
+    let mut ids = HashMap::with_capacity(done.len());
+    let max_rows = rows_per_statement(tx.is_sqlite(), REDEMPTION_COLUMNS);
+    for chunk in power_of_two_chunks(done, max_rows) {
+        let sql = format!(
+            "INSERT INTO redemptions (voucher_id, operator_token_id, state, msisdn_hash, family, period, \
+             operator_ref, created_at, hold_expires_at, redeemed_at, counted) VALUES {} RETURNING id, voucher_id",
+            values_placeholders(chunk.len(), REDEMPTION_COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for (i, m) in chunk {
+            let Some(input) = inputs.get(*i) else {
+                continue;
+            };
+            let (hold, redeemed_at) = times(input, now);
+            query = query
+                .bind(input.voucher_id)
+                .bind(input.operator_token_id)
+                .bind(effect(input.mode).state.as_str())
+                .bind(input.msisdn_hash.to_vec())
+                .bind(m.family.clone())
+                .bind(month_of(now))
+                .bind(input.operator_ref.clone())
+                .bind(now)
+                .bind(hold)
+                .bind(redeemed_at)
+                .bind(0_i64);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            ids.insert(
+                row.try_get::<i64, _>("voucher_id")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    if rows.len() != done.len() {
+    if ids.len() != done.len() {
         return Err(StorageError::Corrupt(format!(
             "{} redemptions inserted for {} codes",
-            rows.len(),
+            ids.len(),
             done.len()
         )));
     }
-    rows.iter()
-        .map(|r| Ok((r.try_get("voucher_id")?, r.try_get("id")?)))
-        .collect()
+    Ok(ids)
 }
 
 fn append_events(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::WriteTx;
-use super::{Result, Store};
+use super::{Result, Store, padded_ids, placeholder_list};
 use crate::domain::lockout::{Counter, LockoutPolicy, on_failure};
 
 /// The counter every failure also counts against.
@@ -41,16 +41,14 @@ pub(crate) async fn operator_standing(
     if token_ids.is_empty() {
         return Ok(HashMap::new());
     }
+    let padded = padded_ids(token_ids);
     let sql = format!(
         "SELECT t.id, t.revoked_at, f.window_start, f.failures, f.lockouts, f.locked_until \
          FROM tokens t LEFT JOIN failure_counters f ON f.source = $1 || t.id WHERE t.id IN ({})",
-        (2..token_ids.len() + 2)
-            .map(|k| format!("${k}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        placeholder_list(2, padded.len())
     );
     let mut query = sqlx::query(&sql).bind(OPERATOR_SOURCE_PREFIX);
-    for id in token_ids {
+    for id in &padded {
         query = query.bind(*id);
     }
     let rows = query.fetch_all(&mut **tx).await?;

@@ -296,6 +296,64 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
     out
 }
 
+/// Splits `items` into chunks whose lengths are powers of two, at most
+/// `max`, largest first. A multi-row statement then comes in a few texts
+/// only, which the connection keeps prepared; one text per row count would
+/// overflow its statement cache and be parsed again each time.
+pub(crate) fn power_of_two_chunks<T>(items: &[T], max: usize) -> Vec<&[T]> {
+    let max = max.max(1);
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let len = rest.len().min(max);
+        let size = 1usize << (usize::BITS - 1 - len.leading_zeros());
+        let (chunk, tail) = rest.split_at(size);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
+/// Parameters one SQLite statement should bind at most: sqlx's SQLite
+/// driver looks each parameter up by name in a list as long as the
+/// statement's parameters, so binding costs grow with the square of their
+/// number (a 2,304-parameter insert spent most of its time there).
+const SQLITE_PARAMS_PER_STATEMENT: usize = 256;
+/// The same for PostgreSQL, which has no such cost: only the protocol's
+/// limit of 65,535, and fewer statements mean fewer round trips.
+const POSTGRES_PARAMS_PER_STATEMENT: usize = 4096;
+
+/// Most rows of `columns` parameters one multi-row statement should carry:
+/// a power of two, for [`power_of_two_chunks`].
+pub(crate) fn rows_per_statement(sqlite: bool, columns: usize) -> usize {
+    let params = if sqlite {
+        SQLITE_PARAMS_PER_STATEMENT
+    } else {
+        POSTGRES_PARAMS_PER_STATEMENT
+    };
+    let rows = (params / columns.max(1)).max(1);
+    1usize << (usize::BITS - 1 - rows.leading_zeros())
+}
+
+/// `ids` padded to a power of two by repeating the last one, for an
+/// `IN (…)` list with few distinct lengths (see [`power_of_two_chunks`]);
+/// a repeated id changes nothing.
+pub(crate) fn padded_ids(ids: &[i64]) -> Vec<i64> {
+    let mut padded = ids.to_vec();
+    if let Some(&last) = ids.last() {
+        padded.resize(ids.len().next_power_of_two(), last);
+    }
+    padded
+}
+
+/// `$from, $from+1, …`: `n` numbered placeholders.
+pub(crate) fn placeholder_list(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether an error is a unique-constraint violation (a lost race).
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
@@ -306,6 +364,41 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_largest_first() {
+        let items: Vec<u32> = (0..100).collect();
+        let lens: Vec<usize> = power_of_two_chunks(&items, 64)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(lens, [64, 32, 4]);
+        let lens: Vec<usize> = power_of_two_chunks(&items, 16)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(lens, [16, 16, 16, 16, 16, 16, 4]);
+        let joined: Vec<u32> = power_of_two_chunks(&items, 64).concat();
+        assert_eq!(joined, items);
+        assert!(power_of_two_chunks::<u32>(&[], 64).is_empty());
+    }
+
+    #[test]
+    fn sqlite_statements_stay_small() {
+        assert_eq!(rows_per_statement(true, 9), 16);
+        assert_eq!(rows_per_statement(true, 11), 16);
+        assert_eq!(rows_per_statement(false, 9), 256);
+        assert_eq!(rows_per_statement(true, 1000), 1);
+    }
+
+    #[test]
+    fn padding_repeats_the_last_id() {
+        assert_eq!(padded_ids(&[1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(padded_ids(&[5]), [5]);
+        assert_eq!(padded_ids(&[1, 2, 3, 4, 5]), [1, 2, 3, 4, 5, 5, 5, 5]);
+        assert!(padded_ids(&[]).is_empty());
+        assert_eq!(placeholder_list(3, 2), "$3, $4");
+    }
 
     #[test]
     fn placeholders_number_rows_then_columns() {
