@@ -1,10 +1,13 @@
 //! The operator's API: check, redeem or reserve, confirm, cancel, reverse,
 //! and statements.
 //!
-//! Every code goes through the same gate ([`verify_code`]): lock-out, rate
-//! limit, format (precise errors), then authenticity (one opaque
-//! `invalid_code`, counted as a failed attempt). Writes go through the
-//! storage layer's batched writer.
+//! Every code goes through the same gate: rate limit, then
+//! [`verify_code`]: format (precise errors), then authenticity (one opaque
+//! `invalid_code`, counted as a failed attempt). A locked-out operator is
+//! refused by `check` before any work, by a redemption inside its own
+//! transaction (the batched writer checks every operator it carries), and
+//! by a failed attempt when it is recorded. Writes go through the storage
+//! layer's batched writer.
 
 use std::num::NonZeroU32;
 
