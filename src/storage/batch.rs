@@ -232,12 +232,6 @@ impl From<StorageError> for Abandoned {
     }
 }
 
-impl From<sqlx::Error> for Abandoned {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
 /// Applies the jobs in one transaction and returns one result per job. If
 /// the batch meets a deadlock or serialisation failure (PostgreSQL, several
 /// servers locking the same rows in different orders), or an error it has
