@@ -6,11 +6,20 @@
 //! renamed over the old file, so a crash leaves either the old or the new
 //! keys, never half of each. A file that group or others may read is refused
 //! rather than trusted.
+//!
+//! Every change (creation, rotation) reads, changes and writes the file while
+//! holding an exclusive lock on a companion file (`<key file>.lock`), so
+//! that two rotations, in one server, in several servers or in the command
+//! line, never both add "the next" key id with different secrets: the last
+//! writer would otherwise replace a key that codes were already made with.
+//! The lock is on a file of its own because the key file itself is replaced
+//! by rename, and a lock on the old inode would not stop the next writer.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::Ed25519KeyPair;
@@ -96,13 +105,56 @@ pub fn load(path: &Path) -> Result<KeyMaterial, KeyFileError> {
     Ok(material)
 }
 
-/// Writes the key file atomically with mode 0600.
+/// Holds the key file's lock until dropped (closing the file releases it).
+#[derive(Debug)]
+pub struct KeyFileLock {
+    _file: File,
+}
+
+/// The companion file whose lock guards changes to `path`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Waits for, then takes, the exclusive lock that guards changes to the key
+/// file at `path`. Blocking: call it off the async workers.
+pub fn lock(path: &Path) -> Result<KeyFileLock, KeyFileError> {
+    let lock = lock_path(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(KEY_FILE_MODE)
+        .open(&lock)
+        .map_err(io_error(&lock))?;
+    file.lock().map_err(io_error(&lock))?;
+    Ok(KeyFileLock { _file: file })
+}
+
+/// A temporary file name no other writer uses at the same time, even one
+/// that ignores the lock (a server of an older release).
+fn temporary_path(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    PathBuf::from(name)
+}
+
+/// Writes the key file atomically with mode 0600. Callers that read the
+/// file first hold its [`lock`].
 pub fn save(path: &Path, material: &KeyMaterial) -> Result<(), KeyFileError> {
     let text = serde_json::to_string_pretty(material).map_err(|e| KeyFileError::Format {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    let tmp = path.with_extension("keys.tmp");
+    let tmp = temporary_path(path);
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -114,9 +166,15 @@ pub fn save(path: &Path, material: &KeyMaterial) -> Result<(), KeyFileError> {
     // temporary file keeps its old mode unless we set it.
     file.set_permissions(fs::Permissions::from_mode(KEY_FILE_MODE))
         .map_err(io_error(&tmp))?;
-    file.write_all(text.as_bytes()).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_error(path))?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(source) = written {
+        // Leave no stray copy of the secrets behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(KeyFileError::Io { path: tmp, source });
+    }
     sync_parent(path)
 }
 
@@ -132,6 +190,11 @@ fn sync_parent(path: &Path) -> Result<(), KeyFileError> {
 
 /// Creates a new key file; refuses to overwrite an existing one.
 pub fn create(path: &Path) -> Result<KeyMaterial, KeyFileError> {
+    let _lock = lock(path)?;
+    create_locked(path)
+}
+
+fn create_locked(path: &Path) -> Result<KeyMaterial, KeyFileError> {
     if path.exists() {
         return Err(KeyFileError::Exists {
             path: path.to_owned(),
@@ -145,15 +208,20 @@ pub fn create(path: &Path) -> Result<KeyMaterial, KeyFileError> {
 /// Loads the key file, creating it first if it does not exist. Returns the
 /// material and whether it was created.
 pub fn load_or_create(path: &Path) -> Result<(KeyMaterial, bool), KeyFileError> {
+    // Under the lock, so two servers starting together on a new key file
+    // cannot each create keys and keep different ones.
+    let _lock = lock(path)?;
     if path.exists() {
         Ok((load(path)?, false))
     } else {
-        Ok((create(path)?, true))
+        Ok((create_locked(path)?, true))
     }
 }
 
-/// Adds a new code key and signing key, keeping the old ones.
+/// Adds a new code key and signing key, keeping the old ones. Blocking:
+/// waits for any other change to the file to finish first.
 pub fn rotate(path: &Path) -> Result<KeyMaterial, KeyFileError> {
+    let _lock = lock(path)?;
     let mut material = load(path)?;
     let rng = SystemRandom::new();
     material.rotate(

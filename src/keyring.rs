@@ -1,7 +1,7 @@
 //! The keys a running service uses, swappable at rotation.
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::code::{KeyMaterial, KeySet};
 use crate::keyfile::{self, KeyFileError};
@@ -11,6 +11,10 @@ use crate::keyfile::{self, KeyFileError};
 pub struct Keys {
     file: Option<PathBuf>,
     current: RwLock<Arc<KeySet>>,
+    /// Held from reading the file to swapping the set, so that rotations in
+    /// this process swap in the order they wrote (the file lock orders them
+    /// against other processes).
+    rotating: Mutex<()>,
 }
 
 impl Keys {
@@ -18,6 +22,7 @@ impl Keys {
         Self {
             file,
             current: RwLock::new(Arc::new(set)),
+            rotating: Mutex::new(()),
         }
     }
 
@@ -30,8 +35,16 @@ impl Keys {
         }
     }
 
-    /// Rotates the key file and swaps the new set in.
+    /// Rotates the key file and swaps the new set in. Blocking (file lock,
+    /// fsync): call it off the async workers.
+    ///
+    /// The new set is the whole file as rotated, so it also holds any key
+    /// another process added since this one started.
     pub fn rotate(&self) -> Result<Arc<KeySet>, KeyFileError> {
+        let _order = match self.rotating.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let material: KeyMaterial = match &self.file {
             Some(path) => keyfile::rotate(path)?,
             None => {

@@ -13,8 +13,9 @@ use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiJson};
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::code::Label;
+use crate::code::{KeyError, Label};
 use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
+use crate::keyfile::KeyFileError;
 use crate::storage::{NewGrant, Structure};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -338,12 +339,24 @@ pub struct RotatedKeys {
 
 /// Rotates the code and signing keys; old keys keep verifying.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "admin",
-    responses((status = 201, body = RotatedKeys), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+    responses((status = 201, body = RotatedKeys), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 409, description = "every code key id is in use (`key_ids_exhausted`)", body = ProblemBody)))]
 async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<impl IntoResponse> {
-    let keys = state.keys.rotate().map_err(|e| {
-        tracing::error!(error = %e, "key rotation failed");
-        Problem::internal()
-    })?;
+    // The file lock and fsync block: keep them off the async workers.
+    let rotating = state.clone();
+    let keys = tokio::task::spawn_blocking(move || rotating.keys.rotate())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "key rotation task failed");
+            Problem::internal()
+        })?
+        .map_err(|e| match e {
+            KeyFileError::Keys(KeyError::CodeKeysExhausted) => Problem::key_ids_exhausted(),
+            other => {
+                tracing::error!(error = %other, "key rotation failed");
+                Problem::internal()
+            }
+        })?;
     let rotated = RotatedKeys {
         code_key_id: keys.codes.active().get(),
         signing_key_id: keys.signing_key().id(),

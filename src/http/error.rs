@@ -147,6 +147,40 @@ impl Problem {
         )
     }
 
+    /// Every code key id (0 to 31) has been used; ids are never reused
+    /// while codes made with them may still be presented.
+    pub fn key_ids_exhausted() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "key_ids_exhausted",
+            "No code key id left",
+            "all 32 code key ids are in use, so no new code key can be added; \
+             see the README, \"Retiring keys\"",
+        )
+    }
+
+    /// Too many heavy requests of this kind run at once; try again later.
+    pub fn busy(retry_after_secs: u64, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy", detail)
+            .retry_after(retry_after_secs)
+    }
+
+    /// The request took longer than the configured request timeout. What it
+    /// was doing may or may not have taken effect: retry with the same
+    /// `Idempotency-Key`.
+    pub fn request_timeout(timeout_secs: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "Request timed out",
+            format!(
+                "the request took longer than {timeout_secs} s; retry it (with the same \
+                 Idempotency-Key where it has one)"
+            ),
+        )
+        .retry_after(1)
+    }
+
     /// Issuing and redemption are halted: the periodic integrity check
     /// found the books inconsistent, and no admin has acknowledged it.
     pub fn integrity_hold() -> Self {

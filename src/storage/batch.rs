@@ -361,11 +361,10 @@ async fn redeem_common_cases(
     let mut by_now: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, job) in jobs.iter().enumerate() {
         let refused = results.get(i).is_some_and(Option::is_some);
-        if let WriteOp::Redeem(input) = &job.op {
-            if input.idempotency.is_none() && !refused {
+        if let WriteOp::Redeem(input) = &job.op
+            && input.idempotency.is_none() && !refused {
                 by_now.entry(job.now).or_default().push(i);
             }
-        }
     }
     for (now, members) in by_now {
         let inputs: Vec<&RedeemInput> = members

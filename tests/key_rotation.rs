@@ -1,0 +1,121 @@
+//! Key rotation under concurrency: rotations through the API and the command
+//! line at once, with codes issued in between, lose no key; every code
+//! still redeems, and the key file on disk agrees with what was used.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::{Db, TestApp, cli};
+use relay_topup::code::KeySet;
+use reqwest::StatusCode;
+use serde_json::json;
+
+const API_ROTATIONS: usize = 10;
+const CLI_ROTATIONS: usize = 5;
+const ISSUES: usize = 12;
+
+async fn rotations_in_parallel_lose_no_key(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let app = Arc::new(app);
+    let (_, structure) = app.funded_structure("Rotations", 1024 * 100).await;
+    let operator = app.token("operator", None).await;
+    let key_file = app.dir.path().join("test.keys");
+
+    let mut tasks = Vec::new();
+    for _ in 0..API_ROTATIONS {
+        let app = Arc::clone(&app);
+        tasks.push(tokio::spawn(async move {
+            let a = app.post("/v1/keys/rotate", &app.admin, json!({})).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+            Vec::new()
+        }));
+    }
+    for _ in 0..CLI_ROTATIONS {
+        let (url, file) = (app.database_url.clone(), key_file.clone());
+        tasks.push(tokio::spawn(async move {
+            let run = tokio::task::spawn_blocking(move || cli(&url, &file, &["keys", "rotate"]))
+                .await
+                .unwrap();
+            assert!(run.ok(), "{}", run.stderr);
+            Vec::new()
+        }));
+    }
+    for _ in 0..ISSUES {
+        let (app, structure) = (Arc::clone(&app), structure.clone());
+        tasks.push(tokio::spawn(async move {
+            let a = app.issue(&structure, "data-1gb", 1).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+            vec![a.body["vouchers"][0]["code"].as_str().unwrap().to_owned()]
+        }));
+    }
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.extend(task.await.unwrap());
+    }
+    assert_eq!(codes.len(), ISSUES);
+
+    // Every rotation added its own key id: none overwrote another's.
+    let material = relay_topup::keyfile::load(&key_file).unwrap();
+    let ids: BTreeSet<u8> = material.code_keys.iter().map(|k| k.key_id).collect();
+    let expected: BTreeSet<u8> = (0..=(API_ROTATIONS + CLI_ROTATIONS) as u8).collect();
+    assert_eq!(ids, expected);
+
+    // The file, as a restarted server would read it, verifies every code…
+    let from_disk = KeySet::from_material(&material).unwrap();
+    for code in &codes {
+        let parsed = relay_topup::code::parse(code).unwrap();
+        assert!(
+            from_disk.codes.verify(&parsed).is_ok(),
+            "code {} does not verify under the key file",
+            &code[..9]
+        );
+    }
+    // …and the running server redeems every one of them.
+    for code in &codes {
+        let a = app
+            .post(
+                "/v1/redemptions",
+                &operator,
+                json!({ "code": code, "msisdn": "+33612345678" }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    }
+    common::assert_books_clean(&app).await;
+    Arc::into_inner(app).unwrap().stop().await;
+}
+both!(rotations_in_parallel_lose_no_key);
+
+async fn the_last_key_id_answers_409(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    // Key ids 0 to 31: the first key and 31 rotations.
+    for _ in 0..31 {
+        let a = app.post("/v1/keys/rotate", &app.admin, json!({})).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    }
+    let refused = app.post("/v1/keys/rotate", &app.admin, json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
+    assert!(refused.is_problem());
+    assert_eq!(refused.code(), Some("key_ids_exhausted"));
+    // Nothing changed: the key file still has 32 keys and the last active.
+    let material = relay_topup::keyfile::load(&app.dir.path().join("test.keys")).unwrap();
+    assert_eq!(material.code_keys.len(), 32);
+    let (_, structure) = app.funded_structure("Après", 1024).await;
+    let issued = app.issue(&structure, "data-1gb", 1).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+    assert!(
+        issued.body["vouchers"][0]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with('Z')
+    );
+    app.stop().await;
+}
+both!(the_last_key_id_answers_409);
