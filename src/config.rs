@@ -1,6 +1,8 @@
 //! Every limit of the service, named and configurable (flag or environment
 //! variable), with its default.
 
+use std::time::Duration;
+
 use clap::Args;
 
 use crate::domain::lockout::LockoutPolicy;
@@ -46,9 +48,29 @@ pub struct Limits {
     /// recurring grants, in seconds.
     #[arg(long, env = "RELAY_TOPUP_SWEEP_INTERVAL_SECS", default_value_t = 60)]
     pub sweep_interval_secs: u64,
-    /// Longest time a request may take before it is answered 503, in seconds.
-    #[arg(long, env = "RELAY_TOPUP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    /// Longest time a request may take before it is answered 503
+    /// `request_timeout`, in seconds (at least 1).
+    #[arg(long, env = "RELAY_TOPUP_REQUEST_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
+    /// Longest wait for a request's headers, in seconds, counted from when
+    /// the server starts waiting for it (a new connection, or a kept-alive
+    /// one after its last answer): closes idle and half-sent connections.
+    #[arg(long, env = "RELAY_TOPUP_HEADER_READ_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moves for this long, in seconds, is
+    /// closed; longer than the request timeout, so a slow request is
+    /// answered rather than cut.
+    #[arg(long, env = "RELAY_TOPUP_IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Most client connections open at once; more wait until one closes.
+    /// Keep it well under the process's file descriptor limit
+    /// (`ulimit -n`), which the database and the key file also use.
+    #[arg(long, env = "RELAY_TOPUP_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
     /// How long a token lookup is trusted without asking the database again,
     /// in seconds (0: always ask). A token revoked through another server
     /// or the command line can read for at most this long; its writes are
@@ -143,6 +165,19 @@ fn parse_cap(text: &str) -> Result<BeneficiaryCap, String> {
 }
 
 impl Limits {
+    /// How connections are bounded ([`crate::connections`]).
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            // Never shorter than a request may take: a request still being
+            // worked on moves no byte, and must be answered, not cut.
+            idle_timeout: Duration::from_secs(
+                self.idle_timeout_secs.max(self.request_timeout_secs + 1),
+            ),
+        }
+    }
+
     /// The brute-force policy these limits describe.
     pub fn lockout_policy(&self) -> LockoutPolicy {
         LockoutPolicy {
@@ -169,6 +204,9 @@ impl Default for Limits {
             max_idempotency_key_chars: 255,
             sweep_interval_secs: 60,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 15,
+            idle_timeout_secs: 60,
+            max_connections: 512,
             token_cache_secs: 2,
             token_cache_entries: 10_000,
             hold_secs: 300,

@@ -14,7 +14,9 @@
 //!   offline verifier that replays events against every audited table. Pure.
 //! - [`integrity`] — checkpoints and the periodic check that fails closed.
 //! - [`keyfile`] — generating, loading, saving and rotating the key file
-//!   (mode 0600, outside the database).
+//!   (mode 0600, outside the database), under a file lock.
+//! - [`connections`] — accepting connections: their number, header and idle
+//!   deadlines.
 //! - [`cli`] — the `relay-topup` command line.
 //!
 //! # Architecture invariants
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod clock;
 pub mod code;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod http;
 pub mod integrity;

@@ -141,14 +141,13 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     let state = AppState::new(store, keys, config.clock, config.limits);
     let (shutdown, mut stop) = watch::channel(false);
     let app = http::router(state.clone());
-    let mut stop_serving = stop.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_serving.wait_for(|&s| s).await;
-            })
-            .await
-    });
+    let connection_limits = state.limits.connection_limits();
+    let server = tokio::spawn(crate::connections::serve(
+        listener,
+        app,
+        connection_limits,
+        stop.clone(),
+    ));
     let integrity = tokio::spawn(crate::integrity::run_until_stopped(
         state.clone(),
         stop.clone(),

@@ -17,7 +17,7 @@ pub mod vouchers;
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -174,15 +174,35 @@ pub fn router(state: AppState) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(middleware::from_fn_with_state(state.clone(), time_limit))
     .layer(middleware::from_fn_with_state(state.clone(), track))
     .with_state(state)
+}
+
+/// Answers 503 `request_timeout` when a request (body included) takes longer
+/// than `request_timeout_secs`. What the request was doing stops there; a
+/// write that had reached the database may still commit, which is why the
+/// answer asks for a retry with the same `Idempotency-Key`.
+async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit_secs = state.limits.request_timeout_secs;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    match tokio::time::timeout(Duration::from_secs(limit_secs), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%route, limit_secs, "request timed out");
+            Problem::request_timeout(limit_secs).into_response()
+        }
+    }
 }
 
 /// Records each request's metrics and one log line (route template, never
 /// the body or a whole code), and sets headers every answer needs.
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = crate::metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -194,7 +214,7 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
             status,
         })
@@ -203,7 +223,7 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
         .metrics
         .latency
         .get_or_create(&RouteLabels {
-            method: method.clone(),
+            method,
             route: route.clone(),
         })
         .observe(elapsed.as_secs_f64());
