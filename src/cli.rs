@@ -79,6 +79,12 @@ struct ServeArgs {
     /// Database connections in the read pool.
     #[arg(long, env = "RELAY_TOPUP_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
+    /// Database connections kept apart for heavy audit reads (reports,
+    /// reconciliations, the integrity check), so they never make a
+    /// redemption wait.
+    #[arg(long, env = "RELAY_TOPUP_AUDIT_CONNECTIONS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    audit_connections: u32,
     #[command(flatten)]
     limits: Limits,
 }
@@ -231,6 +237,7 @@ async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(
         limits: args.limits,
         pool: PoolSettings {
             max_connections: args.max_connections,
+            audit_connections: args.audit_connections,
             ..PoolSettings::default()
         },
         clock: Arc::new(SystemClock),

@@ -68,9 +68,9 @@ pub struct Limits {
     /// Most client connections open at once; more wait until one closes.
     /// Keep it well under the process's file descriptor limit
     /// (`ulimit -n`), which the database and the key file also use.
-    #[arg(long, env = "RELAY_TOPUP_MAX_CONNECTIONS", default_value_t = 512,
+    #[arg(long, env = "RELAY_TOPUP_MAX_CLIENT_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_connections: u64,
+    pub max_client_connections: u64,
     /// How long a token lookup is trusted without asking the database again,
     /// in seconds (0: always ask). A token revoked through another server
     /// or the command line can read for at most this long; its writes are
@@ -146,6 +146,13 @@ pub struct Limits {
     /// refuses issuing and redemption until an admin acknowledges.
     #[arg(long, env = "RELAY_TOPUP_INTEGRITY_CHECK_SECS", default_value_t = 60)]
     pub integrity_check_secs: u64,
+    /// Heavy audit requests (reports, reconciliations) that may run at
+    /// once, the periodic integrity check included; more are answered 503
+    /// `busy` with `Retry-After`. Each holds a copy of the books in memory,
+    /// so this also bounds the memory audits take.
+    #[arg(long, env = "RELAY_TOPUP_MAX_CONCURRENT_AUDITS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_audits: u32,
     /// Most lines in an operator statement sent for reconciliation.
     #[arg(
         long,
@@ -168,7 +175,7 @@ impl Limits {
     /// How connections are bounded ([`crate::connections`]).
     pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
         crate::connections::ConnectionLimits {
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections: usize::try_from(self.max_client_connections).unwrap_or(usize::MAX),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             // Never shorter than a request may take: a request still being
             // worked on moves no byte, and must be answered, not cut.
@@ -206,7 +213,7 @@ impl Default for Limits {
             request_timeout_secs: 30,
             header_read_timeout_secs: 15,
             idle_timeout_secs: 60,
-            max_connections: 512,
+            max_client_connections: 512,
             token_cache_secs: 2,
             token_cache_entries: 10_000,
             hold_secs: 300,
@@ -223,6 +230,7 @@ impl Default for Limits {
             checkpoint_every_events: 1000,
             checkpoint_interval_secs: 60,
             integrity_check_secs: 60,
+            max_concurrent_audits: 2,
             max_statement_lines: 100_000,
             max_statement_bytes: 8 * 1024 * 1024,
             desk: DeskOptions::default(),

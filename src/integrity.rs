@@ -54,6 +54,10 @@ pub struct CheckResult {
 /// signatures (an Ed25519 verification per voucher is for the offline
 /// audit). Raises an alarm for findings nobody acknowledged.
 pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
+    // Waits its turn among the heavy audit requests, so that together they
+    // never hold more than `max_concurrent_audits` copies of the books.
+    // (The semaphore is never closed, so `acquire` cannot fail.)
+    let _slot = state.audits.acquire().await.ok();
     let snapshot = state.store.audit_snapshot().await?;
     let scope = Scope {
         attestations: false,

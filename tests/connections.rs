@@ -76,7 +76,7 @@ async fn idle_and_half_sent_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_wait_for_a_free_one() {
     let limits = Limits {
-        max_connections: 2,
+        max_client_connections: 2,
         header_read_timeout_secs: 600,
         idle_timeout_secs: 600,
         ..test_limits()

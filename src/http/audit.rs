@@ -4,7 +4,10 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -130,6 +133,31 @@ const INVARIANTS: [(&str, &[&str]); 7] = [
     ("redemptions_match_events", &["redemption."]),
 ];
 
+/// How long a client refused a place for heavy audit work should wait.
+const AUDIT_BUSY_RETRY_SECS: u64 = 5;
+
+/// A place among the heavy audit requests that may run at once
+/// (`max_concurrent_audits`); held for the whole request. None left: 503
+/// `busy` at once, rather than a queue of requests each holding memory.
+#[derive(Debug)]
+pub struct AuditSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl FromRequestParts<AppState> for AuditSlot {
+    type Rejection = Problem;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Arc::clone(&state.audits)
+            .try_acquire_owned()
+            .map(AuditSlot)
+            .map_err(|_| {
+                Problem::busy(
+                    AUDIT_BUSY_RETRY_SECS,
+                    "too many audit reports and reconciliations are running; try again shortly",
+                )
+            })
+    }
+}
+
 /// Per structure and resource: opening balance, granted, lapsed, issued,
 /// voided, expired, redeemed, reversed, closing; and each invariant's result.
 #[utoipa::path(get, path = "/v1/audit/report", tag = "auditor", params(PeriodQuery),
@@ -138,6 +166,7 @@ const INVARIANTS: [(&str, &[&str]); 7] = [
 async fn audit_report(
     State(state): State<AppState>,
     _caller: Auditor,
+    _slot: AuditSlot,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Json<Report>> {
     let (from, to) = period(&q)?;
@@ -390,6 +419,9 @@ pub struct Reconciliation {
 async fn audit_reconcile(
     State(state): State<AppState>,
     _caller: Auditor,
+    // Taken before the body is read: statements waiting for a place hold
+    // no memory.
+    _slot: AuditSlot,
     ApiQuery(q): ApiQuery<ReconcileQuery>,
     body: Body,
 ) -> ApiResult<Json<Reconciliation>> {

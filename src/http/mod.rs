@@ -53,6 +53,8 @@ pub struct Inner {
     pub integrity: crate::integrity::Gate,
     /// Recent token lookups ([`token_cache`]).
     pub tokens: token_cache::TokenCache,
+    /// Places for heavy audit work ([`audit::AuditSlot`]).
+    pub audits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Shared, cheaply cloned application state.
@@ -76,6 +78,9 @@ impl AppState {
         let typo_limiter = RateLimiter::keyed(redemptions::typo_quota(limits.typos_per_min));
         let tokens =
             token_cache::TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
+        let audits = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(limits.max_concurrent_audits).unwrap_or(1),
+        ));
         Self(Arc::new(Inner {
             store,
             keys,
@@ -87,6 +92,7 @@ impl AppState {
             metrics: Metrics::new(),
             integrity: crate::integrity::Gate::default(),
             tokens,
+            audits,
         }))
     }
 

@@ -72,7 +72,7 @@ impl Store {
     /// Every audited row, read in one snapshot: the events and the tables
     /// they explain agree at one instant even while writers go on.
     pub async fn audit_snapshot(&self) -> Result<Snapshot> {
-        let mut tx = self.read.begin().await?;
+        let mut tx = self.audit.begin().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
@@ -187,7 +187,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .bind(operator_token_id)
-        .fetch_all(&self.read)
+        .fetch_all(&self.audit)
         .await?;
         rows.iter()
             .map(|r| {

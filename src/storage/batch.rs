@@ -362,9 +362,11 @@ async fn redeem_common_cases(
     for (i, job) in jobs.iter().enumerate() {
         let refused = results.get(i).is_some_and(Option::is_some);
         if let WriteOp::Redeem(input) = &job.op
-            && input.idempotency.is_none() && !refused {
-                by_now.entry(job.now).or_default().push(i);
-            }
+            && input.idempotency.is_none()
+            && !refused
+        {
+            by_now.entry(job.now).or_default().push(i);
+        }
     }
     for (now, members) in by_now {
         let inputs: Vec<&RedeemInput> = members

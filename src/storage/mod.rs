@@ -82,6 +82,10 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 pub struct PoolSettings {
     /// Read connections (and, on PostgreSQL, write connections too).
     pub max_connections: u32,
+    /// Connections for heavy audit reads (whole-database snapshots,
+    /// statements), apart from the others so that audits never make a
+    /// redemption wait for a connection.
+    pub audit_connections: u32,
     /// How long a request may wait for a connection.
     pub acquire_timeout_secs: u64,
     /// How long SQLite waits for a lock held by another process.
@@ -92,6 +96,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            audit_connections: 2,
             acquire_timeout_secs: 30,
             sqlite_busy_timeout_ms: 10_000,
         }
@@ -99,12 +104,14 @@ impl Default for PoolSettings {
 }
 
 /// The database: a read pool and a write pool (the same pool on
-/// PostgreSQL; one connection on SQLite).
+/// PostgreSQL; one connection on SQLite), and a small pool of its own for
+/// heavy audit reads.
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    audit: AnyPool,
     /// The redemption writers ([`batch`]): group commit for the hot path.
     /// One on SQLite (one writer connection); several on PostgreSQL, so that
     /// batches overlap their round trips.
@@ -144,17 +151,26 @@ impl Store {
                     .connect_with(options.clone())
                     .await?;
                 let read = pool(settings.max_connections, SQLITE_READER_CACHE_KIB)
+                    .connect_with(options.clone())
+                    .await?;
+                let audit = pool(settings.audit_connections.max(1), SQLITE_READER_CACHE_KIB)
                     .connect_with(options)
                     .await?;
-                Self::assemble(backend, read, write)
+                Self::assemble(backend, read, write, audit)
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(settings.max_connections)
-                    .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+                };
+                let main = pool(settings.max_connections)
+                    .connect_with(options.clone())
+                    .await?;
+                let audit = pool(settings.audit_connections.max(1))
                     .connect_with(options)
                     .await?;
-                Self::assemble(backend, pool.clone(), pool)
+                Self::assemble(backend, main.clone(), main, audit)
             }
         };
         store.migrate().await?;
@@ -165,11 +181,12 @@ impl Store {
 
     /// Builds the store and starts its redemption writers. A writer's own
     /// copy of the store has no writers: it never submits to itself.
-    fn assemble(backend: Backend, read: AnyPool, write: AnyPool) -> Self {
+    fn assemble(backend: Backend, read: AnyPool, write: AnyPool, audit: AnyPool) -> Self {
         let for_writer = Self {
             backend,
             read: read.clone(),
             write: write.clone(),
+            audit: audit.clone(),
             writers: Vec::new(),
         };
         let count = match backend {
@@ -180,6 +197,7 @@ impl Store {
             backend,
             read,
             write,
+            audit,
             writers: (0..count)
                 .map(|_| batch::spawn_writer(for_writer.clone()))
                 .collect(),
@@ -250,6 +268,7 @@ impl Store {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+        self.audit.close().await;
     }
 }
 

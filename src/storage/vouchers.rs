@@ -386,9 +386,10 @@ pub(crate) async fn issue_in(
 ) -> Result<IssueOutcome> {
     super::admin::ensure_token_live(tx, job.principal.token_id).await?;
     if let Some(claim) = &job.idempotency
-        && let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await? {
-            return serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()));
-        }
+        && let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await?
+    {
+        return serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()));
+    }
     let product = &job.product;
     let buckets = ledger::open_buckets(store, tx, job.structure_id, &product.resource).await?;
     let takes = quota::allocate(&buckets, product.amount, job.count, now).map_err(
