@@ -721,6 +721,31 @@ async fn the_desk_shares_the_issuing_rate_limit(db: Db) {
 }
 both!(the_desk_shares_the_issuing_rate_limit);
 
+/// A refused issue at the desk costs no issuing rate either: once quota is
+/// granted, the structure issues at once.
+async fn refused_desk_issues_do_not_spend_the_rate_limit(db: Db) {
+    let mut limits = test_limits();
+    limits.issue_rate_codes_per_hour = 1000;
+    limits.issue_burst_codes = 200;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (id, token) = app.funded_structure("Centre social", 50 * 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    // Three forms of 100 codes: more than the burst of 200 codes.
+    for _ in 0..3 {
+        desk.issue("data-1gb", "100", "")
+            .await
+            .assert_says(StatusCode::CONFLICT, "Quota épuisé");
+    }
+    app.grant(id, "data_mb", 100 * 1024).await;
+    let issued = desk.issue("data-1gb", "100", "").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    assert_eq!(voucher_count(&app, &token).await, 100);
+    app.stop().await;
+}
+both!(refused_desk_issues_do_not_spend_the_rate_limit);
+
 /// A structure never reaches another's codes through the desk: 404, as in
 /// the API, and nothing changes.
 async fn structures_cannot_reach_each_other(db: Db) {

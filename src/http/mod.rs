@@ -10,6 +10,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod ops;
+mod quota_precheck;
 pub mod redemptions;
 pub mod token_cache;
 pub mod vouchers;
