@@ -143,11 +143,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     let app = http::router(state.clone());
     let mut stop_serving = stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_serving.wait_for(|&s| s).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_serving.wait_for(|&s| s).await;
+        })
+        .await
     });
     let integrity = tokio::spawn(crate::integrity::run_until_stopped(
         state.clone(),
@@ -274,6 +277,7 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
     state.issue_limiter.retain_recent();
     state.operator_limiter.retain_recent();
     state.typo_limiter.retain_recent();
+    state.desk_sign_in_limiter.retain_recent();
     if credited + lapsed + expired + purged + holds > 0 {
         tracing::info!(credited, lapsed, expired, purged, holds, "sweep");
     }
