@@ -239,7 +239,8 @@ impl Default for Limits {
 }
 
 /// The structures' web desk (`/desk/`): its session lifetime, how it is
-/// reached, and what its printed slips say.
+/// reached, what its printed slips say, and how often one may try to sign
+/// in.
 #[derive(Clone, Debug, Args)]
 pub struct DeskOptions {
     /// How long a desk sign-in lasts, in seconds (a working day by default).
@@ -261,6 +262,12 @@ pub struct DeskOptions {
     /// French text (English when the desk is used in English).
     #[arg(long, env = "RELAY_TOPUP_SLIP_INSTRUCTIONS")]
     pub slip_instructions: Option<String>,
+    /// Sign-in attempts one client address may make at the desk per
+    /// minute, refused or not (per server process). Behind a reverse proxy
+    /// every client shares the proxy's address: raise it there.
+    #[arg(long, env = "RELAY_TOPUP_DESK_SIGN_IN_ATTEMPTS_PER_MIN", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub desk_sign_in_attempts_per_min: u32,
 }
 
 impl DeskOptions {
@@ -279,6 +286,7 @@ impl Default for DeskOptions {
             desk_page_size: 50,
             public_url: None,
             slip_instructions: None,
+            desk_sign_in_attempts_per_min: 20,
         }
     }
 }

@@ -273,6 +273,7 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
     state.issue_limiter.retain_recent();
     state.operator_limiter.retain_recent();
     state.typo_limiter.retain_recent();
+    state.desk_sign_in_limiter.retain_recent();
     if credited + lapsed + expired + purged + holds > 0 {
         tracing::info!(credited, lapsed, expired, purged, holds, "sweep");
     }

@@ -360,6 +360,50 @@ async fn issuing_rate_limit_answers_429_with_retry_after(db: Db) {
 }
 both!(issuing_rate_limit_answers_429_with_retry_after);
 
+/// The value of the counter `name` on `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let metrics = app.request(Method::GET, "/metrics", None, None).await.text;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("relay_topup_{name}")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A refused issue costs no issuing rate: requests the quota cannot cover
+/// are all answered `quota_exceeded`, however many more codes they ask for
+/// than the burst allows, and once quota is granted the structure issues
+/// at once.
+async fn refused_issues_do_not_spend_the_rate_limit(db: Db) {
+    let limits = relay_topup::config::Limits {
+        issue_rate_codes_per_hour: 1000,
+        issue_burst_codes: 200,
+        ..common::test_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (id, token) = app.funded_structure("Maison de quartier", 50 * 1024).await;
+    // Four requests of 100 codes: twice the burst of 200 codes.
+    for _ in 0..4 {
+        let refused = app.issue(&token, "data-1gb", 100).await;
+        assert_eq!(
+            (refused.status, refused.code()),
+            (StatusCode::CONFLICT, Some("quota_exceeded")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(counter(&app, "quota_exceeded").await, 4);
+    assert_eq!(counter(&app, "rate_limited").await, 0);
+    assert_eq!(app.balance(&token, "data_mb").await["available"], 50 * 1024);
+    app.grant(id, "data_mb", 100 * 1024).await;
+    let issued = app.issue(&token, "data-1gb", 100).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+    assert_eq!(issued.body["vouchers"].as_array().unwrap().len(), 100);
+    app.stop().await;
+}
+both!(refused_issues_do_not_spend_the_rate_limit);
+
 /// Stopping the server lets the requests in flight finish, and every code it
 /// acknowledged is in the database when it starts again.
 async fn graceful_shutdown_loses_nothing_acknowledged(db: Db) {

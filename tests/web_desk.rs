@@ -499,7 +499,7 @@ async fn sessions_expire_and_die_with_their_token(db: Db) {
     // A revoked token cannot open a new session either.
     Browser::new(&app).try_sign_in(&token).await.assert_says(
         StatusCode::UNAUTHORIZED,
-        "n’est pas reconnu ou a été révoqué",
+        "Ce jeton ne permet pas d’ouvrir le guichet",
     );
     app.stop().await;
 }
@@ -663,25 +663,14 @@ async fn every_error_has_a_french_message(db: Db) {
         .await
         .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Au plus 100 bons");
 
-    // Sign-in refusals: an unknown token, and tokens of other roles.
+    // Sign-in refusals: an unknown token, and a token of another role.
     let mut stranger = Browser::new(&app);
-    stranger
-        .try_sign_in("rtk_nope")
-        .await
-        .assert_says(StatusCode::UNAUTHORIZED, "Ce jeton n’est pas reconnu");
-    stranger.try_sign_in(&operator).await.assert_says(
-        StatusCode::FORBIDDEN,
-        "celui d’un opérateur : seules les structures",
-    );
-    stranger
-        .try_sign_in(&app.admin)
-        .await
-        .assert_says(StatusCode::FORBIDDEN, "celui d’un administrateur");
-    let auditor = app.token("auditor", None).await;
-    stranger
-        .try_sign_in(&auditor)
-        .await
-        .assert_says(StatusCode::FORBIDDEN, "celui d’un auditeur");
+    for refused in ["rtk_nope", operator.as_str()] {
+        stranger.try_sign_in(refused).await.assert_says(
+            StatusCode::UNAUTHORIZED,
+            "Ce jeton ne permet pas d’ouvrir le guichet",
+        );
+    }
     assert!(!stranger.cookies.contains_key("relay_desk"));
     let signed_out = stranger.get("/desk/vouchers").await;
     assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
@@ -720,6 +709,132 @@ async fn the_desk_shares_the_issuing_rate_limit(db: Db) {
     app.stop().await;
 }
 both!(the_desk_shares_the_issuing_rate_limit);
+
+/// A refused issue at the desk costs no issuing rate either: once quota is
+/// granted, the structure issues at once.
+async fn refused_desk_issues_do_not_spend_the_rate_limit(db: Db) {
+    let mut limits = test_limits();
+    limits.issue_rate_codes_per_hour = 1000;
+    limits.issue_burst_codes = 200;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (id, token) = app.funded_structure("Centre social", 50 * 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    // Three forms of 100 codes: more than the burst of 200 codes.
+    for _ in 0..3 {
+        desk.issue("data-1gb", "100", "")
+            .await
+            .assert_says(StatusCode::CONFLICT, "Quota épuisé");
+    }
+    app.grant(id, "data_mb", 100 * 1024).await;
+    let issued = desk.issue("data-1gb", "100", "").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    assert_eq!(voucher_count(&app, &token).await, 100);
+    app.stop().await;
+}
+both!(refused_desk_issues_do_not_spend_the_rate_limit);
+
+/// A sign-in page as compared between refusals: its status and its text
+/// without the form token, which every rendering draws afresh.
+fn refusal_as_shown(page: &Page) -> (StatusCode, String) {
+    let token = page.field("csrf");
+    (page.status, page.text.replace(&token, "FORM-TOKEN"))
+}
+
+/// Sign-in attempts are limited per client address, good ones included;
+/// past the limit the answer is 429 with Retry-After, in French (or
+/// English), the same whatever the token, and nobody is signed in.
+async fn sign_in_attempts_are_limited_per_client(db: Db) {
+    let mut limits = test_limits();
+    limits.desk.desk_sign_in_attempts_per_min = 3;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 1024).await;
+    let mut stranger = Browser::new(&app);
+    let refused = stranger.try_sign_in("rtk_nope").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    // Below the limit a good token still opens the desk.
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let refused = stranger.try_sign_in("rtk_nope").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    let over = stranger.try_sign_in("rtk_nope").await;
+    over.assert_says(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Trop de tentatives de connexion",
+    );
+    let retry: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=21).contains(&retry), "{retry}");
+    assert!(!over.text.contains("Ce jeton ne permet pas"));
+    // A good token past the limit is answered the same, and signs nobody in.
+    let mut late = Browser::new(&app);
+    let good = late.try_sign_in(&token).await;
+    good.assert_says(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Trop de tentatives de connexion depuis ce réseau",
+    );
+    assert!(good.headers.contains_key("retry-after"));
+    assert!(!late.cookies.contains_key("relay_desk"));
+    assert_eq!(late.get("/desk/").await.status, StatusCode::SEE_OTHER);
+    late.get("/desk/sign-in?lang=en").await;
+    late.try_sign_in("rtk_nope")
+        .await
+        .assert_says(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts");
+    // The limit is on signing in only: the open session carries on.
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+    app.stop().await;
+}
+both!(sign_in_attempts_are_limited_per_client);
+
+/// Every token that cannot open the desk gets the same answer, so the page
+/// never tells whether a token exists or which role it has.
+async fn every_sign_in_refusal_reads_the_same(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let id = app.structure("Centre social").await;
+    let (revoked_id, revoked) = token_with_id(&app, "structure", Some(id)).await;
+    let a = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/tokens/{revoked_id}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert!(a.status.is_success(), "{a:?}");
+    let operator = app.token("operator", None).await;
+    let auditor = app.token("auditor", None).await;
+    let made_up = format!("rtk_{}", "A".repeat(43));
+    let refused = [
+        made_up.as_str(),
+        operator.as_str(),
+        app.admin.as_str(),
+        auditor.as_str(),
+        revoked.as_str(),
+        "not a token",
+        "",
+    ];
+    let mut stranger = Browser::new(&app);
+    let first = refusal_as_shown(&stranger.try_sign_in(refused[0]).await);
+    for token in &refused[1..] {
+        let page = stranger.try_sign_in(token).await;
+        assert_eq!(refusal_as_shown(&page), first, "{token}");
+    }
+    assert_eq!(first.0, StatusCode::UNAUTHORIZED);
+    assert!(first.1.contains(
+        "Ce jeton ne permet pas d’ouvrir le guichet : il est inconnu, a été révoqué, \
+         ou n’est pas celui d’une structure."
+    ));
+    assert!(!stranger.cookies.contains_key("relay_desk"));
+    app.stop().await;
+}
+both!(every_sign_in_refusal_reads_the_same);
 
 /// A structure never reaches another's codes through the desk: 404, as in
 /// the API, and nothing changes.

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod ops;
+mod quota_precheck;
 pub mod redemptions;
 pub mod token_cache;
 pub mod vouchers;
@@ -48,6 +49,8 @@ pub struct Inner {
     pub operator_limiter: DefaultKeyedRateLimiter<i64>,
     /// Typos per operator token (per process).
     pub typo_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Desk sign-in attempts per client network (per process).
+    pub desk_sign_in_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub metrics: Metrics,
     /// Closed while an integrity alarm is open ([`crate::integrity`]).
     pub integrity: crate::integrity::Gate,
@@ -76,6 +79,9 @@ impl AppState {
             limits.operator_burst,
         ));
         let typo_limiter = RateLimiter::keyed(redemptions::typo_quota(limits.typos_per_min));
+        let desk_sign_in_limiter = RateLimiter::keyed(crate::web::sign_in_limit::quota(
+            limits.desk.desk_sign_in_attempts_per_min,
+        ));
         let tokens =
             token_cache::TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
         let audits = Arc::new(tokio::sync::Semaphore::new(
@@ -89,6 +95,7 @@ impl AppState {
             issue_limiter,
             operator_limiter,
             typo_limiter,
+            desk_sign_in_limiter,
             metrics: Metrics::new(),
             integrity: crate::integrity::Gate::default(),
             tokens,

@@ -22,7 +22,7 @@ use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
 use crate::domain::{Balance, DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::{
-    IdempotencyClaim, IssueRequest, RequestFingerprint, VoucherFilter, VoucherRow,
+    IdempotencyClaim, IssueRequest, RequestFingerprint, StoredAnswer, VoucherFilter, VoucherRow,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -169,12 +169,19 @@ pub async fn issue_vouchers(
     });
     let keys = state.keys.get();
     // A replay is answered from the store and does not count against the
-    // rate limit: retrying must always be safe.
-    let is_replay = match &idempotency {
-        Some(claim) => state.store.has_idempotent_answer(claim).await?,
-        None => false,
+    // rate limit: retrying must always be safe. A key answered for another
+    // request is refused here, before the quota read could answer for it.
+    let stored = match &idempotency {
+        Some(claim) => state.store.stored_answer(claim).await?,
+        None => StoredAnswer::None,
     };
+    if stored == StoredAnswer::Other {
+        return Err(DomainError::IdempotencyConflict.into());
+    }
+    let is_replay = stored == StoredAnswer::Same;
     if !is_replay {
+        super::quota_precheck::check_quota_covers(state, caller.structure_id, &product, count)
+            .await?;
         check_issue_rate(state, caller.structure_id, count)?;
     }
     let request = IssueRequest {

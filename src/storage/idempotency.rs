@@ -104,9 +104,20 @@ pub(crate) async fn release(tx: &mut WriteTx, claim: &IdempotencyClaim) -> Resul
     Ok(())
 }
 
+/// What is answered under an Idempotency-Key before a request is tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredAnswer {
+    /// No answer yet: the request is tried.
+    None,
+    /// This same request was answered: it is replayed.
+    Same,
+    /// Another request was answered under this key: it is a conflict.
+    Other,
+}
+
 impl super::Store {
-    /// Whether an answer is stored for this key and request: a replay.
-    pub async fn has_idempotent_answer(&self, claim: &IdempotencyClaim) -> Result<bool> {
+    /// What is answered under this key, and for which request.
+    pub async fn stored_answer(&self, claim: &IdempotencyClaim) -> Result<StoredAnswer> {
         let row = sqlx::query(
             "SELECT request_hash FROM idempotency WHERE scope = $1 AND key = $2 AND response IS NOT NULL",
         )
@@ -115,8 +126,11 @@ impl super::Store {
         .fetch_optional(self.reader())
         .await?;
         Ok(match row {
-            Some(row) => row.try_get::<Vec<u8>, _>("request_hash")? == claim.fingerprint.0,
-            None => false,
+            Some(row) if row.try_get::<Vec<u8>, _>("request_hash")? == claim.fingerprint.0 => {
+                StoredAnswer::Same
+            }
+            Some(_) => StoredAnswer::Other,
+            None => StoredAnswer::None,
         })
     }
 

@@ -40,7 +40,7 @@ pub use audit::Alarm;
 pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
-pub use idempotency::{IdempotencyClaim, RequestFingerprint};
+pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
 pub use lockout::{GLOBAL_SOURCE, operator_source};
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};

@@ -2,16 +2,17 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
-use super::i18n::{Lang, Texts};
+use super::i18n::Lang;
 use super::layout::{Chrome, Notice, notice, page};
 use super::session::{
     self, Desk, cookie, random_token, session_cookie_name, sign_in_cookie_name, tokens_match,
 };
+use super::sign_in_limit::{self, ClientKey};
 use super::{form_fields, internal};
 use crate::domain::Role;
 use crate::http::AppState;
@@ -78,24 +79,32 @@ fn render_sign_in(
         .into_response())
 }
 
-fn role_name(t: &Texts, role: Role) -> &'static str {
-    match role {
-        Role::Admin => t.role_admin,
-        Role::Operator => t.role_operator,
-        Role::Auditor => t.role_auditor,
-        Role::Structure => "",
-    }
-}
-
 /// Signs a structure in: a new session, its id in a cookie, its hash stored.
+///
+/// Every attempt counts against the client's sign-in limit before anything
+/// is looked up, so past the limit a guess is not even tried; and every
+/// refusal reads the same, so a refused token's page says nothing about
+/// whether it exists or which role it has.
 pub async fn sign_in(
     State(state): State<AppState>,
     lang: Lang,
+    client: ClientKey,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> DeskResult<Response> {
     let t = lang.texts();
+    if let Err(wait_secs) = sign_in_limit::check(&state.desk_sign_in_limiter, client) {
+        state.metrics.rate_limited.inc();
+        tracing::info!(wait_secs, "desk sign-in attempts over the limit");
+        let shown = notice(t, Notice::Error, &(t.sign_in_throttled)(wait_secs));
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let mut response = render_sign_in(&state, lang, &uri, status, Some(shown))?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
+        return Ok(response);
+    }
     let fields = form_fields(&body);
     let expected = cookie(&headers, &sign_in_cookie_name(&state.limits.desk)).unwrap_or_default();
     if !tokens_match(fields.get("csrf").map(String::as_str), expected) {
@@ -107,22 +116,22 @@ pub async fn sign_in(
     } else {
         None
     };
-    let refusal = match principal {
-        None => Some((StatusCode::UNAUTHORIZED, t.token_unknown.to_owned())),
-        Some(p) if p.role != Role::Structure || p.structure_id.is_none() => {
-            Some((StatusCode::FORBIDDEN, (t.wrong_role)(role_name(t, p.role))))
+    match principal {
+        Some(p) if p.role == Role::Structure && p.structure_id.is_some() => {
+            start_session(&state, p).await
         }
-        Some(_) => None,
-    };
-    if let Some((status, message)) = refusal {
-        tracing::info!(status = status.as_u16(), "desk sign-in refused");
-        let shown = notice(t, Notice::Error, &message);
-        return render_sign_in(&state, lang, &uri, status, Some(shown));
+        other => {
+            // The reason goes to the log, for whoever runs the service.
+            let reason = if other.is_some() {
+                "not a structure token"
+            } else {
+                "unknown, revoked or malformed token"
+            };
+            tracing::info!(reason, "desk sign-in refused");
+            let shown = notice(t, Notice::Error, t.sign_in_refused);
+            render_sign_in(&state, lang, &uri, StatusCode::UNAUTHORIZED, Some(shown))
+        }
     }
-    let Some(principal) = principal else {
-        return Err(internal());
-    };
-    start_session(&state, principal).await
 }
 
 /// Records a session for `principal` and sends the browser home with it.

@@ -69,12 +69,12 @@ pub struct Texts {
     pub sign_in_submit: &'static str,
     pub signed_out_notice: &'static str,
     pub session_expired_notice: &'static str,
-    pub token_unknown: &'static str,
-    /// Refusal for a token of another role, given the role's name.
-    pub wrong_role: fn(&str) -> String,
-    pub role_admin: &'static str,
-    pub role_operator: &'static str,
-    pub role_auditor: &'static str,
+    /// The one refusal for every token that cannot open the desk, whatever
+    /// the reason, so the page never tells whether a token exists or which
+    /// role it has.
+    pub sign_in_refused: &'static str,
+    /// Too many sign-in attempts, given the seconds to wait.
+    pub sign_in_throttled: fn(u64) -> String,
 
     pub home_title: &'static str,
     pub balances_caption: &'static str,
@@ -237,15 +237,19 @@ pub static FR: Texts = Texts {
     sign_in_submit: "Se connecter",
     signed_out_notice: "Vous êtes déconnecté.",
     session_expired_notice: "Votre session a expiré ou a été fermée : reconnectez-vous.",
-    token_unknown: "Ce jeton n’est pas reconnu ou a été révoqué. Vérifiez-le ou demandez-en un nouveau au coordinateur.",
-    wrong_role: |role| {
+    sign_in_refused: "Ce jeton ne permet pas d’ouvrir le guichet : il est inconnu, a été révoqué, \
+        ou n’est pas celui d’une structure. Vérifiez-le ou demandez-en un nouveau au coordinateur.",
+    sign_in_throttled: |secs| {
         format!(
-            "Ce jeton est celui d’un {role} : seules les structures peuvent se connecter au guichet."
+            "Trop de tentatives de connexion depuis ce réseau en peu de temps. \
+             Patientez {secs} {} puis réessayez.",
+            plural(
+                i64::try_from(secs).unwrap_or(i64::MAX),
+                "seconde",
+                "secondes"
+            )
         )
     },
-    role_admin: "administrateur",
-    role_operator: "opérateur",
-    role_auditor: "auditeur",
 
     home_title: "Accueil",
     balances_caption: "Solde de la structure par ressource",
@@ -406,11 +410,15 @@ pub static EN: Texts = Texts {
     sign_in_submit: "Sign in",
     signed_out_notice: "You are signed out.",
     session_expired_notice: "Your session has expired or was closed: please sign in again.",
-    token_unknown: "This token is not recognised or has been revoked. Check it or ask the coordinator for a new one.",
-    wrong_role: |role| format!("This is an {role} token: only structures can sign in to the desk."),
-    role_admin: "administrator",
-    role_operator: "operator",
-    role_auditor: "auditor",
+    sign_in_refused: "This token cannot open the desk: it is unknown, has been revoked, \
+        or is not a structure's token. Check it or ask the coordinator for a new one.",
+    sign_in_throttled: |secs| {
+        format!(
+            "Too many sign-in attempts from this network in a short time. \
+             Wait {secs} {}, then try again.",
+            plural(i64::try_from(secs).unwrap_or(i64::MAX), "second", "seconds")
+        )
+    },
 
     home_title: "Home",
     balances_caption: "The structure's balance per resource",

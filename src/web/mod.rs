@@ -18,6 +18,7 @@ pub mod i18n;
 mod issue;
 mod layout;
 pub mod session;
+pub mod sign_in_limit;
 mod slips;
 mod vouchers;
 
