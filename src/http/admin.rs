@@ -1,7 +1,7 @@
 //! The coordinator's API: structures, grants, tokens, products, keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, ApiPath};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::Label;
 use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
@@ -132,7 +132,7 @@ pub struct GrantView {
 async fn create_grant(
     State(state): State<AppState>,
     caller: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<GrantBody>,
 ) -> ApiResult<impl IntoResponse> {
     let structure_id: i64 = id.parse().map_err(|_| Problem::not_found("structure"))?;
@@ -240,7 +240,7 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| Problem::not_found("token"))?;
     if state

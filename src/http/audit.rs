@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiQuery, Auditor, page_limit};
+use super::extract::{Admin, ApiQuery, Auditor, page_limit, require_media_type};
 use crate::audit::verify::Scope;
 use crate::audit::{Finding, reconcile, report};
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -391,8 +392,11 @@ async fn audit_reconcile(
     State(state): State<AppState>,
     _caller: Auditor,
     ApiQuery(q): ApiQuery<ReconcileQuery>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Reconciliation>> {
+    // The statement is the CSV `GET /v1/redemptions` exports, and says so.
+    require_media_type(&headers, |m| m == "text/csv", "text/csv")?;
     let (from, to) = period(&PeriodQuery {
         from: q.from.clone(),
         to: q.to.clone(),

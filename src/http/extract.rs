@@ -4,9 +4,11 @@
 use std::marker::PhantomData;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -123,7 +125,9 @@ where
 }
 
 /// A JSON body, parsed strictly, with its raw bytes kept for
-/// idempotency fingerprints.
+/// idempotency fingerprints. Sent as anything but JSON it is refused with
+/// 415 before it is read: a client that forgot the content type would
+/// otherwise learn nothing until a proxy or another server refuses it.
 #[derive(Debug)]
 pub struct ApiJson<T> {
     pub value: T,
@@ -140,6 +144,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = AppState::from_ref(state).limits.max_body_bytes;
+        require_media_type(req.headers(), is_json, "application/json")?;
         let raw = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(_) => Problem::payload_too_large(limit),
             other => Problem::validation("body", other.body_text()),
@@ -147,6 +152,37 @@ where
         let value = parse_json(&raw)?;
         Ok(Self { value, raw })
     }
+}
+
+/// Refuses a body whose `Content-Type` is missing or not accepted by
+/// `accepts` (given the media type alone, lower-cased, parameters off).
+pub fn require_media_type(
+    headers: &HeaderMap,
+    accepts: fn(&str) -> bool,
+    expected: &str,
+) -> Result<(), Problem> {
+    let media_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type {
+        Some(m) if accepts(&m) => Ok(()),
+        _ => Err(Problem::unsupported_media_type(expected)),
+    }
+}
+
+/// `application/json`, or a JSON-based `application/*+json`.
+pub fn is_json(media_type: &str) -> bool {
+    media_type == "application/json"
+        || media_type
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > "+json".len())
 }
 
 /// Parses one JSON document, and nothing after it, naming the field at
@@ -197,6 +233,42 @@ where
                 let message = e.inner().to_string();
                 Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
             })
+    }
+}
+
+/// Path parameters. axum's own rejection is plain text; this one is a
+/// problem naming the parameter at fault (e.g. a segment that is not
+/// UTF-8 once percent-decoded).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_problem(&rejection)),
+        }
+    }
+}
+
+fn path_problem(rejection: &PathRejection) -> Problem {
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        // No parameters where the handler expects some: a routing bug.
+        tracing::error!(error = %rejection.body_text(), "path parameters missing");
+        return Problem::internal();
+    };
+    let detail = e.body_text();
+    match e.kind() {
+        ErrorKind::InvalidUtf8InPathParam { key }
+        | ErrorKind::ParseErrorAtKey { key, .. }
+        | ErrorKind::DeserializeError { key, .. } => Problem::validation(key.clone(), detail),
+        _ => Problem::validation("path", detail),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod net;
 pub mod ops;
 pub mod redemptions;
 pub mod token_cache;
@@ -174,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         )
     })
     .layer(DefaultBodyLimit::max(max_body))
+    .layer(middleware::from_fn(net::problems_only))
     .layer(middleware::from_fn_with_state(state.clone(), track))
     .with_state(state)
 }

@@ -12,7 +12,7 @@
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, Operator, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, Operator, page_limit};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -326,7 +326,7 @@ async fn follow_up(
 async fn confirm(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     state.ensure_integrity()?;
     follow_up(&state, &caller, &id, Followup::Confirm).await
@@ -341,7 +341,7 @@ async fn confirm(
 async fn cancel(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     follow_up(&state, &caller, &id, Followup::Cancel).await
 }
@@ -356,7 +356,7 @@ async fn cancel(
 async fn reverse(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     let window_secs = state.limits.reversal_window_secs;
     follow_up(&state, &caller, &id, Followup::Reverse { window_secs }).await

@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
 use crate::clock::rfc3339;
 use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -336,7 +336,7 @@ pub(crate) async fn own_voucher(
 async fn read(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<Json<VoucherView>> {
     let row = own_voucher(&state, &caller, &serial).await?;
     Ok(Json(view(&state.keys.get(), &row)?))
@@ -350,7 +350,7 @@ async fn read(
 async fn qr_svg(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let row = own_voucher(&state, &caller, &serial).await?;
     let voucher = view(&state.keys.get(), &row)?;
@@ -374,7 +374,7 @@ async fn qr_svg(
 async fn void(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<Json<VoucherView>> {
     Ok(Json(void_voucher(&state, &caller, &serial).await?))
 }

@@ -104,6 +104,8 @@ async fn desk_layer(State(state): State<AppState>, request: Request, next: Next)
     let mut response = next.run(Request::from_parts(parts, body)).await;
     if let Some(error) = response.extensions_mut().remove::<DeskError>() {
         response = render_error(&state, lang, &uri, &error);
+    } else if let Some(error) = rejection(&response) {
+        response = render_error(&state, lang, &uri, &error);
     }
     let options = &state.limits.desk;
     let headers = response.headers_mut();
@@ -129,6 +131,19 @@ async fn desk_layer(State(state): State<AppState>, request: Request, next: Next)
         );
     }
     response
+}
+
+/// An error answered before a desk handler ran (a form over the body
+/// limit, a path that is not UTF-8): axum's plain-text rejection, turned
+/// into the desk's own error so the person sees a page in their language.
+fn rejection(response: &Response) -> Option<DeskError> {
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    (status.is_client_error() && !is_html).then(|| DeskError::Problem(Problem::for_status(status)))
 }
 
 /// The error page: what happened in plain words, and the way back.

@@ -1,0 +1,225 @@
+//! The wire contract beyond the happy path, on SQLite and PostgreSQL: every
+//! error under `/v1` is a problem (path parameters, media types), the desk
+//! answers its own pages even for requests refused before a handler runs,
+//! and the OpenAPI document says what the server really does.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
+
+mod common;
+
+use common::{Answer, Db, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// Sends `body` with this `Content-Type` (or none).
+async fn send_raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> Answer {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.base))
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    common::read(req.send().await.unwrap()).await
+}
+
+#[track_caller]
+fn assert_problem(a: &Answer, status: StatusCode, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: {a:?}");
+    assert!(a.is_problem(), "{what}: not problem+json: {a:?}");
+    assert_eq!(a.code(), Some(code), "{what}: {a:?}");
+    assert_eq!(a.body["status"], status.as_u16(), "{what}: {a:?}");
+}
+
+async fn path_parameters_that_do_not_decode_are_problems(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (s_id, structure) = app.funded_structure("Centre", 1024).await;
+    let operator = app.token("operator", None).await;
+    let cases = [
+        (Method::GET, "/v1/vouchers/%FF", &structure, "serial"),
+        (
+            Method::GET,
+            "/v1/vouchers/%FF%FE/qr.svg",
+            &structure,
+            "serial",
+        ),
+        (Method::POST, "/v1/vouchers/%C3/void", &structure, "serial"),
+        (Method::POST, "/v1/redemptions/%FF/confirm", &operator, "id"),
+        (Method::POST, "/v1/redemptions/%FF/cancel", &operator, "id"),
+        (Method::POST, "/v1/redemptions/%FF/reverse", &operator, "id"),
+        (Method::DELETE, "/v1/tokens/%FF", &app.admin, "id"),
+    ];
+    for (method, path, token, field) in cases {
+        let a = app.request(method.clone(), path, Some(token), None).await;
+        let what = format!("{method} {path}");
+        assert_problem(
+            &a,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            &what,
+        );
+        assert_eq!(a.body["field"], field, "{what}: {a:?}");
+    }
+    let a = app
+        .post(
+            "/v1/structures/%FF/grants",
+            &app.admin,
+            json!({ "resource": "data_mb", "amount": 1 }),
+        )
+        .await;
+    assert_problem(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "grant",
+    );
+    assert_eq!(a.body["field"], "id", "{a:?}");
+    // Nothing was granted by the refused request.
+    assert_eq!(app.balance(&structure, "data_mb").await["granted"], 1024);
+    let _ = s_id;
+    app.stop().await;
+}
+both!(path_parameters_that_do_not_decode_are_problems);
+
+async fn json_bodies_need_a_json_media_type(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let body = json!({ "name": "Refusée" }).to_string();
+    for content_type in [
+        Some("text/plain"),
+        None,
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+        Some("application/+json"),
+    ] {
+        let a = send_raw(
+            &app,
+            Method::POST,
+            "/v1/structures",
+            Some(&app.admin),
+            content_type,
+            body.clone(),
+        )
+        .await;
+        let what = format!("sent as {content_type:?}");
+        assert_problem(
+            &a,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            &what,
+        );
+    }
+    let listed = app.get("/v1/structures", &app.admin).await;
+    assert_eq!(listed.body["structures"], json!([]), "{listed:?}");
+    for content_type in [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/vnd.example+json",
+    ] {
+        let a = send_raw(
+            &app,
+            Method::POST,
+            "/v1/structures",
+            Some(&app.admin),
+            Some(content_type),
+            json!({ "name": content_type }).to_string(),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{content_type}: {a:?}");
+    }
+    app.stop().await;
+}
+both!(json_bodies_need_a_json_media_type);
+
+async fn reconciliation_reads_csv_only(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let auditor = app.token("auditor", None).await;
+    let path = "/v1/audit/reconcile?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z";
+    let csv = format!("{}\n", relay_topup::http::redemptions::STATEMENT_CSV_HEADER);
+    for content_type in [Some("application/json"), Some("text/plain"), None] {
+        let a = send_raw(
+            &app,
+            Method::POST,
+            path,
+            Some(&auditor),
+            content_type,
+            csv.clone(),
+        )
+        .await;
+        let what = format!("sent as {content_type:?}");
+        assert_problem(
+            &a,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            &what,
+        );
+    }
+    let a = send_raw(
+        &app,
+        Method::POST,
+        path,
+        Some(&auditor),
+        Some("text/csv; charset=utf-8"),
+        csv,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    assert_eq!(a.body["statement_lines"], 0, "{a:?}");
+    app.stop().await;
+}
+both!(reconciliation_reads_csv_only);
+
+async fn desk_forms_over_the_body_limit_get_the_desk_error_page(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let form = format!("token={}", "a".repeat(20 * 1024));
+    // Sign-in reads its form before any session check; the other forms
+    // share the same layer.
+    for path in ["/desk/sign-in"] {
+        let a = send_raw(
+            &app,
+            Method::POST,
+            path,
+            None,
+            Some("application/x-www-form-urlencoded"),
+            form.clone(),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {a:?}");
+        let content_type = a.headers["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with("text/html"), "{path}: {a:?}");
+        assert!(
+            a.text.contains("La demande n’est pas valide"),
+            "{path}: {}",
+            a.text
+        );
+    }
+    let a = app
+        .request(Method::GET, "/desk/vouchers/%FF", None, None)
+        .await;
+    assert!(
+        a.status.is_redirection()
+            || a.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+        "{a:?}"
+    );
+    app.stop().await;
+}
+both!(desk_forms_over_the_body_limit_get_the_desk_error_page);
