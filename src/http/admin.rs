@@ -30,7 +30,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StructureBody {
+    /// At most 200 characters, not blank.
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub name: String,
+    /// The structure's reference elsewhere: at most 100 characters, not blank.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub external_ref: Option<String>,
 }
 
@@ -55,7 +65,8 @@ impl From<Structure> for StructureView {
 
 /// Registers a structure.
 #[utoipa::path(post, path = "/v1/structures", tag = "admin", request_body = StructureBody,
-    responses((status = 201, body = StructureView), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody),
+    responses((status = 201, body = StructureView), (status = 409, body = ProblemBody, description = "`already_exists`"),
+        (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn create_structure(
     State(state): State<AppState>,
@@ -105,10 +116,13 @@ const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
     /// The quota resource (`data_mb`, `voice`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub resource: String,
     /// Units of the resource (MB for `data_mb`, days for `voice`).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-    /// RFC 3339; after it the unused remainder lapses.
+    /// RFC 3339, in the future; after it the unused remainder lapses.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// `monthly`: the amount is credited again each month.
     pub recurrence: Option<Recurrence>,
@@ -190,6 +204,11 @@ pub struct TokenBody {
     pub role: Role,
     /// Required for, and only for, structure tokens.
     pub structure_id: Option<i64>,
+    /// At most 100 characters, not blank.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub label: Option<String>,
 }
 
@@ -203,7 +222,8 @@ pub struct TokenCreated {
 
 /// Creates a token; its secret is in this answer and nowhere else.
 #[utoipa::path(post, path = "/v1/tokens", tag = "admin", request_body = TokenBody,
-    responses((status = 201, body = TokenCreated), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+    responses((status = 201, body = TokenCreated), (status = 404, body = ProblemBody, description = "no such structure"),
+        (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn create_token(
     State(state): State<AppState>,
@@ -338,7 +358,8 @@ pub struct RotatedKeys {
 
 /// Rotates the code and signing keys; old keys keep verifying.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "admin",
-    responses((status = 201, body = RotatedKeys), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+    responses((status = 201, body = RotatedKeys),
+        (status = 409, body = ProblemBody, description = "`key_ids_exhausted`: no key id is left to rotate to")))]
 async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<impl IntoResponse> {
     let keys = state.keys.rotate().map_err(|e| {
         tracing::error!(error = %e, "key rotation failed");

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod net;
@@ -143,19 +144,23 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API's routes and their OpenAPI document, before state is attached.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(admin::router())
         .merge(vouchers::router())
         .merge(redemptions::router())
         .merge(audit::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: a modifier on ApiDoc would run before the routes'
+    // operations are in the document.
+    contract::add_shared_responses(&mut doc);
+    (router, doc)
 }
 
 /// The whole service: API, `/openapi.json`, limits and instrumentation.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(contract::with_limits(&doc, &state.limits));
     let max_body = state.limits.max_body_bytes;
     let api = api.merge(crate::web::router(state.clone()));
     api.route(
