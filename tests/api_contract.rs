@@ -223,3 +223,50 @@ async fn desk_forms_over_the_body_limit_get_the_desk_error_page(db: Db) {
     app.stop().await;
 }
 both!(desk_forms_over_the_body_limit_get_the_desk_error_page);
+
+/// JSON Schema counts `30.0` as an integer, and so does the document: an
+/// integer field sent with a zero fraction is read as that integer; a real
+/// fraction is still refused.
+async fn integers_may_be_written_with_a_zero_fraction(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let product = |validity: &str| {
+        format!(
+            r#"{{"id":"data-2gb","family":"data","resource":"data_mb","amount":2048.0,
+                "validity_days":{validity},"code_validity_days":90,
+                "label_fr":"2 Go","label_en":"2 GB"}}"#
+        )
+    };
+    let post = |body: String| {
+        send_raw(
+            &app,
+            Method::POST,
+            "/v1/products",
+            Some(&app.admin),
+            Some("application/json"),
+            body,
+        )
+    };
+    let a = post(product("30.0")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    assert_eq!(a.body["validity_days"], 30, "{a:?}");
+    assert_eq!(a.body["amount"], 2048, "{a:?}");
+    let a = post(product("30.5")).await;
+    assert_problem(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "30.5",
+    );
+    assert_eq!(a.body["field"], "validity_days", "{a:?}");
+    let a = post(product("1e300")).await;
+    assert_problem(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "1e300",
+    );
+    app.stop().await;
+}
+both!(integers_may_be_written_with_a_zero_fraction);

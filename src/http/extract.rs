@@ -186,16 +186,58 @@ pub fn is_json(media_type: &str) -> bool {
 }
 
 /// Parses one JSON document, and nothing after it, naming the field at
-/// fault when it does not fit.
+/// fault when it does not fit. A number with a zero fraction (`30.0`) is an
+/// integer to JSON Schema, and so to the API's document: where the strict
+/// parse refuses one, the document is read again with such numbers made
+/// integers.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let message = e.inner().to_string();
-        Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
-    })?;
+    let strict = serde_path_to_error::deserialize(&mut de);
+    let value = match strict {
+        Ok(value) => value,
+        Err(e)
+            if e.inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut document: serde_json::Value = serde_json::from_slice(raw)
+                .map_err(|e| Problem::validation("body", e.to_string()))?;
+            integral_floats_as_integers(&mut document);
+            return serde_path_to_error::deserialize(document).map_err(|e| validation_error(&e));
+        }
+        Err(e) => return Err(validation_error(&e)),
+    };
     de.end()
         .map_err(|e| Problem::validation("body", format!("one JSON document expected: {e}")))?;
     Ok(value)
+}
+
+fn validation_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Problem {
+    let message = e.inner().to_string();
+    Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
+}
+
+/// Turns every float with no fraction, within the i64 range, into an integer.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // The bounds are exact powers of two, so the comparison is exact.
+                let in_range =
+                    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f);
+                if f.fract() == 0.0 && in_range {
+                    // Exact: an integral f64 within range converts without loss.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    *value = Value::from(i);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// The field a deserialisation error is about: its path, or for a missing
