@@ -270,3 +270,166 @@ async fn integers_may_be_written_with_a_zero_fraction(db: Db) {
     app.stop().await;
 }
 both!(integers_may_be_written_with_a_zero_fraction);
+
+/// The served document, checked for what clients and generators rely on:
+/// every error is problem+json, parameters are where they are sent, every
+/// operation documents the answers it can really give.
+async fn the_document_describes_the_wire(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let doc = app
+        .request(Method::GET, "/openapi.json", None, None)
+        .await
+        .body;
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let in_template: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let what = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let content = response["content"].as_object();
+                if status.starts_with('4') || status.starts_with('5') {
+                    let types: Vec<&String> = content.unwrap().keys().collect();
+                    assert_eq!(types, ["application/problem+json"], "{what} {status}");
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{what} {status}"
+                    );
+                }
+                if status == "429" {
+                    assert!(response["headers"]["Retry-After"].is_object(), "{what}");
+                }
+            }
+            for status in ["500", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{what} documents no {status}"
+                );
+            }
+            let public = op["tags"][0] == "public";
+            for status in ["401", "403"] {
+                assert_eq!(responses.contains_key(status), !public, "{what}: {status}");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{what} documents no {status}"
+                    );
+                }
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" {
+                    assert!(
+                        in_template.contains(&name),
+                        "{what}: {name} is not in the path"
+                    );
+                    assert_eq!(p["required"], true, "{what}: {name}");
+                }
+            }
+            for name in &in_template {
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == *name && p["in"] == "path"),
+                    "{what}: {name} undocumented"
+                );
+            }
+            if !params.is_empty() {
+                assert!(responses.contains_key("422"), "{what} documents no 422");
+            }
+        }
+    }
+    assert!(operations >= 29, "{operations} operations");
+
+    // The query parameters, where they are sent, required only when needed.
+    let query = |method: &str, path: &str| -> Vec<(String, bool)> {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{method} {path} has no parameters"))
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["required"] == true,
+                )
+            })
+            .collect()
+    };
+    let expect = |list: &[(&str, bool)]| -> Vec<(String, bool)> {
+        list.iter().map(|(n, r)| ((*n).to_owned(), *r)).collect()
+    };
+    let page = [("after", false), ("limit", false)];
+    assert_eq!(
+        query("get", "/v1/vouchers"),
+        expect(&[("state", false), ("cursor", false), ("limit", false)])
+    );
+    assert_eq!(
+        query("get", "/v1/redemptions"),
+        expect(&[
+            ("from", true),
+            ("to", true),
+            ("cursor", false),
+            ("limit", false)
+        ])
+    );
+    assert_eq!(
+        query("get", "/v1/audit/report"),
+        expect(&[("from", true), ("to", true)])
+    );
+    assert_eq!(query("get", "/v1/audit/events"), expect(&page));
+    assert_eq!(query("get", "/v1/audit/checkpoints"), expect(&page));
+    assert_eq!(
+        query("post", "/v1/audit/reconcile"),
+        expect(&[("from", true), ("to", true), ("operator_id", false)])
+    );
+
+    // Both forms of the statement; CSV in for reconciliation.
+    let statement = &doc["paths"]["/v1/redemptions"]["get"]["responses"]["200"]["content"];
+    assert_eq!(
+        statement["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Statement"
+    );
+    assert!(statement["text/csv"].is_object(), "{statement}");
+    let reconcile = &doc["paths"]["/v1/audit/reconcile"]["post"]["requestBody"]["content"];
+    assert!(reconcile["text/csv"].is_object(), "{reconcile}");
+
+    // The limits the server enforces.
+    let schemas = &doc["components"]["schemas"];
+    let count = &schemas["IssueBody"]["properties"]["count"];
+    assert_eq!(
+        (count["minimum"].as_i64(), count["maximum"].as_i64()),
+        (Some(1), Some(100))
+    );
+    let limit = doc["paths"]["/v1/vouchers"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(
+        (limit["minimum"].as_i64(), limit["maximum"].as_i64()),
+        (Some(1), Some(500))
+    );
+    let msisdn = schemas["RedeemBody"]["properties"]["msisdn"]["pattern"]
+        .as_str()
+        .unwrap();
+    assert_eq!(msisdn, r"^\+[1-9][0-9]{7,14}$");
+    assert_eq!(
+        schemas["StructureBody"]["properties"]["name"]["maxLength"],
+        200
+    );
+    app.stop().await;
+}
+both!(the_document_describes_the_wire);
