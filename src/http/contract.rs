@@ -47,6 +47,62 @@ const WITH_BODY: [(&str, &str); 3] = [
 const WITH_PARAMETERS: [(&str, &str); 1] =
     [("422", "`validation_failed`, naming the parameter at fault")];
 
+/// Where an answer leads: OpenAPI links from a created object to the
+/// operations on it (path, method, status, link and operation id,
+/// parameter, and where the answer holds its value). Clients and
+/// Schemathesis's stateful phase follow them. Added to the JSON document:
+/// utoipa 5 writes a link's `operationId` as `operation_id`.
+const LINKS: [(&str, &str, &str, &str, &str, &str); 6] = [
+    (
+        "/v1/vouchers",
+        "201",
+        "read",
+        "serial",
+        "$response.body#/vouchers/0/serial",
+        "post",
+    ),
+    (
+        "/v1/vouchers",
+        "201",
+        "qr_svg",
+        "serial",
+        "$response.body#/vouchers/0/serial",
+        "post",
+    ),
+    (
+        "/v1/vouchers",
+        "201",
+        "void",
+        "serial",
+        "$response.body#/vouchers/0/serial",
+        "post",
+    ),
+    (
+        "/v1/redemptions",
+        "201",
+        "confirm",
+        "id",
+        "$response.body#/id",
+        "post",
+    ),
+    (
+        "/v1/redemptions",
+        "201",
+        "cancel",
+        "id",
+        "$response.body#/id",
+        "post",
+    ),
+    (
+        "/v1/redemptions",
+        "201",
+        "reverse",
+        "id",
+        "$response.body#/id",
+        "post",
+    ),
+];
+
 /// Adds the shared answers to every operation of `doc`.
 pub fn add_shared_responses(doc: &mut OpenApi) {
     for item in doc.paths.paths.values_mut() {
@@ -137,9 +193,9 @@ fn retry_after_header() -> Header {
     header
 }
 
-/// The document as this server serves it: the bounds that come from its
-/// configuration (codes per request, page sizes, Idempotency-Key length)
-/// set to the configured values.
+/// The document as this server serves it: the links, and the bounds that
+/// come from its configuration (codes per request, page sizes,
+/// Idempotency-Key length) set to the configured values.
 pub fn with_limits(doc: &OpenApi, limits: &Limits) -> Value {
     let mut doc = serde_json::to_value(doc).unwrap_or(Value::Null);
     let count = &mut doc["components"]["schemas"]["IssueBody"]["properties"]["count"];
@@ -150,6 +206,15 @@ pub fn with_limits(doc: &OpenApi, limits: &Limits) -> Value {
             limits.max_issue_count
         )
         .into();
+    }
+    for (path, status, operation_id, parameter, value, method) in LINKS {
+        let response = &mut doc["paths"][path][method]["responses"][status];
+        if response.is_object() {
+            response["links"][operation_id] = serde_json::json!({
+                "operationId": operation_id,
+                "parameters": { parameter: value },
+            });
+        }
     }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for op in paths

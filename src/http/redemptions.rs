@@ -185,7 +185,7 @@ pub struct RedeemBody {
     pub code: String,
     /// The beneficiary's number, E.164 (`+33612345678`). Only a keyed hash
     /// of it is stored.
-    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+33612345678")]
     pub msisdn: String,
     /// The operator's own reference (at most 64 characters, not blank, no
     /// personal data).

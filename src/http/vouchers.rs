@@ -68,7 +68,8 @@ pub struct IssueBody {
     #[schema(
         min_length = 1,
         max_length = 32,
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        example = "data-1gb"
     )]
     pub product: String,
     /// How many codes, 1 to the server's limit (100 unless configured).
