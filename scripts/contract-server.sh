@@ -4,7 +4,8 @@
 # BASE, the four role tokens (admin, structure, operator, auditor), VENV
 # and SERVER_LOG; stops the server and removes its files on exit.
 
-VENV="${CONTRACT_VENV:-target/contract-venv}"
+# Absolute, so that it holds from any directory.
+VENV=$(realpath -m "${CONTRACT_VENV:-target/contract-venv}")
 PROFILE="${CARGO_PROFILE:-dev}"
 
 # The pinned Python tools, in a virtualenv of their own. A missing python3
