@@ -404,6 +404,16 @@ async fn the_document_describes_the_wire(db: Db) {
     let reconcile = &doc["paths"]["/v1/audit/reconcile"]["post"]["requestBody"]["content"];
     assert!(reconcile["text/csv"].is_object(), "{reconcile}");
 
+    // Links lead from what is created to the operations on it.
+    let links = &doc["paths"]["/v1/redemptions"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["confirm"]["operationId"], "confirm", "{links}");
+    assert_eq!(
+        links["confirm"]["parameters"]["id"], "$response.body#/id",
+        "{links}"
+    );
+    let links = &doc["paths"]["/v1/vouchers"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["void"]["operationId"], "void", "{links}");
+
     // The limits the server enforces.
     let schemas = &doc["components"]["schemas"];
     let count = &schemas["IssueBody"]["properties"]["count"];
