@@ -125,6 +125,25 @@ async fn a_request_over_its_time_limit_is_answered_503_problem() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_page_over_its_time_limit_is_answered_with_a_page() {
+    let app = TestApp::spawn_with(Db::Sqlite, short_deadlines(), None)
+        .await
+        .unwrap();
+    let mut slow = connect(&app).await;
+    slow.write_all(
+        b"POST /desk/sign-in HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncsrf=",
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("text/html"), "{answer}");
+    assert!(answer.contains("trop de temps"), "{answer}");
+    app.stop().await;
+}
+
 fn request_series(metrics: &str) -> Vec<&str> {
     metrics
         .lines()

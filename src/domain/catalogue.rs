@@ -8,19 +8,34 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Product {
     /// Machine name, e.g. `data-1gb` (lower case, digits, `-`, `_`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub id: String,
     /// Product family, for per-beneficiary caps (`data`, `voice`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub family: String,
     /// The quota resource it draws on (`data_mb`, `voice`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub resource: String,
     /// Units of the resource it draws (MB for `data_mb`, days for `voice`).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
     /// Days the top-up stays usable on the line once credited.
+    #[schema(minimum = 1, maximum = 3650)]
     pub validity_days: i64,
     /// Days a code stays redeemable after issue.
+    #[schema(minimum = 1, maximum = 3650)]
     pub code_validity_days: i64,
-    /// Plain words for the slip, in French and English.
+    /// Plain words for the slip, in French and English: at most 100
+    /// characters, not blank.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub label_fr: String,
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub label_en: String,
     /// Inactive products stay in the catalogue for the record but cannot be issued.
     #[serde(default = "active_by_default")]

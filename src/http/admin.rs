@@ -1,7 +1,7 @@
 //! The coordinator's API: structures, grants, tokens, products, keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, ApiPath};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{KeyError, Label};
 use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
@@ -31,7 +31,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StructureBody {
+    /// At most 200 characters, not blank.
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub name: String,
+    /// The structure's reference elsewhere: at most 100 characters, not blank.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub external_ref: Option<String>,
 }
 
@@ -56,7 +66,8 @@ impl From<Structure> for StructureView {
 
 /// Registers a structure.
 #[utoipa::path(post, path = "/v1/structures", tag = "admin", request_body = StructureBody,
-    responses((status = 201, body = StructureView), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody),
+    responses((status = 201, body = StructureView), (status = 409, body = ProblemBody, description = "`already_exists`"),
+        (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn create_structure(
     State(state): State<AppState>,
@@ -106,10 +117,13 @@ const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
     /// The quota resource (`data_mb`, `voice`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub resource: String,
     /// Units of the resource (MB for `data_mb`, days for `voice`).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-    /// RFC 3339; after it the unused remainder lapses.
+    /// RFC 3339, in the future; after it the unused remainder lapses.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// `monthly`: the amount is credited again each month.
     pub recurrence: Option<Recurrence>,
@@ -133,7 +147,7 @@ pub struct GrantView {
 async fn create_grant(
     State(state): State<AppState>,
     caller: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<GrantBody>,
 ) -> ApiResult<impl IntoResponse> {
     let structure_id: i64 = id.parse().map_err(|_| Problem::not_found("structure"))?;
@@ -191,6 +205,11 @@ pub struct TokenBody {
     pub role: Role,
     /// Required for, and only for, structure tokens.
     pub structure_id: Option<i64>,
+    /// At most 100 characters, not blank.
+    #[schema(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub label: Option<String>,
 }
 
@@ -204,7 +223,8 @@ pub struct TokenCreated {
 
 /// Creates a token; its secret is in this answer and nowhere else.
 #[utoipa::path(post, path = "/v1/tokens", tag = "admin", request_body = TokenBody,
-    responses((status = 201, body = TokenCreated), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+    responses((status = 201, body = TokenCreated), (status = 404, body = ProblemBody, description = "no such structure"),
+        (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn create_token(
     State(state): State<AppState>,
@@ -241,7 +261,7 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     caller: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| Problem::not_found("token"))?;
     if state
@@ -339,8 +359,8 @@ pub struct RotatedKeys {
 
 /// Rotates the code and signing keys; old keys keep verifying.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "admin",
-    responses((status = 201, body = RotatedKeys), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 409, description = "every code key id is in use (`key_ids_exhausted`)", body = ProblemBody)))]
+    responses((status = 201, body = RotatedKeys),
+        (status = 409, body = ProblemBody, description = "`key_ids_exhausted`: no key id is left to rotate to")))]
 async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<impl IntoResponse> {
     // The file lock and fsync block: keep them off the async workers.
     let rotating = state.clone();

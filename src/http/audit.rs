@@ -7,6 +7,7 @@ use axum::body::Body;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiQuery, Auditor, page_limit};
+use super::extract::{Admin, ApiQuery, Auditor, page_limit, require_media_type};
 use crate::audit::verify::Scope;
 use crate::audit::{Finding, reconcile, report};
 use crate::clock::{parse_rfc3339, rfc3339};
@@ -32,10 +33,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// RFC 3339; the period starts here (included).
+    #[param(format = DateTime)]
     pub from: String,
-    /// RFC 3339; the period ends here (excluded).
+    /// RFC 3339, after `from`; the period ends here (excluded).
+    #[param(format = DateTime)]
     pub to: String,
 }
 
@@ -162,7 +166,7 @@ impl FromRequestParts<AppState> for AuditSlot {
 /// voided, expired, redeemed, reversed, closing; and each invariant's result.
 #[utoipa::path(get, path = "/v1/audit/report", tag = "auditor", params(PeriodQuery),
     responses((status = 200, body = Report), (status = 422, body = ProblemBody),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 429, body = ProblemBody, description = "`rate_limited`: too many reports or reconciliations at once")))]
 async fn audit_report(
     State(state): State<AppState>,
     _caller: Auditor,
@@ -227,10 +231,13 @@ async fn audit_report(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AfterQuery {
-    /// Only entries with a seq above this (0 for the first page).
+    /// Only entries with a seq above this (0, the default, for the first page).
     pub after: Option<i64>,
-    /// Page size, 1 to the list page limit.
+    /// Page size, 1 to the server's page limit (500 unless configured);
+    /// the default page size (100 unless configured) when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -360,10 +367,13 @@ async fn audit_checkpoints(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
     /// RFC 3339; the statement covers redemptions redeemed from here.
+    #[param(format = DateTime)]
     pub from: String,
-    /// RFC 3339; … until here (excluded).
+    /// RFC 3339, after `from`; … until here (excluded).
+    #[param(format = DateTime)]
     pub to: String,
     /// The operator token whose statement it is; all operators if absent.
     pub operator_id: Option<i64>,
@@ -413,9 +423,10 @@ pub struct Reconciliation {
 /// Reconciles an operator statement (the CSV `GET /v1/redemptions`
 /// exports) with the redemptions recorded here, both ways.
 #[utoipa::path(post, path = "/v1/audit/reconcile", tag = "auditor", params(ReconcileQuery),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content = String, content_type = "text/csv",
+        description = "The operator's statement, as `GET /v1/redemptions` exports it with `Accept: text/csv`"),
     responses((status = 200, body = Reconciliation), (status = 413, body = ProblemBody),
-        (status = 422, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody, description = "`rate_limited`: too many reports or reconciliations at once")))]
 async fn audit_reconcile(
     State(state): State<AppState>,
     _caller: Auditor,
@@ -423,8 +434,11 @@ async fn audit_reconcile(
     // no memory.
     _slot: AuditSlot,
     ApiQuery(q): ApiQuery<ReconcileQuery>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Reconciliation>> {
+    // The statement is the CSV `GET /v1/redemptions` exports, and says so.
+    require_media_type(&headers, |m| m == "text/csv", "text/csv")?;
     let (from, to) = period(&PeriodQuery {
         from: q.from.clone(),
         to: q.to.clone(),

@@ -113,6 +113,41 @@ impl Problem {
         )
     }
 
+    /// The problem for a bare status, when nothing more is known about the
+    /// error (see [`super::net`]): the project's code where one status has
+    /// one code, else a code naming the status class.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, title) = match status.as_u16() {
+            400 => ("bad_request", "Bad request"),
+            401 => return Self::unauthorized(),
+            403 => return Self::forbidden(),
+            404 => return Self::not_found("resource"),
+            405 => ("method_not_allowed", "Method not allowed"),
+            408 => ("request_timeout", "Request timeout"),
+            413 => ("payload_too_large", "Payload too large"),
+            415 => ("unsupported_media_type", "Unsupported media type"),
+            422 => ("unprocessable", "Unprocessable request"),
+            429 => ("rate_limited", "Rate limited"),
+            500 => return Self::internal(),
+            503 => ("unavailable", "Service unavailable"),
+            504 => ("request_timeout", "Request timeout"),
+            s if s < 500 => ("bad_request", "Bad request"),
+            _ => ("internal", "Internal error"),
+        };
+        let detail = status.canonical_reason().unwrap_or(title).to_lowercase();
+        Self::new(status, code, title, detail)
+    }
+
+    /// A body sent as another media type than the route reads.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            format!("send the body with Content-Type: {expected}"),
+        )
+    }
+
     pub fn rate_limited(retry_after_secs: u64, detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -4,9 +4,11 @@
 use std::marker::PhantomData;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -123,7 +125,9 @@ where
 }
 
 /// A JSON body, parsed strictly, with its raw bytes kept for
-/// idempotency fingerprints.
+/// idempotency fingerprints. Sent as anything but JSON it is refused with
+/// 415 before it is read: a client that forgot the content type would
+/// otherwise learn nothing until a proxy or another server refuses it.
 #[derive(Debug)]
 pub struct ApiJson<T> {
     pub value: T,
@@ -140,6 +144,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limit = AppState::from_ref(state).limits.max_body_bytes;
+        require_media_type(req.headers(), is_json, "application/json")?;
         let raw = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(_) => Problem::payload_too_large(limit),
             other => Problem::validation("body", other.body_text()),
@@ -149,17 +154,90 @@ where
     }
 }
 
+/// Refuses a body whose `Content-Type` is missing or not accepted by
+/// `accepts` (given the media type alone, lower-cased, parameters off).
+pub fn require_media_type(
+    headers: &HeaderMap,
+    accepts: fn(&str) -> bool,
+    expected: &str,
+) -> Result<(), Problem> {
+    let media_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type {
+        Some(m) if accepts(&m) => Ok(()),
+        _ => Err(Problem::unsupported_media_type(expected)),
+    }
+}
+
+/// `application/json`, or a JSON-based `application/*+json`.
+pub fn is_json(media_type: &str) -> bool {
+    media_type == "application/json"
+        || media_type
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > "+json".len())
+}
+
 /// Parses one JSON document, and nothing after it, naming the field at
-/// fault when it does not fit.
+/// fault when it does not fit. A number with a zero fraction (`30.0`) is an
+/// integer to JSON Schema, and so to the API's document: where the strict
+/// parse refuses one, the document is read again with such numbers made
+/// integers.
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
     let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let message = e.inner().to_string();
-        Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
-    })?;
+    let strict = serde_path_to_error::deserialize(&mut de);
+    let value = match strict {
+        Ok(value) => value,
+        Err(e)
+            if e.inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut document: serde_json::Value = serde_json::from_slice(raw)
+                .map_err(|e| Problem::validation("body", e.to_string()))?;
+            integral_floats_as_integers(&mut document);
+            return serde_path_to_error::deserialize(document).map_err(|e| validation_error(&e));
+        }
+        Err(e) => return Err(validation_error(&e)),
+    };
     de.end()
         .map_err(|e| Problem::validation("body", format!("one JSON document expected: {e}")))?;
     Ok(value)
+}
+
+fn validation_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Problem {
+    let message = e.inner().to_string();
+    Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
+}
+
+/// Turns every float with no fraction, within the i64 range, into an integer.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // The bounds are exact powers of two, so the comparison is exact.
+                let in_range =
+                    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f);
+                if f.fract() == 0.0 && in_range {
+                    // Exact: an integral f64 within range converts without loss.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let i = f as i64;
+                    *value = Value::from(i);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// The field a deserialisation error is about: its path, or for a missing
@@ -197,6 +275,42 @@ where
                 let message = e.inner().to_string();
                 Problem::validation(field_at_fault(&e.path().to_string(), &message), message)
             })
+    }
+}
+
+/// Path parameters. axum's own rejection is plain text; this one is a
+/// problem naming the parameter at fault (e.g. a segment that is not
+/// UTF-8 once percent-decoded).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_problem(&rejection)),
+        }
+    }
+}
+
+fn path_problem(rejection: &PathRejection) -> Problem {
+    let PathRejection::FailedToDeserializePathParams(e) = rejection else {
+        // No parameters where the handler expects some: a routing bug.
+        tracing::error!(error = %rejection.body_text(), "path parameters missing");
+        return Problem::internal();
+    };
+    let detail = e.body_text();
+    match e.kind() {
+        ErrorKind::InvalidUtf8InPathParam { key }
+        | ErrorKind::ParseErrorAtKey { key, .. }
+        | ErrorKind::DeserializeError { key, .. } => Problem::validation(key.clone(), detail),
+        _ => Problem::validation("path", detail),
     }
 }
 

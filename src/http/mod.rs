@@ -7,8 +7,10 @@
 
 pub mod admin;
 pub mod audit;
+pub mod contract;
 pub mod error;
 pub mod extract;
+pub mod net;
 pub mod ops;
 mod quota_precheck;
 pub mod redemptions;
@@ -155,19 +157,23 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API's routes and their OpenAPI document, before state is attached.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(admin::router())
         .merge(vouchers::router())
         .merge(redemptions::router())
         .merge(audit::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: a modifier on ApiDoc would run before the routes'
+    // operations are in the document.
+    contract::add_shared_responses(&mut doc);
+    (router, doc)
 }
 
 /// The whole service: API, `/openapi.json`, limits and instrumentation.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api();
-    let doc = Arc::new(doc);
+    let doc = Arc::new(contract::with_limits(&doc, &state.limits));
     let max_body = state.limits.max_body_bytes;
     let api = api.merge(crate::web::router(state.clone()));
     api.route(
@@ -188,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     })
     .layer(DefaultBodyLimit::max(max_body))
     .layer(middleware::from_fn_with_state(state.clone(), time_limit))
+    .layer(middleware::from_fn(net::problems_only))
     .layer(middleware::from_fn_with_state(state.clone(), track))
     .with_state(state)
 }
@@ -197,6 +204,10 @@ pub fn router(state: AppState) -> Router {
 /// write that had reached the database may still commit, which is why the
 /// answer asks for a retry with the same `Idempotency-Key`.
 async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // The desk applies the same limit itself, to answer with a page.
+    if request.uri().path().starts_with("/desk/") {
+        return next.run(request).await;
+    }
     let limit_secs = state.limits.request_timeout_secs;
     let route = request
         .extensions()

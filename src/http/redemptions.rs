@@ -12,7 +12,7 @@
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, Operator, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, Operator, page_limit};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -126,6 +126,7 @@ async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> Result<Vou
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     /// The code as typed or scanned.
+    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
 }
 
@@ -147,7 +148,7 @@ pub struct CheckAnswer {
 #[utoipa::path(post, path = "/v1/redemptions/check", tag = "operator", request_body = CheckBody,
     responses((status = 200, body = CheckAnswer), (status = 400, body = ProblemBody, description = "malformed_code, checksum_mismatch"),
         (status = 404, body = ProblemBody, description = "invalid_code"), (status = 422, body = ProblemBody),
-        (status = 429, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 429, body = ProblemBody, description = "`rate_limited` or `locked_out`")))]
 async fn check(
     State(state): State<AppState>,
     caller: Operator,
@@ -179,11 +180,19 @@ async fn check(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemBody {
+    /// The code as typed or scanned.
+    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
     /// The beneficiary's number, E.164 (`+33612345678`). Only a keyed hash
     /// of it is stored.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+33612345678")]
     pub msisdn: String,
-    /// The operator's own reference (at most 64 characters, no personal data).
+    /// The operator's own reference (at most 64 characters, not blank, no
+    /// personal data).
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub operator_ref: Option<String>,
     /// `redeem` (the default) or `reserve`.
     pub mode: Option<RedeemMode>,
@@ -251,14 +260,15 @@ async fn answer(
 /// Redeems a code (default) or reserves it for `hold` seconds. Send an
 /// `Idempotency-Key` to retry safely.
 #[utoipa::path(post, path = "/v1/redemptions", tag = "operator", request_body = RedeemBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry key, kept at least 24 h")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$",
+        description = "Retry key, kept at least 24 h: visible ASCII")),
     responses((status = 201, body = RedemptionView),
         (status = 400, body = ProblemBody, description = "malformed_code, checksum_mismatch"),
         (status = 404, body = ProblemBody, description = "invalid_code"),
-        (status = 409, body = ProblemBody, description = "already_redeemed, reserved, beneficiary_cap_reached"),
+        (status = 409, body = ProblemBody, description = "already_redeemed, reserved, beneficiary_cap_reached, idempotency_in_progress"),
         (status = 410, body = ProblemBody, description = "voided, expired"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody, description = "rate_limited, locked_out"),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 422, body = ProblemBody, description = "validation_failed, idempotency_conflict"),
+        (status = 429, body = ProblemBody, description = "rate_limited, locked_out")))]
 async fn redeem(
     State(state): State<AppState>,
     caller: Operator,
@@ -322,11 +332,11 @@ async fn follow_up(
     params(("id" = i64, Path, description = "Redemption id")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "hold_expired, cancelled, reversed"),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 429, body = ProblemBody, description = "`rate_limited` or `locked_out`")))]
 async fn confirm(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     state.ensure_integrity()?;
     follow_up(&state, &caller, &id, Followup::Confirm).await
@@ -337,11 +347,11 @@ async fn confirm(
     params(("id" = i64, Path, description = "Redemption id")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "already_redeemed, reversed"),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 429, body = ProblemBody, description = "`rate_limited` or `locked_out`")))]
 async fn cancel(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     follow_up(&state, &caller, &id, Followup::Cancel).await
 }
@@ -352,11 +362,11 @@ async fn cancel(
     params(("id" = i64, Path, description = "Redemption id")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody, description = "reversal_window_closed, reserved, cancelled, hold_expired"),
-        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+        (status = 429, body = ProblemBody, description = "`rate_limited` or `locked_out`")))]
 async fn reverse(
     State(state): State<AppState>,
     caller: Operator,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
     let window_secs = state.limits.reversal_window_secs;
     follow_up(&state, &caller, &id, Followup::Reverse { window_secs }).await
@@ -364,14 +374,20 @@ async fn reverse(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatementQuery {
     /// RFC 3339; redemptions redeemed at or after it.
+    #[param(format = DateTime)]
     pub from: String,
-    /// RFC 3339; redemptions redeemed before it.
+    /// RFC 3339, after `from`; redemptions redeemed before it.
+    #[param(format = DateTime)]
     pub to: String,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     pub cursor: Option<String>,
-    /// Page size, 1 to 500.
+    /// Page size, 1 to the server's page limit (500 unless configured),
+    /// which is also the default.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -412,8 +428,9 @@ fn csv_line(v: &RedemptionView) -> String {
 /// The caller's redemptions redeemed in `[from, to)`, in a stable order:
 /// JSON, or CSV with `Accept: text/csv` (next page in the `Link` header).
 #[utoipa::path(get, path = "/v1/redemptions", tag = "operator", params(StatementQuery),
-    responses((status = 200, body = Statement), (status = 200, content_type = "text/csv", body = String),
-        (status = 422, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+    responses((status = 200, description = "The statement; the CSV's next page is in the `Link` header",
+            content((Statement = "application/json"), (String = "text/csv"))),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: a bad period, cursor or limit")))]
 async fn statement(
     State(state): State<AppState>,
     caller: Operator,

@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{ApiJson, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
+use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
 use crate::clock::rfc3339;
 use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -65,10 +65,22 @@ pub async fn current_balances(state: &AppState, structure_id: i64) -> ApiResult<
 #[serde(deny_unknown_fields)]
 pub struct IssueBody {
     /// Product id, e.g. `data-1gb`.
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        example = "data-1gb"
+    )]
     pub product: String,
-    /// How many codes, 1 to 100.
+    /// How many codes, 1 to the server's limit (100 unless configured).
+    #[schema(minimum = 1, maximum = 100)]
     pub count: i64,
-    /// A short reference for the structure's own records. Never personal data.
+    /// A short reference for the structure's own records (at most 64
+    /// characters, not blank). Never personal data.
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
+    )]
     pub reference: Option<String>,
 }
 
@@ -122,10 +134,12 @@ pub struct IssueResponse {
 /// Issues 1 to 100 codes of one product, within the caller's quota.
 /// Send an `Idempotency-Key` to retry safely.
 #[utoipa::path(post, path = "/v1/vouchers", tag = "structure", request_body = IssueBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry key, kept at least 24 h")),
-    responses((status = 201, body = IssueResponse), (status = 409, body = ProblemBody, description = "quota_exceeded"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody), (status = 401, body = ProblemBody),
-        (status = 403, body = ProblemBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$",
+        description = "Retry key, kept at least 24 h: visible ASCII")),
+    responses((status = 201, body = IssueResponse),
+        (status = 409, body = ProblemBody, description = "`quota_exceeded`, `idempotency_in_progress`"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, `idempotency_conflict`"),
+        (status = 429, body = ProblemBody, description = "`rate_limited`: this structure issues too fast")))]
 async fn issue(
     State(state): State<AppState>,
     caller: StructureCaller,
@@ -242,12 +256,17 @@ fn check_issue_rate(state: &AppState, structure_id: i64, count: usize) -> Result
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only vouchers in this state.
+    #[param(value_type = Option<VoucherState>)]
     pub state: Option<String>,
     /// From a previous page's `next_cursor`.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
-    /// Page size, 1 to 500.
+    /// Page size, 1 to the server's page limit (500 unless configured);
+    /// the default page size (100 unless configured) when absent.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -270,8 +289,8 @@ pub(crate) fn decode_cursor(text: &str) -> Option<(i64, i64)> {
 
 /// The caller's vouchers, newest first.
 #[utoipa::path(get, path = "/v1/vouchers", tag = "structure", params(ListQuery),
-    responses((status = 200, body = VoucherList), (status = 422, body = ProblemBody), (status = 401, body = ProblemBody),
-        (status = 403, body = ProblemBody)))]
+    responses((status = 200, body = VoucherList),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: a bad filter, cursor or limit")))]
 async fn list(
     State(state): State<AppState>,
     caller: StructureCaller,
@@ -343,7 +362,7 @@ pub(crate) async fn own_voucher(
 async fn read(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<Json<VoucherView>> {
     let row = own_voucher(&state, &caller, &serial).await?;
     Ok(Json(view(&state.keys.get(), &row)?))
@@ -357,7 +376,7 @@ async fn read(
 async fn qr_svg(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<impl IntoResponse> {
     let row = own_voucher(&state, &caller, &serial).await?;
     let voucher = view(&state.keys.get(), &row)?;
@@ -381,7 +400,7 @@ async fn qr_svg(
 async fn void(
     State(state): State<AppState>,
     caller: StructureCaller,
-    Path(serial): Path<String>,
+    ApiPath(serial): ApiPath<String>,
 ) -> ApiResult<Json<VoucherView>> {
     Ok(Json(void_voucher(&state, &caller, &serial).await?))
 }

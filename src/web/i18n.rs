@@ -162,6 +162,8 @@ pub struct Texts {
     pub quota_exceeded: &'static str,
     /// Issuing halted by the integrity check.
     pub integrity_hold: &'static str,
+    /// The request took longer than the service allows.
+    pub request_timeout: &'static str,
     /// Rate-limit refusal, given the seconds to wait.
     pub rate_limited: fn(u64) -> String,
     /// Count refusal, given the most codes per request.
@@ -361,6 +363,8 @@ pub static FR: Texts = Texts {
         Émettez moins de codes ou demandez une nouvelle dotation au coordinateur.",
     integrity_hold: "L’émission de codes est suspendue : une vérification des comptes a relevé \
         une anomalie. Le coordinateur a été alerté ; réessayez plus tard. Rien n’a été émis.",
+    request_timeout: "Le service a mis trop de temps à répondre. Réessayez dans un instant : \
+        un formulaire envoyé deux fois n’émet jamais de codes en double.",
     rate_limited: |secs| {
         format!(
             "Trop de codes émis en peu de temps. Réessayez dans {secs} {}.",
@@ -530,6 +534,8 @@ pub static EN: Texts = Texts {
         Issue fewer codes or ask the coordinator for a new allowance.",
     integrity_hold: "Issuing is suspended: a check of the books found an inconsistency. \
         The coordinator has been alerted; please try again later. Nothing was issued.",
+    request_timeout: "The service took too long to answer. Please try again in a moment: \
+        a form sent twice never issues codes twice.",
     rate_limited: |secs| {
         format!(
             "Too many codes issued in a short time. Try again in {secs} {}.",

@@ -102,8 +102,22 @@ async fn desk_layer(State(state): State<AppState>, request: Request, next: Next)
     let lang = session::request_lang(&parts);
     let asked = session::query_lang(parts.uri.query());
     let uri = parts.uri.clone();
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    // The service's request time limit, applied here rather than around
+    // the whole router so that a desk page that takes too long is answered
+    // with a page in the person's language, not a problem document.
+    let limit_secs = state.limits.request_timeout_secs;
+    let limit = std::time::Duration::from_secs(limit_secs);
+    let mut response =
+        match tokio::time::timeout(limit, next.run(Request::from_parts(parts, body))).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(path = %uri.path(), limit_secs, "desk request timed out");
+                DeskError::Problem(Problem::request_timeout(limit_secs)).into_response()
+            }
+        };
     if let Some(error) = response.extensions_mut().remove::<DeskError>() {
+        response = render_error(&state, lang, &uri, &error);
+    } else if let Some(error) = rejection(&response) {
         response = render_error(&state, lang, &uri, &error);
     }
     let options = &state.limits.desk;
@@ -130,6 +144,19 @@ async fn desk_layer(State(state): State<AppState>, request: Request, next: Next)
         );
     }
     response
+}
+
+/// An error answered before a desk handler ran (a form over the body
+/// limit, a path that is not UTF-8): axum's plain-text rejection, turned
+/// into the desk's own error so the person sees a page in their language.
+fn rejection(response: &Response) -> Option<DeskError> {
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    (status.is_client_error() && !is_html).then(|| DeskError::Problem(Problem::for_status(status)))
 }
 
 /// The error page: what happened in plain words, and the way back.
