@@ -46,7 +46,7 @@ pub const SEED_SIGNING_PUBLIC_KEY: [u8; 32] = [
 
 /// Steps 1–5 on raw bytes: `parse_bytes`, `parse` and `VoucherRef::parse`
 /// agree with each other and with [`reference_parse`], an independent
-/// transcription of `code-format.md`.
+/// transcription of `docs/code-format.md`.
 pub fn parse_code(data: &[u8]) {
     let lossy = String::from_utf8_lossy(data);
     let from_bytes = code::parse_bytes(data);
@@ -433,7 +433,7 @@ fn attestation_text(text: &str) {
 }
 
 // ---------------------------------------------------------------------------
-// An independent reading of code-format.md, steps 1–5.
+// An independent reading of docs/code-format.md, steps 1–5.
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 

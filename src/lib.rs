@@ -2,8 +2,9 @@
 //!
 //! Social structures issue codes within quotas a coordinator grants them;
 //! operator systems redeem each code exactly once; auditors reconcile every
-//! unit granted, issued and redeemed. The product contract is `SPEC.md`; the
-//! code format is `code-format.md`; `ARCHITECTURE.md` gives the bird's-eye view.
+//! unit granted, issued and redeemed. The product contract is
+//! `docs/contract.md`; the code format is `docs/code-format.md`;
+//! `ARCHITECTURE.md` gives the bird's-eye view.
 //!
 //! # Code map
 //!

@@ -1522,8 +1522,9 @@ async fn json_followed_by_trailing_content_is_refused(db: Db) {
 }
 both!(json_followed_by_trailing_content_is_refused);
 
-/// `validation_failed` names the field at fault (SPEC, "Errors"), also when
-/// the field is missing from the body or is a query parameter of the wrong type.
+/// `validation_failed` names the field at fault (`docs/contract.md`,
+/// "Errors"), also when the field is missing from the body or is a query
+/// parameter of the wrong type.
 async fn validation_names_missing_fields_and_query_parameters(db: Db) {
     let Some(app) = TestApp::spawn(db).await else {
         return;

@@ -1,4 +1,4 @@
-//! Known-answer tests: the vectors of `code-format.md`, kept in
+//! Known-answer tests: the vectors of `docs/code-format.md`, kept in
 //! `tests/vectors/`, plus any vector file named by `TOPUP_CODE_VECTORS`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 

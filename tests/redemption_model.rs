@@ -1,6 +1,6 @@
 //! The redemption lifecycle as a state machine, tested against a model:
 //! proptest generates sequences of operator and structure requests, clock
-//! moves and sweeps; a plain model written from SPEC.md (not from the
+//! moves and sweeps; a plain model written from `docs/contract.md` (not from the
 //! crate's domain code) predicts every answer, and after every step the
 //! server's vouchers, balance and statements must agree with it. On SQLite
 //! and PostgreSQL, over HTTP, with a manual clock.
@@ -182,7 +182,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 // The model
 // ---------------------------------------------------------------------------
 
-/// A code's state per SPEC.md's lifecycle, as of the model's `now`.
+/// A code's state per the lifecycle of `docs/contract.md`, as of the model's `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CodeState {
     Issued,
@@ -227,7 +227,7 @@ struct CodeModel {
     /// (by the sweeper, or when a redeem or void attempt meets the expired
     /// code). Quota bookkeeping, not lifecycle: the balance follows it.
     quota_returned: bool,
-    /// A hold on this code ran out (so per SPEC.md the code is issued
+    /// A hold on this code ran out (so per `docs/contract.md` the code is issued
     /// again) and the server has not yet written that down: redemption
     /// index. Only [`KnownBug`]s make this observable.
     unrecorded_timeout: Option<usize>,
@@ -299,7 +299,7 @@ impl Expect {
     }
 }
 
-/// The server's deviations from SPEC.md that the model tolerates (unless
+/// The server's deviations from `docs/contract.md` that the model tolerates (unless
 /// strict), each only in the situation it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KnownBug {
@@ -485,7 +485,7 @@ impl<'a> Case<'a> {
         }
     }
 
-    /// Applies time per SPEC.md: a hold that ran out returns its code to
+    /// Applies time per `docs/contract.md`: a hold that ran out returns its code to
     /// `issued`; an issued code past its date is `expired`.
     fn settle(&mut self) {
         for c in &mut self.codes {
@@ -805,7 +805,7 @@ impl<'a> Case<'a> {
             }
             c.unrecorded_timeout = None;
         }
-        // Per SPEC.md, after the sweeper every voided or expired code has
+        // Per `docs/contract.md`, after the sweeper every voided or expired code has
         // its quota back.
         for (i, c) in self.codes.iter().enumerate() {
             let should = matches!(c.state, CodeState::Voided | CodeState::Expired);
@@ -1325,7 +1325,7 @@ both!(cancel_twice_answers_the_same);
 // Regressions: each of these was a bug once (see KnownBug)
 // ---------------------------------------------------------------------------
 
-/// Once the hold ran out, the code is `issued` (SPEC.md: reserved ──hold
+/// Once the hold ran out, the code is `issued` (`docs/contract.md`: reserved ──hold
 /// timeout──▶ issued), for the structure as for the operator, and the
 /// structure can void it.
 async fn structure_sees_a_timed_out_hold_as_issued(db: Db) {

@@ -484,8 +484,8 @@ fn check_ledger(
     check_ledger_sums(&sums, replay, balances, out);
 }
 
-/// The sum of the entries is the balance (SPEC.md), and lapses (which have
-/// no per-row event) total what the events say.
+/// The sum of the entries is the balance (`docs/contract.md`, "Quotas"), and
+/// lapses (which have no per-row event) total what the events say.
 fn check_ledger_sums(
     sums: &BTreeMap<(i64, String), Totals>,
     replay: &Replay,

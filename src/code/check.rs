@@ -1,4 +1,4 @@
-//! The Luhn mod 32 check symbol of `code-format.md`.
+//! The Luhn mod 32 check symbol of `docs/code-format.md`.
 //!
 //! It needs no secret, so a typo can be told apart from a forgery before any
 //! key is touched, and that answer may safely be shown to the person typing.

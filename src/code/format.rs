@@ -1,6 +1,6 @@
 //! Codes as people see them: twenty symbols, read from what was typed.
 //!
-//! Parsing covers steps 1–5 of `code-format.md` and needs no secret. Its
+//! Parsing covers steps 1–5 of `docs/code-format.md` and needs no secret. Its
 //! errors are precise on purpose (position, length, typo) because they reveal
 //! nothing about which codes exist. Steps 6–7 live in [`super::tag`].
 

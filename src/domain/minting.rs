@@ -2,7 +2,7 @@
 //! vouchers, before storage records them.
 //!
 //! Serials are drawn uniformly from the 35-bit space, never sequentially
-//! (`code-format.md`): codes then reveal no issuance volume and a guesser
+//! (`docs/code-format.md`): codes then reveal no issuance volume and a guesser
 //! must find serial and tag at once. Storage inserts with "do nothing on
 //! conflict" and asks for a fresh candidate when a serial is taken.
 

@@ -1,7 +1,7 @@
 //! The HTTP layer's error: an RFC 9457 problem with a stable `code`.
 //!
 //! Every error of the lower layers is converted here, and only here, into a
-//! status and a code from SPEC.md. Internal errors are logged with their
+//! status and a code from `docs/contract.md`. Internal errors are logged with their
 //! details and answered with a bare 500.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -34,7 +34,7 @@ pub struct ProblemBody {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
-    /// Stable machine-readable code (SPEC.md, "Errors").
+    /// Stable machine-readable code (`docs/contract.md`, "Errors").
     pub code: &'static str,
     /// The request field at fault, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
