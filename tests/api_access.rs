@@ -120,23 +120,6 @@ async fn revoke(app: &TestApp, id: i64) {
     assert_eq!(a.status, StatusCode::NO_CONTENT, "{a:?}");
 }
 
-/// Issues `count` data-1gb codes and returns their serials and codes.
-async fn issue_serials(app: &TestApp, token: &str, count: i64) -> Vec<(String, String)> {
-    let a = app.issue(token, "data-1gb", count).await;
-    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-    a.body["vouchers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["serial"].as_str().unwrap().to_owned(),
-                v["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// A well-formed serial that names no voucher: `near` with its last symbol
 /// changed, avoiding every serial in `taken`.
 fn missing_serial(near: &str, taken: &HashSet<String>) -> String {
@@ -345,8 +328,8 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
     let b_id = app.structure("Structure B").await;
     app.grant(b_id, "data_mb", 10 * 1024).await;
     let (b_token_id, b_token) = create_token(&app, "structure", Some(b_id)).await;
-    let a_serials = issue_serials(&app, &a_token, 2).await;
-    let b_vouchers = issue_serials(&app, &b_token, 3).await;
+    let a_serials = app.issue_pairs(&a_token, "data-1gb", 2).await;
+    let b_vouchers = app.issue_pairs(&b_token, "data-1gb", 3).await;
     let b_serials: Vec<String> = b_vouchers.iter().map(|v| v.0.clone()).collect();
     let (_, operator) = create_token(&app, "operator", None).await;
     let (_, auditor) = create_token(&app, "auditor", None).await;
@@ -639,7 +622,7 @@ async fn openapi_document_matches_the_router(db: Db) {
     let ops = operations(&doc);
 
     let (s_id, s_token) = app.funded_structure("Centre social", 10 * 1024).await;
-    let own = issue_serials(&app, &s_token, 2).await;
+    let own = app.issue_pairs(&s_token, "data-1gb", 2).await;
     let (throwaway_id, _) = create_token(&app, "auditor", None).await;
     let (_, operator) = create_token(&app, "operator", None).await;
     let (_, auditor) = create_token(&app, "auditor", None).await;
@@ -1601,7 +1584,7 @@ async fn tokens_revoked_elsewhere_can_no_longer_write(db: Db) {
     let (s_id, _) = app.funded_structure("Point d'accueil", 10 * 1024).await;
     let (structure_id, structure) = create_token(&app, "structure", Some(s_id)).await;
     let (operator_id, operator) = create_token(&app, "operator", None).await;
-    let issued = issue_serials(&app, &structure, 3).await;
+    let issued = app.issue_pairs(&structure, "data-1gb", 3).await;
     // Both lookups are now cached.
     assert_eq!(vouchers(&app, &structure).await.len(), 3);
     let redeem = |code: &str| json!({ "code": code, "msisdn": "+33612345678" });

@@ -26,13 +26,7 @@ async fn audits_past_the_limit_are_refused_busy(db: Db) {
     let auditor = app.token("auditor", None).await;
     let operator = app.token("operator", None).await;
     let (_, structure) = app.funded_structure("Audits", 4096).await;
-    let issued = app.issue(&structure, "data-1gb", 2).await;
-    let codes: Vec<String> = issued.body["vouchers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["code"].as_str().unwrap().to_owned())
-        .collect();
+    let codes = app.issue_codes(&structure, 2).await;
 
     // A reconciliation that holds the only place: its statement is still on
     // its way. The service's own integrity check (run at start) takes the

@@ -99,23 +99,6 @@ async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
     a.body
 }
 
-/// Issues `count` codes and returns (serial, code) pairs.
-async fn issue(app: &TestApp, token: &str, product: &str, count: i64) -> Vec<(String, String)> {
-    let a = app.issue(token, product, count).await;
-    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-    a.body["vouchers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["serial"].as_str().unwrap().to_owned(),
-                v["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 /// Redeems (or reserves) a code; returns the redemption id.
 async fn redeem(app: &TestApp, op: &str, code: &str, mode: &str) -> i64 {
     let body = json!({ "code": code, "msisdn": "+33612345678", "mode": mode });
@@ -224,12 +207,12 @@ async fn realistic(db: Db) -> Option<Realistic> {
     let (op2, op2_secret) = token_id("operator").await;
     let (auditor, _) = token_id("auditor").await;
 
-    let a = issue(&app, &st1, "data-1gb", 6).await;
+    let a = app.issue_pairs(&st1, "data-1gb", 6).await;
     // Codes of the edited product: valid 7 days, they expire below.
-    issue(&app, &st1, "data-500mb", 2).await;
-    let c = issue(&app, &st1, "voice-7d", 2).await;
-    let d = issue(&app, &st2, "data-1gb", 2).await;
-    let e = issue(&app, &st3, "voice-7d", 2).await;
+    app.issue_pairs(&st1, "data-500mb", 2).await;
+    let c = app.issue_pairs(&st1, "voice-7d", 2).await;
+    let d = app.issue_pairs(&st2, "data-1gb", 2).await;
+    let e = app.issue_pairs(&st3, "voice-7d", 2).await;
     assert_eq!(
         app.balance(&st1, "data_mb").await["issued"],
         6 * 1024 + 2 * 512
@@ -255,7 +238,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
 
     let rotated = app.post("/v1/keys/rotate", &admin, json!({})).await;
     assert_eq!(rotated.status, StatusCode::CREATED, "{rotated:?}");
-    let f = issue(&app, &st1, "data-1gb", 1).await;
+    let f = app.issue_pairs(&st1, "data-1gb", 1).await;
     redeem(&app, &op1_secret, &f[0].1, "redeem").await;
     let revoke = app
         .request(
@@ -283,7 +266,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
         app.balance(&st1, "data_mb").await["returned"],
         1024 + 2 * 512
     );
-    issue(&app, &st3, "voice-7d", 1).await;
+    app.issue_pairs(&st3, "voice-7d", 1).await;
     let last_checkpoint = checkpoint(&app, &key_file, clock.now_secs()).await;
 
     let keys = app

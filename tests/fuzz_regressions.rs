@@ -41,9 +41,10 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 /// returns how many ran. Fails listing every input that panicked, and on a
 /// directory that names no target (a typo there would silently skip inputs).
 fn replay(root: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return 0;
-    };
+    // A missing folder is a failure, not zero inputs: a renamed or deleted
+    // folder would otherwise silently replay nothing.
+    let entries = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}; the folder must exist", root.display()));
     let mut ran = 0;
     let mut failures = Vec::new();
     for entry in entries {
@@ -105,6 +106,7 @@ fn corpus_seeds_pass_their_checks() {
 
 #[test]
 fn crash_regressions_pass_their_checks() {
+    // Zero inputs is fine (no crash found yet); a missing folder is not.
     replay(&fuzz_dir().join("regressions"));
 }
 

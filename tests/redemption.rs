@@ -25,24 +25,6 @@ fn busy_limits() -> Limits {
     }
 }
 
-async fn codes(app: &TestApp, token: &str, n: i64) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut left = n;
-    while left > 0 {
-        let a = app.issue(token, "data-1gb", left.min(100)).await;
-        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-        out.extend(
-            a.body["vouchers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v["code"].as_str().unwrap().to_owned()),
-        );
-        left -= 100;
-    }
-    out
-}
-
 fn redeem_body(code: &str) -> Value {
     json!({ "code": code, "msisdn": "+33612345678" })
 }
@@ -53,7 +35,7 @@ async fn redeem_check_statement_and_attestation(db: Db) {
     };
     let (_, structure) = app.funded_structure("CCAS", 10 * 1024).await;
     let operator = app.token("operator", None).await;
-    let code = codes(&app, &structure, 1).await.remove(0);
+    let code = app.issue_codes(&structure, 1).await.remove(0);
 
     let checked = app
         .post(
@@ -276,7 +258,7 @@ async fn double_redemption_race(db: Db) {
     };
     let (_, structure) = app.funded_structure("Emmaüs", 200 * 1024).await;
     let operator = app.token("operator", None).await;
-    let codes = codes(&app, &structure, 200).await;
+    let codes = app.issue_codes(&structure, 200).await;
     race_codes(
         &app.client,
         std::slice::from_ref(&app.base),
@@ -310,7 +292,7 @@ async fn double_redemption_race_across_two_servers_on_postgres() {
     .unwrap();
     let (_, structure) = app.funded_structure("Secours", 200 * 1024).await;
     let operator = app.token("operator", None).await;
-    let codes = codes(&app, &structure, 200).await;
+    let codes = app.issue_codes(&structure, 200).await;
     let bases = [app.base.clone(), format!("http://{}", second.addr)];
     race_codes(&app.client, &bases, &operator, &codes).await;
     assert_eq!(redemption_statement_ids(&app, &operator).await.len(), 200);
@@ -411,7 +393,7 @@ async fn forged_codes_over_http_are_invalid(db: Db) {
         .funded_structure("Maison France services", 10 * 1024)
         .await;
     let operator = app.token("operator", None).await;
-    let genuine = codes(&app, &structure, 5).await;
+    let genuine = app.issue_codes(&structure, 5).await;
     let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[9; 32]));
     let mut bodies = Vec::new();
     for g in &genuine {
@@ -490,7 +472,7 @@ async fn invalid_code_burst_locks_out_that_operator_only(db: Db) {
     let (_, structure) = app.funded_structure("Restos", 10 * 1024).await;
     let attacker = app.token("operator", None).await;
     let honest = app.token("operator", None).await;
-    let genuine = codes(&app, &structure, 2).await;
+    let genuine = app.issue_codes(&structure, 2).await;
     let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[7; 32]));
     let mut locked = None;
     for serial in 0..30u64 {
@@ -543,7 +525,7 @@ async fn beneficiary_cap_holds_under_concurrency(db: Db) {
     };
     let (_, structure) = app.funded_structure("Secours populaire", 40 * 1024).await;
     let operator = app.token("operator", None).await;
-    let codes = codes(&app, &structure, 20).await;
+    let codes = app.issue_codes(&structure, 20).await;
     let answers = join_all(
         codes
             .iter()
@@ -596,7 +578,7 @@ async fn idempotent_redemption_has_one_effect(db: Db) {
     };
     let (_, structure) = app.funded_structure("Banque alimentaire", 10 * 1024).await;
     let operator = app.token("operator", None).await;
-    let codes = codes(&app, &structure, 2).await;
+    let codes = app.issue_codes(&structure, 2).await;
     let headers = [("Idempotency-Key", "recharge-7")];
     let mut answers = Vec::new();
     for _ in 0..10 {
@@ -739,9 +721,9 @@ async fn mixed_burst_answers_every_state(db: Db) {
         app.token("operator", None).await,
     ];
     // Codes last 90 days: these will have expired by the burst.
-    let old = codes(&app, &structure, 6).await;
+    let old = app.issue_codes(&structure, 6).await;
     clock.advance(89 * DAY_SECS);
-    let young = codes(&app, &structure, 40).await;
+    let young = app.issue_codes(&structure, 40).await;
     let voice = app.issue(&structure, "voice-7d", 5).await;
     let voice: Vec<String> = voice.body["vouchers"]
         .as_array()

@@ -184,23 +184,6 @@ fn serials_in(location: &str) -> Vec<String> {
         .collect()
 }
 
-/// Issues through the JSON API and returns (serial, code) pairs.
-async fn api_issue(app: &TestApp, token: &str, count: i64) -> Vec<(String, String)> {
-    let a = app.issue(token, "data-1gb", count).await;
-    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-    a.body["vouchers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["serial"].as_str().unwrap().to_owned(),
-                v["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 async fn voucher_state(app: &TestApp, token: &str, serial: &str) -> String {
     let a = app.get(&format!("/v1/vouchers/{serial}"), token).await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
@@ -327,7 +310,7 @@ async fn the_list_has_pages(db: Db) {
         return;
     };
     let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
-    api_issue(&app, &token, 5).await;
+    app.issue_pairs(&token, "data-1gb", 5).await;
     let mut desk = Browser::sign_in(&app, &token).await;
     let mut seen = 0;
     let mut path = "/desk/vouchers".to_owned();
@@ -359,7 +342,7 @@ async fn forms_refuse_a_missing_or_wrong_csrf_token(db: Db) {
         return;
     };
     let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
-    let codes = api_issue(&app, &token, 1).await;
+    let codes = app.issue_pairs(&token, "data-1gb", 1).await;
     let serial = &codes[0].0;
     let before = app.balance(&token, "data_mb").await;
     let mut desk = Browser::sign_in(&app, &token).await;
@@ -624,7 +607,7 @@ async fn every_error_has_a_french_message(db: Db) {
         StatusCode::OK,
         "Ce code ne peut pas être annulé : Ce code est déjà annulé",
     );
-    let (serial, code) = api_issue(&app, &token, 1).await.remove(0);
+    let (serial, code) = app.issue_pairs(&token, "data-1gb", 1).await.remove(0);
     let operator = app.token("operator", None).await;
     let a = app
         .post(
@@ -687,7 +670,7 @@ async fn the_desk_shares_the_issuing_rate_limit(db: Db) {
         return;
     };
     let (_, token) = app.funded_structure("Centre social", 10 * 1024).await;
-    api_issue(&app, &token, 2).await;
+    app.issue_pairs(&token, "data-1gb", 2).await;
     let mut desk = Browser::sign_in(&app, &token).await;
     assert_eq!(
         desk.issue("data-1gb", "1", "").await.status,
@@ -844,7 +827,7 @@ async fn structures_cannot_reach_each_other(db: Db) {
     };
     let (_, token_a) = app.funded_structure("Centre A", 10 * 1024).await;
     let (_, token_b) = app.funded_structure("Centre B", 10 * 1024).await;
-    let (serial, code) = api_issue(&app, &token_a, 1).await.remove(0);
+    let (serial, code) = app.issue_pairs(&token_a, "data-1gb", 1).await.remove(0);
     let mut b = Browser::sign_in(&app, &token_b).await;
     let csrf = b.csrf().await;
     for path in [
@@ -972,8 +955,9 @@ fn browser_available() -> bool {
         if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
             panic!("{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver or zbarimg is missing");
         }
-        eprintln!(
-            "skipped: chromium not installed (apt-get install chromium chromium-driver zbar-tools)"
+        common::note_skipped(
+            "browser",
+            "chromium not installed (apt-get install chromium chromium-driver zbar-tools)",
         );
     }
     ok

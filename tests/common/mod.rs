@@ -54,6 +54,28 @@ fn unique_name() -> String {
     )
 }
 
+/// Where `scripts/test` asks skipped tests to say so: a test that returns
+/// early passes as far as cargo is concerned, and must not be counted as
+/// passed.
+const SKIP_LOG_VAR: &str = "RELAY_TOPUP_SKIP_LOG";
+
+/// Says that the running test skips its body (`kind`: what it lacks), on
+/// standard error and in the skip log when there is one. The test harness
+/// names each test's thread after the test.
+pub fn note_skipped(kind: &str, why: &str) {
+    eprintln!("skipped: {why}");
+    if let Ok(path) = std::env::var(SKIP_LOG_VAR) {
+        use std::io::Write;
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(log, "{kind} {name}").unwrap();
+    }
+}
+
 /// A fresh PostgreSQL database on the test cluster, or `None` (skipped) when
 /// no cluster is configured, unless PostgreSQL is required.
 pub async fn fresh_postgres_url() -> Option<String> {
@@ -61,7 +83,10 @@ pub async fn fresh_postgres_url() -> Option<String> {
         if std::env::var(REQUIRE_POSTGRES_VAR).is_ok_and(|v| v == "1") {
             panic!("{REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set");
         }
-        eprintln!("skipped: PostgreSQL test (set {POSTGRES_URL_VAR} or run scripts/test)");
+        note_skipped(
+            "postgres",
+            &format!("PostgreSQL test (set {POSTGRES_URL_VAR} or run scripts/test)"),
+        );
         return None;
     };
     let name = unique_name();
@@ -274,6 +299,36 @@ impl TestApp {
         .await
     }
 
+    /// Issues `count` codes of `product` (in requests of at most 100, each
+    /// of which must succeed) and returns their (serial, code) pairs.
+    pub async fn issue_pairs(
+        &self,
+        token: &str,
+        product: &str,
+        count: i64,
+    ) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            let a = self.issue(token, product, left.min(100)).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+            pairs.extend(a.body["vouchers"].as_array().unwrap().iter().map(|v| {
+                (
+                    v["serial"].as_str().unwrap().to_owned(),
+                    v["code"].as_str().unwrap().to_owned(),
+                )
+            }));
+            left -= 100;
+        }
+        pairs
+    }
+
+    /// Issues `count` `data-1gb` codes and returns the codes.
+    pub async fn issue_codes(&self, token: &str, count: i64) -> Vec<String> {
+        let pairs = self.issue_pairs(token, "data-1gb", count).await;
+        pairs.into_iter().map(|(_, code)| code).collect()
+    }
+
     /// The `data_mb` balance of the structure behind `token`.
     pub async fn balance(&self, token: &str, resource: &str) -> Value {
         let a = self.get("/v1/balance", token).await;
@@ -293,6 +348,17 @@ impl TestApp {
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// A test that fails before `stop` still stops its server: it stops
+/// accepting and its tasks end, rather than serving until the test binary
+/// exits.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.shutdown_handle().send(true);
         }
     }
 }
