@@ -8,16 +8,33 @@
 //!
 //! # Code map
 //!
+//! Every module, from the bottom up (ARCHITECTURE.md walks through them):
+//!
 //! - [`code`] — the code core: the v1 code format (alphabet, Luhn mod 32 check
 //!   symbol, 55-bit HMAC tags), voucher attestations (canonical encoding,
 //!   Ed25519) and the key set. Pure.
+//! - [`domain`] — vouchers, products, quotas, lifecycle and lock-out rules;
+//!   knows neither HTTP nor SQL.
 //! - [`audit`] — the hash chain over events, signed checkpoints, and the
 //!   offline verifier that replays events against every audited table. Pure.
-//! - [`integrity`] — checkpoints and the periodic check that fails closed.
+//! - [`clock`] — the service's time (a manual clock for tests); RFC 3339.
+//! - [`tokens`] — bearer tokens: generation and SHA-256 hashing.
+//! - [`qr`] — QR codes of codes, as SVG.
+//! - [`storage`] — the only SQL: SQLite and PostgreSQL, the group-commit
+//!   writers, the audit snapshot.
 //! - [`keyfile`] — generating, loading, saving and rotating the key file
 //!   (mode 0600, outside the database), under a file lock.
+//! - [`keyring`] — the running service's key set, swapped at rotation.
+//! - [`config`] — every named limit, as flags and environment variables.
+//! - [`metrics`] — Prometheus counters and histograms, labels from closed
+//!   sets.
+//! - [`http`] — the JSON API: routes, extractors, problems, the OpenAPI
+//!   document; the only status codes.
+//! - [`web`] — the structures' web desk (HTML, French first).
+//! - [`integrity`] — checkpoints and the periodic check that fails closed.
 //! - [`connections`] — accepting connections: their number, header and idle
 //!   deadlines.
+//! - [`server`] — start-up, the sweeper, graceful shutdown.
 //! - [`cli`] — the `relay-topup` command line.
 //!
 //! # Architecture invariants
