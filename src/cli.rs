@@ -373,7 +373,7 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
         }
         Command::Product(ProductCommand::Save { json }) => {
             let product: Product = serde_json::from_str(&json).map_err(err)?;
-            crate::http::admin::check_product(&product).map_err(|p| p.detail.clone())?;
+            product.check().map_err(err)?;
             store
                 .upsert_product("cli", &product, now)
                 .await

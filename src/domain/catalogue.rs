@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{DomainError, MAX_GRANT_AMOUNT, MAX_LABEL_CHARS, check_text};
+use crate::code::Label;
+
+/// Longest validity, in days, for a code or a top-up.
+pub const MAX_VALIDITY_DAYS: i64 = 3650;
+
 /// A named top-up and the quota it draws.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +46,45 @@ pub struct Product {
     /// Inactive products stay in the catalogue for the record but cannot be issued.
     #[serde(default = "active_by_default")]
     pub active: bool,
+}
+
+impl Product {
+    /// Checks every field; the API and the command line both save products
+    /// through it.
+    pub fn check(&self) -> Result<(), DomainError> {
+        for (field, value) in [
+            ("id", &self.id),
+            ("family", &self.family),
+            ("resource", &self.resource),
+        ] {
+            if Label::new(value).is_none() {
+                return Err(DomainError::validation(
+                    field,
+                    "lower-case letters, digits, - and _, at most 32",
+                ));
+            }
+        }
+        if !(1..=MAX_GRANT_AMOUNT).contains(&self.amount) {
+            return Err(DomainError::validation(
+                "amount",
+                format!("between 1 and {MAX_GRANT_AMOUNT}"),
+            ));
+        }
+        for (field, days) in [
+            ("validity_days", self.validity_days),
+            ("code_validity_days", self.code_validity_days),
+        ] {
+            if !(1..=MAX_VALIDITY_DAYS).contains(&days) {
+                return Err(DomainError::validation(
+                    field,
+                    format!("between 1 and {MAX_VALIDITY_DAYS}"),
+                ));
+            }
+        }
+        check_text("label_fr", Some(&self.label_fr), MAX_LABEL_CHARS)?;
+        check_text("label_en", Some(&self.label_en), MAX_LABEL_CHARS)?;
+        Ok(())
+    }
 }
 
 fn active_by_default() -> bool {

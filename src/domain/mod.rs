@@ -124,6 +124,9 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// Largest amount a grant or a product may carry, in the resource's unit.
+pub const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
+
 /// Checks an optional short text: trimmed, bounded, no control characters.
 pub fn check_text(
     field: &'static str,

@@ -14,7 +14,9 @@ use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiJson, ApiPath};
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{KeyError, Label};
-use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
+use crate::domain::{
+    MAX_GRANT_AMOUNT, MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text,
+};
 use crate::keyfile::KeyFileError;
 use crate::storage::{NewGrant, Structure};
 
@@ -111,7 +113,6 @@ async fn list_structures(
 }
 
 /// Largest amount one grant may carry, in the resource's unit.
-const MAX_GRANT_AMOUNT: i64 = 1_000_000_000_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -293,45 +294,6 @@ async fn list_products(
     }))
 }
 
-/// Longest validity, in days, for a code or a top-up.
-const MAX_VALIDITY_DAYS: i64 = 3650;
-
-/// Checks a product's fields; the HTTP and command-line paths share it.
-pub fn check_product(p: &Product) -> Result<(), Problem> {
-    for (field, value) in [
-        ("id", &p.id),
-        ("family", &p.family),
-        ("resource", &p.resource),
-    ] {
-        if Label::new(value).is_none() {
-            return Err(Problem::validation(
-                field,
-                "lower-case letters, digits, - and _, at most 32",
-            ));
-        }
-    }
-    if !(1..=MAX_GRANT_AMOUNT).contains(&p.amount) {
-        return Err(Problem::validation(
-            "amount",
-            format!("between 1 and {MAX_GRANT_AMOUNT}"),
-        ));
-    }
-    for (field, days) in [
-        ("validity_days", p.validity_days),
-        ("code_validity_days", p.code_validity_days),
-    ] {
-        if !(1..=MAX_VALIDITY_DAYS).contains(&days) {
-            return Err(Problem::validation(
-                field,
-                format!("between 1 and {MAX_VALIDITY_DAYS}"),
-            ));
-        }
-    }
-    check_text("label_fr", Some(&p.label_fr), MAX_LABEL_CHARS)?;
-    check_text("label_en", Some(&p.label_en), MAX_LABEL_CHARS)?;
-    Ok(())
-}
-
 /// Adds a product, or replaces the one with the same id.
 #[utoipa::path(post, path = "/v1/products", tag = "admin", request_body = Product,
     responses((status = 201, body = Product), (status = 422, body = ProblemBody), (status = 401, body = ProblemBody),
@@ -341,7 +303,7 @@ async fn save_product(
     caller: Admin,
     body: ApiJson<Product>,
 ) -> ApiResult<impl IntoResponse> {
-    check_product(&body.value)?;
+    body.value.check()?;
     state
         .store
         .upsert_product(&caller.principal.actor(), &body.value, state.now())

@@ -165,7 +165,7 @@ impl Store {
             actor: actor.to_owned(),
             structure_id: None,
             voucher_id: None,
-            data: serde_json::to_value(p).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            data: serde_json::to_value(p).map_err(StorageError::Encoding)?,
         };
         events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;

@@ -258,7 +258,7 @@ async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
     tracing::error!(error = %error, jobs = jobs.len(), "redemption batch failed");
     let message = error.to_string();
     jobs.iter()
-        .map(|_| Err(StorageError::Corrupt(format!("batch failed: {message}"))))
+        .map(|_| Err(StorageError::BatchFailed(message.clone())))
         .collect()
 }
 
@@ -344,7 +344,13 @@ async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult
     events::commit(tx).await?;
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StorageError::Corrupt("job not applied".into()))))
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(StorageError::BatchFailed(
+                    "the batch left this job unanswered".into(),
+                ))
+            })
+        })
         .collect())
 }
 
@@ -404,25 +410,21 @@ impl Store {
         let writer = self
             .writers
             .get(usize::try_from(key.rem_euclid(n)).unwrap_or(0))
-            .ok_or_else(|| StorageError::Corrupt("no redemption writer".into()))?;
+            .ok_or(StorageError::WriterStopped)?;
         let (reply, answer) = oneshot::channel();
         let job = Job { op, now, reply };
         writer
             .send(job)
             .await
-            .map_err(|_| StorageError::Corrupt("the writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StorageError::Corrupt("the writer dropped a job".into()))?
+            .map_err(|_| StorageError::WriterStopped)?;
+        answer.await.map_err(|_| StorageError::WriterStopped)?
     }
 
     /// Queues an issue and waits for its committed answer.
     pub(crate) async fn submit_issue(&self, job: IssueJob, now: i64) -> Result<IssueOutcome> {
         match self.submit(WriteOp::Issue(Box::new(job)), now).await? {
             WriteResult::Issued(outcome) => Ok(outcome),
-            _ => Err(StorageError::Corrupt(
-                "the writer answered an issue with something else".into(),
-            )),
+            _ => Err(StorageError::UnexpectedReply),
         }
     }
 }

@@ -65,6 +65,21 @@ pub enum StorageError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A stored answer (idempotency) or event body could not be read or
+    /// written as JSON.
+    #[error("stored JSON could not be read or written: {0}")]
+    Encoding(#[from] serde_json::Error),
+    /// The task that applies queued writes is gone (the service is
+    /// stopping): the write was not applied.
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    /// A batch of queued writes failed as a whole; its cause is logged once
+    /// by the writer, each job gets this.
+    #[error("a write batch failed: {0}")]
+    BatchFailed(String),
+    /// The writer answered a job with a reply of another kind.
+    #[error("the database writer answered with an unexpected reply")]
+    UnexpectedReply,
     #[error("minting failed: {0}")]
     Mint(#[from] crate::domain::minting::MintError),
     /// A freshly drawn serial was already taken: the attempt is undone and

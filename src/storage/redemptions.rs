@@ -216,8 +216,7 @@ pub(crate) async fn redeem(
             other => other?,
         };
         if let Claimed::Replay(answer) = claimed {
-            let record =
-                serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            let record = serde_json::from_str(&answer).map_err(StorageError::Encoding)?;
             return Ok(Outcome::Replay(record));
         }
     }
@@ -225,8 +224,7 @@ pub(crate) async fn redeem(
     if let Some(claim) = &input.idempotency {
         match &outcome {
             Outcome::Done(record) => {
-                let answer = serde_json::to_string(record)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                let answer = serde_json::to_string(record).map_err(StorageError::Encoding)?;
                 idempotency::store_answer(tx, claim, &answer).await?;
             }
             // Only successes are kept: a refused request may be retried.

@@ -388,7 +388,7 @@ pub(crate) async fn issue_in(
     if let Some(claim) = &job.idempotency
         && let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await?
     {
-        return serde_json::from_str(&answer).map_err(|e| StorageError::Corrupt(e.to_string()));
+        return serde_json::from_str(&answer).map_err(StorageError::Encoding);
     }
     let product = &job.product;
     let buckets = ledger::open_buckets(store, tx, job.structure_id, &product.resource).await?;
@@ -425,8 +425,7 @@ pub(crate) async fn issue_in(
             .collect(),
     };
     if let Some(claim) = &job.idempotency {
-        let answer =
-            serde_json::to_string(&outcome).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let answer = serde_json::to_string(&outcome).map_err(StorageError::Encoding)?;
         idempotency::store_answer(tx, claim, &answer).await?;
     }
     Ok(outcome)
