@@ -1,9 +1,10 @@
-//! The quota read that comes before the issuing rate limit is charged.
+//! A structure's balances as they stand now, and the quota read that comes
+//! before the issuing rate limit is charged.
 
 use super::AppState;
+use super::error::ApiResult;
 use super::error::Problem;
-use super::vouchers::current_balances;
-use crate::domain::{DomainError, Product};
+use crate::domain::{Balance, DomainError, Product};
 
 /// Refuses, before the rate limit is charged, a request the structure's
 /// balance cannot cover. Governor cannot give back what it has counted, so
@@ -41,4 +42,15 @@ pub async fn check_quota_covers(
         requested,
     }
     .into())
+}
+
+/// A structure's balances now, monthly credits due included. Shared with
+/// the web desk.
+pub async fn current_balances(state: &AppState, structure_id: i64) -> ApiResult<Vec<Balance>> {
+    let now = state.now();
+    state
+        .store
+        .credit_due_grants(Some(structure_id), now)
+        .await?;
+    Ok(state.store.balances(structure_id, now).await?)
 }

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
+pub use super::quota_precheck::current_balances;
 use crate::clock::rfc3339;
 use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -48,17 +49,6 @@ async fn balance(
 ) -> ApiResult<Json<BalanceResponse>> {
     let balances = current_balances(&state, caller.structure_id).await?;
     Ok(Json(BalanceResponse { balances }))
-}
-
-/// A structure's balances now, monthly credits due included. Shared with
-/// the web desk.
-pub async fn current_balances(state: &AppState, structure_id: i64) -> ApiResult<Vec<Balance>> {
-    let now = state.now();
-    state
-        .store
-        .credit_due_grants(Some(structure_id), now)
-        .await?;
-    Ok(state.store.balances(structure_id, now).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
