@@ -267,6 +267,15 @@ async fn integers_may_be_written_with_a_zero_fraction(db: Db) {
         "validation_failed",
         "1e300",
     );
+    // The second reading is as strict as the first: a field given twice is
+    // refused, not read as its last value.
+    let a = post(product("30.0, \"validity_days\": 7")).await;
+    assert_problem(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        "duplicate field",
+    );
     app.stop().await;
 }
 both!(integers_may_be_written_with_a_zero_fraction);

@@ -200,7 +200,7 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
                 .to_string()
                 .starts_with("invalid type: floating point") =>
         {
-            let mut document: serde_json::Value = serde_json::from_slice(raw)
+            let super::unique_keys::UniqueKeys(mut document) = serde_json::from_slice(raw)
                 .map_err(|e| Problem::validation("body", e.to_string()))?;
             integral_floats_as_integers(&mut document);
             return serde_path_to_error::deserialize(document).map_err(|e| validation_error(&e));

@@ -15,6 +15,7 @@ pub mod ops;
 mod quota_precheck;
 pub mod redemptions;
 pub mod token_cache;
+pub mod unique_keys;
 pub mod vouchers;
 
 use std::num::NonZeroU32;
