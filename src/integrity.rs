@@ -8,38 +8,20 @@
 //! explained); any new finding raises a new alarm. Alarms live in the
 //! database, so every server on it halts, within one check interval.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 
+use crate::app::AppState;
 use crate::audit::chain;
 use crate::audit::snapshot::{CheckpointRow, Snapshot};
 use crate::audit::verify::{self, Scope};
-use crate::http::AppState;
 use crate::storage::StorageError;
 
 /// How often the loop looks at the chain's head for a checkpoint.
 const TICK: Duration = Duration::from_secs(1);
-
-/// Whether issuing and redemption are halted. Cheap to read on every
-/// request; set by the checks and by an acknowledgement.
-#[derive(Debug, Default)]
-pub struct Gate {
-    halted: AtomicBool,
-}
-
-impl Gate {
-    pub fn is_halted(&self) -> bool {
-        self.halted.load(Ordering::Acquire)
-    }
-
-    pub fn set(&self, halted: bool) {
-        self.halted.store(halted, Ordering::Release);
-    }
-}
 
 /// What one integrity check concluded.
 #[derive(Debug)]

@@ -28,6 +28,8 @@
 //! - [`config`] — every named limit, as flags and environment variables.
 //! - [`metrics`] — Prometheus counters and histograms, labels from closed
 //!   sets.
+//! - [`app`] — the shared state every use case takes (store, keys, clock,
+//!   limits and limiters, metrics, the integrity gate).
 //! - [`http`] — the JSON API: routes, extractors, problems, the OpenAPI
 //!   document; the only status codes.
 //! - [`web`] — the structures' web desk (HTML, French first).
@@ -50,6 +52,7 @@
 //!    secrets never appear in `Debug` output.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod clock;

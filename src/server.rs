@@ -13,12 +13,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::code::KeySet;
 use crate::config::Limits;
 use crate::domain::Role;
 use crate::domain::catalogue::seed_catalogue;
-use crate::http::{self, AppState};
+use crate::http;
 use crate::keyfile;
 use crate::keyring::Keys;
 use crate::storage::{NewGrant, PoolSettings, Store};

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiJson, ApiPath};
+use crate::app::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{KeyError, Label};
 use crate::domain::{

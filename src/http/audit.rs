@@ -14,9 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiQuery, Auditor, page_limit, require_media_type};
+use crate::app::AppState;
 use crate::audit::verify::Scope;
 use crate::audit::{Finding, reconcile, report};
 use crate::clock::{parse_rfc3339, rfc3339};

@@ -12,8 +12,8 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::Problem;
+use crate::app::AppState;
 use crate::domain::{Principal, Role};
 use crate::tokens;
 

@@ -18,8 +18,6 @@ pub mod token_cache;
 pub mod unique_keys;
 pub mod vouchers;
 
-use std::num::NonZeroU32;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,103 +27,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::clock::Clock;
-use crate::config::Limits;
-use crate::keyring::Keys;
-use crate::metrics::{Metrics, RequestLabels, RouteLabels};
-use crate::storage::Store;
+use crate::app::AppState;
+use crate::metrics::{RequestLabels, RouteLabels};
 use error::Problem;
-
-/// Everything a request handler may use.
-pub struct Inner {
-    pub store: Store,
-    pub keys: Keys,
-    pub clock: Arc<dyn Clock>,
-    pub limits: Limits,
-    /// Codes issued per structure (governor, in memory: per process).
-    pub issue_limiter: DefaultKeyedRateLimiter<i64>,
-    /// Redemption-path requests per operator token (per process).
-    pub operator_limiter: DefaultKeyedRateLimiter<i64>,
-    /// Typos per operator token (per process).
-    pub typo_limiter: DefaultKeyedRateLimiter<i64>,
-    /// Desk sign-in attempts per client network (per process).
-    pub desk_sign_in_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
-    pub metrics: Metrics,
-    /// Closed while an integrity alarm is open ([`crate::integrity`]).
-    pub integrity: crate::integrity::Gate,
-    /// Recent token lookups ([`token_cache`]).
-    pub tokens: token_cache::TokenCache,
-    /// Places for heavy audit work ([`audit::AuditSlot`]).
-    pub audits: Arc<tokio::sync::Semaphore>,
-}
-
-/// Shared, cheaply cloned application state.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(store: Store, keys: Keys, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        let issue_limiter = RateLimiter::keyed(issue_quota(&limits));
-        let operator_limiter = RateLimiter::keyed(redemptions::operator_quota(
-            limits.operator_rate_per_sec,
-            limits.operator_burst,
-        ));
-        let typo_limiter = RateLimiter::keyed(redemptions::typo_quota(limits.typos_per_min));
-        let desk_sign_in_limiter = RateLimiter::keyed(crate::web::sign_in_limit::quota(
-            limits.desk.desk_sign_in_attempts_per_min,
-        ));
-        let tokens =
-            token_cache::TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
-        let audits = Arc::new(tokio::sync::Semaphore::new(
-            usize::try_from(limits.max_concurrent_audits).unwrap_or(1),
-        ));
-        Self(Arc::new(Inner {
-            store,
-            keys,
-            clock,
-            limits,
-            issue_limiter,
-            operator_limiter,
-            typo_limiter,
-            desk_sign_in_limiter,
-            metrics: Metrics::new(),
-            integrity: crate::integrity::Gate::default(),
-            tokens,
-            audits,
-        }))
-    }
-
-    /// Refuses writes that move value while an integrity alarm is open.
-    pub fn ensure_integrity(&self) -> Result<(), Problem> {
-        if self.integrity.is_halted() {
-            Err(Problem::integrity_hold())
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Unix seconds, from the service's clock.
-    pub fn now(&self) -> i64 {
-        self.clock.now_secs()
-    }
-}
-
-fn issue_quota(limits: &Limits) -> Quota {
-    let per_hour = NonZeroU32::new(limits.issue_rate_codes_per_hour).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(limits.issue_burst_codes).unwrap_or(NonZeroU32::MIN);
-    Quota::per_hour(per_hour).allow_burst(burst)
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,9 +1,9 @@
 //! A structure's balances as they stand now, and the quota read that comes
 //! before the issuing rate limit is charged.
 
-use super::AppState;
 use super::error::ApiResult;
 use super::error::Problem;
+use crate::app::AppState;
 use crate::domain::{Balance, DomainError, Product};
 
 /// Refuses, before the rate limit is charged, a request the structure's

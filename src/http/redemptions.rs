@@ -9,8 +9,6 @@
 //! by a failed attempt when it is recorded. Writes go through the storage
 //! layer's batched writer.
 
-use std::num::NonZeroU32;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,9 +19,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, Operator, page_limit};
+use crate::app::AppState;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
@@ -493,15 +491,4 @@ async fn statement(
         }
     }
     Ok(response)
-}
-
-/// Rate of requests per operator token, per process.
-pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
-    governor::Quota::per_second(NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
-}
-
-/// Rate of typos per operator token, per process.
-pub fn typo_quota(per_min: u32) -> governor::Quota {
-    governor::Quota::per_minute(NonZeroU32::new(per_min).unwrap_or(NonZeroU32::MIN))
 }

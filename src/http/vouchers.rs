@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, StructureCaller, page_limit};
 pub use super::quota_precheck::current_balances;
+use crate::app::AppState;
 use crate::clock::rfc3339;
 use crate::code::{KeySet, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};

@@ -25,7 +25,7 @@ use sqlx::Row;
 
 use super::WriteTx;
 use super::events::{self, EventInput};
-use super::redemptions::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
+use super::redemption_types::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
 use super::{
     Result, StorageError, padded_ids, placeholder_list, power_of_two_chunks, rows_per_statement,
     values_placeholders,

@@ -23,8 +23,10 @@ mod fast_redeem;
 mod idempotency;
 mod lockout;
 mod quota;
+mod redemption_types;
 pub mod redemptions;
 mod sessions;
+mod voucher_state;
 mod vouchers;
 
 use std::str::FromStr;
@@ -44,7 +46,8 @@ pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
 pub use lockout::{GLOBAL_SOURCE, operator_source};
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
-pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage, VoucherRow};
+pub use voucher_state::VoucherRow;
+pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage};
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

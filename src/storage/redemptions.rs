@@ -7,57 +7,18 @@
 //! with a compare-and-set; the partial unique index on live redemptions is
 //! the last line of defence against a double redemption.
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::WriteTx;
 use super::events::{self, EventInput};
 use super::fast_redeem;
-use super::idempotency::{self, Claimed, IdempotencyClaim};
+use super::idempotency::{self, Claimed};
+pub use super::redemption_types::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
 use super::{Result, StorageError, Store};
 use crate::domain::lifecycle::{self, Transition};
 use crate::domain::redemption::{BeneficiaryCap, RedemptionState, month_of};
 use crate::domain::{DomainError, VoucherState};
-
-/// Redeem at once, or hold for a later confirmation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RedeemMode {
-    Redeem,
-    Reserve,
-}
-
-/// A redemption request whose code has been verified.
-#[derive(Clone, Debug)]
-pub struct RedeemInput {
-    pub operator_token_id: i64,
-    pub voucher_id: i64,
-    pub msisdn_hash: [u8; 32],
-    pub operator_ref: Option<String>,
-    pub mode: RedeemMode,
-    pub hold_secs: i64,
-    /// The cap for the product's family, if any: looked up by the caller.
-    pub caps: Vec<BeneficiaryCap>,
-    pub idempotency: Option<IdempotencyClaim>,
-}
-
-/// A redemption as the operator sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedemptionRecord {
-    pub id: i64,
-    pub state: RedemptionState,
-    pub voucher_id: i64,
-    pub product: String,
-    pub resource: String,
-    pub amount: i64,
-    pub validity_days: i64,
-    pub operator_ref: Option<String>,
-    pub created_at: i64,
-    pub hold_expires_at: Option<i64>,
-    pub redeemed_at: Option<i64>,
-    pub ended_at: Option<i64>,
-}
 
 /// What a voucher is, for check and redeem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,16 +103,6 @@ fn held_from_row(row: &AnyRow) -> Result<Held> {
         counted: row.try_get::<i64, _>("counted")? == 1,
         structure_id: row.try_get("structure_id")?,
     })
-}
-
-/// What an operation did: an answer, or a refusal whose own writes (a hold
-/// timed out, a code expired) are still committed.
-#[derive(Debug)]
-pub enum Outcome {
-    Done(RedemptionRecord),
-    /// A stored answer for the same Idempotency-Key and request.
-    Replay(RedemptionRecord),
-    Refused(DomainError),
 }
 
 impl Store {
@@ -420,7 +371,7 @@ async fn move_locked(
     to: VoucherState,
     now: i64,
 ) -> Result<()> {
-    if super::vouchers::set_state(tx, id, from, to, now).await? {
+    if super::voucher_state::set_state(tx, id, from, to, now).await? {
         Ok(())
     } else {
         Err(StorageError::Corrupt(format!(
@@ -430,10 +381,10 @@ async fn move_locked(
 }
 
 async fn expire(tx: &mut WriteTx, row: &AnyRow, now: i64) -> Result<()> {
-    let mut voucher = super::vouchers::voucher_from_row(row, now)?;
+    let mut voucher = super::voucher_state::voucher_from_row(row, now)?;
     // Called once any run-out hold has been released: the row is `issued` now.
     voucher.stored_state = VoucherState::Issued;
-    super::vouchers::expire_one(tx, &voucher, now).await?;
+    super::voucher_state::expire_one(tx, &voucher, now).await?;
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! Vouchers: issue, read, list, void and expire.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, any::AnyRow};
 
 use super::WriteTx;
-use super::events::{self, EventInput};
+use super::events::{self};
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self as ledger, Entry, LedgerRow};
+use super::voucher_state::{
+    VoucherRow, change_state, expire_one, give_back_data, voucher_event, voucher_from_row,
+};
 use super::{Result, StorageError, Store, values_placeholders};
 use crate::code::KeySet;
 use crate::domain::lifecycle::{self, Transition};
@@ -23,29 +25,6 @@ pub struct IssueRequest<'a> {
     pub count: usize,
     pub reference: Option<String>,
     pub idempotency: Option<IdempotencyClaim>,
-}
-
-/// A voucher as stored (without its code, which the key set recomputes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VoucherRow {
-    pub id: i64,
-    pub structure_id: i64,
-    pub product_id: String,
-    pub resource: String,
-    pub amount: i64,
-    pub state: VoucherState,
-    pub reference: Option<String>,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub state_changed_at: i64,
-    pub attestation: String,
-    /// The state as stored, which `state` refines with the clock.
-    #[serde(skip, default = "stored_issued")]
-    pub stored_state: VoucherState,
-}
-
-fn stored_issued() -> VoucherState {
-    VoucherState::Issued
 }
 
 /// What an issue request produced: the stored answer replayed for the same
@@ -105,29 +84,6 @@ fn insert_vouchers_sql(rows: usize) -> String {
 /// Most attempts at finding free serials for one batch; with 2^35 serials a
 /// second round is already rare.
 const MAX_SERIAL_ROUNDS: usize = 16;
-
-pub(crate) fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
-    let state: String = row.try_get("state")?;
-    let stored = VoucherState::parse(&state)
-        .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    let hold: Option<i64> = row.try_get("hold_expires_at")?;
-
-    Ok(VoucherRow {
-        id: row.try_get("id")?,
-        structure_id: row.try_get("structure_id")?,
-        product_id: row.try_get("product_id")?,
-        resource: row.try_get("resource")?,
-        amount: row.try_get("amount")?,
-        state: lifecycle::current_state(stored, hold, expires_at, now),
-        reference: row.try_get("reference")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at,
-        state_changed_at: row.try_get("state_changed_at")?,
-        attestation: row.try_get("attestation")?,
-        stored_state: stored,
-    })
-}
 
 impl Store {
     /// Issues vouchers: all or nothing, within the structure's quota, once
@@ -322,28 +278,6 @@ impl Store {
 /// What a void or expiry event records: the amount given back to the
 /// structure's resource, and how much of it lapsed at once because its
 /// bucket had lapsed. The audit recomputes balances from these.
-fn give_back_data(v: &VoucherRow, lapsed: i64) -> serde_json::Value {
-    serde_json::json!({
-        "resource": v.resource, "amount": v.amount, "lapsed": lapsed,
-        "expires_at": v.expires_at,
-    })
-}
-
-fn voucher_event(
-    kind: &'static str,
-    actor: String,
-    v: &VoucherRow,
-    data: serde_json::Value,
-) -> EventInput {
-    EventInput {
-        kind,
-        actor,
-        structure_id: Some(v.structure_id),
-        voucher_id: Some(v.id),
-        data,
-    }
-}
-
 /// An issue request as the writer applies it: owned, with its candidates
 /// already minted and signed, so that the transaction only writes.
 #[derive(Clone, Debug)]
@@ -434,51 +368,6 @@ pub(crate) async fn issue_in(
 /// Compare-and-set on the stored state: the update only happens if nobody
 /// changed the voucher since it was read. Every voucher state change in
 /// storage goes through here.
-pub(crate) async fn set_state(
-    tx: &mut WriteTx,
-    id: i64,
-    from: VoucherState,
-    to: VoucherState,
-    now: i64,
-) -> Result<bool> {
-    let changed = sqlx::query(
-        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id = $3 AND state = $4",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(id)
-    .bind(from.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(changed == 1)
-}
-
-async fn change_state(
-    tx: &mut WriteTx,
-    v: &VoucherRow,
-    to: VoucherState,
-    now: i64,
-) -> Result<bool> {
-    set_state(tx, v.id, v.stored_state, to, now).await
-}
-
-/// Expires one voucher whose date has passed, if still issued.
-pub(crate) async fn expire_one(tx: &mut WriteTx, v: &VoucherRow, now: i64) -> Result<bool> {
-    // The transition table says where expiry may start (only `issued`): a
-    // voucher already expired must not be expired, and given back, twice.
-    let Ok(to) = lifecycle::next(v.stored_state, Transition::Expire) else {
-        return Ok(false);
-    };
-    if !change_state(tx, v, to, now).await? {
-        return Ok(false);
-    }
-    let lapsed = ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
-    let event = voucher_event("expire", "system".into(), v, give_back_data(v, lapsed));
-    events::append(tx, now, &[event]);
-    Ok(true)
-}
-
 fn issued_row(v: &NewVoucher, job: &IssueJob, now: i64) -> VoucherRow {
     VoucherRow {
         id: v.row_id(),

@@ -14,8 +14,8 @@ use super::session::{
 };
 use super::sign_in_limit::{self, ClientKey};
 use super::{form_fields, internal};
+use crate::app::AppState;
 use crate::domain::Role;
-use crate::http::AppState;
 use crate::storage::NewWebSession;
 use crate::tokens;
 

@@ -8,8 +8,8 @@ use super::error::DeskResult;
 use super::i18n::Texts;
 use super::layout::{Chrome, page};
 use super::session::Desk;
+use crate::app::AppState;
 use crate::domain::Balance;
-use crate::http::AppState;
 use crate::http::vouchers::current_balances;
 
 /// A resource's name in plain words, with its unit.

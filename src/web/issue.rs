@@ -15,8 +15,8 @@ use super::layout::{Chrome, Notice, notice, page};
 use super::session::{Desk, random_token};
 use super::slips::{print_href, product_words};
 use super::{form_fields, internal};
+use crate::app::AppState;
 use crate::domain::{MAX_REFERENCE_CHARS, Product};
-use crate::http::AppState;
 use crate::http::vouchers::{IssueBody, current_balances, issue_vouchers};
 use crate::storage::RequestFingerprint;
 

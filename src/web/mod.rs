@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
 
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::http::error::Problem;
 use error::DeskError;
 use i18n::Lang;

@@ -18,8 +18,8 @@ use subtle::ConstantTimeEq;
 
 use super::error::DeskError;
 use super::i18n::Lang;
+use crate::app::AppState;
 use crate::config::DeskOptions;
-use crate::http::AppState;
 use crate::http::extract::StructureCaller;
 use crate::tokens;
 

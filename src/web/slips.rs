@@ -14,8 +14,8 @@ use super::i18n::{Lang, Texts};
 use super::internal;
 use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
+use crate::app::AppState;
 use crate::domain::{Product, VoucherState};
-use crate::http::AppState;
 use crate::http::vouchers::{VoucherView, own_voucher, view};
 
 /// A top-up in plain words, from what it credits: "1 Go de données

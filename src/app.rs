@@ -1,0 +1,133 @@
+//! The service's shared state: what every use case needs (the store, the
+//! keys, the clock, the limits and their limiters, metrics, the integrity
+//! gate). The JSON API, the web desk, the integrity task and the sweeper
+//! all take it from here, so none of them imports another for it.
+
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::clock::Clock;
+use crate::config::Limits;
+use crate::http::error::Problem;
+use crate::http::token_cache::TokenCache;
+use crate::keyring::Keys;
+use crate::metrics::Metrics;
+use crate::storage::Store;
+
+/// Everything a request handler may use.
+pub struct Inner {
+    pub store: Store,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+    /// Codes issued per structure (governor, in memory: per process).
+    pub issue_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Redemption-path requests per operator token (per process).
+    pub operator_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Typos per operator token (per process).
+    pub typo_limiter: DefaultKeyedRateLimiter<i64>,
+    /// Desk sign-in attempts per client network (per process).
+    pub desk_sign_in_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    pub metrics: Metrics,
+    /// Closed while an integrity alarm is open ([`crate::integrity`]).
+    pub integrity: Gate,
+    /// Recent token lookups ([`crate::http::token_cache`]).
+    pub tokens: TokenCache,
+    /// Places for heavy audit work ([`crate::http::audit::AuditSlot`]).
+    pub audits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, keys: Keys, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        let issue_limiter = RateLimiter::keyed(issue_quota(&limits));
+        let operator_limiter = RateLimiter::keyed(operator_quota(
+            limits.operator_rate_per_sec,
+            limits.operator_burst,
+        ));
+        let typo_limiter = RateLimiter::keyed(typo_quota(limits.typos_per_min));
+        let desk_sign_in_limiter = RateLimiter::keyed(crate::web::sign_in_limit::quota(
+            limits.desk.desk_sign_in_attempts_per_min,
+        ));
+        let tokens = TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
+        let audits = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(limits.max_concurrent_audits).unwrap_or(1),
+        ));
+        Self(Arc::new(Inner {
+            store,
+            keys,
+            clock,
+            limits,
+            issue_limiter,
+            operator_limiter,
+            typo_limiter,
+            desk_sign_in_limiter,
+            metrics: Metrics::new(),
+            integrity: Gate::default(),
+            tokens,
+            audits,
+        }))
+    }
+
+    /// Refuses writes that move value while an integrity alarm is open.
+    pub fn ensure_integrity(&self) -> Result<(), Problem> {
+        if self.integrity.is_halted() {
+            Err(Problem::integrity_hold())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Unix seconds, from the service's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_secs()
+    }
+}
+
+fn issue_quota(limits: &Limits) -> Quota {
+    let per_hour = NonZeroU32::new(limits.issue_rate_codes_per_hour).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limits.issue_burst_codes).unwrap_or(NonZeroU32::MIN);
+    Quota::per_hour(per_hour).allow_burst(burst)
+}
+
+/// Rate of requests per operator token, per process.
+pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
+    governor::Quota::per_second(NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Rate of typos per operator token, per process.
+pub fn typo_quota(per_min: u32) -> governor::Quota {
+    governor::Quota::per_minute(NonZeroU32::new(per_min).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Whether issuing and redemption are halted. Cheap to read on every
+/// request; set by the checks and by an acknowledgement.
+#[derive(Debug, Default)]
+pub struct Gate {
+    halted: AtomicBool,
+}
+
+impl Gate {
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    pub fn set(&self, halted: bool) {
+        self.halted.store(halted, Ordering::Release);
+    }
+}
