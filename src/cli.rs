@@ -13,13 +13,14 @@ use clap::{Parser, Subcommand};
 
 mod audit;
 
-use crate::clock::{Clock, SystemClock, parse_rfc3339};
+use crate::app::grants::{self, GrantOrder};
+use crate::clock::{Clock, SystemClock};
 use crate::code::{self, CodeError, KeySet};
 use crate::config::Limits;
 use crate::domain::{Product, Recurrence, Role};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 use crate::server::{self, DEFAULT_DATABASE_URL, ServerConfig};
-use crate::storage::{NewGrant, PoolSettings, Store};
+use crate::storage::{PoolSettings, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -323,26 +324,15 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
             }
         }
         Command::Grant(g) => {
-            let ends_at = g
-                .expires_at
-                .as_deref()
-                .map(|t| parse_rfc3339(t).ok_or("--expires-at must be an RFC 3339 time"))
-                .transpose()?;
-            let grant = NewGrant {
+            let order = GrantOrder {
                 structure_id: g.structure_id,
-                resource: g.resource,
+                resource: &g.resource,
                 amount: g.amount,
-                starts_at: now,
-                ends_at,
+                expires_at: g.expires_at.as_deref(),
                 recurrence: g.monthly.then_some(Recurrence::Monthly),
             };
-            if grant.amount <= 0 || crate::code::Label::new(&grant.resource).is_none() {
-                return Err("amount must be positive and resource a short lower-case name".into());
-            }
-            println!(
-                "{}",
-                store.create_grant("cli", &grant, now).await.map_err(err)?
-            );
+            let (id, _) = grants::grant(store, "cli", order, now).await.map_err(err)?;
+            println!("{id}");
         }
         Command::Token(TokenCommand::Create {
             role,

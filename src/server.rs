@@ -141,7 +141,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listen)?;
     let state = AppState::new(store, keys, config.clock, config.limits);
     let (shutdown, mut stop) = watch::channel(false);
-    let app = http::router(state.clone());
+    let app = http::router(state.clone(), crate::web::router(state.clone()));
     let connection_limits = state.limits.connection_limits();
     let server = tokio::spawn(crate::connections::serve(
         listener,

@@ -12,13 +12,12 @@ use utoipa_axum::routes;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiJson, ApiPath};
 use crate::app::AppState;
-use crate::clock::{parse_rfc3339, rfc3339};
-use crate::code::{KeyError, Label};
-use crate::domain::{
-    MAX_GRANT_AMOUNT, MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text,
-};
+use crate::app::grants::{self, GrantOrder};
+use crate::clock::rfc3339;
+use crate::code::KeyError;
+use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
 use crate::keyfile::KeyFileError;
-use crate::storage::{NewGrant, Structure};
+use crate::storage::Structure;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -112,8 +111,6 @@ async fn list_structures(
     }))
 }
 
-/// Largest amount one grant may carry, in the resource's unit.
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
@@ -152,41 +149,16 @@ async fn create_grant(
     body: ApiJson<GrantBody>,
 ) -> ApiResult<impl IntoResponse> {
     let structure_id: i64 = id.parse().map_err(|_| Problem::not_found("structure"))?;
-    let now = state.now();
     let g = &body.value;
-    if Label::new(&g.resource).is_none() {
-        return Err(Problem::validation(
-            "resource",
-            "lower-case letters, digits, - and _, at most 32",
-        ));
-    }
-    if !(1..=MAX_GRANT_AMOUNT).contains(&g.amount) {
-        return Err(Problem::validation(
-            "amount",
-            format!("between 1 and {MAX_GRANT_AMOUNT}"),
-        ));
-    }
-    let ends_at = g
-        .expires_at
-        .as_deref()
-        .map(|t| {
-            parse_rfc3339(t)
-                .filter(|&t| t > now)
-                .ok_or_else(|| Problem::validation("expires_at", "an RFC 3339 time in the future"))
-        })
-        .transpose()?;
-    let grant = NewGrant {
+    let order = GrantOrder {
         structure_id,
-        resource: g.resource.clone(),
+        resource: &g.resource,
         amount: g.amount,
-        starts_at: now,
-        ends_at,
+        expires_at: g.expires_at.as_deref(),
         recurrence: g.recurrence,
     };
-    let grant_id = state
-        .store
-        .create_grant(&caller.principal.actor(), &grant, now)
-        .await?;
+    let actor = caller.principal.actor();
+    let (grant_id, grant) = grants::grant(&state.store, &actor, order, state.now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(GrantView {
@@ -194,7 +166,7 @@ async fn create_grant(
             structure_id,
             resource: grant.resource,
             amount: grant.amount,
-            expires_at: ends_at.map(rfc3339),
+            expires_at: grant.ends_at.map(rfc3339),
             recurrence: grant.recurrence,
         }),
     ))

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::body::Body;
-use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
@@ -17,9 +16,9 @@ use utoipa_axum::routes;
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiQuery, Auditor, page_limit, require_media_type};
 use crate::app::AppState;
-use crate::audit::verify::Scope;
-use crate::audit::{Finding, reconcile, report};
-use crate::clock::{parse_rfc3339, rfc3339};
+use crate::app::audit::{self, AuditPlace};
+use crate::audit::{Finding, reconcile};
+use crate::clock::rfc3339;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,16 +40,6 @@ pub struct PeriodQuery {
     /// RFC 3339, after `from`; the period ends here (excluded).
     #[param(format = DateTime)]
     pub to: String,
-}
-
-fn period(q: &PeriodQuery) -> Result<(i64, i64), Problem> {
-    let from =
-        parse_rfc3339(&q.from).ok_or_else(|| Problem::validation("from", "an RFC 3339 time"))?;
-    let to = parse_rfc3339(&q.to).ok_or_else(|| Problem::validation("to", "an RFC 3339 time"))?;
-    if to <= from {
-        return Err(Problem::validation("to", "must be after from"));
-    }
-    Ok((from, to))
 }
 
 /// One structure's resource over the period.
@@ -117,48 +106,17 @@ pub struct Report {
     pub findings: Vec<FindingView>,
 }
 
-/// The invariants the report states, by the prefixes of the checks that
-/// would break them.
-const INVARIANTS: [(&str, &[&str]); 7] = [
-    ("event_chain_intact", &["chain.", "event."]),
-    ("checkpoints_verify", &["checkpoint."]),
-    (
-        "balances_equal_events",
-        &[
-            "balance.granted",
-            "balance.issued",
-            "balance.returned",
-            "balance.lapsed",
-        ],
-    ),
-    ("no_negative_balance", &["balance.negative"]),
-    ("ledger_sums_equal_balances", &["ledger.", "bucket."]),
-    ("vouchers_match_events", &["voucher.", "attestation."]),
-    ("redemptions_match_events", &["redemption."]),
-];
-
-/// How long a client refused a place for heavy audit work should wait.
-const AUDIT_BUSY_RETRY_SECS: u64 = 5;
-
 /// A place among the heavy audit requests that may run at once
 /// (`max_concurrent_audits`); held for the whole request. None left: 503
 /// `busy` at once, rather than a queue of requests each holding memory.
 #[derive(Debug)]
-pub struct AuditSlot(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+pub struct AuditSlot(#[allow(dead_code)] AuditPlace);
 
 impl FromRequestParts<AppState> for AuditSlot {
     type Rejection = Problem;
 
     async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        Arc::clone(&state.audits)
-            .try_acquire_owned()
-            .map(AuditSlot)
-            .map_err(|_| {
-                Problem::busy(
-                    AUDIT_BUSY_RETRY_SECS,
-                    "too many audit reports and reconciliations are running; try again shortly",
-                )
-            })
+        Ok(AuditSlot(audit::take_place(state)?))
     }
 }
 
@@ -173,15 +131,9 @@ async fn audit_report(
     _slot: AuditSlot,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Json<Report>> {
-    let (from, to) = period(&q)?;
-    let snapshot = state.store.audit_snapshot().await?;
-    let scope = Scope {
-        attestations: false,
-    };
-    let (snapshot, outcome) = crate::integrity::verify_aside(&state, snapshot, scope).await?;
-    let mut chain: Vec<_> = snapshot.events.iter().filter(|e| e.seq.is_some()).collect();
-    chain.sort_by_key(|e| e.seq);
-    let rows: Vec<ReportRowView> = report::period(&chain, from, to)
+    let done = audit::report(&state, &q.from, &q.to).await?;
+    let rows = done
+        .rows
         .into_iter()
         .map(|r| ReportRowView {
             adds_up: r.balances(),
@@ -199,33 +151,21 @@ async fn audit_report(
             closing: r.closing,
         })
         .collect();
-    let mut invariants: Vec<InvariantView> = INVARIANTS
+    let invariants = done
+        .invariants
         .iter()
-        .map(|(name, prefixes)| {
-            let findings = outcome
-                .findings
-                .iter()
-                .filter(|f| prefixes.iter().any(|p| f.check.starts_with(p)))
-                .count();
-            InvariantView {
-                name: (*name).to_owned(),
-                holds: findings == 0,
-                findings,
-            }
+        .map(|&(name, findings)| InvariantView {
+            name: name.to_owned(),
+            holds: findings == 0,
+            findings,
         })
         .collect();
-    let unbalanced = rows.iter().filter(|r| !r.adds_up).count();
-    invariants.push(InvariantView {
-        name: "period_adds_up".into(),
-        holds: unbalanced == 0,
-        findings: unbalanced,
-    });
     Ok(Json(Report {
-        from: rfc3339(from),
-        to: rfc3339(to),
+        from: rfc3339(done.from),
+        to: rfc3339(done.to),
         rows,
         invariants,
-        findings: outcome.findings.iter().map(FindingView::from).collect(),
+        findings: done.findings.iter().map(FindingView::from).collect(),
     }))
 }
 
@@ -439,33 +379,20 @@ async fn audit_reconcile(
 ) -> ApiResult<Json<Reconciliation>> {
     // The statement is the CSV `GET /v1/redemptions` exports, and says so.
     require_media_type(&headers, |m| m == "text/csv", "text/csv")?;
-    let (from, to) = period(&PeriodQuery {
-        from: q.from.clone(),
-        to: q.to.clone(),
-    })?;
+    let period = audit::period(&q.from, &q.to)?;
     let limit = state.limits.max_statement_bytes;
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| Problem::payload_too_large(limit))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Problem::validation("body", "a UTF-8 CSV statement"))?;
-    let theirs = reconcile::parse_statement(text, state.limits.max_statement_lines)
-        .map_err(|e| Problem::validation("body", e.to_string()))?;
-    let here = state.store.statement_lines(from, to, q.operator_id).await?;
-    let discrepancies = reconcile::reconcile(&here, &theirs);
-    let mismatched: std::collections::BTreeSet<i64> =
-        discrepancies.iter().map(|d| d.redemption_id).collect();
-    let matched = theirs
-        .iter()
-        .filter(|l| !mismatched.contains(&l.redemption_id))
-        .count();
+    let done = audit::reconcile(&state, period, q.operator_id, &bytes).await?;
     Ok(Json(Reconciliation {
-        from: rfc3339(from),
-        to: rfc3339(to),
-        statement_lines: theirs.len(),
-        redemptions_here: here.len(),
-        matched,
-        discrepancies: discrepancies
+        from: rfc3339(done.from),
+        to: rfc3339(done.to),
+        statement_lines: done.statement_lines,
+        redemptions_here: done.redemptions_here,
+        matched: done.matched,
+        discrepancies: done
+            .discrepancies
             .into_iter()
             .map(|d| DiscrepancyView {
                 kind: d.kind.to_owned(),

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::app::AppError;
 use crate::code::CodeError;
 use crate::domain::{DomainError, VoucherState};
 use crate::storage::StorageError;
@@ -364,6 +365,33 @@ impl From<StorageError> for Problem {
             StorageError::Domain(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "storage error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// A use case's refusal, in the API's words: the one place where the
+/// application layer's errors get their status codes.
+impl From<AppError> for Problem {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Domain(e) => e.into(),
+            AppError::Code(e) => e.into(),
+            AppError::Storage(e) => e.into(),
+            AppError::Invalid { field, detail } => Self::validation(field, detail),
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::IntegrityHold => Self::integrity_hold(),
+            AppError::RateLimited {
+                retry_after_secs,
+                detail,
+            } => Self::rate_limited(retry_after_secs, detail),
+            AppError::Busy {
+                retry_after_secs,
+                detail,
+            } => Self::busy(retry_after_secs, detail),
+            AppError::Internal(what) => {
+                tracing::error!(error = what, "internal error");
                 Self::internal()
             }
         }

@@ -97,12 +97,7 @@ pub type Admin = Caller<AdminRole>;
 pub type Operator = Caller<OperatorRole>;
 pub type Auditor = Caller<AuditorRole>;
 
-/// A structure's caller, with its structure id.
-#[derive(Debug)]
-pub struct StructureCaller {
-    pub principal: Principal,
-    pub structure_id: i64,
-}
+pub use crate::app::StructureCaller;
 
 impl<S> FromRequestParts<S> for StructureCaller
 where

@@ -12,9 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod net;
 pub mod ops;
-mod quota_precheck;
 pub mod redemptions;
-pub mod token_cache;
 pub mod unique_keys;
 pub mod vouchers;
 
@@ -78,12 +76,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
-/// The whole service: API, `/openapi.json`, limits and instrumentation.
-pub fn router(state: AppState) -> Router {
+/// The whole service: API, `/openapi.json`, limits and instrumentation,
+/// around `pages` (the desk, whose routes the API's middleware serves too:
+/// metrics, logs, limits). The API does not know the desk; the server
+/// hands its routes in.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(contract::with_limits(&doc, &state.limits));
     let max_body = state.limits.max_body_bytes;
-    let api = api.merge(crate::web::router(state.clone()));
+    let api = api.merge(pages);
     api.route(
         "/openapi.json",
         get(move || {

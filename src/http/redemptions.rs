@@ -13,24 +13,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock as _, DefaultClock};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiResult, Problem, ProblemBody};
+use super::error::{ApiResult, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, Operator, page_limit};
 use crate::app::AppState;
-use crate::clock::{parse_rfc3339, rfc3339};
-use crate::code::{self, CodeError, VoucherRef};
-use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
-use crate::domain::redemption::{RedemptionState, check_msisdn};
-use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
-use crate::storage::{
-    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord,
-    RequestFingerprint, WriteOp, WriteResult, operator_source,
-};
+pub use crate::app::redeem::CheckAnswer;
+use crate::app::redeem::{self, FollowUp, RedeemOrder};
+use crate::app::statement::{self, StatementRequest};
+pub use crate::app::statement::{RedemptionView, Statement};
+use crate::storage::{RedeemMode, RequestFingerprint};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,105 +36,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reverse))
 }
 
-/// Refuses a locked-out operator before any work. A redemption does not
-/// ask: its batch checks the operator inside its transaction, and a failed
-/// attempt is refused when it is recorded.
-async fn refuse_locked_out(state: &AppState, token_id: i64) -> Result<(), Problem> {
-    match state
-        .store
-        .locked_for(&operator_source(token_id), state.now())
-        .await?
-    {
-        Some(secs) => Err(DomainError::LockedOut {
-            retry_after_secs: secs,
-        }
-        .into()),
-        None => Ok(()),
-    }
-}
-
-/// Refuses a too-busy operator before any work.
-fn admit(state: &AppState, token_id: i64) -> Result<(), Problem> {
-    if let Err(not_until) = state.operator_limiter.check_key(&token_id) {
-        state.metrics.rate_limited.inc();
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        return Err(Problem::rate_limited(
-            wait.as_secs() + 1,
-            "too many requests from this operator",
-        ));
-    }
-    Ok(())
-}
-
-/// Counts a failed attempt; answers `invalid_code`, or `locked_out` once the
-/// source has failed too often.
-async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<VoucherRef>) -> Problem {
-    state.metrics.invalid_codes.inc();
-    // The serial the code claimed, never the code.
-    let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
-    tracing::warn!(operator = token_id, %serial, "invalid code");
-    let op = WriteOp::Failure {
-        source: operator_source(token_id),
-        policy: state.limits.lockout_policy(),
-    };
-    match state.store.submit(op, state.now()).await {
-        Ok(WriteResult::LockedFor(Some(secs))) => {
-            tracing::warn!(
-                operator = token_id,
-                lockout_secs = secs,
-                "operator locked out"
-            );
-            Problem::invalid_code()
-        }
-        Ok(WriteResult::Outcome(Outcome::Refused(refusal))) => refusal.into(),
-        Ok(_) => Problem::invalid_code(),
-        Err(e) => e.into(),
-    }
-}
-
-/// Steps 1–7 of the code format: a precise answer for a malformed code or a
-/// typo, one opaque answer for anything inauthentic.
-async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> Result<VoucherRef, Problem> {
-    let parsed = match code::parse(typed) {
-        Ok(parsed) => parsed,
-        Err(CodeError::Checksum) => {
-            if state.typo_limiter.check_key(&token_id).is_err() {
-                state.metrics.rate_limited.inc();
-                return Err(Problem::rate_limited(
-                    60,
-                    "too many mistyped codes from this operator",
-                ));
-            }
-            return Err(CodeError::Checksum.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match state.keys.get().codes.verify(&parsed) {
-        Ok(voucher) => Ok(voucher),
-        Err(_) => Err(failed_attempt(state, token_id, Some(parsed.voucher)).await),
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     /// The code as typed or scanned.
     #[schema(min_length = 1, max_length = 64)]
     pub code: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct CheckAnswer {
-    pub serial: String,
-    pub product: String,
-    pub resource: String,
-    pub amount: i64,
-    /// Days the top-up stays usable on the line once credited.
-    pub validity_days: i64,
-    pub state: VoucherState,
-    /// Whether a redemption now would succeed (beneficiary caps aside).
-    pub redeemable: bool,
-    pub expires_at: String,
 }
 
 /// What a code is worth and whether it can be redeemed now. Changes nothing.
@@ -152,27 +54,8 @@ async fn check(
     caller: Operator,
     body: ApiJson<CheckBody>,
 ) -> ApiResult<Json<CheckAnswer>> {
-    let token_id = caller.principal.token_id;
-    refuse_locked_out(&state, token_id).await?;
-    admit(&state, token_id)?;
-    let voucher = verify_code(&state, token_id, &body.value.code).await?;
-    let Some(facts) = state
-        .store
-        .voucher_facts(voucher_row_id(voucher), state.now())
-        .await?
-    else {
-        return Err(failed_attempt(&state, token_id, Some(voucher)).await);
-    };
-    Ok(Json(CheckAnswer {
-        serial: voucher.to_string(),
-        product: facts.product,
-        resource: facts.resource,
-        amount: facts.amount,
-        validity_days: facts.validity_days,
-        state: facts.state,
-        redeemable: facts.state == VoucherState::Issued,
-        expires_at: rfc3339(facts.expires_at),
-    }))
+    let answer = redeem::check(&state, caller.principal.token_id, &body.value.code).await?;
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -196,65 +79,6 @@ pub struct RedeemBody {
     pub mode: Option<RedeemMode>,
 }
 
-/// A redemption as the operator sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RedemptionView {
-    pub id: i64,
-    /// `redeemed`, `reserved`, `cancelled`, `timed_out` or `reversed`.
-    pub state: String,
-    pub serial: String,
-    pub product: String,
-    pub resource: String,
-    /// What to credit, in the resource's unit.
-    pub amount: i64,
-    pub validity_days: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redeemed_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub operator_ref: Option<String>,
-}
-
-fn view(r: &RedemptionRecord) -> Result<RedemptionView, Problem> {
-    let serial = voucher_from_row_id(r.voucher_id).ok_or_else(Problem::internal)?;
-    Ok(RedemptionView {
-        id: r.id,
-        state: RedemptionState::public_name(r.state).to_owned(),
-        serial: serial.to_string(),
-        product: r.product.clone(),
-        resource: r.resource.clone(),
-        amount: r.amount,
-        validity_days: r.validity_days,
-        redeemed_at: r.redeemed_at.map(rfc3339),
-        hold_expires_at: r
-            .hold_expires_at
-            .filter(|_| r.state == RedemptionState::Reserved)
-            .map(rfc3339),
-        ended_at: r.ended_at.map(rfc3339),
-        operator_ref: r.operator_ref.clone(),
-    })
-}
-
-/// Turns a writer outcome into an answer.
-async fn answer(
-    state: &AppState,
-    token_id: i64,
-    outcome: Result<WriteResult, crate::storage::StorageError>,
-    voucher: Option<VoucherRef>,
-) -> Result<RedemptionRecord, Problem> {
-    match outcome? {
-        WriteResult::Outcome(Outcome::Done(r) | Outcome::Replay(r)) => Ok(r),
-        WriteResult::Outcome(Outcome::Refused(DomainError::InvalidCode)) => {
-            Err(failed_attempt(state, token_id, voucher).await)
-        }
-        WriteResult::Outcome(Outcome::Refused(e)) => Err(e.into()),
-        WriteResult::LockedFor(_) | WriteResult::Issued(_) => Err(Problem::internal()),
-    }
-}
-
 /// Redeems a code (default) or reserves it for `hold` seconds. Send an
 /// `Idempotency-Key` to retry safely.
 #[utoipa::path(post, path = "/v1/redemptions", tag = "operator", request_body = RedeemBody,
@@ -273,56 +97,31 @@ async fn redeem(
     IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<RedeemBody>,
 ) -> ApiResult<impl IntoResponse> {
-    state.ensure_integrity()?;
-    let token_id = caller.principal.token_id;
-    admit(&state, token_id)?;
-    let voucher = verify_code(&state, token_id, &body.value.code).await?;
-    check_msisdn(&body.value.msisdn)?;
-    let operator_ref = check_text(
-        "operator_ref",
-        body.value.operator_ref.as_deref(),
-        MAX_REFERENCE_CHARS,
-    )?;
-    let keys = state.keys.get();
-    let input = RedeemInput {
-        operator_token_id: token_id,
-        voucher_id: voucher_row_id(voucher),
-        msisdn_hash: keys.hash_msisdn(&body.value.msisdn),
-        operator_ref,
+    let order = RedeemOrder {
+        code: &body.value.code,
+        msisdn: &body.value.msisdn,
+        operator_ref: body.value.operator_ref.as_deref(),
         mode: body.value.mode.unwrap_or(RedeemMode::Redeem),
-        hold_secs: state.limits.hold_secs,
-        caps: state.limits.beneficiary_caps.clone(),
-        idempotency: key.map(|key| IdempotencyClaim {
-            scope: operator_source(token_id),
-            key,
-            fingerprint: RequestFingerprint::new("POST /v1/redemptions", &body.raw),
-        }),
     };
-    let outcome = state
-        .store
-        .submit(WriteOp::Redeem(input), state.now())
-        .await;
-    let record = answer(&state, token_id, outcome, Some(voucher)).await?;
-    tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
-    Ok((StatusCode::CREATED, Json(view(&record)?)))
+    let retry = key.map(|key| {
+        (
+            key,
+            RequestFingerprint::new("POST /v1/redemptions", &body.raw),
+        )
+    });
+    let view = redeem::redeem(&state, caller.principal.token_id, order, retry).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Confirms, cancels or reverses the redemption `id` names.
 async fn follow_up(
     state: &AppState,
     caller: &Operator,
     id: &str,
-    action: Followup,
+    action: FollowUp,
 ) -> ApiResult<Json<RedemptionView>> {
-    let token_id = caller.principal.token_id;
-    let id: i64 = id.parse().map_err(|_| Problem::not_found("redemption"))?;
-    let op = WriteOp::FollowUp {
-        operator_token_id: token_id,
-        redemption_id: id,
-        action,
-    };
-    let outcome = state.store.submit(op, state.now()).await;
-    let record = answer(state, token_id, outcome, None).await?;
-    Ok(Json(view(&record)?))
+    let view = redeem::follow_up(state, caller.principal.token_id, id, action).await?;
+    Ok(Json(view))
 }
 
 /// Confirms a reserved code: credit the line. Repeating it answers the same.
@@ -336,8 +135,7 @@ async fn confirm(
     caller: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
-    state.ensure_integrity()?;
-    follow_up(&state, &caller, &id, Followup::Confirm).await
+    follow_up(&state, &caller, &id, FollowUp::Confirm).await
 }
 
 /// Releases a reserved code; it can be redeemed again. Repeating it answers the same.
@@ -351,7 +149,7 @@ async fn cancel(
     caller: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
-    follow_up(&state, &caller, &id, Followup::Cancel).await
+    follow_up(&state, &caller, &id, FollowUp::Cancel).await
 }
 
 /// Undoes a redemption within the reversal window, when the line could not
@@ -366,8 +164,7 @@ async fn reverse(
     caller: Operator,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RedemptionView>> {
-    let window_secs = state.limits.reversal_window_secs;
-    follow_up(&state, &caller, &id, Followup::Reverse { window_secs }).await
+    follow_up(&state, &caller, &id, FollowUp::Reverse).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -387,12 +184,6 @@ pub struct StatementQuery {
     /// which is also the default.
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Statement {
-    pub redemptions: Vec<RedemptionView>,
-    pub next_cursor: Option<String>,
 }
 
 /// Columns of the CSV statement, in order; the auditor's reconciliation
@@ -435,52 +226,30 @@ async fn statement(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StatementQuery>,
 ) -> ApiResult<Response> {
-    let from =
-        parse_rfc3339(&q.from).ok_or_else(|| Problem::validation("from", "an RFC 3339 time"))?;
-    let to = parse_rfc3339(&q.to).ok_or_else(|| Problem::validation("to", "an RFC 3339 time"))?;
-    if to <= from {
-        return Err(Problem::validation("to", "must be after from"));
-    }
     let max = state.limits.max_page_size;
     let limit = page_limit(q.limit, max, max)?;
-    let after: i64 = match &q.cursor {
-        None => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| Problem::validation("cursor", "not a cursor from this API"))?,
+    let request = StatementRequest {
+        from: &q.from,
+        to: &q.to,
+        cursor: q.cursor.as_deref(),
+        limit,
     };
-    let records = state
-        .store
-        .statement(caller.principal.token_id, from, to, after, limit + 1)
-        .await?;
-    let more = records.len() > limit;
-    let views = records
-        .iter()
-        .take(limit)
-        .map(view)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = more
-        .then(|| views.last().map(|v| v.id.to_string()))
-        .flatten();
+    let page = statement::statement(&state, caller.principal.token_id, request).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
     if !wants_csv {
-        return Ok(Json(Statement {
-            redemptions: views,
-            next_cursor,
-        })
-        .into_response());
+        return Ok(Json(page).into_response());
     }
     let mut body = String::from(STATEMENT_CSV_HEADER);
     body.push('\n');
-    for v in &views {
+    for v in &page.redemptions {
         body.push_str(&csv_line(v));
         body.push('\n');
     }
     let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
-    if let Some(cursor) = next_cursor {
+    if let Some(cursor) = page.next_cursor {
         let link = format!(
             "</v1/redemptions?from={}&to={}&cursor={cursor}&limit={limit}>; rel=\"next\"",
             q.from.replace('+', "%2B"),

@@ -29,6 +29,12 @@ impl From<Problem> for DeskError {
     }
 }
 
+impl From<crate::app::AppError> for DeskError {
+    fn from(error: crate::app::AppError) -> Self {
+        Self::Problem(error.into())
+    }
+}
+
 impl From<crate::storage::StorageError> for DeskError {
     fn from(error: crate::storage::StorageError) -> Self {
         Self::Problem(error.into())

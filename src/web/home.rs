@@ -9,8 +9,8 @@ use super::i18n::Texts;
 use super::layout::{Chrome, page};
 use super::session::Desk;
 use crate::app::AppState;
+use crate::app::balances::current_balances;
 use crate::domain::Balance;
-use crate::http::vouchers::current_balances;
 
 /// A resource's name in plain words, with its unit.
 pub fn resource_name<'a>(t: &Texts, resource: &'a str) -> &'a str {

@@ -16,8 +16,10 @@ use super::session::{Desk, random_token};
 use super::slips::{print_href, product_words};
 use super::{form_fields, internal};
 use crate::app::AppState;
+use crate::app::balances::current_balances;
+use crate::app::issue::{self, IssueOrder};
 use crate::domain::{MAX_REFERENCE_CHARS, Product};
-use crate::http::vouchers::{IssueBody, current_balances, issue_vouchers};
+use crate::http::error::Problem;
 use crate::storage::RequestFingerprint;
 
 /// Longest form nonce accepted (ours are 43 characters).
@@ -117,7 +119,7 @@ fn valid_nonce(nonce: &str) -> bool {
 
 /// What identifies an issue request under its nonce: the form's values,
 /// in a fixed encoding.
-fn fingerprint(body: &IssueBody) -> RequestFingerprint {
+fn fingerprint(body: &IssueOrder<'_>) -> RequestFingerprint {
     let canonical = serde_json::json!({
         "product": body.product,
         "count": body.count,
@@ -154,13 +156,16 @@ pub async fn issue(
         return render(&state, &desk, &uri, status, Some(message), &entered, nonce).await;
     };
     let reference = entered.reference.trim();
-    let request = IssueBody {
-        product: entered.product.clone(),
+    let order = IssueOrder {
+        product: &entered.product,
         count,
-        reference: (!reference.is_empty()).then(|| reference.to_owned()),
+        reference: (!reference.is_empty()).then_some(reference),
     };
-    let key = (format!("desk:{nonce}"), fingerprint(&request));
-    match issue_vouchers(&state, &desk.caller, &request, Some(key)).await {
+    let key = (format!("desk:{nonce}"), fingerprint(&order));
+    match issue::issue(&state, &desk.caller, order, Some(key))
+        .await
+        .map_err(Problem::from)
+    {
         Ok(vouchers) => {
             let serials: Vec<&str> = vouchers.iter().map(|v| v.serial.as_str()).collect();
             Ok(Redirect::to(&print_href(&serials, true)).into_response())
@@ -188,24 +193,17 @@ mod tests {
 
     #[test]
     fn the_fingerprint_follows_every_field() {
-        let a = IssueBody {
-            product: "data-1gb".into(),
+        let a = IssueOrder {
+            product: "data-1gb",
             count: 3,
             reference: None,
         };
-        let b = IssueBody {
-            count: 4,
-            ..IssueBody {
-                product: "data-1gb".into(),
-                count: 3,
-                reference: None,
-            }
-        };
+        let b = IssueOrder { count: 4, ..a };
         assert_ne!(fingerprint(&a), fingerprint(&b));
         assert_eq!(
             fingerprint(&a),
-            fingerprint(&IssueBody {
-                product: "data-1gb".into(),
+            fingerprint(&IssueOrder {
+                product: "data-1gb",
                 count: 3,
                 reference: None
             })

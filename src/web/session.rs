@@ -19,8 +19,8 @@ use subtle::ConstantTimeEq;
 use super::error::DeskError;
 use super::i18n::Lang;
 use crate::app::AppState;
+use crate::app::StructureCaller;
 use crate::config::DeskOptions;
-use crate::http::extract::StructureCaller;
 use crate::tokens;
 
 /// Name of the session cookie over plain HTTP (local use, tests).

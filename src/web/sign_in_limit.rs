@@ -3,12 +3,11 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::num::NonZeroU32;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use governor::DefaultKeyedRateLimiter;
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 
 /// The key every client shares when the server does not say who is
 /// connecting: everyone then waits together, which is stricter than a
@@ -47,12 +46,6 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// `attempts_per_min` at once, then one more every `60 / attempts_per_min`
-/// seconds.
-pub fn quota(attempts_per_min: u32) -> Quota {
-    Quota::per_minute(NonZeroU32::new(attempts_per_min).unwrap_or(NonZeroU32::MIN))
-}
-
 /// Counts one attempt from `client`; over the limit, the seconds to wait.
 pub fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, client: ClientKey) -> Result<(), u64> {
     limiter.check_key(&client.0).map_err(|not_until| {
@@ -80,7 +73,7 @@ mod tests {
 
     #[test]
     fn the_limit_refuses_past_its_attempts_and_says_how_long_to_wait() {
-        let limiter = governor::RateLimiter::keyed(quota(2));
+        let limiter = governor::RateLimiter::keyed(crate::app::desk_sign_in_quota(2));
         let client = ClientKey("192.0.2.1".parse().unwrap());
         let neighbour = ClientKey("192.0.2.2".parse().unwrap());
         assert_eq!(check(&limiter, client), Ok(()));

@@ -15,8 +15,8 @@ use super::internal;
 use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use crate::app::AppState;
+use crate::app::vouchers::{VoucherView, own_voucher, view};
 use crate::domain::{Product, VoucherState};
-use crate::http::vouchers::{VoucherView, own_voucher, view};
 
 /// A top-up in plain words, from what it credits: "1 Go de données
 /// internet", "Appels et SMS illimités 7 jours". Unknown resources fall

@@ -14,10 +14,10 @@ use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, print_href, voucher_words};
 use crate::app::AppState;
+use crate::app::vouchers::{self, ListRequest, VoucherView};
+use crate::app::{AppError, AppResult};
 use crate::domain::{Product, VoucherState};
 use crate::http::error::Problem;
-use crate::http::vouchers::{VoucherView, decode_cursor, encode_cursor, own_voucher, view};
-use crate::storage::VoucherFilter;
 
 fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
     Chrome {
@@ -28,7 +28,7 @@ fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
 }
 
 /// The list's query: `state` and `cursor`, both optional.
-fn list_query(uri: &Uri) -> Result<(Option<VoucherState>, Option<String>), Problem> {
+fn list_query(uri: &Uri) -> AppResult<(Option<VoucherState>, Option<String>)> {
     let mut state = None;
     let mut cursor = None;
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
@@ -36,7 +36,7 @@ fn list_query(uri: &Uri) -> Result<(Option<VoucherState>, Option<String>), Probl
             "state" if !v.is_empty() => {
                 state = Some(
                     VoucherState::parse(&v)
-                        .ok_or_else(|| Problem::validation("state", "unknown state"))?,
+                        .ok_or_else(|| AppError::invalid("state", "unknown state"))?,
                 );
             }
             "cursor" if !v.is_empty() => cursor = Some(v.into_owned()),
@@ -112,27 +112,14 @@ fn vouchers_table(desk: &Desk, vouchers: &[VoucherView], catalogue: &[Product]) 
 pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
     let t = desk.lang.texts();
     let (filter_state, cursor) = list_query(&uri)?;
-    let after = cursor
-        .as_deref()
-        .map(|c| decode_cursor(c).ok_or_else(|| Problem::validation("cursor", "not a cursor")))
-        .transpose()?;
-    let filter = VoucherFilter {
-        state: filter_state,
-        after,
+    let request = ListRequest {
+        state: filter_state.map(VoucherState::as_str),
+        cursor: cursor.as_deref(),
         limit: usize::from(state.limits.desk.desk_page_size),
     };
-    let page_rows = state
-        .store
-        .list_vouchers(desk.caller.structure_id, &filter, state.now())
-        .await?;
-    let keys = state.keys.get();
-    let vouchers = page_rows
-        .vouchers
-        .iter()
-        .map(|row| view(&keys, row))
-        .collect::<Result<Vec<_>, _>>()?;
+    let listed = vouchers::list(&state, &desk.caller, &request).await?;
+    let (vouchers, next) = (listed.vouchers, listed.next_cursor);
     let catalogue = state.store.list_products().await?;
-    let next = page_rows.next.map(encode_cursor);
     let body = html! {
         (filter_form(t, filter_state))
         @if vouchers.is_empty() {
@@ -163,8 +150,7 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
 }
 
 async fn own_view(state: &AppState, desk: &Desk, serial: &str) -> DeskResult<VoucherView> {
-    let row = own_voucher(state, &desk.caller, serial).await?;
-    Ok(view(&state.keys.get(), &row)?)
+    Ok(vouchers::read(state, &desk.caller, serial).await?)
 }
 
 /// One code's details, and what can be done with it.
@@ -248,7 +234,8 @@ pub async fn void(
 ) -> DeskResult<Response> {
     let fields = form_fields(&body);
     desk.check_csrf(fields.get("csrf").map(String::as_str))?;
-    match crate::http::vouchers::void_voucher(&state, &desk.caller, &serial).await {
+    let voided = vouchers::void(&state, &desk.caller, &serial).await;
+    match voided.map_err(Problem::from) {
         Ok(v) => Ok(Redirect::to(&format!("/desk/vouchers/{}?voided=1", v.serial)).into_response()),
         Err(problem) if problem.status == 404 || problem.status >= 500 => Err(problem.into()),
         Err(problem) => {

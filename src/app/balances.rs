@@ -1,9 +1,7 @@
 //! A structure's balances as they stand now, and the quota read that comes
 //! before the issuing rate limit is charged.
 
-use super::error::ApiResult;
-use super::error::Problem;
-use crate::app::AppState;
+use super::{AppResult, AppState};
 use crate::domain::{Balance, DomainError, Product};
 
 /// Refuses, before the rate limit is charged, a request the structure's
@@ -23,7 +21,7 @@ pub async fn check_quota_covers(
     structure_id: i64,
     product: &Product,
     count: usize,
-) -> Result<(), Problem> {
+) -> AppResult<()> {
     let available = current_balances(state, structure_id)
         .await?
         .into_iter()
@@ -44,9 +42,8 @@ pub async fn check_quota_covers(
     .into())
 }
 
-/// A structure's balances now, monthly credits due included. Shared with
-/// the web desk.
-pub async fn current_balances(state: &AppState, structure_id: i64) -> ApiResult<Vec<Balance>> {
+/// A structure's balances now, monthly credits due included.
+pub async fn current_balances(state: &AppState, structure_id: i64) -> AppResult<Vec<Balance>> {
     let now = state.now();
     state
         .store

@@ -1,7 +1,16 @@
-//! The service's shared state: what every use case needs (the store, the
-//! keys, the clock, the limits and their limiters, metrics, the integrity
-//! gate). The JSON API, the web desk, the integrity task and the sweeper
-//! all take it from here, so none of them imports another for it.
+//! The application layer: the shared state every use case needs (the
+//! store, the keys, the clock, the limits and their limiters, metrics, the
+//! integrity gate) and the use cases themselves. The JSON API (`http`) and
+//! the web desk (`web`) are adapters over it: they extract a request, call
+//! a use case here and render its answer or its [`AppError`]. The
+//! integrity task and the sweeper take their state from here too, so none
+//! of them imports another, and nothing here imports an adapter.
+//!
+//! One file per area: [`balances`] (what a structure may still issue),
+//! [`issue`], [`vouchers`] (list, read, void, the view with its code),
+//! [`redeem`] (the operator's gate, check, redeem and the follow-ups),
+//! [`statement`] (the operator's redemptions over a period),
+//! [`token_cache`] (recent token lookups).
 
 use std::num::NonZeroU32;
 use std::ops::Deref;
@@ -10,13 +19,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+pub mod audit;
+pub mod balances;
+pub mod error;
+pub mod grants;
+pub mod issue;
+pub mod redeem;
+pub mod statement;
+pub mod token_cache;
+pub mod vouchers;
+
+pub use error::{AppError, AppResult};
+
 use crate::clock::Clock;
 use crate::config::Limits;
-use crate::http::error::Problem;
-use crate::http::token_cache::TokenCache;
 use crate::keyring::Keys;
 use crate::metrics::Metrics;
 use crate::storage::Store;
+use token_cache::TokenCache;
 
 /// Everything a request handler may use.
 pub struct Inner {
@@ -35,10 +55,18 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Closed while an integrity alarm is open ([`crate::integrity`]).
     pub integrity: Gate,
-    /// Recent token lookups ([`crate::http::token_cache`]).
+    /// Recent token lookups ([`token_cache`]).
     pub tokens: TokenCache,
-    /// Places for heavy audit work ([`crate::http::audit::AuditSlot`]).
+    /// Places for heavy audit work (reports, reconciliations, checks).
     pub audits: Arc<tokio::sync::Semaphore>,
+}
+
+/// A structure acting through one of its tokens (the JSON API) or a desk
+/// session opened with one: who acts, and for which structure.
+#[derive(Debug, Clone)]
+pub struct StructureCaller {
+    pub principal: crate::domain::Principal,
+    pub structure_id: i64,
 }
 
 /// Shared, cheaply cloned application state.
@@ -60,7 +88,7 @@ impl AppState {
             limits.operator_burst,
         ));
         let typo_limiter = RateLimiter::keyed(typo_quota(limits.typos_per_min));
-        let desk_sign_in_limiter = RateLimiter::keyed(crate::web::sign_in_limit::quota(
+        let desk_sign_in_limiter = RateLimiter::keyed(desk_sign_in_quota(
             limits.desk.desk_sign_in_attempts_per_min,
         ));
         let tokens = TokenCache::new(limits.token_cache_secs, limits.token_cache_entries);
@@ -84,9 +112,9 @@ impl AppState {
     }
 
     /// Refuses writes that move value while an integrity alarm is open.
-    pub fn ensure_integrity(&self) -> Result<(), Problem> {
+    pub fn ensure_integrity(&self) -> AppResult<()> {
         if self.integrity.is_halted() {
-            Err(Problem::integrity_hold())
+            Err(AppError::IntegrityHold)
         } else {
             Ok(())
         }
@@ -108,6 +136,12 @@ fn issue_quota(limits: &Limits) -> Quota {
 pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
     governor::Quota::per_second(NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN))
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+}
+
+/// Desk sign-in attempts per client network: `attempts_per_min` at once,
+/// then one more every `60 / attempts_per_min` seconds.
+pub fn desk_sign_in_quota(attempts_per_min: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(attempts_per_min).unwrap_or(NonZeroU32::MIN))
 }
 
 /// Rate of typos per operator token, per process.

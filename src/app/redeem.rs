@@ -1,0 +1,253 @@
+//! The operator's use cases: check a code, redeem or reserve it, confirm,
+//! cancel or reverse a redemption.
+//!
+//! Every code goes through the same gate: the operator's rate, then
+//! [`verify_code`]: format (precise errors), then authenticity (one opaque
+//! `invalid_code`, counted as a failed attempt). A locked-out operator is
+//! refused by `check` before any work, by a redemption inside its own
+//! transaction (the batched writer checks every operator it carries), and
+//! by a failed attempt when it is recorded. Writes go through the storage
+//! layer's batched writer, and nobody is answered before its commit.
+
+use governor::clock::{Clock as _, DefaultClock};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::issue::Retry;
+use super::statement::{RedemptionView, view};
+use super::{AppError, AppResult, AppState};
+use crate::clock::rfc3339;
+use crate::code::{self, CodeError, VoucherRef};
+use crate::domain::minting::voucher_row_id;
+use crate::domain::redemption::{RedemptionState, check_msisdn};
+use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
+use crate::storage::{
+    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord, StorageError,
+    WriteOp, WriteResult, operator_source,
+};
+
+/// Refuses a locked-out operator before any work. A redemption does not
+/// ask: its batch checks the operator inside its transaction, and a failed
+/// attempt is refused when it is recorded.
+async fn refuse_locked_out(state: &AppState, token_id: i64) -> AppResult<()> {
+    match state
+        .store
+        .locked_for(&operator_source(token_id), state.now())
+        .await?
+    {
+        Some(secs) => Err(DomainError::LockedOut {
+            retry_after_secs: secs,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a too-busy operator before any work.
+fn admit(state: &AppState, token_id: i64) -> AppResult<()> {
+    if let Err(not_until) = state.operator_limiter.check_key(&token_id) {
+        state.metrics.rate_limited.inc();
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return Err(AppError::RateLimited {
+            retry_after_secs: wait.as_secs() + 1,
+            detail: "too many requests from this operator",
+        });
+    }
+    Ok(())
+}
+
+/// Counts a failed attempt; answers `invalid_code`, or `locked_out` once the
+/// source has failed too often.
+async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<VoucherRef>) -> AppError {
+    state.metrics.invalid_codes.inc();
+    // The serial the code claimed, never the code.
+    let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
+    tracing::warn!(operator = token_id, %serial, "invalid code");
+    let op = WriteOp::Failure {
+        source: operator_source(token_id),
+        policy: state.limits.lockout_policy(),
+    };
+    match state.store.submit(op, state.now()).await {
+        Ok(WriteResult::LockedFor(Some(secs))) => {
+            tracing::warn!(
+                operator = token_id,
+                lockout_secs = secs,
+                "operator locked out"
+            );
+            DomainError::InvalidCode.into()
+        }
+        Ok(WriteResult::Outcome(Outcome::Refused(refusal))) => refusal.into(),
+        Ok(_) => DomainError::InvalidCode.into(),
+        Err(e) => e.into(),
+    }
+}
+
+/// Steps 1–7 of the code format: a precise answer for a malformed code or a
+/// typo, one opaque answer for anything inauthentic.
+async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<VoucherRef> {
+    let parsed = match code::parse(typed) {
+        Ok(parsed) => parsed,
+        Err(CodeError::Checksum) => {
+            if state.typo_limiter.check_key(&token_id).is_err() {
+                state.metrics.rate_limited.inc();
+                return Err(AppError::RateLimited {
+                    retry_after_secs: 60,
+                    detail: "too many mistyped codes from this operator",
+                });
+            }
+            return Err(CodeError::Checksum.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match state.keys.get().codes.verify(&parsed) {
+        Ok(voucher) => Ok(voucher),
+        Err(_) => Err(failed_attempt(state, token_id, Some(parsed.voucher)).await),
+    }
+}
+
+/// What a code is worth and whether it can be redeemed now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckAnswer {
+    pub serial: String,
+    pub product: String,
+    pub resource: String,
+    pub amount: i64,
+    /// Days the top-up stays usable on the line once credited.
+    pub validity_days: i64,
+    pub state: VoucherState,
+    /// Whether a redemption now would succeed (beneficiary caps aside).
+    pub redeemable: bool,
+    pub expires_at: String,
+}
+
+/// What a code is worth and whether it can be redeemed now. Changes
+/// nothing but the operator's failure count, when the code is not valid.
+pub async fn check(state: &AppState, token_id: i64, typed: &str) -> AppResult<CheckAnswer> {
+    refuse_locked_out(state, token_id).await?;
+    admit(state, token_id)?;
+    let voucher = verify_code(state, token_id, typed).await?;
+    let Some(facts) = state
+        .store
+        .voucher_facts(voucher_row_id(voucher), state.now())
+        .await?
+    else {
+        return Err(failed_attempt(state, token_id, Some(voucher)).await);
+    };
+    Ok(CheckAnswer {
+        serial: voucher.to_string(),
+        product: facts.product,
+        resource: facts.resource,
+        amount: facts.amount,
+        validity_days: facts.validity_days,
+        state: facts.state,
+        redeemable: facts.state == VoucherState::Issued,
+        expires_at: rfc3339(facts.expires_at),
+    })
+}
+
+/// A redemption as the operator sent it (checked here).
+#[derive(Debug, Clone, Copy)]
+pub struct RedeemOrder<'a> {
+    pub code: &'a str,
+    /// E.164; only a keyed hash of it is stored.
+    pub msisdn: &'a str,
+    pub operator_ref: Option<&'a str>,
+    pub mode: RedeemMode,
+}
+
+/// Redeems a code, or reserves it for `--hold-secs`.
+pub async fn redeem(
+    state: &AppState,
+    token_id: i64,
+    order: RedeemOrder<'_>,
+    retry: Option<Retry>,
+) -> AppResult<RedemptionView> {
+    state.ensure_integrity()?;
+    admit(state, token_id)?;
+    let voucher = verify_code(state, token_id, order.code).await?;
+    check_msisdn(order.msisdn)?;
+    let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
+    let keys = state.keys.get();
+    let input = RedeemInput {
+        operator_token_id: token_id,
+        voucher_id: voucher_row_id(voucher),
+        msisdn_hash: keys.hash_msisdn(order.msisdn),
+        operator_ref,
+        mode: order.mode,
+        hold_secs: state.limits.hold_secs,
+        caps: state.limits.beneficiary_caps.clone(),
+        idempotency: retry.map(|(key, fingerprint)| IdempotencyClaim {
+            scope: operator_source(token_id),
+            key,
+            fingerprint,
+        }),
+    };
+    let outcome = state
+        .store
+        .submit(WriteOp::Redeem(input), state.now())
+        .await;
+    let record = answer(state, token_id, outcome, Some(voucher)).await?;
+    tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
+    view(&record)
+}
+
+/// What an operator does with a redemption it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Credit the line of a reserved code.
+    Confirm,
+    /// Release a reserved code.
+    Cancel,
+    /// Undo a redemption within the reversal window.
+    Reverse,
+}
+
+/// Confirms, cancels or reverses one of the operator's redemptions, named
+/// by its id as sent. Repeating one that happened answers the same.
+pub async fn follow_up(
+    state: &AppState,
+    token_id: i64,
+    id: &str,
+    action: FollowUp,
+) -> AppResult<RedemptionView> {
+    // A confirm moves value; a cancel or a reversal gives it back, which
+    // an integrity hold must not prevent.
+    if action == FollowUp::Confirm {
+        state.ensure_integrity()?;
+    }
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound("redemption"))?;
+    let action = match action {
+        FollowUp::Confirm => Followup::Confirm,
+        FollowUp::Cancel => Followup::Cancel,
+        FollowUp::Reverse => Followup::Reverse {
+            window_secs: state.limits.reversal_window_secs,
+        },
+    };
+    let op = WriteOp::FollowUp {
+        operator_token_id: token_id,
+        redemption_id: id,
+        action,
+    };
+    let outcome = state.store.submit(op, state.now()).await;
+    let record = answer(state, token_id, outcome, None).await?;
+    view(&record)
+}
+
+/// Turns a writer outcome into an answer.
+async fn answer(
+    state: &AppState,
+    token_id: i64,
+    outcome: Result<WriteResult, StorageError>,
+    voucher: Option<VoucherRef>,
+) -> AppResult<RedemptionRecord> {
+    match outcome? {
+        WriteResult::Outcome(Outcome::Done(r) | Outcome::Replay(r)) => Ok(r),
+        WriteResult::Outcome(Outcome::Refused(DomainError::InvalidCode)) => {
+            Err(failed_attempt(state, token_id, voucher).await)
+        }
+        WriteResult::Outcome(Outcome::Refused(e)) => Err(e.into()),
+        WriteResult::LockedFor(_) | WriteResult::Issued(_) => Err(AppError::Internal(
+            "the writer answered a redemption with another reply",
+        )),
+    }
+}

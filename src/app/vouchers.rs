@@ -1,0 +1,170 @@
+//! A structure's vouchers: the view with its code, the list, one voucher,
+//! and voiding one. Another structure's voucher is never found.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppError, AppResult, AppState, StructureCaller};
+use crate::clock::rfc3339;
+use crate::code::{KeySet, VoucherRef};
+use crate::domain::VoucherState;
+use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
+use crate::storage::{VoucherFilter, VoucherRow};
+
+/// A voucher as the structure sees it, with its code.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VoucherView {
+    /// Public reference: the code's first 8 symbols (`1EPM-BWHX`).
+    pub serial: String,
+    /// The code itself: a bearer secret, to print or hand over.
+    pub code: String,
+    pub product: String,
+    pub resource: String,
+    pub amount: i64,
+    pub state: VoucherState,
+    pub reference: Option<String>,
+    pub issued_at: String,
+    pub expires_at: String,
+    /// Signed record of what this serial was issued as (Ed25519, base64url).
+    pub attestation: String,
+}
+
+/// Renders a stored voucher, recomputing its code from the key set.
+pub fn view(keys: &KeySet, row: &VoucherRow) -> AppResult<VoucherView> {
+    let voucher = voucher_from_row_id(row.id).ok_or_else(|| {
+        tracing::error!(id = row.id, "voucher row id out of range");
+        AppError::Internal("voucher row id out of range")
+    })?;
+    let code = keys.codes.encode(voucher).ok_or_else(|| {
+        tracing::error!(serial = %voucher, "no code key for a stored voucher");
+        AppError::Internal("no code key for a stored voucher")
+    })?;
+    Ok(VoucherView {
+        serial: voucher.to_string(),
+        code: code.to_string(),
+        product: row.product_id.clone(),
+        resource: row.resource.clone(),
+        amount: row.amount,
+        state: row.state,
+        reference: row.reference.clone(),
+        issued_at: rfc3339(row.issued_at),
+        expires_at: rfc3339(row.expires_at),
+        attestation: row.attestation.clone(),
+    })
+}
+
+/// The cursor of the next page: opaque to clients.
+pub fn encode_cursor((at, id): (i64, i64)) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{at}.{id}"))
+}
+
+/// A cursor this service gave out, or nothing.
+pub fn decode_cursor(text: &str) -> Option<(i64, i64)> {
+    let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let (at, id) = std::str::from_utf8(&raw).ok()?.split_once('.')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
+}
+
+/// Which page of vouchers, as the caller named it (still unchecked).
+#[derive(Debug, Default)]
+pub struct ListRequest<'a> {
+    /// A state's name, or none for every state.
+    pub state: Option<&'a str>,
+    pub cursor: Option<&'a str>,
+    /// Page size, already within the server's limits.
+    pub limit: usize,
+}
+
+/// One page of vouchers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VoucherList {
+    pub vouchers: Vec<VoucherView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The caller's vouchers, newest first.
+pub async fn list(
+    state: &AppState,
+    caller: &StructureCaller,
+    request: &ListRequest<'_>,
+) -> AppResult<VoucherList> {
+    let filter_state = request
+        .state
+        .map(|s| VoucherState::parse(s).ok_or_else(|| AppError::invalid("state", "unknown state")))
+        .transpose()?;
+    let after = request
+        .cursor
+        .map(|c| {
+            decode_cursor(c)
+                .ok_or_else(|| AppError::invalid("cursor", "not a cursor from this API"))
+        })
+        .transpose()?;
+    let filter = VoucherFilter {
+        state: filter_state,
+        after,
+        limit: request.limit,
+    };
+    let page = state
+        .store
+        .list_vouchers(caller.structure_id, &filter, state.now())
+        .await?;
+    let keys = state.keys.get();
+    let vouchers = page
+        .vouchers
+        .iter()
+        .map(|row| view(&keys, row))
+        .collect::<AppResult<_>>()?;
+    Ok(VoucherList {
+        vouchers,
+        next_cursor: page.next.map(encode_cursor),
+    })
+}
+
+/// The row id a serial names; anything unreadable names nothing.
+fn serial_row_id(serial: &str) -> AppResult<i64> {
+    VoucherRef::parse(serial)
+        .map(voucher_row_id)
+        .map_err(|_| AppError::NotFound("voucher"))
+}
+
+/// One of the caller's vouchers as stored; not found for any other.
+pub async fn own_voucher(
+    state: &AppState,
+    caller: &StructureCaller,
+    serial: &str,
+) -> AppResult<VoucherRow> {
+    let id = serial_row_id(serial)?;
+    state
+        .store
+        .get_voucher(caller.structure_id, id, state.now())
+        .await?
+        .ok_or(AppError::NotFound("voucher"))
+}
+
+/// One of the caller's vouchers, with its code.
+pub async fn read(
+    state: &AppState,
+    caller: &StructureCaller,
+    serial: &str,
+) -> AppResult<VoucherView> {
+    let row = own_voucher(state, caller, serial).await?;
+    view(&state.keys.get(), &row)
+}
+
+/// Voids one of the caller's unredeemed codes; its quota is given back.
+pub async fn void(
+    state: &AppState,
+    caller: &StructureCaller,
+    serial: &str,
+) -> AppResult<VoucherView> {
+    let id = serial_row_id(serial)?;
+    let row = state
+        .store
+        .void_voucher(&caller.principal, caller.structure_id, id, state.now())
+        .await?;
+    tracing::info!(structure = caller.structure_id, serial = %serial, "voided");
+    view(&state.keys.get(), &row)
+}
