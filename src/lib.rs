@@ -28,12 +28,14 @@
 //! - [`config`] — every named limit, as flags and environment variables.
 //! - [`metrics`] — Prometheus counters and histograms, labels from closed
 //!   sets.
-//! - [`app`] — the shared state every use case takes (store, keys, clock,
-//!   limits and limiters, metrics, the integrity gate).
-//! - [`http`] — the JSON API: routes, extractors, problems, the OpenAPI
-//!   document; the only status codes.
-//! - [`web`] — the structures' web desk (HTML, French first).
+//! - [`app`] — the application layer: the shared state (store, keys,
+//!   clock, limits and limiters, metrics, the integrity gate) and every use
+//!   case the API, the desk and the command line call; `AppError`.
 //! - [`integrity`] — checkpoints and the periodic check that fails closed.
+//! - [`http`] — the JSON API, an adapter over `app`: routes, extractors,
+//!   problems, the OpenAPI document; the only status codes.
+//! - [`web`] — the structures' web desk (HTML, French first), an adapter
+//!   over `app` like the API.
 //! - [`connections`] — accepting connections: their number, header and idle
 //!   deadlines.
 //! - [`server`] — start-up, the sweeper, graceful shutdown.
@@ -46,6 +48,9 @@
 //! 2. The domain (lifecycle, quota ledger rules) and the audit know neither
 //!    HTTP nor SQL.
 //! 3. Only the storage layer writes SQL; only the HTTP layer knows status codes.
+//!    The use cases live in `app`; `http` and `web` extract, call and
+//!    render. Nothing imports upward, no modules import each other
+//!    (`tests/layers.rs`).
 //! 4. One error enum per layer, converted at the boundary; internal details are
 //!    logged, never sent to a client.
 //! 5. A code is a bearer secret: it is never logged whole (log its serial), and

@@ -2,7 +2,7 @@
 //! cancel or reverse a redemption.
 //!
 //! Every code goes through the same gate: the operator's rate, then
-//! [`verify_code`]: format (precise errors), then authenticity (one opaque
+//! `verify_code`: format (precise errors), then authenticity (one opaque
 //! `invalid_code`, counted as a failed attempt). A locked-out operator is
 //! refused by `check` before any work, by a redemption inside its own
 //! transaction (the batched writer checks every operator it carries), and

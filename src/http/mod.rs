@@ -1,5 +1,7 @@
 //! The HTTP layer: routes, authentication, and the mapping of every error to
-//! an RFC 9457 problem. The only layer that knows status codes.
+//! an RFC 9457 problem. The only layer that knows status codes. Handlers
+//! extract and check a request's shape, call one use case of
+//! [`crate::app`], and render its answer.
 //!
 //! Each area has its own `router()`; [`router`] joins them. Routes are
 //! registered together with their OpenAPI description (utoipa-axum), so the

@@ -4,9 +4,10 @@
 //! balances, issue codes, print slips and void lost codes.
 //!
 //! The desk is a second face of the structure API, not a second
-//! implementation: its handlers call the same functions as
-//! `http::vouchers` (issue with its rate limit and metrics, void,
-//! balances) and turn their [`Problem`]s into sentences. Pages are built
+//! implementation: its handlers call the same use cases in
+//! [`crate::app`] as the JSON API (issue with its rate limit and metrics,
+//! list, void, balances) and turn their errors, through the API's
+//! [`Problem`] and its stable codes, into sentences. Pages are built
 //! with maud, which escapes everything it is given. Every answer carries a
 //! strict Content-Security-Policy (no script at all, styles only from the
 //! served stylesheet), refuses framing and referrers, and is not cached.
