@@ -1,16 +1,16 @@
-//! Code core throughput: parse + verify (the redemption hot path) and
-//! attestation sign/verify (the issue hot path).
+//! Code core throughput: parse + verify of codes and of PINs (the
+//! redemption hot path) and attestation sign/verify (the issue hot path).
 //!
 //! Run with `cargo bench --bench code_core`. Targets on a 2-core machine:
-//! parse + verify ≥ 2.5 M codes/s on one core.
+//! parse + verify ≥ 2.5 M codes/s on one core, and as many PINs.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use relay_topup::code::{
-    self, CodeKey, CodeKeyRing, KeyId, KeyMaterial, KeySet, Label, Serial, VoucherRecord,
-    VoucherRef,
+    self, CodeKey, CodeKeyRing, KeyId, KeyMaterial, KeySet, Label, PinKey, PinKeyRing, PinRef,
+    Serial, VoucherRecord, VoucherRef,
 };
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
@@ -58,6 +58,40 @@ fn parse_and_verify(c: &mut Criterion) {
     group.finish();
 }
 
+fn pins(ring: &PinKeyRing, n: u32) -> Vec<String> {
+    (0..n)
+        .filter_map(|i| {
+            let reference =
+                PinRef::new(ring.active(), i.wrapping_mul(2_654_435_761) % 1_000_000_000)?;
+            ring.encode(reference).map(|p| p.to_string())
+        })
+        .collect()
+}
+
+fn pin_parse_and_verify(c: &mut Criterion) {
+    let ring = PinKeyRing::new(1, PinKey::new(&[3; 32])).unwrap();
+    let inputs = pins(&ring, 1024);
+    let mut group = c.benchmark_group("pin");
+    group.throughput(Throughput::Elements(inputs.len() as u64));
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            inputs
+                .iter()
+                .filter(|s| code::parse_pin(black_box(s)).is_ok())
+                .count()
+        })
+    });
+    group.bench_function("parse_and_verify", |b| {
+        b.iter(|| {
+            inputs
+                .iter()
+                .filter(|s| code::parse_and_verify_pin(&ring, black_box(s)).is_ok())
+                .count()
+        })
+    });
+    group.finish();
+}
+
 fn record() -> VoucherRecord {
     VoucherRecord {
         voucher: VoucherRef {
@@ -88,5 +122,10 @@ fn attestations(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_and_verify, attestations);
+criterion_group!(
+    benches,
+    parse_and_verify,
+    pin_parse_and_verify,
+    attestations
+);
 criterion_main!(benches);

@@ -19,6 +19,10 @@ use relay_topup::code::{
     ParsedCode, Serial, VerifyingKeys, VoucherRef,
 };
 
+#[path = "pin_checks.rs"]
+mod pin_checks;
+pub use pin_checks::{parse_pin, pin_verify};
+
 /// What a target runs on one input; it panics if an invariant breaks.
 pub type Check = fn(&[u8]);
 
@@ -30,6 +34,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("roundtrip", roundtrip),
     ("attestation_decode", attestation_decode),
     ("audit_inputs", audit_inputs),
+    ("parse_pin", parse_pin),
+    ("pin_verify", pin_verify),
 ];
 
 /// The signing key id of the attestations in `corpus/attestation_decode/`.
