@@ -79,13 +79,7 @@ async fn audits_past_the_limit_are_refused_busy(db: Db) {
         )
         .await;
     assert_eq!(check.status, StatusCode::OK, "{check:?}");
-    let redeemed = app
-        .post(
-            "/v1/redemptions",
-            &operator,
-            json!({ "code": codes[1], "msisdn": "+33612345678" }),
-        )
-        .await;
+    let redeemed = app.redeem(&operator, &codes[1], "+33612345678").await;
     assert_eq!(redeemed.status, StatusCode::CREATED, "{redeemed:?}");
 
     // The held request gives its place back once it ends.

@@ -75,13 +75,7 @@ async fn rotations_in_parallel_lose_no_key(db: Db) {
     }
     // …and the running server redeems every one of them.
     for code in &codes {
-        let a = app
-            .post(
-                "/v1/redemptions",
-                &operator,
-                json!({ "code": code, "msisdn": "+33612345678" }),
-            )
-            .await;
+        let a = app.redeem(&operator, code, "+33612345678").await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     }
     common::assert_books_clean(&app).await;

@@ -609,13 +609,7 @@ async fn every_error_has_a_french_message(db: Db) {
     );
     let (serial, code) = app.issue_pairs(&token, "data-1gb", 1).await.remove(0);
     let operator = app.token("operator", None).await;
-    let a = app
-        .post(
-            "/v1/redemptions",
-            &operator,
-            json!({ "code": code, "msisdn": "+33612345678" }),
-        )
-        .await;
+    let a = app.redeem(&operator, &code, "+33612345678").await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     desk.post(&format!("/desk/vouchers/{serial}/void"), &csrf_field)
         .await

@@ -329,6 +329,13 @@ impl TestApp {
         pairs.into_iter().map(|(_, code)| code).collect()
     }
 
+    /// Redeems `code` for `msisdn` as the operator behind `token`, and
+    /// returns the answer (201 with the redemption, or a problem).
+    pub async fn redeem(&self, token: &str, code: &str, msisdn: &str) -> Answer {
+        let body = json!({ "code": code, "msisdn": msisdn });
+        self.post("/v1/redemptions", token, body).await
+    }
+
     /// The `data_mb` balance of the structure behind `token`.
     pub async fn balance(&self, token: &str, resource: &str) -> Value {
         let a = self.get("/v1/balance", token).await;
