@@ -78,6 +78,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// The route template a request matched (`/v1/vouchers/{serial}`), never
+/// its path: labels and log fields stay a closed set.
+fn route_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
+}
+
 /// The whole service: API, `/openapi.json`, limits and instrumentation,
 /// around `pages` (the desk, whose routes the API's middleware serves too:
 /// metrics, logs, limits). The API does not know the desk; the server
@@ -120,10 +129,7 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     }
     let limit_secs = state.limits.request_timeout_secs;
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route_of(&request);
     match tokio::time::timeout(Duration::from_secs(limit_secs), next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -138,10 +144,7 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = crate::metrics::method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = route_of(&request);
     let mut response = next.run(request).await.into_response();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
