@@ -142,10 +142,21 @@ pub struct Limits {
         default_value_t = 60
     )]
     pub checkpoint_interval_secs: u64,
-    /// How often the service re-checks the audit invariants; on a breach it
-    /// refuses issuing and redemption until an admin acknowledges.
+    /// How often the service re-checks the audit invariants, in seconds:
+    /// the events since its last check and the rows they touch (a full
+    /// check when in doubt). On a breach it refuses issuing and redemption
+    /// until an admin acknowledges.
     #[arg(long, env = "RELAY_TOPUP_INTEGRITY_CHECK_SECS", default_value_t = 60)]
     pub integrity_check_secs: u64,
+    /// How often the periodic check is a full one instead, in seconds:
+    /// every event replayed and every row compared, at a cost that grows
+    /// with the history. One also runs at start.
+    #[arg(
+        long,
+        env = "RELAY_TOPUP_FULL_INTEGRITY_CHECK_SECS",
+        default_value_t = 86_400
+    )]
+    pub full_integrity_check_secs: u64,
     /// Heavy audit requests (reports, reconciliations) that may run at
     /// once, the periodic integrity check included; more are answered 503
     /// `busy` with `Retry-After`. Each holds a copy of the books in memory,
@@ -230,6 +241,7 @@ impl Default for Limits {
             checkpoint_every_events: 1000,
             checkpoint_interval_secs: 60,
             integrity_check_secs: 60,
+            full_integrity_check_secs: 86_400,
             max_concurrent_audits: 2,
             max_statement_lines: 100_000,
             max_statement_bytes: 8 * 1024 * 1024,

@@ -3,10 +3,18 @@
 //! fails closed: issuing and redemption are refused (503 `integrity_hold`)
 //! until an admin acknowledges the alarm.
 //!
+//! The periodic check is incremental ([`check_incremental`]): the events
+//! since the last verified point, and the rows they touch. A full check
+//! (every event, every row) runs at start, on its own slower schedule, when
+//! the incremental state is in doubt, and when an admin asks
+//! ([`check_once`]).
+//!
 //! Acknowledging accepts the findings of the alarm as they are (an admin
 //! who restored the database from a backup, or decided the difference is
 //! explained); any new finding raises a new alarm. Alarms live in the
 //! database, so every server on it halts, within one check interval.
+
+mod periodic;
 
 use std::time::Duration;
 
@@ -15,13 +23,33 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::audit::Finding;
 use crate::audit::chain;
+use crate::audit::incremental::Verified;
 use crate::audit::snapshot::{CheckpointRow, Snapshot};
 use crate::audit::verify::{self, Scope};
 use crate::storage::StorageError;
 
+pub use periodic::{IncrementalState, check_full, check_incremental};
+
 /// How often the loop looks at the chain's head for a checkpoint.
 const TICK: Duration = Duration::from_secs(1);
+
+/// What the service's own checks verify: everything `audit verify` does,
+/// except the attestation signatures (an Ed25519 verification per voucher
+/// is for the offline audit).
+const SCOPE: Scope = Scope {
+    attestations: false,
+};
+
+/// Which kind of check ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Every event replayed, every row compared.
+    Full,
+    /// The events since the last verified point, and the rows they touch.
+    Incremental,
+}
 
 /// What one integrity check concluded.
 #[derive(Debug)]
@@ -30,26 +58,53 @@ pub struct CheckResult {
     pub new_findings: usize,
     /// The alarm now open, if any.
     pub alarm_id: Option<i64>,
+    pub kind: CheckKind,
 }
 
-/// Checks every invariant `audit verify` checks, except the attestation
-/// signatures (an Ed25519 verification per voucher is for the offline
-/// audit). Raises an alarm for findings nobody acknowledged.
+/// A full check: every invariant `audit verify` checks, except the
+/// attestation signatures. Raises an alarm for findings nobody
+/// acknowledged.
 pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
+    Ok(full_check(state, false).await?.0)
+}
+
+/// A full check; with `keep`, also the books it verified, for incremental
+/// checks to continue from.
+async fn full_check(
+    state: &AppState,
+    keep: bool,
+) -> Result<(CheckResult, Option<Verified>), StorageError> {
     // Waits its turn among the heavy audit requests, so that together they
     // never hold more than `max_concurrent_audits` copies of the books.
     // (The semaphore is never closed, so `acquire` cannot fail.)
-    let _slot = state.audits.acquire().await.ok();
+    let slot = state.audits.acquire().await.ok();
     let snapshot = state.store.audit_snapshot().await?;
-    let scope = Scope {
-        attestations: false,
-    };
-    let (_, outcome) = verify_aside(state, snapshot, scope).await?;
+    let keys = state.keys.get();
+    let (outcome, verified) = aside(move || {
+        let (outcome, replay) = verify::verify_books(&snapshot, keys.verifying_keys(), SCOPE);
+        let verified = keep.then(|| Verified::after_full(&snapshot, replay, &outcome));
+        (outcome, verified)
+    })
+    .await?;
+    drop(slot);
+    let result = conclude(state, &outcome.findings, CheckKind::Full).await?;
+    Ok((result, verified))
+}
+
+/// Raises an alarm for the findings nobody acknowledged (unless one is
+/// open already), and closes or opens the gate accordingly.
+async fn conclude(
+    state: &AppState,
+    findings: &[Finding],
+    kind: CheckKind,
+) -> Result<CheckResult, StorageError> {
     let accepted = state.store.acknowledged_findings().await?;
-    let new: Vec<serde_json::Value> = outcome
-        .findings
+    let unaccepted: Vec<&Finding> = findings
         .iter()
         .filter(|f| !accepted.contains(&f.key()))
+        .collect();
+    let new: Vec<serde_json::Value> = unaccepted
+        .iter()
         .map(|f| {
             let mut v = serde_json::to_value(f).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
@@ -67,11 +122,7 @@ pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
             findings = new.len(),
             "integrity breach: issuing and redemption halted until an admin acknowledges"
         );
-        for f in outcome
-            .findings
-            .iter()
-            .filter(|f| !accepted.contains(&f.key()))
-        {
+        for f in &unaccepted {
             tracing::error!(alarm = id, "{f}");
         }
         alarm_id = Some(id);
@@ -80,6 +131,7 @@ pub async fn check_once(state: &AppState) -> Result<CheckResult, StorageError> {
     Ok(CheckResult {
         new_findings: new.len(),
         alarm_id,
+        kind,
     })
 }
 
@@ -92,12 +144,20 @@ pub async fn verify_aside(
     scope: Scope,
 ) -> Result<(Snapshot, verify::Outcome), StorageError> {
     let keys = state.keys.get();
-    tokio::task::spawn_blocking(move || {
+    aside(move || {
         let outcome = verify::verify(&snapshot, keys.verifying_keys(), scope);
         (snapshot, outcome)
     })
     .await
-    .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
+}
+
+/// Runs audit work on a blocking thread, off the async workers.
+async fn aside<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
 }
 
 /// Signs a checkpoint of the chain's head if enough events followed the
@@ -125,13 +185,19 @@ pub async fn checkpoint_once(state: &AppState, due: bool) -> Result<Option<i64>,
     Ok(Some(seq))
 }
 
-/// Runs checkpoints and integrity checks until `stop`.
+/// Runs checkpoints and integrity checks until `stop`: an incremental
+/// check every `integrity_check_secs`, a full one every
+/// `full_integrity_check_secs` instead.
 pub async fn run_until_stopped(state: AppState, mut stop: watch::Receiver<bool>) {
     let check_every = Duration::from_secs(state.limits.integrity_check_secs.max(1));
+    let full_every = Duration::from_secs(state.limits.full_integrity_check_secs.max(1));
     let checkpoint_every = Duration::from_secs(state.limits.checkpoint_interval_secs.max(1));
     let now = tokio::time::Instant::now();
-    // The first check runs at once: a restarted server finds an open alarm.
+    // The first check runs at once, and is a full one (nothing is verified
+    // yet): a restarted server finds an open alarm.
+    let mut periodic = IncrementalState::new();
     let mut next_check = now;
+    let mut next_full = now + full_every;
     let mut next_checkpoint = now + checkpoint_every;
     loop {
         let due = tokio::time::Instant::now() >= next_checkpoint;
@@ -143,9 +209,16 @@ pub async fn run_until_stopped(state: AppState, mut stop: watch::Receiver<bool>)
                 tracing::warn!(error = %e, "checkpoint of the event chain failed; will retry")
             }
         }
-        if tokio::time::Instant::now() >= next_check {
-            next_check = tokio::time::Instant::now() + check_every;
-            if let Err(e) = check_once(&state).await {
+        let now = tokio::time::Instant::now();
+        if now >= next_check {
+            next_check = now + check_every;
+            let checked = if now >= next_full {
+                next_full = now + full_every;
+                check_full(&state, &mut periodic).await
+            } else {
+                check_incremental(&state, &mut periodic).await
+            };
+            if let Err(e) = checked {
                 tracing::error!(error = %e, "integrity check failed to run; will retry");
             }
         }

@@ -8,10 +8,13 @@
 //! - [`snapshot`] — the rows an audit reads, and the export's line format.
 //! - [`replay`] — the tables rebuilt from the events alone.
 //! - [`verify`] — every check of `audit verify`, as a list of findings.
+//! - [`incremental`] — the same checks carried forward from a verified
+//!   point of the chain, over only what changed since.
 //! - [`report`] — per structure and resource, what happened in a period.
 //! - [`reconcile`] — an operator's statement against the redemptions here.
 
 pub mod chain;
+pub mod incremental;
 pub mod reconcile;
 pub mod replay;
 pub mod report;

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::Finding;
 use super::chain::{self, EventFields};
-use super::replay::{Replay, Totals};
+use super::replay::{Replay, Totals, VoucherFacts};
 use super::snapshot::{
     BalanceRow, BucketRow, CheckpointRow, EventRow, LedgerRow, RedemptionRow, Snapshot, VoucherRow,
 };
@@ -45,9 +45,16 @@ pub struct Outcome {
 
 /// Runs every check over a snapshot.
 pub fn verify(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> Outcome {
+    verify_books(s, keys, scope).0
+}
+
+/// Runs every check over a snapshot, and gives back the replayed events
+/// too: the service's periodic check carries them forward from there
+/// ([`super::incremental`]).
+pub fn verify_books(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> (Outcome, Replay) {
     let mut findings = Vec::new();
     let chain = check_chain(&s.events, &mut findings);
-    check_checkpoints(&chain, &s.checkpoints, keys, &mut findings);
+    check_checkpoints(&chain_hashes(&chain), &s.checkpoints, keys, &mut findings);
     if scope.attestations {
         check_attestations(&s.vouchers, keys, &mut findings);
     }
@@ -62,7 +69,7 @@ pub fn verify(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> Outcome {
     check_buckets(&replay, &s.buckets, &mut findings);
     check_redemptions(&replay, &s.redemptions, &s.vouchers, &mut findings);
     check_registry(&replay, s, &mut findings);
-    Outcome {
+    let outcome = Outcome {
         events: s.events.len(),
         checkpoints: s.checkpoints.len(),
         vouchers: s.vouchers.len(),
@@ -70,7 +77,8 @@ pub fn verify(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> Outcome {
             .last()
             .map(|e| (e.seq.unwrap_or(0), e.hash.clone().unwrap_or_default())),
         findings,
-    }
+    };
+    (outcome, replay)
 }
 
 fn fields(e: &EventRow) -> EventFields<'_> {
@@ -127,6 +135,17 @@ fn seq_row(seq: i64) -> String {
 
 /// Checks the chain and returns the sealed events in chain order.
 fn check_chain<'a>(events: &'a [EventRow], out: &mut Vec<Finding>) -> Vec<&'a EventRow> {
+    check_chain_from(events, 1, chain::to_hex(&chain::GENESIS), out)
+}
+
+/// Checks a stretch of the chain that must start at `first_seq`, linked to
+/// `prev_hash`, and returns its sealed events in chain order.
+pub(super) fn check_chain_from<'a>(
+    events: &'a [EventRow],
+    first_seq: i64,
+    prev_hash: String,
+    out: &mut Vec<Finding>,
+) -> Vec<&'a EventRow> {
     let mut sealed: Vec<&EventRow> = Vec::with_capacity(events.len());
     for e in events {
         if e.seq.is_some() {
@@ -141,8 +160,8 @@ fn check_chain<'a>(events: &'a [EventRow], out: &mut Vec<Finding>) -> Vec<&'a Ev
         }
     }
     sealed.sort_by_key(|e| e.seq);
-    let mut expected_seq = 1;
-    let mut prev_hash = chain::to_hex(&chain::GENESIS);
+    let mut expected_seq = first_seq;
+    let mut prev_hash = prev_hash;
     for e in &sealed {
         let seq = e.seq.unwrap_or(0);
         if seq != expected_seq {
@@ -188,16 +207,22 @@ fn check_chain<'a>(events: &'a [EventRow], out: &mut Vec<Finding>) -> Vec<&'a Ev
     sealed
 }
 
-fn check_checkpoints(
-    chain: &[&EventRow],
+/// The chain's hash at each seq.
+fn chain_hashes<'a>(chain: &[&'a EventRow]) -> BTreeMap<i64, &'a str> {
+    chain
+        .iter()
+        .filter_map(|e| Some((e.seq?, e.hash.as_deref()?)))
+        .collect()
+}
+
+/// Each checkpoint's signature, and the hash it signs against `by_seq`,
+/// the chain's hash at each seq.
+pub(super) fn check_checkpoints(
+    by_seq: &BTreeMap<i64, &str>,
     checkpoints: &[CheckpointRow],
     keys: &VerifyingKeys,
     out: &mut Vec<Finding>,
 ) {
-    let by_seq: BTreeMap<i64, &str> = chain
-        .iter()
-        .filter_map(|e| Some((e.seq?, e.hash.as_deref()?)))
-        .collect();
     for c in checkpoints {
         let row = seq_row(c.seq);
         let signature = URL_SAFE_NO_PAD
@@ -307,7 +332,7 @@ fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut V
     }
 }
 
-fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut Vec<Finding>) {
+pub(super) fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut Vec<Finding>) {
     let live: BTreeMap<i64, &VoucherRow> = vouchers.iter().map(|v| (v.id, v)).collect();
     for (id, facts) in &replay.vouchers {
         let Some(v) = live.get(id) else {
@@ -358,11 +383,11 @@ fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut Vec<Findin
     }
 }
 
-fn balance_key(structure_id: i64, resource: &str) -> String {
+pub(super) fn balance_key(structure_id: i64, resource: &str) -> String {
     format!("structure {structure_id} {resource}")
 }
 
-fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut Vec<Finding>) {
+pub(super) fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut Vec<Finding>) {
     let live: BTreeMap<(i64, String), &BalanceRow> = balances
         .iter()
         .map(|b| ((b.structure_id, b.resource.clone()), b))
@@ -409,7 +434,7 @@ fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut Vec<Findin
     }
 }
 
-fn ledger_row(l: &LedgerRow) -> String {
+pub(super) fn ledger_row(l: &LedgerRow) -> String {
     format!("id {}", l.id)
 }
 
@@ -419,59 +444,92 @@ fn check_ledger(
     balances: &[BalanceRow],
     out: &mut Vec<Finding>,
 ) {
-    // What each issue entry should total: the vouchers that name it.
-    let mut issue_entries: BTreeMap<i64, i64> = BTreeMap::new();
-    for v in replay.vouchers.values() {
-        *issue_entries.entry(v.issue_entry_id).or_default() += v.amount;
-    }
+    let issue_entries = issue_entries(replay);
     let mut returned: BTreeSet<i64> = BTreeSet::new();
     let mut sums: BTreeMap<(i64, String), Totals> = BTreeMap::new();
     for l in ledger {
-        let sum = sums
-            .entry((l.structure_id, l.resource.clone()))
-            .or_default();
-        match l.kind.as_str() {
-            "grant" => sum.granted += l.amount,
-            "issue" => sum.issued += l.amount,
-            "return" => sum.returned += l.amount,
-            _ => sum.lapsed += l.amount,
-        }
-        let expected = match l.kind.as_str() {
-            "issue" => issue_entries.get(&l.id).copied(),
-            "grant" => l
-                .bucket_id
-                .and_then(|b| replay.buckets.get(&b))
-                .map(|b| b.amount),
-            "return" => l.voucher_id.and_then(|id| {
-                returned.insert(id);
-                replay
-                    .vouchers
-                    .get(&id)
-                    .filter(|v| !v.state.holds_quota())
-                    .map(|v| v.amount)
-            }),
-            _ => Some(l.amount),
-        };
-        match expected {
-            None => out.push(Finding::new(
-                "ledger.unexplained",
+        add_entry(&mut sums, l);
+        check_entry(replay, &issue_entries, &mut returned, l, out);
+    }
+    check_returns(&replay.vouchers, &returned, out);
+    check_ledger_sums(&sums, replay, balances, out);
+}
+
+/// What each issue entry should total: the vouchers that name it.
+pub(super) fn issue_entries(replay: &Replay) -> BTreeMap<i64, i64> {
+    let mut totals: BTreeMap<i64, i64> = BTreeMap::new();
+    for v in replay.vouchers.values() {
+        *totals.entry(v.issue_entry_id).or_default() += v.amount;
+    }
+    totals
+}
+
+/// Adds a ledger entry to the sums of its structure's resource.
+pub(super) fn add_entry(sums: &mut BTreeMap<(i64, String), Totals>, l: &LedgerRow) {
+    let sum = sums
+        .entry((l.structure_id, l.resource.clone()))
+        .or_default();
+    match l.kind.as_str() {
+        "grant" => sum.granted += l.amount,
+        "issue" => sum.issued += l.amount,
+        "return" => sum.returned += l.amount,
+        _ => sum.lapsed += l.amount,
+    }
+}
+
+/// One ledger entry against the events; a return entry's voucher joins
+/// `returned`.
+pub(super) fn check_entry(
+    replay: &Replay,
+    issue_entries: &BTreeMap<i64, i64>,
+    returned: &mut BTreeSet<i64>,
+    l: &LedgerRow,
+    out: &mut Vec<Finding>,
+) {
+    let expected = match l.kind.as_str() {
+        "issue" => issue_entries.get(&l.id).copied(),
+        "grant" => l
+            .bucket_id
+            .and_then(|b| replay.buckets.get(&b))
+            .map(|b| b.amount),
+        "return" => l.voucher_id.and_then(|id| {
+            returned.insert(id);
+            replay
+                .vouchers
+                .get(&id)
+                .filter(|v| !v.state.holds_quota())
+                .map(|v| v.amount)
+        }),
+        _ => Some(l.amount),
+    };
+    match expected {
+        None => out.push(Finding::new(
+            "ledger.unexplained",
+            "ledger",
+            ledger_row(l),
+            format!("{} entry no event accounts for", l.kind),
+        )),
+        Some(e) if e != l.amount => out.push(
+            Finding::new(
+                "ledger.amount",
                 "ledger",
                 ledger_row(l),
-                format!("{} entry no event accounts for", l.kind),
-            )),
-            Some(e) if e != l.amount => out.push(
-                Finding::new(
-                    "ledger.amount",
-                    "ledger",
-                    ledger_row(l),
-                    format!("{} entry amount differs from the events", l.kind),
-                )
-                .amounts(e, l.amount),
-            ),
-            Some(_) => {}
-        }
+                format!("{} entry amount differs from the events", l.kind),
+            )
+            .amounts(e, l.amount),
+        ),
+        Some(_) => {}
     }
-    for (id, v) in &replay.vouchers {
+}
+
+/// Vouchers that gave their quota back (voided, expired) need a return
+/// entry.
+pub(super) fn check_returns(
+    vouchers: &BTreeMap<i64, VoucherFacts>,
+    returned: &BTreeSet<i64>,
+    out: &mut Vec<Finding>,
+) {
+    for (id, v) in vouchers {
         if !v.state.holds_quota() && !returned.contains(id) {
             out.push(Finding::new(
                 "ledger.missing_return",
@@ -481,12 +539,11 @@ fn check_ledger(
             ));
         }
     }
-    check_ledger_sums(&sums, replay, balances, out);
 }
 
 /// The sum of the entries is the balance (`docs/contract.md`, "Quotas"), and
 /// lapses (which have no per-row event) total what the events say.
-fn check_ledger_sums(
+pub(super) fn check_ledger_sums(
     sums: &BTreeMap<(i64, String), Totals>,
     replay: &Replay,
     balances: &[BalanceRow],
@@ -529,7 +586,7 @@ fn check_ledger_sums(
     }
 }
 
-fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Vec<Finding>) {
+pub(super) fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Vec<Finding>) {
     let mut open: BTreeMap<(i64, String), i64> = BTreeMap::new();
     for b in buckets {
         let row = format!("id {}", b.id);
@@ -573,7 +630,7 @@ fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Vec<Finding>)
     }
 }
 
-fn check_redemptions(
+pub(super) fn check_redemptions(
     replay: &Replay,
     redemptions: &[RedemptionRow],
     vouchers: &[VoucherRow],
@@ -721,7 +778,7 @@ fn check_registry_missing(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>)
     }
 }
 
-fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
+pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
     check_registry_missing(replay, s, out);
     for st in &s.structures {
         let row = format!("id {}", st.id);

@@ -6,42 +6,17 @@ use std::collections::BTreeSet;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::audit_rows::{
+    BALANCE_COLUMNS, BUCKET_COLUMNS, EVENT_COLUMNS, GRANT_COLUMNS, LEDGER_COLUMNS, PRODUCT_COLUMNS,
+    REDEMPTION_COLUMNS, STRUCTURE_COLUMNS, TOKEN_COLUMNS, VOUCHER_COLUMNS, balance, bucket,
+    checkpoint_from_row, event_from_row, grant, ledger, product, redemption, structure, token,
+    voucher,
+};
 use super::{Backend, Result, StorageError, Store, events};
 use crate::audit::reconcile;
-use crate::audit::snapshot::{
-    BalanceRow, BucketRow, CheckpointRow, EventRow, GrantRow, LedgerRow, ProductRow, RedemptionRow,
-    Snapshot, StructureRow, TokenRow, VoucherRow,
-};
+use crate::audit::snapshot::{CheckpointRow, EventRow, Snapshot};
 use crate::domain::minting::voucher_from_row_id;
 use crate::domain::redemption::RedemptionState;
-
-const EVENT_COLUMNS: &str =
-    "id, seq, at, kind, actor, structure_id, voucher_id, data, prev_hash, hash";
-
-fn event_from_row(r: &AnyRow) -> Result<EventRow> {
-    Ok(EventRow {
-        id: r.try_get("id")?,
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        kind: r.try_get("kind")?,
-        actor: r.try_get("actor")?,
-        structure_id: r.try_get("structure_id")?,
-        voucher_id: r.try_get("voucher_id")?,
-        data: r.try_get("data")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-    })
-}
-
-fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRow> {
-    Ok(CheckpointRow {
-        seq: r.try_get("seq")?,
-        hash: r.try_get("hash")?,
-        at: r.try_get("at")?,
-        key_id: r.try_get("key_id")?,
-        signature: r.try_get("signature")?,
-    })
-}
 
 /// A stored redemption state as statements name it.
 fn public_state(stored: &str) -> Result<String> {
@@ -80,20 +55,72 @@ impl Store {
         }
         let t = &mut tx;
         let snapshot = Snapshot {
-            events: all(t, &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"), event_from_row).await?,
-            checkpoints: all(t, "SELECT seq, hash, at, key_id, signature FROM checkpoints ORDER BY seq", checkpoint_from_row).await?,
-            vouchers: all(t, "SELECT id, key_id, serial, structure_id, product_id, resource, amount, state, issued_at, \
-                expires_at, issue_entry_id, attestation FROM vouchers ORDER BY id", voucher).await?,
-            balances: all(t, "SELECT structure_id, resource, granted, issued, returned, lapsed FROM balances \
-                ORDER BY structure_id, resource", balance).await?,
-            ledger: all(t, "SELECT id, structure_id, resource, kind, amount, voucher_id, bucket_id, at FROM ledger ORDER BY id", ledger).await?,
-            buckets: all(t, "SELECT id, grant_id, structure_id, resource, amount, remaining, lapsed_at FROM quota_buckets ORDER BY id", bucket).await?,
-            redemptions: all(t, "SELECT id, voucher_id, operator_token_id, state, created_at, redeemed_at FROM redemptions ORDER BY id", redemption).await?,
-            structures: all(t, "SELECT id, name, external_ref FROM structures ORDER BY id", structure).await?,
-            products: all(t, "SELECT id, family, resource, amount, validity_days, code_validity_days, label_fr, label_en, active \
-                FROM products ORDER BY id", product).await?,
-            tokens: all(t, "SELECT id, role, structure_id, revoked_at FROM tokens ORDER BY id", token).await?,
-            grants: all(t, "SELECT id, structure_id, resource, amount FROM grants ORDER BY id", grant).await?,
+            events: all(
+                t,
+                &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"),
+                event_from_row,
+            )
+            .await?,
+            checkpoints: all(
+                t,
+                "SELECT seq, hash, at, key_id, signature FROM checkpoints ORDER BY seq",
+                checkpoint_from_row,
+            )
+            .await?,
+            vouchers: all(
+                t,
+                &format!("SELECT {VOUCHER_COLUMNS} FROM vouchers ORDER BY id"),
+                voucher,
+            )
+            .await?,
+            balances: all(
+                t,
+                &format!("SELECT {BALANCE_COLUMNS} FROM balances ORDER BY structure_id, resource"),
+                balance,
+            )
+            .await?,
+            ledger: all(
+                t,
+                &format!("SELECT {LEDGER_COLUMNS} FROM ledger ORDER BY id"),
+                ledger,
+            )
+            .await?,
+            buckets: all(
+                t,
+                &format!("SELECT {BUCKET_COLUMNS} FROM quota_buckets ORDER BY id"),
+                bucket,
+            )
+            .await?,
+            redemptions: all(
+                t,
+                &format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions ORDER BY id"),
+                redemption,
+            )
+            .await?,
+            structures: all(
+                t,
+                &format!("SELECT {STRUCTURE_COLUMNS} FROM structures ORDER BY id"),
+                structure,
+            )
+            .await?,
+            products: all(
+                t,
+                &format!("SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id"),
+                product,
+            )
+            .await?,
+            tokens: all(
+                t,
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"),
+                token,
+            )
+            .await?,
+            grants: all(
+                t,
+                &format!("SELECT {GRANT_COLUMNS} FROM grants ORDER BY id"),
+                grant,
+            )
+            .await?,
             keys: Vec::new(),
         };
         tx.rollback().await?;
@@ -300,108 +327,4 @@ impl Store {
         }
         Ok(keys)
     }
-}
-
-fn voucher(r: &AnyRow) -> Result<VoucherRow> {
-    Ok(VoucherRow {
-        id: r.try_get("id")?,
-        key_id: r.try_get("key_id")?,
-        serial: r.try_get("serial")?,
-        structure_id: r.try_get("structure_id")?,
-        product_id: r.try_get("product_id")?,
-        resource: r.try_get("resource")?,
-        amount: r.try_get("amount")?,
-        state: r.try_get("state")?,
-        issued_at: r.try_get("issued_at")?,
-        expires_at: r.try_get("expires_at")?,
-        issue_entry_id: r.try_get("issue_entry_id")?,
-        attestation: r.try_get("attestation")?,
-    })
-}
-
-fn balance(r: &AnyRow) -> Result<BalanceRow> {
-    Ok(BalanceRow {
-        structure_id: r.try_get("structure_id")?,
-        resource: r.try_get("resource")?,
-        granted: r.try_get("granted")?,
-        issued: r.try_get("issued")?,
-        returned: r.try_get("returned")?,
-        lapsed: r.try_get("lapsed")?,
-    })
-}
-
-fn ledger(r: &AnyRow) -> Result<LedgerRow> {
-    Ok(LedgerRow {
-        id: r.try_get("id")?,
-        structure_id: r.try_get("structure_id")?,
-        resource: r.try_get("resource")?,
-        kind: r.try_get("kind")?,
-        amount: r.try_get("amount")?,
-        voucher_id: r.try_get("voucher_id")?,
-        bucket_id: r.try_get("bucket_id")?,
-        at: r.try_get("at")?,
-    })
-}
-
-fn bucket(r: &AnyRow) -> Result<BucketRow> {
-    Ok(BucketRow {
-        id: r.try_get("id")?,
-        grant_id: r.try_get("grant_id")?,
-        structure_id: r.try_get("structure_id")?,
-        resource: r.try_get("resource")?,
-        amount: r.try_get("amount")?,
-        remaining: r.try_get("remaining")?,
-        lapsed_at: r.try_get("lapsed_at")?,
-    })
-}
-
-fn redemption(r: &AnyRow) -> Result<RedemptionRow> {
-    Ok(RedemptionRow {
-        id: r.try_get("id")?,
-        voucher_id: r.try_get("voucher_id")?,
-        operator_token_id: r.try_get("operator_token_id")?,
-        state: r.try_get("state")?,
-        created_at: r.try_get("created_at")?,
-        redeemed_at: r.try_get("redeemed_at")?,
-    })
-}
-
-fn structure(r: &AnyRow) -> Result<StructureRow> {
-    Ok(StructureRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        external_ref: r.try_get("external_ref")?,
-    })
-}
-
-fn product(r: &AnyRow) -> Result<ProductRow> {
-    Ok(ProductRow {
-        id: r.try_get("id")?,
-        family: r.try_get("family")?,
-        resource: r.try_get("resource")?,
-        amount: r.try_get("amount")?,
-        validity_days: r.try_get("validity_days")?,
-        code_validity_days: r.try_get("code_validity_days")?,
-        label_fr: r.try_get("label_fr")?,
-        label_en: r.try_get("label_en")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-    })
-}
-
-fn token(r: &AnyRow) -> Result<TokenRow> {
-    Ok(TokenRow {
-        id: r.try_get("id")?,
-        role: r.try_get("role")?,
-        structure_id: r.try_get("structure_id")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
-fn grant(r: &AnyRow) -> Result<GrantRow> {
-    Ok(GrantRow {
-        id: r.try_get("id")?,
-        structure_id: r.try_get("structure_id")?,
-        resource: r.try_get("resource")?,
-        amount: r.try_get("amount")?,
-    })
 }

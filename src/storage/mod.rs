@@ -17,6 +17,8 @@
 
 mod admin;
 mod audit;
+mod audit_changes;
+mod audit_rows;
 pub mod batch;
 mod events;
 mod fast_redeem;
@@ -39,6 +41,7 @@ use crate::domain::DomainError;
 
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
 pub use audit::Alarm;
+pub use audit_changes::ChangesRead;
 pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
