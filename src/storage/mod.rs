@@ -18,14 +18,19 @@
 mod admin;
 mod audit;
 pub mod batch;
+mod beneficiary_usage;
 mod events;
 mod fast_redeem;
 mod idempotency;
 mod lockout;
 mod quota;
+mod redemption_reads;
+mod redemption_rows;
 mod redemption_types;
 pub mod redemptions;
 mod sessions;
+#[cfg(test)]
+mod test_store;
 mod voucher_state;
 mod vouchers;
 

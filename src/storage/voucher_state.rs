@@ -82,6 +82,16 @@ pub(super) fn voucher_event(
     }
 }
 
+/// The compare-and-set's condition on a voucher's stored state, `$param`
+/// the state expected: `(state = $param) IS TRUE`, the same test on a NOT
+/// NULL column as `state = $param`, but one PostgreSQL's planner cannot
+/// match with the partial expiry index (`WHERE state = 'issued'`). With
+/// statistics stale after a large issue it would otherwise take that index
+/// for nearly empty and scan every issued code instead of using the key.
+pub(crate) fn state_is(param: usize) -> String {
+    format!("(state = ${param}) IS TRUE")
+}
+
 pub(crate) async fn set_state(
     tx: &mut WriteTx,
     id: i64,
