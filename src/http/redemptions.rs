@@ -27,9 +27,10 @@ use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
+use crate::storage::write::{FollowUp, RecordFailure, Redeem};
 use crate::storage::{
-    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord,
-    RequestFingerprint, WriteOp, WriteResult, operator_source,
+    FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
+    RedemptionRecord, RequestFingerprint, operator_source,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -78,12 +79,12 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
     // The serial the code claimed, never the code.
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
     tracing::warn!(operator = token_id, %serial, "invalid code");
-    let op = WriteOp::Failure {
+    let op = RecordFailure {
         source: operator_source(token_id),
         policy: state.limits.lockout_policy(),
     };
     match state.store.submit(op, state.now()).await {
-        Ok(WriteResult::LockedFor(Some(secs))) => {
+        Ok(FailureRecorded::Counted(Some(secs))) => {
             tracing::warn!(
                 operator = token_id,
                 lockout_secs = secs,
@@ -91,8 +92,11 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
             );
             Problem::invalid_code()
         }
-        Ok(WriteResult::Outcome(Outcome::Refused(refusal))) => refusal.into(),
-        Ok(_) => Problem::invalid_code(),
+        Ok(FailureRecorded::AlreadyLocked(secs)) => DomainError::LockedOut {
+            retry_after_secs: secs,
+        }
+        .into(),
+        Ok(FailureRecorded::Counted(None)) => Problem::invalid_code(),
         Err(e) => e.into(),
     }
 }
@@ -242,16 +246,15 @@ fn view(r: &RedemptionRecord) -> Result<RedemptionView, Problem> {
 async fn answer(
     state: &AppState,
     token_id: i64,
-    outcome: Result<WriteResult, crate::storage::StorageError>,
+    outcome: Result<Outcome, crate::storage::StorageError>,
     voucher: Option<VoucherRef>,
 ) -> Result<RedemptionRecord, Problem> {
     match outcome? {
-        WriteResult::Outcome(Outcome::Done(r) | Outcome::Replay(r)) => Ok(r),
-        WriteResult::Outcome(Outcome::Refused(DomainError::InvalidCode)) => {
+        Outcome::Done(r) | Outcome::Replay(r) => Ok(r),
+        Outcome::Refused(DomainError::InvalidCode) => {
             Err(failed_attempt(state, token_id, voucher).await)
         }
-        WriteResult::Outcome(Outcome::Refused(e)) => Err(e.into()),
-        WriteResult::LockedFor(_) | WriteResult::Issued(_) => Err(Problem::internal()),
+        Outcome::Refused(e) => Err(e.into()),
     }
 }
 
@@ -298,10 +301,7 @@ async fn redeem(
             fingerprint: RequestFingerprint::new("POST /v1/redemptions", &body.raw),
         }),
     };
-    let outcome = state
-        .store
-        .submit(WriteOp::Redeem(input), state.now())
-        .await;
+    let outcome = state.store.submit(Redeem(input), state.now()).await;
     let record = answer(&state, token_id, outcome, Some(voucher)).await?;
     tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
     Ok((StatusCode::CREATED, Json(view(&record)?)))
@@ -315,7 +315,7 @@ async fn follow_up(
 ) -> ApiResult<Json<RedemptionView>> {
     let token_id = caller.principal.token_id;
     let id: i64 = id.parse().map_err(|_| Problem::not_found("redemption"))?;
-    let op = WriteOp::FollowUp {
+    let op = FollowUp {
         operator_token_id: token_id,
         redemption_id: id,
         action,
