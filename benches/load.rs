@@ -302,7 +302,7 @@ async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
 async fn raw_redemption_limit(seconds: u64) -> f64 {
     use relay_topup::domain::{Principal, Role};
     use relay_topup::storage::{
-        IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, WriteOp,
+        IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, write,
     };
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(dir.path(), "raw").await;
@@ -376,7 +376,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
             caps: Vec::new(),
             idempotency: None,
         };
-        store.submit(WriteOp::Redeem(input), now).await.unwrap();
+        store.submit(write::Redeem(input), now).await.unwrap();
         done += 1;
     }
     done as f64 / started.elapsed().as_secs_f64()

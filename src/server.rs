@@ -286,7 +286,7 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
 async fn time_out_holds(state: &AppState, now: i64) -> Result<u64, crate::storage::StorageError> {
     let mut ended = 0;
     for (id, operator) in state.store.due_holds(now, EXPIRY_BATCH).await? {
-        let op = crate::storage::WriteOp::FollowUp {
+        let op = crate::storage::write::FollowUp {
             operator_token_id: operator,
             redemption_id: id,
             action: crate::storage::Followup::TimeOut,

@@ -21,9 +21,10 @@ use crate::code::{self, CodeError, VoucherRef};
 use crate::domain::minting::voucher_row_id;
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
+use crate::storage::write::{self, RecordFailure, Redeem};
 use crate::storage::{
-    Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode, RedemptionRecord, StorageError,
-    WriteOp, WriteResult, operator_source,
+    FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
+    RedemptionRecord, StorageError, operator_source,
 };
 
 /// Refuses a locked-out operator before any work. A redemption does not
@@ -63,12 +64,12 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
     // The serial the code claimed, never the code.
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
     tracing::warn!(operator = token_id, %serial, "invalid code");
-    let op = WriteOp::Failure {
+    let op = RecordFailure {
         source: operator_source(token_id),
         policy: state.limits.lockout_policy(),
     };
     match state.store.submit(op, state.now()).await {
-        Ok(WriteResult::LockedFor(Some(secs))) => {
+        Ok(FailureRecorded::Counted(Some(secs))) => {
             tracing::warn!(
                 operator = token_id,
                 lockout_secs = secs,
@@ -76,8 +77,11 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
             );
             DomainError::InvalidCode.into()
         }
-        Ok(WriteResult::Outcome(Outcome::Refused(refusal))) => refusal.into(),
-        Ok(_) => DomainError::InvalidCode.into(),
+        Ok(FailureRecorded::AlreadyLocked(secs)) => DomainError::LockedOut {
+            retry_after_secs: secs,
+        }
+        .into(),
+        Ok(FailureRecorded::Counted(None)) => DomainError::InvalidCode.into(),
         Err(e) => e.into(),
     }
 }
@@ -182,10 +186,7 @@ pub async fn redeem(
             fingerprint,
         }),
     };
-    let outcome = state
-        .store
-        .submit(WriteOp::Redeem(input), state.now())
-        .await;
+    let outcome = state.store.submit(Redeem(input), state.now()).await;
     let record = answer(state, token_id, outcome, Some(voucher)).await?;
     tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
     view(&record)
@@ -223,7 +224,7 @@ pub async fn follow_up(
             window_secs: state.limits.reversal_window_secs,
         },
     };
-    let op = WriteOp::FollowUp {
+    let op = write::FollowUp {
         operator_token_id: token_id,
         redemption_id: id,
         action,
@@ -237,17 +238,14 @@ pub async fn follow_up(
 async fn answer(
     state: &AppState,
     token_id: i64,
-    outcome: Result<WriteResult, StorageError>,
+    outcome: Result<Outcome, StorageError>,
     voucher: Option<VoucherRef>,
 ) -> AppResult<RedemptionRecord> {
     match outcome? {
-        WriteResult::Outcome(Outcome::Done(r) | Outcome::Replay(r)) => Ok(r),
-        WriteResult::Outcome(Outcome::Refused(DomainError::InvalidCode)) => {
+        Outcome::Done(r) | Outcome::Replay(r) => Ok(r),
+        Outcome::Refused(DomainError::InvalidCode) => {
             Err(failed_attempt(state, token_id, voucher).await)
         }
-        WriteResult::Outcome(Outcome::Refused(e)) => Err(e.into()),
-        WriteResult::LockedFor(_) | WriteResult::Issued(_) => Err(AppError::Internal(
-            "the writer answered a redemption with another reply",
-        )),
+        Outcome::Refused(e) => Err(e.into()),
     }
 }

@@ -11,8 +11,16 @@
 //! Every state change in the service goes through [`next`]; storage applies
 //! it with a compare-and-set on the old state, so two racing transitions can
 //! never both succeed.
+//!
+//! A redemption has a table of its own, [`REDEMPTION_TRANSITIONS`]: each
+//! of its moves names the voucher transition made with it, in the same
+//! transaction, and the event that records both. What an operator's request
+//! leads to, given what is stored and the clock, is decided in
+//! [`super::redemption_decisions`].
 
 use serde::{Deserialize, Serialize};
+
+use super::redemption::RedemptionState;
 
 /// Where a voucher is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,6 +100,126 @@ pub fn next(current: VoucherState, transition: Transition) -> Result<VoucherStat
         .find(|(from, t, _)| *from == current && *t == transition)
         .map(|&(_, _, to)| to)
         .ok_or(current)
+}
+
+/// What an operator does to a redemption (or the sweeper, to a hold that
+/// ran out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RedemptionAction {
+    Redeem,
+    Reserve,
+    Confirm,
+    Cancel,
+    TimeOut,
+    Reverse,
+}
+
+/// One row of the redemption table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedemptionMove {
+    pub action: RedemptionAction,
+    /// The redemption's state before; `None`: the move creates it.
+    pub from: Option<RedemptionState>,
+    pub to: RedemptionState,
+    /// The voucher transition made with it, in the same transaction.
+    pub voucher: Transition,
+    /// The event recording it; the audit replays these names.
+    pub event: &'static str,
+}
+
+/// The redemption table: from which redemption state each action leads
+/// where, with its voucher transition. A missing pair is a refusal.
+pub const REDEMPTION_TRANSITIONS: &[RedemptionMove] = {
+    use RedemptionAction as A;
+    use RedemptionState as R;
+    const fn row(
+        action: A,
+        from: Option<R>,
+        to: R,
+        voucher: Transition,
+        event: &'static str,
+    ) -> RedemptionMove {
+        RedemptionMove {
+            action,
+            from,
+            to,
+            voucher,
+            event,
+        }
+    }
+    &[
+        row(A::Redeem, None, R::Confirmed, Transition::Redeem, "redeem"),
+        row(
+            A::Reserve,
+            None,
+            R::Reserved,
+            Transition::Reserve,
+            "reserve",
+        ),
+        row(
+            A::Confirm,
+            Some(R::Reserved),
+            R::Confirmed,
+            Transition::Confirm,
+            "confirm",
+        ),
+        row(
+            A::Cancel,
+            Some(R::Reserved),
+            R::Cancelled,
+            Transition::Cancel,
+            "cancel",
+        ),
+        row(
+            A::TimeOut,
+            Some(R::Reserved),
+            R::TimedOut,
+            Transition::HoldTimeout,
+            "hold_timeout",
+        ),
+        row(
+            A::Reverse,
+            Some(R::Confirmed),
+            R::Reversed,
+            Transition::Reverse,
+            "reverse",
+        ),
+    ]
+};
+
+/// The move `action` makes from `from` (`None`: no redemption yet), if the
+/// table has one.
+pub fn redemption_move(
+    action: RedemptionAction,
+    from: Option<RedemptionState>,
+) -> Option<&'static RedemptionMove> {
+    REDEMPTION_TRANSITIONS
+        .iter()
+        .find(|m| m.action == action && m.from == from)
+}
+
+/// The voucher's state while its redemption is in `state` (`None`: it has
+/// none): a live redemption holds it, an ended one has given it back.
+pub fn voucher_state_while(state: Option<RedemptionState>) -> VoucherState {
+    match state {
+        Some(RedemptionState::Reserved) => VoucherState::Reserved,
+        Some(RedemptionState::Confirmed) => VoucherState::Redeemed,
+        _ => VoucherState::Issued,
+    }
+}
+
+impl RedemptionMove {
+    /// The voucher's states before and after, by the voucher table; a
+    /// disagreement between the tables is `Err(state before)`.
+    pub fn voucher_change(&self) -> Result<(VoucherState, VoucherState), VoucherState> {
+        let before = voucher_state_while(self.from);
+        next(before, self.voucher).map(|after| (before, after))
+    }
+
+    /// Whether the redemption is over after it (the voucher given back).
+    pub fn ends(&self) -> bool {
+        !self.to.is_live()
+    }
 }
 
 /// The state as of `now_secs`: an issued code past its expiry is expired
@@ -196,6 +324,62 @@ mod tests {
         assert_eq!(
             current_state(VoucherState::Redeemed, None, 1000, 2000),
             VoucherState::Redeemed
+        );
+    }
+
+    #[test]
+    fn redemption_table_is_a_function_with_distinct_events() {
+        for (i, a) in REDEMPTION_TRANSITIONS.iter().enumerate() {
+            for b in &REDEMPTION_TRANSITIONS[i + 1..] {
+                assert!(
+                    !(a.action == b.action && a.from == b.from),
+                    "{a:?} and {b:?}"
+                );
+                assert_ne!(a.event, b.event);
+                assert_ne!(a.voucher, b.voucher);
+            }
+        }
+    }
+
+    #[test]
+    fn redemption_table_agrees_with_the_voucher_table() {
+        for m in REDEMPTION_TRANSITIONS {
+            let before = voucher_state_while(m.from);
+            let after = voucher_state_while(Some(m.to));
+            assert_eq!(m.voucher_change(), Ok((before, after)), "{m:?}");
+            assert_eq!(next(before, m.voucher), Ok(after), "{m:?}");
+        }
+        // Every voucher move a redemption can make has its redemption row;
+        // the others (void, expiry) belong to no redemption.
+        for &(from, t, _) in TRANSITIONS {
+            let rows = REDEMPTION_TRANSITIONS
+                .iter()
+                .filter(|m| m.voucher == t)
+                .count();
+            let expected = usize::from(!matches!(t, Transition::Void | Transition::Expire));
+            assert_eq!(rows, expected, "{from:?} {t:?}");
+        }
+    }
+
+    #[test]
+    fn no_redemption_move_leaves_an_ended_redemption() {
+        for m in REDEMPTION_TRANSITIONS {
+            if let Some(from) = m.from {
+                assert!(from.is_live(), "{m:?}");
+            }
+            assert_eq!(m.ends(), !m.to.is_live());
+            assert_eq!(redemption_move(m.action, m.from), Some(m));
+        }
+        // Only confirmed redemptions are reversed; a new one starts live.
+        assert_eq!(
+            redemption_move(RedemptionAction::Reverse, Some(RedemptionState::Reserved)),
+            None
+        );
+        assert!(
+            REDEMPTION_TRANSITIONS
+                .iter()
+                .filter(|m| m.from.is_none())
+                .all(|m| m.to.is_live())
         );
     }
 

@@ -9,6 +9,7 @@ pub mod lockout;
 pub mod minting;
 pub mod quota;
 pub mod redemption;
+pub mod redemption_decisions;
 
 use serde::{Deserialize, Serialize};
 

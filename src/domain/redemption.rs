@@ -1,9 +1,29 @@
 //! Redemption rules: the redemption record's states, phone numbers, the
-//! calendar month caps count in, and beneficiary caps.
+//! calendar month caps count in, and beneficiary caps. What each request
+//! leads to is decided in [`super::redemption_decisions`].
 
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
+use super::lifecycle::RedemptionAction;
+
+/// Redeem at once, or hold for a later confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedeemMode {
+    Redeem,
+    Reserve,
+}
+
+impl RedeemMode {
+    /// The redemption table's action that creates a redemption this way.
+    pub fn action(self) -> RedemptionAction {
+        match self {
+            Self::Redeem => RedemptionAction::Redeem,
+            Self::Reserve => RedemptionAction::Reserve,
+        }
+    }
+}
 
 /// Where a redemption is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,6 +124,15 @@ impl BeneficiaryCap {
     pub fn allows(&self, count: i64, amount: i64, more: i64) -> bool {
         self.max_count.is_none_or(|max| count < max)
             && self.max_amount.is_none_or(|max| amount + more <= max)
+    }
+
+    /// [`Self::allows`] as a refusal.
+    pub fn admit(&self, count: i64, amount: i64, more: i64) -> Result<(), DomainError> {
+        if self.allows(count, amount, more) {
+            Ok(())
+        } else {
+            Err(DomainError::BeneficiaryCapReached)
+        }
     }
 
     /// Parses `FAMILY=count:N`, `FAMILY=amount:N` or `FAMILY=count:N,amount:M`.

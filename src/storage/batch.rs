@@ -1,7 +1,8 @@
-//! The write path of redemptions (and, on SQLite, of issues): a writer task
-//! that gathers the writes waiting at the same moment and applies them in
-//! one transaction, so one commit (one fsync) serves many requests (group
-//! commit).
+//! The writer: a task that gathers the writes waiting at the same moment
+//! (the commands of [`super::write`]) and applies them in one transaction,
+//! so one commit (one fsync) serves many requests (group commit). It
+//! serves redemptions and their follow-ups, failed attempts, and, on
+//! SQLite, issues.
 //!
 //! An unexpected database error undoes only the operation that met it. On
 //! SQLite each operation runs under its own savepoint, which costs nothing
@@ -13,18 +14,15 @@
 //! expired) are committed with the rest. Nobody is answered before the
 //! commit: an acknowledged redemption is durable.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::WriteTx;
-use super::fast_redeem;
-use super::redemptions::{self, Followup, Outcome, RedeemInput};
-use super::vouchers::{self, IssueJob, IssueOutcome};
-use super::{Result, StorageError, Store};
+use super::write::{self, Job, Queued, WriteCommand};
+use super::{Result, StorageError, Store, WriteTx};
 use super::{events, lockout};
 use crate::domain::DomainError;
-use crate::domain::lockout::LockoutPolicy;
 
 /// Most operations in one transaction.
 pub const MAX_BATCH: usize = 64;
@@ -34,40 +32,7 @@ const QUEUE_DEPTH: usize = 4096;
 /// tried again (PostgreSQL, with several servers).
 const RETRIES: usize = 3;
 
-/// A write on the group-commit path.
-#[derive(Clone, Debug)]
-pub enum WriteOp {
-    Redeem(RedeemInput),
-    FollowUp {
-        operator_token_id: i64,
-        redemption_id: i64,
-        action: Followup,
-    },
-    /// A failed attempt by `source`; answers how long it is now locked out.
-    Failure {
-        source: String,
-        policy: LockoutPolicy,
-    },
-    /// An issue, minted and signed before it is queued (SQLite only: see
-    /// [`Store::issue`]).
-    Issue(Box<IssueJob>),
-}
-
-/// The answer to a [`WriteOp`].
-#[derive(Debug)]
-pub enum WriteResult {
-    Outcome(Outcome),
-    LockedFor(Option<i64>),
-    Issued(IssueOutcome),
-}
-
-pub(crate) struct Job {
-    op: WriteOp,
-    now: i64,
-    reply: oneshot::Sender<Result<WriteResult>>,
-}
-
-pub(crate) type JobSender = mpsc::Sender<Job>;
+pub(crate) type JobSender = mpsc::Sender<Box<dyn Job>>;
 
 /// Starts the writer task for `store`; returns where to send jobs.
 pub(crate) fn spawn_writer(store: Store) -> JobSender {
@@ -76,7 +41,7 @@ pub(crate) fn spawn_writer(store: Store) -> JobSender {
     sender
 }
 
-async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
+async fn run(store: Store, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -85,34 +50,16 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let results = apply_batch(&store, &jobs).await;
-        for (job, result) in jobs.into_iter().zip(results) {
-            let _ = job.reply.send(result);
+        apply_batch(&store, &mut jobs).await;
+        for job in jobs {
+            job.send();
         }
     }
 }
 
-/// The operator token whose standing a job needs, and whether a lock-out
-/// bars it too: a redemption needs a live token that is not locked out; a
-/// confirm, cancel or reverse a live token; the sweeper's time-out, a
-/// failure record and an issue nothing here.
-fn operator_of(job: &Job) -> Option<(i64, bool)> {
-    match &job.op {
-        WriteOp::Redeem(input) => Some((input.operator_token_id, true)),
-        WriteOp::FollowUp {
-            action: Followup::TimeOut,
-            ..
-        } => None,
-        WriteOp::FollowUp {
-            operator_token_id, ..
-        } => Some((*operator_token_id, false)),
-        WriteOp::Failure { .. } | WriteOp::Issue(_) => None,
-    }
-}
-
 /// Why `job` may not be applied, given its operator's standing.
-fn barred(job: &Job, standing: &HashMap<i64, lockout::Standing>) -> Option<DomainError> {
-    let (token_id, lockable) = operator_of(job)?;
+fn barred(job: &dyn Job, standing: &HashMap<i64, lockout::Standing>) -> Option<DomainError> {
+    let (token_id, lockable) = job.operator()?;
     match standing.get(&token_id) {
         None | Some(lockout::Standing { live: false, .. }) => Some(DomainError::TokenRevoked),
         Some(lockout::Standing {
@@ -127,78 +74,61 @@ fn barred(job: &Job, standing: &HashMap<i64, lockout::Standing>) -> Option<Domai
 
 /// Refuses the jobs whose operator is revoked or locked out, as the
 /// transaction sees the tokens and counters: one statement for all.
-async fn admit(
-    tx: &mut WriteTx,
-    jobs: &[Job],
-    results: &mut [Option<Result<WriteResult>>],
-) -> Result<()> {
+async fn check_operators(tx: &mut WriteTx, jobs: &mut [Box<dyn Job>]) -> Result<()> {
     let mut ids: Vec<i64> = jobs
         .iter()
-        .filter_map(|j| operator_of(j).map(|(id, _)| id))
+        .filter_map(|j| j.operator().map(|(id, _)| id))
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let Some(now) = jobs.first().map(|j| j.now) else {
+    let Some(now) = jobs.first().map(|j| j.now()) else {
         return Ok(());
     };
     let standing = lockout::operator_standing(tx, &ids, now).await?;
-    for (job, slot) in jobs.iter().zip(results.iter_mut()) {
-        if let Some(refusal) = barred(job, &standing) {
-            *slot = Some(Ok(WriteResult::Outcome(Outcome::Refused(refusal))));
+    for job in jobs.iter_mut() {
+        if let Some(refusal) = barred(job.as_ref(), &standing) {
+            job.refuse(refusal);
         }
     }
     Ok(())
 }
 
-/// Applies one job. `admitted` says the batch has already checked its
-/// operator ([`admit`]) and tried the set-based path on a plain redemption.
+/// What the batch has done for a job before it is applied on its own.
+#[derive(Clone, Copy, Debug)]
+struct Prepared {
+    /// Its operator's standing has been checked (a barred job is answered
+    /// and not applied).
+    operators_checked: bool,
+    /// The set-based pass ([`write::redeem_common_cases`]) has run over it.
+    set_based_pass_ran: bool,
+}
+
+/// A job in a transaction of its own: nothing done for it yet.
+const ALONE: Prepared = Prepared {
+    operators_checked: false,
+    set_based_pass_ran: false,
+};
+/// A job of a batch, after the batch's checks and set-based pass.
+const IN_BATCH: Prepared = Prepared {
+    operators_checked: true,
+    set_based_pass_ran: true,
+};
+
+/// Applies one job; its reply is kept in it.
 async fn apply_one(
     store: &Store,
     tx: &mut WriteTx,
-    job: &Job,
-    admitted: bool,
-) -> Result<WriteResult> {
-    if !admitted {
-        let mut result = [None];
-        admit(tx, std::slice::from_ref(job), &mut result).await?;
-        if let [Some(refused)] = result {
-            return refused;
+    job: &mut Box<dyn Job>,
+    prepared: Prepared,
+) -> Result<()> {
+    job.forget_answer();
+    if !prepared.operators_checked {
+        check_operators(tx, std::slice::from_mut(job)).await?;
+        if job.is_answered() {
+            return Ok(());
         }
     }
-    Ok(match &job.op {
-        WriteOp::Redeem(input) => {
-            let fast_tried = admitted && input.idempotency.is_none();
-            WriteResult::Outcome(redemptions::redeem(store, tx, input, job.now, fast_tried).await?)
-        }
-        WriteOp::FollowUp {
-            operator_token_id,
-            redemption_id,
-            action,
-        } => WriteResult::Outcome(
-            redemptions::follow_up(
-                store,
-                tx,
-                *operator_token_id,
-                *redemption_id,
-                *action,
-                job.now,
-            )
-            .await?,
-        ),
-        WriteOp::Failure { source, policy } => {
-            match lockout::record_failure(store, tx, source, policy, job.now).await? {
-                lockout::Recorded::Counted(locked_for) => WriteResult::LockedFor(locked_for),
-                lockout::Recorded::AlreadyLocked(secs) => {
-                    WriteResult::Outcome(Outcome::Refused(DomainError::LockedOut {
-                        retry_after_secs: secs,
-                    }))
-                }
-            }
-        }
-        WriteOp::Issue(issue) => {
-            WriteResult::Issued(vouchers::issue_in(store, tx, issue, job.now).await?)
-        }
-    })
+    job.apply(store, tx, prepared.set_based_pass_ran).await
 }
 
 fn is_retryable(error: &StorageError) -> bool {
@@ -232,199 +162,116 @@ impl From<StorageError> for Abandoned {
     }
 }
 
-/// Applies the jobs in one transaction and returns one result per job. If
-/// the batch meets a deadlock or serialisation failure (PostgreSQL, several
+/// Applies the jobs in one transaction, leaving each its reply. If the
+/// batch meets a deadlock or serialisation failure (PostgreSQL, several
 /// servers locking the same rows in different orders), or an error it has
 /// no savepoint for, the whole batch is rolled back and each job is applied
 /// in a transaction of its own instead: holding one job's locks while
 /// retrying another would only recreate the cycle.
-async fn apply_batch(store: &Store, jobs: &[Job]) -> Vec<Result<WriteResult>> {
+async fn apply_batch(store: &Store, jobs: &mut [Box<dyn Job>]) {
     let error = match try_batch(store, jobs).await {
-        Ok(results) => return results,
+        Ok(()) => return,
         Err(Abandoned::OneByOne(e)) => {
             tracing::info!(
                 jobs = jobs.len(),
                 error = %e,
                 "batch rolled back; applying its jobs one by one"
             );
-            let mut results = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                results.push(apply_alone(store, job).await);
+            for job in jobs.iter_mut() {
+                apply_alone(store, job).await;
             }
-            return results;
+            return;
         }
         Err(Abandoned::Failed(e)) => e,
     };
-    tracing::error!(error = %error, jobs = jobs.len(), "redemption batch failed");
-    let message = error.to_string();
-    jobs.iter()
-        .map(|_| Err(StorageError::BatchFailed(message.clone())))
-        .collect()
+    tracing::error!(error = %error, jobs = jobs.len(), "write batch failed");
+    let source = Arc::new(error);
+    for job in jobs.iter_mut() {
+        job.fail(StorageError::BatchFailed {
+            source: Arc::clone(&source),
+        });
+    }
 }
 
 /// One job in its own transaction, tried again after a lock conflict.
-async fn apply_alone(store: &Store, job: &Job) -> Result<WriteResult> {
+async fn apply_alone(store: &Store, job: &mut Box<dyn Job>) {
     let mut attempt = 0;
     loop {
         let result = async {
             let mut tx = store.begin_write().await?;
-            let result = apply_one(store, &mut tx, job, false).await?;
-            events::commit(tx).await?;
-            Ok(result)
+            apply_one(store, &mut tx, job, ALONE).await?;
+            events::commit(tx).await
         }
         .await;
         match result {
+            Ok(()) => return,
             Err(e) if is_retryable(&e) && attempt + 1 < RETRIES => attempt += 1,
-            other => return other,
+            Err(e) => return job.fail(e),
         }
     }
 }
 
-/// The order in which a batch's jobs take their locks: by voucher, so two
-/// servers batching the same codes lock them in the same order.
-fn lock_order(job: &Job) -> (u8, i64) {
-    match &job.op {
-        WriteOp::Issue(issue) => (0, issue.structure_id()),
-        WriteOp::Redeem(input) => (1, input.voucher_id),
-        WriteOp::FollowUp { redemption_id, .. } => (2, *redemption_id),
-        WriteOp::Failure { .. } => (3, 0),
-    }
-}
-
-async fn try_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Result<WriteResult>>, Abandoned> {
+async fn try_batch(store: &Store, jobs: &mut [Box<dyn Job>]) -> Result<(), Abandoned> {
     let mut tx = store.begin_write().await.map_err(Abandoned::Failed)?;
     // A lone job needs no savepoint: its error rolls the transaction back.
     if let [job] = jobs {
-        return match apply_one(store, &mut tx, job, false).await {
-            Ok(result) => {
-                events::commit(tx).await?;
-                Ok(vec![Ok(result)])
-            }
+        return match apply_one(store, &mut tx, job, ALONE).await {
+            Ok(()) => Ok(events::commit(tx).await?),
             // Retried by `apply_batch`; anything else is this job's answer.
             Err(e) if is_retryable(&e) => Err(Abandoned::OneByOne(e)),
-            Err(e) => Ok(vec![Err(e)]),
+            Err(e) => {
+                job.fail(e);
+                Ok(())
+            }
         };
     }
-    let mut results: Vec<Option<Result<WriteResult>>> = (0..jobs.len()).map(|_| None).collect();
-    admit(&mut tx, jobs, &mut results)
+    check_operators(&mut tx, jobs)
         .await
         .map_err(Abandoned::OneByOne)?;
-    redeem_common_cases(&mut tx, jobs, &mut results).await?;
+    write::redeem_common_cases(&mut tx, jobs)
+        .await
+        .map_err(Abandoned::OneByOne)?;
     let savepoints = store.backend() == super::Backend::Sqlite;
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| jobs.get(i).map(lock_order));
+    order.sort_by_key(|&i| jobs.get(i).map(|j| j.lock_order()));
     for i in order {
-        let Some(job) = jobs.get(i) else { continue };
-        if results.get(i).is_some_and(Option::is_some) {
+        let Some(job) = jobs.get_mut(i) else { continue };
+        if job.is_answered() {
             continue;
         }
         if savepoints {
             tx.savepoint().await.map_err(Abandoned::Failed)?;
         }
-        let result = match apply_one(store, &mut tx, job, true).await {
-            Ok(result) => {
-                if savepoints {
-                    tx.release_savepoint().await.map_err(Abandoned::Failed)?;
-                }
-                Ok(result)
-            }
+        match apply_one(store, &mut tx, job, IN_BATCH).await {
+            Ok(()) if savepoints => tx.release_savepoint().await.map_err(Abandoned::Failed)?,
+            Ok(()) => {}
             // Give up the whole batch; `apply_batch` retries job by job.
             Err(e) if is_retryable(&e) || !savepoints => return Err(Abandoned::OneByOne(e)),
             Err(e) => {
                 tx.rollback_to_savepoint()
                     .await
                     .map_err(Abandoned::Failed)?;
-                Err(e)
-            }
-        };
-        if let Some(slot) = results.get_mut(i) {
-            *slot = Some(result);
-        }
-    }
-    events::commit(tx).await?;
-    Ok(results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(StorageError::BatchFailed(
-                    "the batch left this job unanswered".into(),
-                ))
-            })
-        })
-        .collect())
-}
-
-/// Applies the batch's admitted plain redemptions (no Idempotency-Key)
-/// set-based ([`fast_redeem`]), a few statements for all of them, and fills
-/// in the answers of those it completed. An error gives up the batch: there
-/// is no savepoint around a set.
-async fn redeem_common_cases(
-    tx: &mut WriteTx,
-    jobs: &[Job],
-    results: &mut [Option<Result<WriteResult>>],
-) -> Result<(), Abandoned> {
-    // Grouped by the time they were submitted with (nearly always one).
-    let mut by_now: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let refused = results.get(i).is_some_and(Option::is_some);
-        if let WriteOp::Redeem(input) = &job.op
-            && input.idempotency.is_none()
-            && !refused
-        {
-            by_now.entry(job.now).or_default().push(i);
-        }
-    }
-    for (now, members) in by_now {
-        let inputs: Vec<&RedeemInput> = members
-            .iter()
-            .filter_map(|&i| match jobs.get(i).map(|j| &j.op) {
-                Some(WriteOp::Redeem(input)) => Some(input),
-                _ => None,
-            })
-            .collect();
-        let answers = fast_redeem::redeem_issued(tx, &inputs, now)
-            .await
-            .map_err(Abandoned::OneByOne)?;
-        for (&i, answer) in members.iter().zip(answers) {
-            if let (Some(outcome), Some(slot)) = (answer, results.get_mut(i)) {
-                *slot = Some(Ok(WriteResult::Outcome(outcome)));
+                job.fail(e);
             }
         }
     }
-    Ok(())
+    Ok(events::commit(tx).await?)
 }
 
 impl Store {
-    /// Queues a redemption-path write and waits for its committed answer.
-    pub async fn submit(&self, op: WriteOp, now: i64) -> Result<WriteResult> {
-        // The same voucher (or redemption) always goes to the same writer, so
-        // writers rarely wait on each other's locks; failures share one row,
-        // so they share one writer.
-        let key = match &op {
-            WriteOp::Redeem(input) => input.voucher_id,
-            WriteOp::FollowUp { redemption_id, .. } => *redemption_id,
-            WriteOp::Failure { .. } => 0,
-            WriteOp::Issue(issue) => issue.structure_id(),
-        };
+    /// Queues a write and waits for its committed answer.
+    pub async fn submit<C: WriteCommand>(&self, command: C, now: i64) -> Result<C::Reply> {
         let n = self.writers.len().max(1) as i64;
         let writer = self
             .writers
-            .get(usize::try_from(key.rem_euclid(n)).unwrap_or(0))
+            .get(usize::try_from(command.writer_key().rem_euclid(n)).unwrap_or(0))
             .ok_or(StorageError::WriterStopped)?;
         let (reply, answer) = oneshot::channel();
-        let job = Job { op, now, reply };
+        let job: Box<dyn Job> = Box::new(Queued::new(command, now, reply));
         writer
             .send(job)
             .await
             .map_err(|_| StorageError::WriterStopped)?;
         answer.await.map_err(|_| StorageError::WriterStopped)?
-    }
-
-    /// Queues an issue and waits for its committed answer.
-    pub(crate) async fn submit_issue(&self, job: IssueJob, now: i64) -> Result<IssueOutcome> {
-        match self.submit(WriteOp::Issue(Box::new(job)), now).await? {
-            WriteResult::Issued(outcome) => Ok(outcome),
-            _ => Err(StorageError::UnexpectedReply),
-        }
     }
 }

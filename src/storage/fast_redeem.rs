@@ -1,71 +1,52 @@
-//! The common case of redemption, for many codes at once: codes whose
-//! current state is `issued` without a hold having run out (stored so, and
-//! not expired, by [`lifecycle::current_state`]), of a product family no
-//! beneficiary cap applies to. A whole batch of them is read and locked in
-//! one statement, moved in one `UPDATE`, gets its redemptions in one
-//! `INSERT` and its events in one append, so a batch costs a handful of
-//! statements however many codes it holds.
+//! The common case of redemption, for many codes at once: the requests
+//! that [`decide_redeem`] answers with a redemption to create and nothing
+//! else to do ([`RedeemDecision::common_case`]: the code is issued and
+//! not expired, and no beneficiary cap applies). A whole batch of them is
+//! read and locked in one statement, moved in one compare-and-set
+//! `UPDATE`, gets its redemptions in one `INSERT` and its events in one
+//! append, so a batch costs a handful of statements however many codes it
+//! holds. Rows and events are built as the general path builds them
+//! ([`super::redemption_rows`]).
 //!
 //! Any code in another case (already redeemed, reserved, expired, voided,
 //! unknown, capped, or named twice in one batch) is left untouched here and
 //! answered `None`: the caller then takes the general path in
-//! [`super::redemptions`], which decides with the same domain rules.
+//! [`super::redemptions`], which asks the same domain decision.
 //!
-//! Both statements select by primary key alone, and the decision is made
-//! here rather than in a `WHERE` clause: a condition on state and expiry
+//! The read selects by primary key alone, and the decision is made in the
+//! domain rather than in a `WHERE` clause: a condition on state and expiry
 //! would let PostgreSQL's planner, with statistics stale after a large
 //! issue, combine the key with the partial expiry index and scan every
-//! issued code each time.
+//! issued code each time. The `UPDATE`'s condition on the state it expects
+//! is written so that the planner cannot use that index for it
+//! ([`state_is`]).
 //!
-//! [`lifecycle::current_state`]: crate::domain::lifecycle::current_state
+//! [`decide_redeem`]: crate::domain::redemption_decisions::decide_redeem
+//! [`RedeemDecision::common_case`]: crate::domain::redemption_decisions::RedeemDecision::common_case
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::WriteTx;
-use super::events::{self, EventInput};
-use super::redemption_types::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
+use super::events;
+use super::redemption_rows::{self as rows, NewRow, Target};
+use super::redemption_types::{Outcome, RedeemInput};
+use super::voucher_state::state_is;
 use super::{
     Result, StorageError, padded_ids, placeholder_list, power_of_two_chunks, rows_per_statement,
     values_placeholders,
 };
-use crate::domain::redemption::{RedemptionState, month_of};
-use crate::domain::{VoucherState, lifecycle};
+use crate::domain::VoucherState;
+use crate::domain::lifecycle::RedemptionAction;
+use crate::domain::redemption_decisions::{NewRedemption, VoucherAtRedeem, decide_redeem};
 
-/// Columns of one `redemptions` row in the multi-row insert.
-const REDEMPTION_COLUMNS: usize = 11;
-
-/// What a redemption of `mode` does to the voucher and the redemption row.
-struct Effect {
-    voucher_to: VoucherState,
-    state: RedemptionState,
-    event_kind: &'static str,
-}
-
-fn effect(mode: RedeemMode) -> Effect {
-    match mode {
-        RedeemMode::Redeem => Effect {
-            voucher_to: VoucherState::Redeemed,
-            state: RedemptionState::Confirmed,
-            event_kind: "redeem",
-        },
-        RedeemMode::Reserve => Effect {
-            voucher_to: VoucherState::Reserved,
-            state: RedemptionState::Reserved,
-            event_kind: "reserve",
-        },
-    }
-}
-
-/// What the redemption of a voucher needs to know of it.
-struct Moved {
-    structure_id: i64,
-    product: String,
-    resource: String,
-    amount: i64,
-    family: String,
-    validity_days: i64,
+/// A request the domain put in the common case, with its voucher.
+pub(super) struct Planned {
+    /// Its place among the inputs.
+    index: usize,
+    target: Target,
+    new: NewRedemption,
 }
 
 /// Redeems or reserves every input whose code is in the common case, in
@@ -77,65 +58,132 @@ pub(crate) async fn redeem_issued(
     inputs: &[&RedeemInput],
     now: i64,
 ) -> Result<Vec<Option<Outcome>>> {
-    let mut answers: Vec<Option<Outcome>> = inputs.iter().map(|_| None).collect();
+    let planned = plan(tx, inputs, now).await?;
+    apply(tx, inputs, planned, now).await
+}
+
+/// Locks the inputs' vouchers and keeps the requests the domain puts in
+/// the common case.
+pub(super) async fn plan(
+    tx: &mut WriteTx,
+    inputs: &[&RedeemInput],
+    now: i64,
+) -> Result<Vec<Planned>> {
     let ids: Vec<i64> = inputs.iter().map(|input| input.voucher_id).collect();
     let mut found = lock_vouchers(tx, &ids).await?;
     // A code named twice in one batch: the first claim takes the fast path,
     // the others the general one, which then finds it redeemed.
-    let mut done = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let Some(v) = found.remove(&input.voucher_id) else {
+    let mut planned = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let Some((stored, expires_at, target)) = found.remove(&input.voucher_id) else {
             continue;
         };
-        let capped = input.caps.iter().any(|c| c.family == v.moved.family);
-        if v.stored == VoucherState::Issued
-            && lifecycle::current_state(v.stored, None, v.expires_at, now) == VoucherState::Issued
-            && !capped
-        {
-            done.push((i, v.moved));
+        let voucher = VoucherAtRedeem {
+            stored,
+            // Not read: a reserved code is never in the common case.
+            hold_expires_at: None,
+            expires_at,
+            capped: input.caps.iter().any(|c| c.family == target.family),
+        };
+        let decision = decide_redeem(&voucher, input.mode, input.hold_secs, now);
+        if let Some(new) = decision.common_case() {
+            planned.push(Planned {
+                index,
+                target,
+                new: *new,
+            });
         }
     }
-    for mode in [RedeemMode::Redeem, RedeemMode::Reserve] {
-        let ids: Vec<i64> = done
+    Ok(planned)
+}
+
+/// Applies the planned requests: moves their vouchers by compare-and-set,
+/// then gives each voucher that moved its redemption and event.
+pub(super) async fn apply(
+    tx: &mut WriteTx,
+    inputs: &[&RedeemInput],
+    mut planned: Vec<Planned>,
+    now: i64,
+) -> Result<Vec<Option<Outcome>>> {
+    let mut answers: Vec<Option<Outcome>> = inputs.iter().map(|_| None).collect();
+    let mut moved = HashSet::with_capacity(planned.len());
+    for action in [RedemptionAction::Redeem, RedemptionAction::Reserve] {
+        let group: Vec<&Planned> = planned
             .iter()
-            .filter_map(|(i, _)| inputs.get(*i))
-            .filter(|input| input.mode == mode)
-            .map(|input| input.voucher_id)
+            .filter(|p| p.new.change.step.action == action)
             .collect();
-        move_vouchers(tx, &ids, effect(mode).voucher_to, now).await?;
+        let Some(first) = group.first() else { continue };
+        let (from, to) = (first.new.change.voucher_from, first.new.change.voucher_to);
+        let ids: Vec<i64> = group.iter().map(|p| p.target.voucher_id).collect();
+        moved.extend(move_vouchers(tx, &ids, from, to, now).await?);
     }
-    if done.is_empty() {
+    // The compare-and-set leaves a voucher that is not in the state the
+    // decision was made on. That cannot happen under the lock, but if it
+    // does, the voucher gets no redemption and no event here: its request
+    // takes the general path, which reads it again under its lock and
+    // decides from what is stored, so each code is still redeemed at most
+    // once. Failing instead would turn a plain refusal (already redeemed)
+    // into an error for every request of the batch.
+    if moved.len() < planned.len() {
+        tracing::warn!(
+            planned = planned.len(),
+            moved = moved.len(),
+            "codes changed under their lock; their requests take the general path"
+        );
+        planned.retain(|p| moved.contains(&p.target.voucher_id));
+    }
+    if planned.is_empty() {
         return Ok(answers);
     }
-    let ids = insert_redemptions(tx, inputs, &done, now).await?;
-    let mut made = Vec::with_capacity(done.len());
-    for (i, m) in done {
-        let id = inputs
-            .get(i)
-            .and_then(|input| ids.get(&input.voucher_id))
+    let ids = insert_redemptions(tx, inputs, &planned).await?;
+    let mut made = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let id = ids
+            .get(&p.target.voucher_id)
             .copied()
             .ok_or_else(|| StorageError::Corrupt("a redemption insert lost a row".into()))?;
-        made.push((i, id, m));
+        made.push((p, id));
     }
-    append_events(tx, inputs, &made, now);
-    for (i, id, m) in made {
-        if let (Some(input), Some(slot)) = (inputs.get(i), answers.get_mut(i)) {
-            *slot = Some(Outcome::Done(record(input, id, m, now)));
+    let events: Vec<_> = made
+        .iter()
+        .filter_map(|(p, id)| {
+            let input = inputs.get(p.index)?;
+            let step = p.new.change.step;
+            let (structure_id, voucher_id) = (p.target.structure_id, p.target.voucher_id);
+            Some(rows::event(
+                step,
+                input.operator_token_id,
+                structure_id,
+                voucher_id,
+                *id,
+            ))
+        })
+        .collect();
+    events::append(tx, now, &events);
+    for (p, id) in made {
+        if let (Some(input), Some(slot)) = (inputs.get(p.index), answers.get_mut(p.index)) {
+            *slot = Some(Outcome::Done(new_row(input, p).record(id)));
         }
     }
     Ok(answers)
 }
 
-/// A voucher as read under its lock.
-struct Found {
-    stored: VoucherState,
-    expires_at: i64,
-    moved: Moved,
+fn new_row<'a>(input: &'a RedeemInput, p: &'a Planned) -> NewRow<'a> {
+    NewRow {
+        input,
+        target: &p.target,
+        new: &p.new,
+        counted: false,
+    }
 }
 
 /// Reads the vouchers among `ids` that exist, locking their rows
-/// (PostgreSQL; SQLite's writer holds the database), by id.
-async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Found>> {
+/// (PostgreSQL; SQLite's writer holds the database), by id: each one's
+/// stored state, expiry, and what its redemption needs.
+async fn lock_vouchers(
+    tx: &mut WriteTx,
+    ids: &[i64],
+) -> Result<HashMap<i64, (VoucherState, i64, Target)>> {
     let padded = padded_ids(ids);
     let lock = if tx.is_sqlite() {
         ""
@@ -158,55 +206,49 @@ async fn lock_vouchers(tx: &mut WriteTx, ids: &[i64]) -> Result<HashMap<i64, Fou
         let state: String = row.try_get("state")?;
         let stored = VoucherState::parse(&state)
             .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
-        found.insert(
-            row.try_get::<i64, _>("id")?,
-            Found {
-                stored,
-                expires_at: row.try_get("expires_at")?,
-                moved: Moved {
-                    structure_id: row.try_get("structure_id")?,
-                    product: row.try_get("product_id")?,
-                    resource: row.try_get("resource")?,
-                    amount: row.try_get("amount")?,
-                    family: row.try_get("family")?,
-                    validity_days: row.try_get("validity_days")?,
-                },
-            },
-        );
+        let id: i64 = row.try_get("id")?;
+        let target = Target {
+            voucher_id: id,
+            structure_id: row.try_get("structure_id")?,
+            product: row.try_get("product_id")?,
+            family: row.try_get("family")?,
+            resource: row.try_get("resource")?,
+            amount: row.try_get("amount")?,
+            validity_days: row.try_get("validity_days")?,
+        };
+        found.insert(id, (stored, row.try_get("expires_at")?, target));
     }
     Ok(found)
 }
 
-/// Moves the locked vouchers `ids` to `to`.
-async fn move_vouchers(tx: &mut WriteTx, ids: &[i64], to: VoucherState, now: i64) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
+/// Moves the locked vouchers `ids` from `from` to `to`, each only if it is
+/// still `from` (compare-and-set); answers the ids it moved.
+async fn move_vouchers(
+    tx: &mut WriteTx,
+    ids: &[i64],
+    from: VoucherState,
+    to: VoucherState,
+    now: i64,
+) -> Result<HashSet<i64>> {
     let padded = padded_ids(ids);
     let sql = format!(
-        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id IN ({})",
-        placeholder_list(3, padded.len())
+        "UPDATE vouchers SET state = $1, state_changed_at = $2 WHERE id IN ({}) AND {} \
+         RETURNING id",
+        placeholder_list(4, padded.len()),
+        state_is(3)
     );
-    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now);
+    let mut query = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(now)
+        .bind(from.as_str());
     for id in &padded {
         query = query.bind(*id);
     }
-    let moved = query.execute(&mut **tx).await?.rows_affected();
-    if moved != ids.len() as u64 {
-        return Err(StorageError::Corrupt(format!(
-            "{moved} of {} locked vouchers moved",
-            ids.len()
-        )));
+    let mut moved = HashSet::with_capacity(ids.len());
+    for row in query.fetch_all(&mut **tx).await? {
+        moved.insert(row.try_get::<i64, _>("id")?);
     }
-    Ok(())
-}
-
-/// Hold deadline and redemption time of a new redemption.
-fn times(input: &RedeemInput, now: i64) -> (Option<i64>, Option<i64>) {
-    match input.mode {
-        RedeemMode::Redeem => (None, Some(now)),
-        RedeemMode::Reserve => (Some(now + input.hold_secs), None),
-    }
+    Ok(moved)
 }
 
 /// Inserts the redemptions of the moved vouchers; answers their ids by
@@ -214,35 +256,22 @@ fn times(input: &RedeemInput, now: i64) -> (Option<i64>, Option<i64>) {
 async fn insert_redemptions(
     tx: &mut WriteTx,
     inputs: &[&RedeemInput],
-    done: &[(usize, Moved)],
-    now: i64,
+    planned: &[Planned],
 ) -> Result<HashMap<i64, i64>> {
-    let mut ids = HashMap::with_capacity(done.len());
-    let max_rows = rows_per_statement(tx.is_sqlite(), REDEMPTION_COLUMNS);
-    for chunk in power_of_two_chunks(done, max_rows) {
+    let mut ids = HashMap::with_capacity(planned.len());
+    let max_rows = rows_per_statement(tx.is_sqlite(), rows::INSERT_COLUMN_COUNT);
+    for chunk in power_of_two_chunks(planned, max_rows) {
         let sql = format!(
-            "INSERT INTO redemptions (voucher_id, operator_token_id, state, msisdn_hash, family, period, \
-             operator_ref, created_at, hold_expires_at, redeemed_at, counted) VALUES {} RETURNING id, voucher_id",
-            values_placeholders(chunk.len(), REDEMPTION_COLUMNS)
+            "INSERT INTO redemptions ({}) VALUES {} RETURNING id, voucher_id",
+            rows::INSERT_COLUMNS,
+            values_placeholders(chunk.len(), rows::INSERT_COLUMN_COUNT)
         );
         let mut query = sqlx::query(&sql);
-        for (i, m) in chunk {
-            let Some(input) = inputs.get(*i) else {
+        for p in chunk {
+            let Some(input) = inputs.get(p.index) else {
                 continue;
             };
-            let (hold, redeemed_at) = times(input, now);
-            query = query
-                .bind(input.voucher_id)
-                .bind(input.operator_token_id)
-                .bind(effect(input.mode).state.as_str())
-                .bind(input.msisdn_hash.to_vec())
-                .bind(m.family.clone())
-                .bind(month_of(now))
-                .bind(input.operator_ref.clone())
-                .bind(now)
-                .bind(hold)
-                .bind(redeemed_at)
-                .bind(0_i64);
+            query = new_row(input, p).bind(query);
         }
         for row in query.fetch_all(&mut **tx).await? {
             ids.insert(
@@ -251,52 +280,16 @@ async fn insert_redemptions(
             );
         }
     }
-    if ids.len() != done.len() {
+    if ids.len() != planned.len() {
         return Err(StorageError::Corrupt(format!(
             "{} redemptions inserted for {} codes",
             ids.len(),
-            done.len()
+            planned.len()
         )));
     }
     Ok(ids)
 }
 
-fn append_events(
-    tx: &mut WriteTx,
-    inputs: &[&RedeemInput],
-    made: &[(usize, i64, Moved)],
-    now: i64,
-) {
-    let events: Vec<EventInput> = made
-        .iter()
-        .filter_map(|(i, id, m)| {
-            let input = inputs.get(*i)?;
-            Some(EventInput {
-                kind: effect(input.mode).event_kind,
-                actor: format!("operator:{}", input.operator_token_id),
-                structure_id: Some(m.structure_id),
-                voucher_id: Some(input.voucher_id),
-                data: serde_json::json!({ "redemption_id": id }),
-            })
-        })
-        .collect();
-    events::append(tx, now, &events);
-}
-
-fn record(input: &RedeemInput, id: i64, m: Moved, now: i64) -> RedemptionRecord {
-    let (hold_expires_at, redeemed_at) = times(input, now);
-    RedemptionRecord {
-        id,
-        state: effect(input.mode).state,
-        voucher_id: input.voucher_id,
-        product: m.product,
-        resource: m.resource,
-        amount: m.amount,
-        validity_days: m.validity_days,
-        operator_ref: input.operator_ref.clone(),
-        created_at: now,
-        hold_expires_at,
-        redeemed_at,
-        ended_at: None,
-    }
-}
+#[cfg(test)]
+#[path = "fast_redeem_tests.rs"]
+mod tests;

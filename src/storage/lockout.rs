@@ -94,7 +94,7 @@ impl Store {
 
 /// What recording a failed attempt found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Recorded {
+pub enum FailureRecorded {
     /// Counted; the source is now locked out for this long, if it is.
     Counted(Option<i64>),
     /// The source was already locked out, for this long: an attempt made
@@ -110,7 +110,7 @@ pub(crate) async fn record_failure(
     source: &str,
     policy: &LockoutPolicy,
     now: i64,
-) -> Result<Recorded> {
+) -> Result<FailureRecorded> {
     for s in [GLOBAL_SOURCE, source] {
         sqlx::query(
             "INSERT INTO failure_counters (source, window_start, failures) VALUES ($1, $2, 0) \
@@ -143,7 +143,7 @@ pub(crate) async fn record_failure(
         }
     }
     if let Some(secs) = mine.locked_for(now) {
-        return Ok(Recorded::AlreadyLocked(secs));
+        return Ok(FailureRecorded::AlreadyLocked(secs));
     }
     let (mine, global) = on_failure(mine, global, now, policy);
     for (name, c) in [(GLOBAL_SOURCE, global), (source, mine)] {
@@ -159,5 +159,5 @@ pub(crate) async fn record_failure(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(Recorded::Counted(mine.locked_for(now)))
+    Ok(FailureRecorded::Counted(mine.locked_for(now)))
 }

@@ -20,18 +20,25 @@ mod audit;
 mod audit_changes;
 mod audit_rows;
 pub mod batch;
+mod beneficiary_usage;
 mod events;
 mod fast_redeem;
 mod idempotency;
 mod lockout;
 mod quota;
+mod redemption_reads;
+mod redemption_rows;
 mod redemption_types;
 pub mod redemptions;
 mod sessions;
+#[cfg(test)]
+mod test_store;
 mod voucher_state;
 mod vouchers;
+pub mod write;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -42,11 +49,10 @@ use crate::domain::DomainError;
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
 pub use audit::Alarm;
 pub use audit_changes::ChangesRead;
-pub use batch::{WriteOp, WriteResult};
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
-pub use lockout::{GLOBAL_SOURCE, operator_source};
+pub use lockout::{FailureRecorded, GLOBAL_SOURCE, operator_source};
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
 pub use voucher_state::VoucherRow;
@@ -79,13 +85,19 @@ pub enum StorageError {
     /// stopping): the write was not applied.
     #[error("the database writer has stopped")]
     WriterStopped,
-    /// A batch of queued writes failed as a whole; its cause is logged once
-    /// by the writer, each job gets this.
-    #[error("a write batch failed: {0}")]
-    BatchFailed(String),
-    /// The writer answered a job with a reply of another kind.
-    #[error("the database writer answered with an unexpected reply")]
-    UnexpectedReply,
+    /// A batch of queued writes failed as a whole (its transaction could
+    /// not be begun, sealed or committed): nothing of it was applied. Every
+    /// write of the batch gets this, with the cause, which the writer also
+    /// logs once.
+    #[error("a write batch failed: {source}")]
+    BatchFailed {
+        #[source]
+        source: Arc<StorageError>,
+    },
+    /// The writer finished a batch without answering one of its writes,
+    /// which it did not apply.
+    #[error("the database writer left a write unanswered")]
+    Unanswered,
     #[error("minting failed: {0}")]
     Mint(#[from] crate::domain::minting::MintError),
     /// A freshly drawn serial was already taken: the attempt is undone and
@@ -133,7 +145,7 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     audit: AnyPool,
-    /// The redemption writers ([`batch`]): group commit for the hot path.
+    /// The writers ([`batch`]): group commit for the hot path.
     /// One on SQLite (one writer connection); several on PostgreSQL, so that
     /// batches overlap their round trips.
     writers: Vec<batch::JobSender>,

@@ -6,15 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::IdempotencyClaim;
 use crate::domain::DomainError;
+pub use crate::domain::redemption::RedeemMode;
 use crate::domain::redemption::{BeneficiaryCap, RedemptionState};
-
-/// Redeem at once, or hold for a later confirmation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RedeemMode {
-    Redeem,
-    Reserve,
-}
 
 /// A redemption request whose code has been verified.
 #[derive(Clone, Debug)]

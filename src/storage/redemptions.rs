@@ -1,165 +1,45 @@
-//! Redemptions: redeem, reserve, confirm, cancel, time out and reverse, each
-//! applied inside a transaction the caller (the [`super::batch`] writer)
-//! provides, so many can share one commit.
+//! Redemptions, the general path: redeem, reserve, confirm, cancel, time
+//! out and reverse, one operation at a time, each applied inside a
+//! transaction the caller (the [`super::batch`] writer) provides, so many
+//! can share one commit. What they read, and the reads of check and
+//! statements, are in `redemption_reads.rs`.
 //!
 //! Every operation locks the voucher row (`FOR UPDATE` on PostgreSQL; the
-//! writer's `BEGIN IMMEDIATE` on SQLite), reads its state, and changes it
-//! with a compare-and-set; the partial unique index on live redemptions is
-//! the last line of defence against a double redemption.
+//! writer's `BEGIN IMMEDIATE` on SQLite) and reads it, asks
+//! [`crate::domain::redemption_decisions`] what happens, and applies the
+//! answer: each change a compare-and-set on the stored state, with its
+//! event from [`super::redemption_rows`]. The partial unique index on live
+//! redemptions is the last line of defence against a double redemption.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::WriteTx;
-use super::events::{self, EventInput};
+use super::beneficiary_usage as usage;
+use super::events;
 use super::fast_redeem;
 use super::idempotency::{self, Claimed};
+pub use super::redemption_reads::VoucherFacts;
+use super::redemption_reads::{FACTS_SQL, Held, RECORD_SQL, facts_from_row, held_from_row};
+use super::redemption_rows::{self as rows, NewRow, Target};
 pub use super::redemption_types::{Outcome, RedeemInput, RedeemMode, RedemptionRecord};
-use super::{Result, StorageError, Store};
-use crate::domain::lifecycle::{self, Transition};
-use crate::domain::redemption::{BeneficiaryCap, RedemptionState, month_of};
+use super::{Result, StorageError, Store, values_placeholders};
+pub use crate::domain::redemption_decisions::Followup;
+use crate::domain::redemption_decisions::{
+    Change, FollowUpAnswer, NewRedemption, RedeemVerdict, VoucherAtRedeem, decide_follow_up,
+    decide_redeem,
+};
 use crate::domain::{DomainError, VoucherState};
 
-/// What a voucher is, for check and redeem.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VoucherFacts {
-    pub id: i64,
-    pub structure_id: i64,
-    pub product: String,
-    pub family: String,
-    pub resource: String,
-    pub amount: i64,
-    pub validity_days: i64,
-    /// As of now: a timed-out hold reads `issued`, a late code `expired`.
-    pub state: VoucherState,
-    pub expires_at: i64,
-}
-
-const FACTS_SQL: &str = "SELECT v.id, v.structure_id, v.product_id, p.family, v.resource, v.amount, p.validity_days, \
-     v.state, v.issued_at, v.expires_at, v.state_changed_at, v.reference, v.attestation, \
-     (SELECT r.hold_expires_at FROM redemptions r WHERE r.voucher_id = v.id AND r.state = 'reserved') AS hold_expires_at \
-     FROM vouchers v JOIN products p ON p.id = v.product_id WHERE v.id = $1";
-
-fn facts_from_row(row: &AnyRow, now: i64) -> Result<VoucherFacts> {
-    let state: String = row.try_get("state")?;
-    let stored = VoucherState::parse(&state)
-        .ok_or_else(|| StorageError::Corrupt(format!("state {state:?}")))?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    let hold: Option<i64> = row.try_get("hold_expires_at")?;
-
-    Ok(VoucherFacts {
-        id: row.try_get("id")?,
-        structure_id: row.try_get("structure_id")?,
-        product: row.try_get("product_id")?,
-        family: row.try_get("family")?,
-        resource: row.try_get("resource")?,
-        amount: row.try_get("amount")?,
-        validity_days: row.try_get("validity_days")?,
-        state: lifecycle::current_state(stored, hold, expires_at, now),
-        expires_at,
-    })
-}
-
-const RECORD_SQL: &str = "SELECT r.id, r.state, r.voucher_id, v.product_id, v.resource, v.amount, p.validity_days, \
-     r.operator_ref, r.created_at, r.hold_expires_at, r.redeemed_at, r.ended_at, r.msisdn_hash, r.family, r.period, \
-     r.counted, v.state AS voucher_state, v.structure_id, v.expires_at \
-     FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id JOIN products p ON p.id = v.product_id";
-
-fn record_from_row(row: &AnyRow) -> Result<RedemptionRecord> {
-    let state: String = row.try_get("state")?;
-    Ok(RedemptionRecord {
-        id: row.try_get("id")?,
-        state: RedemptionState::parse(&state)
-            .ok_or_else(|| StorageError::Corrupt(format!("redemption {state:?}")))?,
-        voucher_id: row.try_get("voucher_id")?,
-        product: row.try_get("product_id")?,
-        resource: row.try_get("resource")?,
-        amount: row.try_get("amount")?,
-        validity_days: row.try_get("validity_days")?,
-        operator_ref: row.try_get("operator_ref")?,
-        created_at: row.try_get("created_at")?,
-        hold_expires_at: row.try_get("hold_expires_at")?,
-        redeemed_at: row.try_get("redeemed_at")?,
-        ended_at: row.try_get("ended_at")?,
-    })
-}
-
-/// The parts of a redemption row that undoing it needs.
-struct Held {
-    record: RedemptionRecord,
-    msisdn_hash: Vec<u8>,
-    family: String,
-    period: i64,
-    counted: bool,
-    structure_id: i64,
-}
-
-fn held_from_row(row: &AnyRow) -> Result<Held> {
-    Ok(Held {
-        record: record_from_row(row)?,
-        msisdn_hash: row.try_get("msisdn_hash")?,
-        family: row.try_get("family")?,
-        period: row.try_get("period")?,
-        counted: row.try_get::<i64, _>("counted")? == 1,
-        structure_id: row.try_get("structure_id")?,
-    })
-}
-
-impl Store {
-    /// What a code is, as of `now`, without changing anything.
-    pub async fn voucher_facts(&self, voucher_id: i64, now: i64) -> Result<Option<VoucherFacts>> {
-        let row = sqlx::query(FACTS_SQL)
-            .bind(voucher_id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.map(|r| facts_from_row(&r, now)).transpose()
-    }
-
-    /// An operator's statement: redemptions redeemed in `[from, to)`, in id
-    /// order, after `after_id`, at most `limit`.
-    pub async fn statement(
-        &self,
-        operator_token_id: i64,
-        from: i64,
-        to: i64,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<RedemptionRecord>> {
-        let sql = format!(
-            "{RECORD_SQL} WHERE r.operator_token_id = $1 AND r.redeemed_at >= $2 AND r.redeemed_at < $3 \
-             AND r.id > $4 ORDER BY r.id LIMIT {limit}"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(operator_token_id)
-            .bind(from)
-            .bind(to)
-            .bind(after_id)
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter().map(record_from_row).collect()
-    }
-
-    /// Reserved redemptions whose hold has run out (for the sweeper).
-    pub async fn due_holds(&self, now: i64, limit: usize) -> Result<Vec<(i64, i64)>> {
-        let sql = format!(
-            "SELECT id, operator_token_id FROM redemptions WHERE state = 'reserved' AND hold_expires_at <= $1 \
-             ORDER BY hold_expires_at LIMIT {limit}"
-        );
-        let rows = sqlx::query(&sql).bind(now).fetch_all(self.reader()).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("operator_token_id")?)))
-            .collect()
-    }
-}
-
-/// Redeems or reserves a verified code. `fast_tried` says the caller has
-/// already tried [`fast_redeem::redeem_issued`] on it in this transaction.
+/// Redeems or reserves a verified code. `set_based_tried` says the caller
+/// has already tried [`fast_redeem::redeem_issued`] on it in this
+/// transaction.
 pub(crate) async fn redeem(
     store: &Store,
     tx: &mut WriteTx,
     input: &RedeemInput,
     now: i64,
-    fast_tried: bool,
+    set_based_tried: bool,
 ) -> Result<Outcome> {
     if let Some(claim) = &input.idempotency {
         let claimed = match idempotency::claim(tx, claim, now).await {
@@ -171,7 +51,7 @@ pub(crate) async fn redeem(
             return Ok(Outcome::Replay(record));
         }
     }
-    let outcome = redeem_claimed(store, tx, input, now, fast_tried).await?;
+    let outcome = redeem_claimed(store, tx, input, now, set_based_tried).await?;
     if let Some(claim) = &input.idempotency {
         match &outcome {
             Outcome::Done(record) => {
@@ -185,14 +65,15 @@ pub(crate) async fn redeem(
     Ok(outcome)
 }
 
+/// Reads the voucher under its lock, asks the domain, applies its decision.
 async fn redeem_claimed(
     store: &Store,
     tx: &mut WriteTx,
     input: &RedeemInput,
     now: i64,
-    fast_tried: bool,
+    set_based_tried: bool,
 ) -> Result<Outcome> {
-    if !fast_tried {
+    if !set_based_tried {
         let fast = fast_redeem::redeem_issued(tx, &[input], now).await?;
         if let Some(Some(done)) = fast.into_iter().next() {
             return Ok(done);
@@ -211,155 +92,87 @@ async fn redeem_claimed(
     else {
         return Ok(Outcome::Refused(DomainError::InvalidCode));
     };
+    let facts = facts_from_row(&row, now)?;
+    let cap = input.caps.iter().find(|c| c.family == facts.family);
     let stored: String = row.try_get("state")?;
-    let mut facts = facts_from_row(&row, now)?;
-    if stored == "reserved" && facts.state != VoucherState::Reserved {
-        // The hold ran out: release it before anything else.
+    let voucher = VoucherAtRedeem {
+        stored: VoucherState::parse(&stored)
+            .ok_or_else(|| StorageError::Corrupt(format!("state {stored:?}")))?,
+        hold_expires_at: row.try_get("hold_expires_at")?,
+        expires_at: facts.expires_at,
+        capped: cap.is_some(),
+    };
+    let decision = decide_redeem(&voucher, input.mode, input.hold_secs, now);
+    if decision.time_out_hold {
         time_out_hold_of_voucher(store, tx, facts.id, now).await?;
     }
-    if facts.state == VoucherState::Expired {
-        if stored != "expired" {
-            expire(tx, &row, now).await?;
-        }
-        return Ok(Outcome::Refused(DomainError::WrongState(
-            VoucherState::Expired,
-        )));
+    if decision.record_expiry {
+        expire(tx, &row, now).await?;
     }
-    let transition = match input.mode {
-        RedeemMode::Redeem => Transition::Redeem,
-        RedeemMode::Reserve => Transition::Reserve,
+    let new = match decision.verdict {
+        RedeemVerdict::Refused(refusal) => return Ok(Outcome::Refused(refusal)),
+        RedeemVerdict::Create(new) => new,
     };
-    let to = match lifecycle::next(facts.state, transition) {
-        Ok(to) => to,
-        Err(state) => return Ok(Outcome::Refused(DomainError::WrongState(state))),
-    };
-    let period = month_of(now);
-    let cap = input.caps.iter().find(|c| c.family == facts.family);
-    let counted = match cap {
-        Some(cap) => {
-            if !take_usage(store, tx, &input.msisdn_hash, cap, period, facts.amount).await? {
-                return Ok(Outcome::Refused(DomainError::BeneficiaryCapReached));
-            }
-            true
-        }
-        None => false,
-    };
-    move_locked(tx, facts.id, VoucherState::Issued, to, now).await?;
-    facts.state = to;
-    let (state, hold, redeemed_at) = match input.mode {
-        RedeemMode::Redeem => (RedemptionState::Confirmed, None, Some(now)),
-        RedeemMode::Reserve => (RedemptionState::Reserved, Some(now + input.hold_secs), None),
-    };
-    let id: i64 = sqlx::query(
-        "INSERT INTO redemptions (voucher_id, operator_token_id, state, msisdn_hash, family, period, operator_ref, \
-         created_at, hold_expires_at, redeemed_at, counted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         RETURNING id",
-    )
-    .bind(facts.id)
-    .bind(input.operator_token_id)
-    .bind(state.as_str())
-    .bind(input.msisdn_hash.to_vec())
-    .bind(facts.family.clone())
-    .bind(period)
-    .bind(input.operator_ref.clone())
-    .bind(now)
-    .bind(hold)
-    .bind(redeemed_at)
-    .bind(i64::from(counted))
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?;
-    let kind = if input.mode == RedeemMode::Redeem {
-        "redeem"
-    } else {
-        "reserve"
-    };
-    event(
-        tx,
-        kind,
-        input.operator_token_id,
-        facts.structure_id,
-        facts.id,
-        id,
-        now,
-    )
-    .await?;
-    Ok(Outcome::Done(RedemptionRecord {
-        id,
-        state,
+    let target = Target {
         voucher_id: facts.id,
+        structure_id: facts.structure_id,
         product: facts.product,
+        family: facts.family,
         resource: facts.resource,
         amount: facts.amount,
         validity_days: facts.validity_days,
-        operator_ref: input.operator_ref.clone(),
-        created_at: now,
-        hold_expires_at: hold,
-        redeemed_at,
-        ended_at: None,
-    }))
+    };
+    if let Some(cap) = cap.filter(|_| new.capped) {
+        let (count, amount) = usage::lock(store, tx, &input.msisdn_hash, cap, new.period).await?;
+        if let Err(refusal) = cap.admit(count, amount, target.amount) {
+            return Ok(Outcome::Refused(refusal));
+        }
+        usage::count(tx, &input.msisdn_hash, cap, new.period, target.amount).await?;
+    }
+    create(tx, input, &target, &new, now)
+        .await
+        .map(Outcome::Done)
 }
 
-/// Counts one more redemption for a beneficiary, if the cap allows it.
-async fn take_usage(
-    store: &Store,
+/// Moves the locked voucher and gives it its redemption and event.
+async fn create(
     tx: &mut WriteTx,
-    msisdn_hash: &[u8; 32],
-    cap: &BeneficiaryCap,
-    period: i64,
-    amount: i64,
-) -> Result<bool> {
-    sqlx::query(
-        "INSERT INTO beneficiary_usage (msisdn_hash, family, period, count, amount) VALUES ($1, $2, $3, 0, 0) \
-         ON CONFLICT (msisdn_hash, family, period) DO NOTHING",
-    )
-    .bind(msisdn_hash.to_vec())
-    .bind(cap.family.clone())
-    .bind(period)
-    .execute(&mut **tx)
-    .await?;
+    input: &RedeemInput,
+    target: &Target,
+    new: &NewRedemption,
+    now: i64,
+) -> Result<RedemptionRecord> {
+    let Change {
+        step,
+        voucher_from,
+        voucher_to,
+    } = new.change;
+    move_locked(tx, target.voucher_id, voucher_from, voucher_to, now).await?;
+    let row = NewRow {
+        input,
+        target,
+        new,
+        counted: new.capped,
+    };
     let sql = format!(
-        "SELECT count, amount FROM beneficiary_usage WHERE msisdn_hash = $1 AND family = $2 AND period = $3{}",
-        store.for_update()
+        "INSERT INTO redemptions ({}) VALUES {} RETURNING id",
+        rows::INSERT_COLUMNS,
+        values_placeholders(1, rows::INSERT_COLUMN_COUNT)
     );
-    let row = sqlx::query(&sql)
-        .bind(msisdn_hash.to_vec())
-        .bind(cap.family.clone())
-        .bind(period)
+    let id: i64 = row
+        .bind(sqlx::query(&sql))
         .fetch_one(&mut **tx)
-        .await?;
-    if !cap.allows(row.try_get("count")?, row.try_get("amount")?, amount) {
-        return Ok(false);
-    }
-    sqlx::query(
-        "UPDATE beneficiary_usage SET count = count + 1, amount = amount + $1 \
-         WHERE msisdn_hash = $2 AND family = $3 AND period = $4",
-    )
-    .bind(amount)
-    .bind(msisdn_hash.to_vec())
-    .bind(cap.family.clone())
-    .bind(period)
-    .execute(&mut **tx)
-    .await?;
-    Ok(true)
-}
-
-/// Gives back what a redemption counted against its beneficiary's cap.
-async fn release_usage(tx: &mut WriteTx, held: &Held) -> Result<()> {
-    if !held.counted {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE beneficiary_usage SET count = count - 1, amount = amount - $1 \
-         WHERE msisdn_hash = $2 AND family = $3 AND period = $4",
-    )
-    .bind(held.record.amount)
-    .bind(held.msisdn_hash.clone())
-    .bind(held.family.clone())
-    .bind(held.period)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+        .await?
+        .try_get("id")?;
+    let event = rows::event(
+        step,
+        input.operator_token_id,
+        target.structure_id,
+        target.voucher_id,
+        id,
+    );
+    events::append(tx, now, &[event]);
+    Ok(row.record(id))
 }
 
 /// Moves a voucher whose row this transaction has locked; a refusal here
@@ -388,26 +201,6 @@ async fn expire(tx: &mut WriteTx, row: &AnyRow, now: i64) -> Result<()> {
     Ok(())
 }
 
-async fn event(
-    tx: &mut WriteTx,
-    kind: &'static str,
-    operator_token_id: i64,
-    structure_id: i64,
-    voucher_id: i64,
-    redemption_id: i64,
-    now: i64,
-) -> Result<()> {
-    let event = EventInput {
-        kind,
-        actor: format!("operator:{operator_token_id}"),
-        structure_id: Some(structure_id),
-        voucher_id: Some(voucher_id),
-        data: serde_json::json!({ "redemption_id": redemption_id }),
-    };
-    events::append(tx, now, &[event]);
-    Ok(())
-}
-
 /// Locks and reads one of an operator's redemptions.
 async fn held(
     store: &Store,
@@ -429,38 +222,52 @@ async fn held(
     row.map(|r| held_from_row(&r)).transpose()
 }
 
-/// Ends a redemption: its row takes `state`, its voucher goes back to
-/// `issued`, its cap usage is given back.
-async fn end(
+/// Applies a change the domain decided to a locked redemption: the row and
+/// its voucher each by compare-and-set, the cap usage given back if it
+/// ends, and its event.
+async fn apply_change(
     tx: &mut WriteTx,
     held: &Held,
-    state: RedemptionState,
-    voucher_from: VoucherState,
+    change: Change,
+    operator_token_id: i64,
     now: i64,
 ) -> Result<RedemptionRecord> {
-    sqlx::query("UPDATE redemptions SET state = $1, ended_at = $2 WHERE id = $3")
-        .bind(state.as_str())
-        .bind(now)
-        .bind(held.record.id)
-        .execute(&mut **tx)
-        .await?;
-    move_locked(
-        tx,
-        held.record.voucher_id,
-        voucher_from,
-        VoucherState::Issued,
-        now,
+    let before = &held.record;
+    let after = rows::record_after(before, change.step, now);
+    let changed = sqlx::query(
+        "UPDATE redemptions SET state = $1, redeemed_at = $2, ended_at = $3 WHERE id = $4 AND state = $5",
     )
-    .await?;
-    release_usage(tx, held).await?;
-    Ok(RedemptionRecord {
-        state,
-        ended_at: Some(now),
-        ..held.record.clone()
-    })
+    .bind(after.state.as_str())
+    .bind(after.redeemed_at)
+    .bind(after.ended_at)
+    .bind(before.id)
+    .bind(before.state.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        return Err(StorageError::Corrupt(format!(
+            "redemption {} changed under its lock",
+            before.id
+        )));
+    }
+    let voucher_id = before.voucher_id;
+    move_locked(tx, voucher_id, change.voucher_from, change.voucher_to, now).await?;
+    if change.step.ends() {
+        usage::release(tx, held).await?;
+    }
+    let event = rows::event(
+        change.step,
+        operator_token_id,
+        held.structure_id,
+        voucher_id,
+        before.id,
+    );
+    events::append(tx, now, &[event]);
+    Ok(after)
 }
 
-/// The hold of a voucher's reserved redemption ran out.
+/// The hold of a voucher's reserved redemption ran out: times it out.
 pub(crate) async fn time_out_hold_of_voucher(
     store: &Store,
     tx: &mut WriteTx,
@@ -474,44 +281,18 @@ pub(crate) async fn time_out_hold_of_voucher(
     if let Some(row) = row {
         let id: i64 = row.try_get("id")?;
         let operator: i64 = row.try_get("operator_token_id")?;
-        if let Some(h) = held(store, tx, operator, id).await? {
-            end(
-                tx,
-                &h,
-                RedemptionState::TimedOut,
-                VoucherState::Reserved,
-                now,
-            )
-            .await?;
-            event(
-                tx,
-                "hold_timeout",
-                operator,
-                h.structure_id,
-                h.record.voucher_id,
-                id,
-                now,
-            )
-            .await?;
+        if let Some(h) = held(store, tx, operator, id).await?
+            && let Some(change) = decide_follow_up(&h.at(), Followup::TimeOut, now).change
+        {
+            apply_change(tx, &h, change, operator, now).await?;
         }
     }
     Ok(())
 }
 
-/// What the operator may do to one of its redemptions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Followup {
-    Confirm,
-    Cancel,
-    Reverse {
-        window_secs: i64,
-    },
-    /// The sweeper ending a hold that ran out.
-    TimeOut,
-}
-
-/// Confirms, cancels, reverses or times out a redemption. Repeating a
-/// confirm, cancel or reverse that already happened answers the same.
+/// Confirms, cancels, reverses or times out a redemption, as the domain
+/// decides from the locked row. Repeating a confirm, cancel or reverse
+/// that already happened answers the same.
 pub(crate) async fn follow_up(
     store: &Store,
     tx: &mut WriteTx,
@@ -523,107 +304,14 @@ pub(crate) async fn follow_up(
     let Some(h) = held(store, tx, operator_token_id, id).await? else {
         return Ok(Outcome::Refused(DomainError::NotFound("redemption")));
     };
-    let hold_over = h.record.hold_expires_at.is_some_and(|t| now >= t);
-    let actor = operator_token_id;
-    use RedemptionState as R;
-    let outcome = match (h.record.state, action) {
-        (R::Reserved, _) if hold_over => {
-            let record = end(tx, &h, R::TimedOut, VoucherState::Reserved, now).await?;
-            event(
-                tx,
-                "hold_timeout",
-                actor,
-                h.structure_id,
-                h.record.voucher_id,
-                id,
-                now,
-            )
-            .await?;
-            match action {
-                Followup::Confirm | Followup::Reverse { .. } => {
-                    Outcome::Refused(DomainError::HoldExpired)
-                }
-                Followup::Cancel | Followup::TimeOut => Outcome::Done(record),
-            }
-        }
-        (R::Reserved, Followup::Confirm) => {
-            sqlx::query(
-                "UPDATE redemptions SET state = 'confirmed', redeemed_at = $1 WHERE id = $2",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            move_locked(
-                tx,
-                h.record.voucher_id,
-                VoucherState::Reserved,
-                VoucherState::Redeemed,
-                now,
-            )
-            .await?;
-            event(
-                tx,
-                "confirm",
-                actor,
-                h.structure_id,
-                h.record.voucher_id,
-                id,
-                now,
-            )
-            .await?;
-            Outcome::Done(RedemptionRecord {
-                state: R::Confirmed,
-                redeemed_at: Some(now),
-                ..h.record.clone()
-            })
-        }
-        (R::Reserved, Followup::Cancel) => {
-            let record = end(tx, &h, R::Cancelled, VoucherState::Reserved, now).await?;
-            event(
-                tx,
-                "cancel",
-                actor,
-                h.structure_id,
-                h.record.voucher_id,
-                id,
-                now,
-            )
-            .await?;
-            Outcome::Done(record)
-        }
-        (R::Confirmed, Followup::Reverse { window_secs }) => {
-            if h.record.redeemed_at.is_some_and(|t| now >= t + window_secs) {
-                Outcome::Refused(DomainError::ReversalWindowClosed)
-            } else {
-                let record = end(tx, &h, R::Reversed, VoucherState::Redeemed, now).await?;
-                event(
-                    tx,
-                    "reverse",
-                    actor,
-                    h.structure_id,
-                    h.record.voucher_id,
-                    id,
-                    now,
-                )
-                .await?;
-                Outcome::Done(record)
-            }
-        }
-        // Repeats answer the same.
-        (R::Confirmed, Followup::Confirm)
-        | (R::Cancelled | R::TimedOut, Followup::Cancel | Followup::TimeOut)
-        | (R::Reversed, Followup::Reverse { .. }) => Outcome::Done(h.record.clone()),
-        (R::Reserved, Followup::TimeOut) => Outcome::Done(h.record.clone()),
-        (R::Reserved, Followup::Reverse { .. }) => {
-            Outcome::Refused(DomainError::WrongState(VoucherState::Reserved))
-        }
-        (R::Confirmed, Followup::Cancel | Followup::TimeOut) => {
-            Outcome::Refused(DomainError::WrongState(VoucherState::Redeemed))
-        }
-        (R::Cancelled, _) => Outcome::Refused(DomainError::Cancelled),
-        (R::TimedOut, _) => Outcome::Refused(DomainError::HoldExpired),
-        (R::Reversed, _) => Outcome::Refused(DomainError::Reversed),
+    let decision = decide_follow_up(&h.at(), action, now);
+    let changed = match decision.change {
+        Some(change) => Some(apply_change(tx, &h, change, operator_token_id, now).await?),
+        None => None,
     };
-    Ok(outcome)
+    Ok(match (decision.answer, changed) {
+        (FollowUpAnswer::Changed, Some(record)) => Outcome::Done(record),
+        (FollowUpAnswer::Changed | FollowUpAnswer::AsItIs, _) => Outcome::Done(h.record),
+        (FollowUpAnswer::Refused(refusal), _) => Outcome::Refused(refusal),
+    })
 }

@@ -106,7 +106,7 @@ impl Store {
         for _ in 0..MAX_SERIAL_ROUNDS {
             let job = IssueJob::new(req, minter.batch(req.count)?);
             let result = match self.backend() {
-                super::Backend::Sqlite => self.submit_issue(job, now).await,
+                super::Backend::Sqlite => self.submit(super::write::Issue(job), now).await,
                 super::Backend::Postgres => self.issue_alone(&job, now).await,
             };
             match result {
