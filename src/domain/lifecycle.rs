@@ -20,7 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::redemption::RedemptionState;
+use super::redemption::{RedeemMode, RedemptionState};
 
 /// Where a voucher is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -112,6 +112,16 @@ pub enum RedemptionAction {
     Cancel,
     TimeOut,
     Reverse,
+}
+
+/// The redemption table's action that creates a redemption in this mode.
+impl From<RedeemMode> for RedemptionAction {
+    fn from(mode: RedeemMode) -> Self {
+        match mode {
+            RedeemMode::Redeem => Self::Redeem,
+            RedeemMode::Reserve => Self::Reserve,
+        }
+    }
 }
 
 /// One row of the redemption table.

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::DomainError;
-use super::lifecycle::RedemptionAction;
 
 /// Redeem at once, or hold for a later confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -13,16 +12,6 @@ use super::lifecycle::RedemptionAction;
 pub enum RedeemMode {
     Redeem,
     Reserve,
-}
-
-impl RedeemMode {
-    /// The redemption table's action that creates a redemption this way.
-    pub fn action(self) -> RedemptionAction {
-        match self {
-            Self::Redeem => RedemptionAction::Redeem,
-            Self::Reserve => RedemptionAction::Reserve,
-        }
-    }
 }
 
 /// Where a redemption is in its life.

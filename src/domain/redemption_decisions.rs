@@ -112,7 +112,7 @@ pub fn decide_redeem(
             verdict: RedeemVerdict::Refused(DomainError::WrongState(VoucherState::Expired)),
         };
     }
-    let verdict = match Change::of(mode.action(), None) {
+    let verdict = match Change::of(RedemptionAction::from(mode), None) {
         Ok(change) if change.voucher_from == current => {
             let (hold_expires_at, redeemed_at) = match mode {
                 RedeemMode::Redeem => (None, Some(now)),

@@ -324,7 +324,7 @@ proptest! {
         if let RedeemVerdict::Create(n) = &d.verdict {
             prop_assert_eq!(current, VoucherState::Issued);
             prop_assert_eq!(n.change.step.from, None);
-            prop_assert_eq!(n.change.step.action, mode.action());
+            prop_assert_eq!(n.change.step.action, RedemptionAction::from(mode));
             prop_assert_eq!(n.capped, capped);
         }
         let common = stored == VoucherState::Issued && expires > 0 && !capped;
