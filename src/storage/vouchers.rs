@@ -231,7 +231,13 @@ impl Store {
         }
         let to =
             lifecycle::next(voucher.state, Transition::Void).map_err(DomainError::WrongState)?;
-        change_state(&mut tx, &voucher, to, now).await?;
+        // Read under its lock, the voucher cannot have moved; if it did, give
+        // nothing back and write nothing rather than return quota twice.
+        if !change_state(&mut tx, &voucher, to, now).await? {
+            return Err(StorageError::Corrupt(
+                "a voucher locked for a void was not in the state read".into(),
+            ));
+        }
         let lapsed = ledger::give_back(
             &mut tx,
             structure_id,
