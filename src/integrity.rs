@@ -23,10 +23,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::app::audit::aside;
+pub use crate::app::audit::verify_aside;
 use crate::audit::Finding;
 use crate::audit::chain;
 use crate::audit::incremental::Verified;
-use crate::audit::snapshot::{CheckpointRow, Snapshot};
+use crate::audit::snapshot::CheckpointRow;
 use crate::audit::verify::{self, Scope};
 use crate::storage::StorageError;
 
@@ -135,29 +137,26 @@ async fn conclude(
     })
 }
 
-/// Runs the verifier on a blocking thread and gives the snapshot back: the
-/// replay is CPU work in proportion to the whole log, and on the async
-/// workers it would stall every request they carry until it ends.
-pub async fn verify_aside(
-    state: &AppState,
-    snapshot: Snapshot,
-    scope: Scope,
-) -> Result<(Snapshot, verify::Outcome), StorageError> {
-    let keys = state.keys.get();
-    aside(move || {
-        let outcome = verify::verify(&snapshot, keys.verifying_keys(), scope);
-        (snapshot, outcome)
-    })
-    .await
+/// What acknowledging the open alarms did.
+#[derive(Debug)]
+pub struct Acknowledgement {
+    /// How many alarms were closed.
+    pub acknowledged: u64,
+    /// Whether issuing and redemption are still halted: the check, run
+    /// again at once, found something not yet acknowledged.
+    pub halted: bool,
 }
 
-/// Runs audit work on a blocking thread, off the async workers.
-async fn aside<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
+/// Acknowledges the open alarms in `actor`'s name: their findings are
+/// accepted as they are. A full check runs at once, so that issuing and
+/// redemption resume only if nothing new is found.
+pub async fn acknowledge(state: &AppState, actor: &str) -> Result<Acknowledgement, StorageError> {
+    let acknowledged = state.store.acknowledge_alarms(actor, state.now()).await?;
+    let result = check_once(state).await?;
+    Ok(Acknowledgement {
+        acknowledged,
+        halted: result.alarm_id.is_some(),
+    })
 }
 
 /// Signs a checkpoint of the chain's head if enough events followed the

@@ -57,12 +57,20 @@ pub async fn verify_aside(
     scope: Scope,
 ) -> Result<(Snapshot, verify::Outcome), StorageError> {
     let keys = state.keys.get();
-    tokio::task::spawn_blocking(move || {
+    aside(move || {
         let outcome = verify::verify(&snapshot, keys.verifying_keys(), scope);
         (snapshot, outcome)
     })
     .await
-    .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
+}
+
+/// Runs audit work on a blocking thread, off the async workers.
+pub async fn aside<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("the verifier stopped: {e}")))
 }
 
 /// The invariants the report states, by the prefixes of the checks that

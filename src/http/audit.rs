@@ -448,13 +448,9 @@ async fn integrity_acknowledge(
     State(state): State<AppState>,
     caller: Admin,
 ) -> ApiResult<Json<Acknowledged>> {
-    let acknowledged = state
-        .store
-        .acknowledge_alarms(&caller.principal.actor(), state.now())
-        .await?;
-    let result = crate::integrity::check_once(&state).await?;
+    let done = crate::integrity::acknowledge(&state, &caller.principal.actor()).await?;
     Ok(Json(Acknowledged {
-        acknowledged,
-        halted: result.alarm_id.is_some(),
+        acknowledged: done.acknowledged,
+        halted: done.halted,
     }))
 }
