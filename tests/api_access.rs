@@ -910,9 +910,10 @@ async fn bad_issue_requests_change_nothing(db: Db) {
     }
     assert_eq!(n, 23);
 
-    // A bad Idempotency-Key is refused too.
+    // A bad Idempotency-Key is refused too: empty, too long, or with a
+    // character outside visible ASCII and the space (a tab).
     let long_key = "k".repeat(256);
-    for key in ["", long_key.as_str()] {
+    for key in ["", long_key.as_str(), "order\t42"] {
         let a = app
             .request_with(
                 Method::POST,

@@ -325,11 +325,16 @@ where
         let Some(value) = parts.headers.get("idempotency-key") else {
             return Ok(Self(None));
         };
-        let key = value
-            .to_str()
+        // As documented: at most `max` characters, each visible ASCII or a
+        // space, not all spaces. (`to_str` would let a tab through.)
+        let raw = value.as_bytes();
+        let documented = raw.len() <= max
+            && raw.iter().all(|b| (b' '..=b'~').contains(b))
+            && raw.iter().any(|&b| b != b' ');
+        let key = std::str::from_utf8(raw)
             .ok()
+            .filter(|_| documented)
             .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= max)
             .ok_or_else(|| {
                 Problem::validation(
                     "Idempotency-Key",
