@@ -24,7 +24,6 @@ use tokio::sync::watch;
 
 use crate::app::AppState;
 use crate::app::audit::aside;
-pub use crate::app::audit::verify_aside;
 use crate::audit::Finding;
 use crate::audit::chain;
 use crate::audit::incremental::Verified;

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 
+pub use super::period;
 use super::{AppError, AppResult, AppState};
 use crate::audit::Finding;
 use crate::audit::reconcile::{self, Discrepancy, Line};
 use crate::audit::report::{self, ReportRow};
 use crate::audit::snapshot::Snapshot;
 use crate::audit::verify::{self, Scope};
-use crate::clock::parse_rfc3339;
 use crate::storage::StorageError;
 
 /// How long a client refused a place for heavy audit work should wait.
@@ -36,16 +36,6 @@ pub fn take_place(state: &AppState) -> AppResult<AuditPlace> {
             retry_after_secs: AUDIT_BUSY_RETRY_SECS,
             detail: "too many audit reports and reconciliations are running; try again shortly",
         })
-}
-
-/// A period `[from, to)` given as RFC 3339 times.
-pub fn period(from: &str, to: &str) -> AppResult<(i64, i64)> {
-    let from = parse_rfc3339(from).ok_or_else(|| AppError::invalid("from", "an RFC 3339 time"))?;
-    let to = parse_rfc3339(to).ok_or_else(|| AppError::invalid("to", "an RFC 3339 time"))?;
-    if to <= from {
-        return Err(AppError::invalid("to", "must be after from"));
-    }
-    Ok((from, to))
 }
 
 /// Runs the verifier on a blocking thread and gives the snapshot back: the

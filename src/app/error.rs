@@ -42,7 +42,7 @@ pub enum AppError {
         detail: &'static str,
     },
     /// Something that cannot happen with a sound database and key file;
-    /// already logged with its detail.
+    /// whoever returns it logs it first, with its context (ids, serials).
     #[error("internal error: {0}")]
     Internal(&'static str),
 }

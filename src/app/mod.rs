@@ -138,6 +138,20 @@ pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
         .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
+/// A period `[from, to)` given as RFC 3339 times: reports, reconciliations
+/// and statements read it the same way.
+pub fn period(from: &str, to: &str) -> AppResult<(i64, i64)> {
+    let parse = |field: &'static str, text: &str| {
+        crate::clock::parse_rfc3339(text)
+            .ok_or_else(|| AppError::invalid(field, "an RFC 3339 time"))
+    };
+    let (from, to) = (parse("from", from)?, parse("to", to)?);
+    if to <= from {
+        return Err(AppError::invalid("to", "must be after from"));
+    }
+    Ok((from, to))
+}
+
 /// Desk sign-in attempts per client network: `attempts_per_min` at once,
 /// then one more every `60 / attempts_per_min` seconds.
 pub fn desk_sign_in_quota(attempts_per_min: u32) -> Quota {

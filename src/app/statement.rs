@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{AppError, AppResult, AppState};
-use crate::clock::{parse_rfc3339, rfc3339};
+use crate::clock::rfc3339;
 use crate::domain::minting::voucher_from_row_id;
 use crate::domain::redemption::RedemptionState;
 use crate::storage::RedemptionRecord;
@@ -81,13 +81,7 @@ pub async fn statement(
     token_id: i64,
     request: StatementRequest<'_>,
 ) -> AppResult<Statement> {
-    let from =
-        parse_rfc3339(request.from).ok_or_else(|| AppError::invalid("from", "an RFC 3339 time"))?;
-    let to =
-        parse_rfc3339(request.to).ok_or_else(|| AppError::invalid("to", "an RFC 3339 time"))?;
-    if to <= from {
-        return Err(AppError::invalid("to", "must be after from"));
-    }
+    let (from, to) = super::period(request.from, request.to)?;
     let after: i64 = match request.cursor {
         None => 0,
         Some(c) => c

@@ -390,10 +390,8 @@ impl From<AppError> for Problem {
                 retry_after_secs,
                 detail,
             } => Self::busy(retry_after_secs, detail),
-            AppError::Internal(what) => {
-                tracing::error!(error = what, "internal error");
-                Self::internal()
-            }
+            // Logged with its context where it arose.
+            AppError::Internal(_) => Self::internal(),
         }
     }
 }
