@@ -10,14 +10,14 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use relay_topup::code::{
     self, CodeKey, CodeKeyRing, KeyId, KeyMaterial, KeySet, Label, PinKey, PinKeyRing, PinRef,
-    Serial, VoucherRecord, VoucherRef,
+    Reference, Serial, VoucherRecord, VoucherRef,
 };
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 
 fn key_set() -> KeySet {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map(|d| d.as_ref().to_vec());
-    let material = KeyMaterial::new([7; 32], pkcs8.unwrap(), [9; 32]);
+    let material = KeyMaterial::new([7; 32], pkcs8.unwrap(), [9; 32], [11; 32]);
     KeySet::from_material(&material).unwrap()
 }
 
@@ -94,10 +94,10 @@ fn pin_parse_and_verify(c: &mut Criterion) {
 
 fn record() -> VoucherRecord {
     VoucherRecord {
-        voucher: VoucherRef {
+        voucher: Reference::Code(VoucherRef {
             key_id: KeyId::new(1).unwrap(),
             serial: Serial::new(15_791_944_253).unwrap(),
-        },
+        }),
         structure_id: 42,
         product: Label::new("data-1gb").unwrap(),
         resource: Label::new("data_mb").unwrap(),

@@ -145,6 +145,7 @@ async fn issue(state: &AppState, issuers: &[Issuer], i: usize, count: usize) -> 
         principal: issuer.principal,
         structure_id: issuer.structure_id,
         product: &product,
+        format: relay_topup::code::Format::Code,
         count,
         reference: None,
         idempotency: None,

@@ -8,6 +8,7 @@
 //! LOAD_SECONDS=30 LOAD_CONNECTIONS=16 cargo bench --bench load
 //! LOAD_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench load
 //! cargo bench --bench load -- redeem            # redemption: raw limit, then 8 and 64 connections
+//! LOAD_FORMAT=pin cargo bench --bench load        # the same with numeric PINs (default: code)
 //! ```
 //!
 //! `redeem` first measures the raw limit: the same single redemption
@@ -45,6 +46,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// `code` or `pin`, from `LOAD_FORMAT`: what is issued and redeemed.
+fn load_format() -> String {
+    let format = std::env::var("LOAD_FORMAT").unwrap_or_else(|_| "code".into());
+    assert!(
+        format == "code" || format == "pin",
+        "LOAD_FORMAT is code or pin"
+    );
+    format
 }
 
 fn free_port() -> u16 {
@@ -201,7 +212,7 @@ async fn issue_load(server: &Server, seconds: u64, connections: usize) {
                     let r = client
                         .post(&url)
                         .bearer_auth(&token)
-                        .json(&json!({ "product": "data-1gb", "count": 100 }))
+                        .json(&json!({ "product": "data-1gb", "count": 100, "format": load_format() }))
                         .send()
                         .await;
                     match r {
@@ -275,7 +286,7 @@ async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
             base,
             &token,
             "/v1/vouchers",
-            json!({ "product": "data-1gb", "count": 100 }),
+            json!({ "product": "data-1gb", "count": 100, "format": load_format() }),
         )
         .await;
         codes.extend(
@@ -352,6 +363,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
             principal,
             structure_id: s.id,
             product: &product,
+            format: relay_topup::code::Format::parse(&load_format()).unwrap(),
             count: 100,
             reference: None,
             idempotency: None,

@@ -16,7 +16,7 @@ use relay_topup::code::attestation::{self, MAX_LABEL_BYTES};
 use relay_topup::code::format::{CODE_SYMBOLS, KEY_IDS, MAX_SERIAL, REF_SYMBOLS, TAG_BITS};
 use relay_topup::code::{
     self, AttestationError, CodeError, CodeKey, CodeKeyRing, InvalidReason, KeyId, Label,
-    ParsedCode, Serial, VerifyingKeys, VoucherRef,
+    ParsedCode, Reference, Serial, VerifyingKeys, VoucherRef,
 };
 
 #[path = "pin_checks.rs"]
@@ -424,8 +424,16 @@ fn attestation_text(text: &str) {
     );
 
     let r = &attestation.record;
-    assert!(r.voucher.key_id.get() < KEY_IDS);
-    assert!(r.voucher.serial.get() <= MAX_SERIAL);
+    match r.voucher {
+        Reference::Code(v) => {
+            assert!(v.key_id.get() < KEY_IDS);
+            assert!(v.serial.get() <= MAX_SERIAL);
+        }
+        Reference::Pin(p) => {
+            assert!(p.key_id() < 10);
+            assert!(p.serial() < 1_000_000_000);
+        }
+    }
     assert!(r.structure_id >= 1 && r.amount >= 1);
     assert!(0 <= r.issued_at && r.issued_at < r.expires_at);
     for label in [&r.product, &r.resource] {

@@ -417,15 +417,23 @@ async fn keys(database_url: &str, key_file: &Path, command: KeysCommand) -> Resu
             let material = keyfile::rotate(key_file).map_err(err)?;
             let keys = KeySet::from_material(&material).map_err(err)?;
             let code_key_id = keys.codes.active().get();
+            let pin_key_id = keys.pins.active();
             let signing_key_id = keys.signing_key().id();
             let store = open_store(database_url).await?;
             store
-                .record_key_rotation("cli", code_key_id, signing_key_id, SystemClock.now_secs())
+                .record_key_rotation(
+                    "cli",
+                    code_key_id,
+                    pin_key_id,
+                    signing_key_id,
+                    SystemClock.now_secs(),
+                )
                 .await
                 .map_err(err)?;
             store.close().await;
             eprintln!(
-                "rotated: new codes use code key {code_key_id}; restart running servers to use it"
+                "rotated: new codes use code key {code_key_id}, new PINs PIN key {pin_key_id}; \
+                 restart running servers to use them"
             );
             println!("{signing_key_id}");
         }
@@ -433,6 +441,7 @@ async fn keys(database_url: &str, key_file: &Path, command: KeysCommand) -> Resu
             let material = keyfile::load(key_file).map_err(err)?;
             let keys = KeySet::from_material(&material).map_err(err)?;
             println!("active code key id: {}", keys.codes.active().get());
+            println!("active PIN key id: {}", keys.pins.active());
             for (id, public) in keys.verifying_keys().iter() {
                 println!("signing key {id}: ed25519 {}", hex::encode(public));
             }

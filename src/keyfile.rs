@@ -25,6 +25,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::Ed25519KeyPair;
 
 use crate::code::keys::PEPPER_BYTES;
+use crate::code::pin_tag::PIN_KEY_BYTES;
 use crate::code::tag::CODE_KEY_BYTES;
 use crate::code::{KeyError, KeyMaterial, KeySet};
 
@@ -78,11 +79,47 @@ pub fn generate() -> Result<KeyMaterial, KeyFileError> {
     let rng = SystemRandom::new();
     let code = random_bytes::<CODE_KEY_BYTES>(&rng)?;
     let pepper = random_bytes::<PEPPER_BYTES>(&rng)?;
-    Ok(KeyMaterial::new(code, new_signing_pkcs8(&rng)?, pepper))
+    let pin = random_bytes::<PIN_KEY_BYTES>(&rng)?;
+    Ok(KeyMaterial::new(
+        code,
+        new_signing_pkcs8(&rng)?,
+        pepper,
+        pin,
+    ))
 }
 
-/// Reads and checks the key file.
+/// Reads and checks the key file. A file written before PINs existed is
+/// given its first PIN key, under the file's lock.
 pub fn load(path: &Path) -> Result<KeyMaterial, KeyFileError> {
+    let material = read(path)?;
+    if !material.pin_keys.is_empty() {
+        return checked(material);
+    }
+    let _lock = lock(path)?;
+    load_locked(path)
+}
+
+/// [`load`] for a caller that holds the lock.
+fn load_locked(path: &Path) -> Result<KeyMaterial, KeyFileError> {
+    let mut material = read(path)?;
+    if material.add_first_pin_key(random_bytes::<PIN_KEY_BYTES>(&SystemRandom::new())?) {
+        let material = checked(material)?;
+        save(path, &material)?;
+        tracing::info!(path = %path.display(), "key file given its first PIN key");
+        return Ok(material);
+    }
+    checked(material)
+}
+
+/// Builds the key set once so that a bad key is reported at load, not at
+/// the first issue.
+fn checked(material: KeyMaterial) -> Result<KeyMaterial, KeyFileError> {
+    KeySet::from_material(&material)?;
+    Ok(material)
+}
+
+/// Reads the key file as it is: mode and format, no key check.
+fn read(path: &Path) -> Result<KeyMaterial, KeyFileError> {
     let mode = fs::metadata(path)
         .map_err(io_error(path))?
         .permissions()
@@ -95,14 +132,10 @@ pub fn load(path: &Path) -> Result<KeyMaterial, KeyFileError> {
         });
     }
     let text = fs::read_to_string(path).map_err(io_error(path))?;
-    let material: KeyMaterial = serde_json::from_str(&text).map_err(|e| KeyFileError::Format {
+    serde_json::from_str(&text).map_err(|e| KeyFileError::Format {
         path: path.to_owned(),
         reason: e.to_string(),
-    })?;
-    // Build the key set once so that a bad key is reported at load, not at
-    // the first issue.
-    KeySet::from_material(&material)?;
-    Ok(material)
+    })
 }
 
 /// Holds the key file's lock until dropped (closing the file releases it).
@@ -212,21 +245,22 @@ pub fn load_or_create(path: &Path) -> Result<(KeyMaterial, bool), KeyFileError> 
     // cannot each create keys and keep different ones.
     let _lock = lock(path)?;
     if path.exists() {
-        Ok((load(path)?, false))
+        Ok((load_locked(path)?, false))
     } else {
         Ok((create_locked(path)?, true))
     }
 }
 
-/// Adds a new code key and signing key, keeping the old ones. Blocking:
-/// waits for any other change to the file to finish first.
+/// Adds a new code key, PIN key and signing key, keeping the old ones.
+/// Blocking: waits for any other change to the file to finish first.
 pub fn rotate(path: &Path) -> Result<KeyMaterial, KeyFileError> {
     let _lock = lock(path)?;
-    let mut material = load(path)?;
+    let mut material = load_locked(path)?;
     let rng = SystemRandom::new();
     material.rotate(
         random_bytes::<CODE_KEY_BYTES>(&rng)?,
         new_signing_pkcs8(&rng)?,
+        random_bytes::<PIN_KEY_BYTES>(&rng)?,
     )?;
     KeySet::from_material(&material)?;
     save(path, &material)?;

@@ -6,23 +6,29 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use relay_topup::code::attestation::{self, SIGNATURE_BYTES};
 use relay_topup::code::{
-    AttestationError, KeyId, KeyMaterial, KeySet, Label, Serial, VerifyingKeys, VoucherRecord,
-    VoucherRef,
+    AttestationError, KeyId, KeyMaterial, KeySet, Label, PinRef, Reference, Serial, VerifyingKeys,
+    VoucherRecord, VoucherRef,
 };
 use ring::rand::SystemRandom;
 use ring::signature::Ed25519KeyPair;
 
 fn key_set() -> KeySet {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-    KeySet::from_material(&KeyMaterial::new([1; 32], pkcs8.as_ref().to_vec(), [2; 32])).unwrap()
+    KeySet::from_material(&KeyMaterial::new(
+        [1; 32],
+        pkcs8.as_ref().to_vec(),
+        [2; 32],
+        [3; 32],
+    ))
+    .unwrap()
 }
 
 fn record() -> VoucherRecord {
     VoucherRecord {
-        voucher: VoucherRef {
+        voucher: Reference::Code(VoucherRef {
             key_id: KeyId::new(1).unwrap(),
             serial: Serial::new(15_791_944_253).unwrap(),
-        },
+        }),
         structure_id: 42,
         product: Label::new("data-1gb").unwrap(),
         resource: Label::new("data_mb").unwrap(),
@@ -74,8 +80,21 @@ fn every_field_change_is_refused() {
     let signed = raw(&keys.signing_key().sign(&record()).unwrap());
     let signature = &signed[signed.len() - SIGNATURE_BYTES..];
     let changes: Vec<(&str, Change)> = vec![
-        ("key_id", |r| r.voucher.key_id = KeyId::new(2).unwrap()),
-        ("serial", |r| r.voucher.serial = Serial::new(1).unwrap()),
+        ("key_id", |r| {
+            r.voucher = Reference::Code(VoucherRef {
+                key_id: KeyId::new(2).unwrap(),
+                serial: Serial::new(15_791_944_253).unwrap(),
+            })
+        }),
+        ("serial", |r| {
+            r.voucher = Reference::Code(VoucherRef {
+                key_id: KeyId::new(1).unwrap(),
+                serial: Serial::new(1).unwrap(),
+            })
+        }),
+        ("format", |r| {
+            r.voucher = Reference::Pin(PinRef::new(1, 791_944_253).unwrap())
+        }),
         ("structure", |r| r.structure_id = 43),
         ("product", |r| r.product = Label::new("data-5gb").unwrap()),
         ("resource", |r| r.resource = Label::new("voice").unwrap()),
@@ -168,10 +187,22 @@ fn out_of_range_records_cannot_be_signed() {
     );
 }
 
+fn arb_reference() -> impl Strategy<Value = Reference> {
+    prop_oneof![
+        (0u8..32, 0..=relay_topup::code::format::MAX_SERIAL).prop_map(|(key_id, serial)| {
+            Reference::Code(VoucherRef {
+                key_id: KeyId::new(key_id).unwrap(),
+                serial: Serial::new(serial).unwrap(),
+            })
+        }),
+        (0u8..10, 0u32..1_000_000_000)
+            .prop_map(|(key_id, serial)| Reference::Pin(PinRef::new(key_id, serial).unwrap())),
+    ]
+}
+
 fn arb_record() -> impl Strategy<Value = VoucherRecord> {
     (
-        0u8..32,
-        0..=relay_topup::code::format::MAX_SERIAL,
+        arb_reference(),
         1u64..,
         "[a-z0-9][a-z0-9_-]{0,31}",
         "[a-z0-9][a-z0-9_-]{0,31}",
@@ -180,12 +211,9 @@ fn arb_record() -> impl Strategy<Value = VoucherRecord> {
         1i64..400_000_000,
     )
         .prop_map(
-            |(key_id, serial, structure_id, product, resource, amount, issued_at, validity)| {
+            |(voucher, structure_id, product, resource, amount, issued_at, validity)| {
                 VoucherRecord {
-                    voucher: VoucherRef {
-                        key_id: KeyId::new(key_id).unwrap(),
-                        serial: Serial::new(serial).unwrap(),
-                    },
+                    voucher,
                     structure_id,
                     product: Label::new(&product).unwrap(),
                     resource: Label::new(&resource).unwrap(),
@@ -205,6 +233,30 @@ proptest! {
         let keys = key_set();
         let signed = keys.signing_key().sign(&record).unwrap();
         prop_assert_eq!(keys.verifying_keys().verify(&signed).unwrap().record, record);
+    }
+
+    /// A signature over one format never stands for a voucher of the
+    /// other: the record of a PIN and of a code with the same key id and
+    /// serial sign different bytes.
+    #[test]
+    fn formats_never_share_a_signature(key_id in 0u8..10, serial in 0u32..1_000_000_000) {
+        let keys = key_set();
+        let mut pin = record();
+        pin.voucher = Reference::Pin(PinRef::new(key_id, serial).unwrap());
+        let mut code = record();
+        code.voucher = Reference::Code(VoucherRef {
+            key_id: KeyId::new(key_id).unwrap(),
+            serial: Serial::new(u64::from(serial)).unwrap(),
+        });
+        let (pin_bytes, code_bytes) = (raw(&keys.signing_key().sign(&pin).unwrap()), raw(&keys.signing_key().sign(&code).unwrap()));
+        prop_assert_eq!(&pin_bytes[..4], b"RTP1");
+        prop_assert_eq!(&code_bytes[..4], b"RTA1");
+        prop_assert_eq!(&pin_bytes[4..pin_bytes.len() - SIGNATURE_BYTES], &code_bytes[4..code_bytes.len() - SIGNATURE_BYTES]);
+        // The code's signature pasted onto the PIN's record is refused.
+        let mut forged = pin_bytes.clone();
+        let n = forged.len();
+        forged[n - SIGNATURE_BYTES..].copy_from_slice(&code_bytes[n - SIGNATURE_BYTES..]);
+        prop_assert_eq!(keys.verifying_keys().verify(&text(&forged)), Err(AttestationError::BadSignature));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use relay_topup::audit::chain;
 use relay_topup::audit::snapshot::CheckpointRow;
 use relay_topup::clock::{Clock, ManualClock, rfc3339};
 use relay_topup::code::attestation::{self, SigningKey};
-use relay_topup::code::{KeySet, VoucherRef};
+use relay_topup::code::{KeySet, Reference};
 use relay_topup::config::Limits;
 use relay_topup::domain::minting::{voucher_from_row_id, voucher_row_id};
 use reqwest::StatusCode;
@@ -90,7 +90,7 @@ fn vrow(id: i64) -> String {
 }
 
 fn voucher_id(serial: &str) -> i64 {
-    voucher_row_id(VoucherRef::parse(serial).unwrap())
+    voucher_row_id(Reference::parse(serial).unwrap())
 }
 
 async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {

@@ -15,7 +15,7 @@ use common::{Db, TestApp};
 use futures::future::join_all;
 use relay_topup::audit::verify::{self, Scope};
 use relay_topup::clock::ManualClock;
-use relay_topup::code::VoucherRef;
+use relay_topup::code::Reference;
 use relay_topup::config::Limits;
 use relay_topup::domain::minting::{voucher_from_row_id, voucher_row_id};
 use relay_topup::integrity::{self, CheckKind, CheckResult, IncrementalState};
@@ -110,7 +110,7 @@ async fn issue(app: &TestApp, token: &str, product: &str, n: i64) -> Vec<(i64, S
     let pairs = app.issue_pairs(token, product, n).await;
     pairs
         .into_iter()
-        .map(|(serial, code)| (voucher_row_id(VoucherRef::parse(&serial).unwrap()), code))
+        .map(|(serial, code)| (voucher_row_id(Reference::parse(&serial).unwrap()), code))
         .collect()
 }
 

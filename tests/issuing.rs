@@ -40,7 +40,7 @@ async fn issue_list_read_void_balance(db: Db) {
             .verifying_keys()
             .verify(v["attestation"].as_str().unwrap())
             .unwrap();
-        assert_eq!(attested.record.voucher, voucher);
+        assert_eq!(attested.record.voucher, code::Reference::Code(voucher));
         assert_eq!(attested.record.amount, 1024);
     }
     let b = app.balance(&token, "data_mb").await;

@@ -13,8 +13,9 @@ use relay_topup::code::KeySet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-const API_ROTATIONS: usize = 10;
-const CLI_ROTATIONS: usize = 5;
+// Nine rotations: every PIN key id (0 to 9) ends up in use.
+const API_ROTATIONS: usize = 6;
+const CLI_ROTATIONS: usize = 3;
 const ISSUES: usize = 12;
 
 async fn rotations_in_parallel_lose_no_key(db: Db) {
@@ -45,11 +46,16 @@ async fn rotations_in_parallel_lose_no_key(db: Db) {
             Vec::new()
         }));
     }
-    for _ in 0..ISSUES {
+    // Codes and PINs, in turn.
+    for i in 0..ISSUES {
         let (app, structure) = (Arc::clone(&app), structure.clone());
-        tasks.push(tokio::spawn(
-            async move { app.issue_codes(&structure, 1).await },
-        ));
+        let format = if i % 2 == 0 { "code" } else { "pin" };
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "product": "data-1gb", "count": 1, "format": format });
+            let a = app.post("/v1/vouchers", &structure, body).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+            vec![a.body["vouchers"][0]["code"].as_str().unwrap().to_owned()]
+        }));
     }
     let mut codes = Vec::new();
     for task in tasks {
@@ -62,13 +68,15 @@ async fn rotations_in_parallel_lose_no_key(db: Db) {
     let ids: BTreeSet<u8> = material.code_keys.iter().map(|k| k.key_id).collect();
     let expected: BTreeSet<u8> = (0..=(API_ROTATIONS + CLI_ROTATIONS) as u8).collect();
     assert_eq!(ids, expected);
+    let pin_ids: BTreeSet<u8> = material.pin_keys.iter().map(|k| k.key_id).collect();
+    assert_eq!(pin_ids, expected);
 
     // The file, as a restarted server would read it, verifies every code…
     let from_disk = KeySet::from_material(&material).unwrap();
     for code in &codes {
-        let parsed = relay_topup::code::parse(code).unwrap();
+        let parsed = relay_topup::code::read(code).unwrap();
         assert!(
-            from_disk.codes.verify(&parsed).is_ok(),
+            from_disk.verify(&parsed).is_ok(),
             "code {} does not verify under the key file",
             &code[..9]
         );
@@ -87,8 +95,9 @@ async fn the_last_key_id_answers_409(db: Db) {
     let Some(app) = TestApp::spawn(db).await else {
         return;
     };
-    // Key ids 0 to 31: the first key and 31 rotations.
-    for _ in 0..31 {
+    // PIN key ids 0 to 9: the first keys and 9 rotations. Code key ids
+    // would last to 31, but the formats rotate together.
+    for _ in 0..9 {
         let a = app.post("/v1/keys/rotate", &app.admin, json!({})).await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     }
@@ -96,12 +105,25 @@ async fn the_last_key_id_answers_409(db: Db) {
     assert_eq!(refused.status, StatusCode::CONFLICT, "{refused:?}");
     assert!(refused.is_problem());
     assert_eq!(refused.code(), Some("key_ids_exhausted"));
-    // Nothing changed: the key file still has 32 keys and the last active.
+    // Nothing changed: the key file still has 10 keys of each kind, the
+    // last active.
     let material = relay_topup::keyfile::load(&app.dir.path().join("test.keys")).unwrap();
-    assert_eq!(material.code_keys.len(), 32);
-    let (_, structure) = app.funded_structure("Après", 1024).await;
-    // Codes are still made, with the last key (id 31 is written `Z`).
-    assert!(app.issue_codes(&structure, 1).await[0].starts_with('Z'));
+    assert_eq!(material.code_keys.len(), 10);
+    assert_eq!(material.pin_keys.len(), 10);
+    assert_eq!(material.signing_keys.len(), 10);
+    let (_, structure) = app.funded_structure("Après", 2048).await;
+    // Codes and PINs are still made, with the last keys (code key id 9 is
+    // written `9`; a PIN starts with its key id).
+    assert!(app.issue_codes(&structure, 1).await[0].starts_with('9'));
+    let body = json!({ "product": "data-1gb", "count": 1, "format": "pin" });
+    let pin = app.post("/v1/vouchers", &structure, body).await;
+    assert!(
+        pin.body["vouchers"][0]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with('9'),
+        "{pin:?}"
+    );
     app.stop().await;
 }
 both!(the_last_key_id_answers_409);

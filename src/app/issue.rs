@@ -10,6 +10,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use super::balances::check_quota_covers;
 use super::vouchers::{VoucherView, view};
 use super::{AppError, AppResult, AppState, StructureCaller};
+use crate::code::Format;
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, check_text};
 use crate::storage::{
     IdempotencyClaim, IssueRequest, RequestFingerprint, StorageError, StoredAnswer,
@@ -24,6 +25,8 @@ pub struct IssueOrder<'a> {
     pub count: i64,
     /// The structure's own short reference; never personal data.
     pub reference: Option<&'a str>,
+    /// Code or PIN; when not given, the product's.
+    pub format: Option<Format>,
 }
 
 /// A retry's name: the key, and the fingerprint of the request it was
@@ -75,6 +78,7 @@ pub async fn issue(
         principal: caller.principal,
         structure_id: caller.structure_id,
         product: &product,
+        format: order.format.unwrap_or(product.format),
         count,
         reference,
         idempotency,

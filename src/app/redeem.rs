@@ -17,7 +17,7 @@ use super::issue::Retry;
 use super::statement::{RedemptionView, view};
 use super::{AppError, AppResult, AppState};
 use crate::clock::rfc3339;
-use crate::code::{self, CodeError, VoucherRef};
+use crate::code::{self, CodeError, Reference, Typed};
 use crate::domain::minting::voucher_row_id;
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
@@ -59,7 +59,7 @@ fn admit(state: &AppState, token_id: i64) -> AppResult<()> {
 
 /// Counts a failed attempt; answers `invalid_code`, or `locked_out` once the
 /// source has failed too often.
-async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<VoucherRef>) -> AppError {
+async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Reference>) -> AppError {
     state.metrics.invalid_codes.inc();
     // The serial the code claimed, never the code.
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
@@ -86,10 +86,11 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Voucher
     }
 }
 
-/// Steps 1–7 of the code format: a precise answer for a malformed code or a
-/// typo, one opaque answer for anything inauthentic.
-async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<VoucherRef> {
-    let parsed = match code::parse(typed) {
+/// Steps 1–7 of the code format, or 1–6 of the PIN format, whichever was
+/// sent: a precise answer for a malformed code or a typo, one opaque answer
+/// for anything inauthentic.
+async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<Reference> {
+    let parsed = match code::read(typed) {
         Ok(parsed) => parsed,
         Err(CodeError::Checksum) => {
             if state.typo_limiter.check_key(&token_id).is_err() {
@@ -103,9 +104,17 @@ async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<
         }
         Err(e) => return Err(e.into()),
     };
-    match state.keys.get().codes.verify(&parsed) {
+    match state.keys.get().verify(&parsed) {
         Ok(voucher) => Ok(voucher),
-        Err(_) => Err(failed_attempt(state, token_id, Some(parsed.voucher)).await),
+        Err(_) => Err(failed_attempt(state, token_id, Some(claimed(&parsed))).await),
+    }
+}
+
+/// The public reference a code or PIN claims, for the log.
+fn claimed(parsed: &Typed) -> Reference {
+    match parsed {
+        Typed::Code(c) => Reference::Code(c.voucher),
+        Typed::Pin(p) => Reference::Pin(p.reference),
     }
 }
 
@@ -239,7 +248,7 @@ async fn answer(
     state: &AppState,
     token_id: i64,
     outcome: Result<Outcome, StorageError>,
-    voucher: Option<VoucherRef>,
+    voucher: Option<Reference>,
 ) -> AppResult<RedemptionRecord> {
     match outcome? {
         Outcome::Done(r) | Outcome::Replay(r) => Ok(r),

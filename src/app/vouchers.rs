@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{AppError, AppResult, AppState, StructureCaller};
 use crate::clock::rfc3339;
-use crate::code::{KeySet, VoucherRef};
+use crate::code::{Format, KeySet, Reference};
 use crate::domain::VoucherState;
 use crate::domain::minting::{voucher_from_row_id, voucher_row_id};
 use crate::storage::{VoucherFilter, VoucherRow};
@@ -16,10 +16,14 @@ use crate::storage::{VoucherFilter, VoucherRow};
 /// A voucher as the structure sees it, with its code.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VoucherView {
-    /// Public reference: the code's first 8 symbols (`1EPM-BWHX`).
+    /// Public reference: a code's first 8 symbols (`1EPM-BWHX`), or a PIN's
+    /// first 10 digits (`7123456789`).
     pub serial: String,
-    /// The code itself: a bearer secret, to print or hand over.
+    /// The code or PIN itself, as printed: a bearer secret, to print or
+    /// hand over.
     pub code: String,
+    /// `code` (letters and digits) or `pin` (digits only).
+    pub format: Format,
     pub product: String,
     pub resource: String,
     pub amount: i64,
@@ -37,13 +41,14 @@ pub fn view(keys: &KeySet, row: &VoucherRow) -> AppResult<VoucherView> {
         tracing::error!(id = row.id, "voucher row id out of range");
         AppError::Internal("voucher row id out of range")
     })?;
-    let code = keys.codes.encode(voucher).ok_or_else(|| {
-        tracing::error!(serial = %voucher, "no code key for a stored voucher");
-        AppError::Internal("no code key for a stored voucher")
+    let code = keys.encode(voucher).ok_or_else(|| {
+        tracing::error!(serial = %voucher, "no key for a stored voucher");
+        AppError::Internal("no key for a stored voucher")
     })?;
     Ok(VoucherView {
         serial: voucher.to_string(),
-        code: code.to_string(),
+        code,
+        format: voucher.format(),
         product: row.product_id.clone(),
         resource: row.resource.clone(),
         amount: row.amount,
@@ -125,7 +130,7 @@ pub async fn list(
 
 /// The row id a serial names; anything unreadable names nothing.
 fn serial_row_id(serial: &str) -> AppResult<i64> {
-    VoucherRef::parse(serial)
+    Reference::parse(serial)
         .map(voucher_row_id)
         .map_err(|_| AppError::NotFound("voucher"))
 }

@@ -40,6 +40,9 @@ pub struct CheckpointRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoucherRow {
     pub id: i64,
+    /// `code` or `pin`; absent from exports written before PINs existed.
+    #[serde(default = "code_format")]
+    pub format: String,
     pub key_id: i64,
     pub serial: i64,
     pub structure_id: i64,
@@ -120,6 +123,13 @@ pub struct ProductRow {
     pub label_fr: String,
     pub label_en: String,
     pub active: bool,
+    /// Absent from exports written before PINs existed: `code`.
+    #[serde(default = "code_format")]
+    pub format: String,
+}
+
+fn code_format() -> String {
+    "code".into()
 }
 
 /// One row of `tokens` (never the hash).

@@ -22,7 +22,7 @@ use super::snapshot::{
     BalanceRow, BucketRow, CheckpointRow, EventRow, LedgerRow, RedemptionRow, Snapshot, VoucherRow,
 };
 use crate::code::attestation::VerifyingKeys;
-use crate::code::format::{KeyId, Serial, VoucherRef};
+use crate::domain::minting::voucher_from_row_id;
 
 /// How much to check.
 #[derive(Clone, Copy, Debug)]
@@ -273,20 +273,53 @@ pub(super) fn check_checkpoints(
     }
 }
 
+/// A field of a `product_saved` event. Events written before products had
+/// a format saved none: theirs is `code`.
+fn saved_field(saved: &serde_json::Value, field: &str) -> Option<serde_json::Value> {
+    match saved.get(field) {
+        None if field == "format" => Some(serde_json::Value::from("code")),
+        other => other.cloned(),
+    }
+}
+
 fn voucher_row(v: &VoucherRow) -> String {
-    let reference = u8::try_from(v.key_id)
-        .ok()
-        .and_then(KeyId::new)
-        .zip(u64::try_from(v.serial).ok().and_then(Serial::new))
-        .map(|(key_id, serial)| VoucherRef { key_id, serial }.to_string());
-    match reference {
+    match voucher_from_row_id(v.id) {
         Some(r) => format!("serial {r} (id {})", v.id),
         None => format!("id {}", v.id),
     }
 }
 
+/// A voucher row's format, key id and serial must be what its id says:
+/// the schema's CHECK, read again.
+fn check_identity(v: &VoucherRow, out: &mut Vec<Finding>) {
+    let Some(r) = voucher_from_row_id(v.id) else {
+        out.push(Finding::new(
+            "voucher.identity",
+            "vouchers",
+            voucher_row(v),
+            "the id names no voucher of either format".into(),
+        ));
+        return;
+    };
+    let at = Place::new("voucher.identity", "vouchers", voucher_row(v));
+    at.texts(
+        out,
+        "differs from what the id says",
+        &[("format", r.format().as_str(), v.format.as_str())],
+    );
+    at.amounts(
+        out,
+        "differs from what the id says",
+        &[
+            ("key_id", i64::from(r.key_id()), v.key_id),
+            ("serial", i64::try_from(r.serial()).unwrap_or(-1), v.serial),
+        ],
+    );
+}
+
 fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut Vec<Finding>) {
     for v in vouchers {
+        check_identity(v, out);
         let record = match keys.verify(&v.attestation) {
             Ok(a) => a.record,
             Err(e) => {
@@ -300,10 +333,10 @@ fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut V
             }
         };
         let attested: [(&str, i64, i64); 6] = [
-            ("key_id", i64::from(record.voucher.key_id.get()), v.key_id),
+            ("key_id", i64::from(record.voucher.key_id()), v.key_id),
             (
                 "serial",
-                i64::try_from(record.voucher.serial.get()).unwrap_or(-1),
+                i64::try_from(record.voucher.serial()).unwrap_or(-1),
                 v.serial,
             ),
             (
@@ -325,6 +358,11 @@ fn check_attestations(vouchers: &[VoucherRow], keys: &VerifyingKeys, out: &mut V
             out,
             "differs from the signed attestation",
             &[
+                (
+                    "format",
+                    record.voucher.format().as_str(),
+                    v.format.as_str(),
+                ),
                 ("product_id", record.product.as_str(), v.product_id.as_str()),
                 ("resource", record.resource.as_str(), v.resource.as_str()),
             ],
@@ -823,8 +861,10 @@ pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Findin
                     "label_fr",
                     "label_en",
                     "active",
+                    "format",
                 ] {
-                    let (e, f) = (saved.get(field), live.get(field));
+                    let (e, f) = (saved_field(saved, field), live.get(field).cloned());
+                    let (e, f) = (e.as_ref(), f.as_ref());
                     if e != f {
                         let mut finding = Finding::new(
                             "product.field",

@@ -8,10 +8,10 @@
 //!
 //! | bytes | field | rule |
 //! |---|---|---|
-//! | 4 | magic `RTA1` | exactly |
+//! | 4 | magic: `RTA1` for a v1 code, `RTP1` for a PIN | exactly |
 //! | 4 | signing key id (u32) | any |
-//! | 1 | code key id | 0..=31 |
-//! | 8 | serial | < 2^35 |
+//! | 1 | code key id, or PIN key id | 0..=31, or 0..=9 |
+//! | 8 | serial | < 2^35, or < 10^9 |
 //! | 8 | structure id | ≥ 1 |
 //! | 1 + n | product: length n, then n bytes | label rules below |
 //! | 1 + n | resource: length n, then n bytes | label rules below |
@@ -34,8 +34,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
 
 use super::format::{KeyId, Serial, VoucherRef};
+use super::pin::{PIN_KEY_IDS, PinRef};
+use super::reference::Reference;
 
+/// The magic of a v1 code's record; unchanged since the first release, so
+/// every attestation already signed keeps verifying.
 const MAGIC: &[u8; 4] = b"RTA1";
+/// The magic of a PIN's record: a signature over one format never stands
+/// for a voucher of the other.
+const PIN_MAGIC: &[u8; 4] = b"RTP1";
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_BYTES: usize = 64;
 /// Length of an Ed25519 public key.
@@ -76,7 +83,7 @@ impl fmt::Display for Label {
 /// What a voucher was issued as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VoucherRecord {
-    pub voucher: VoucherRef,
+    pub voucher: Reference,
     pub structure_id: u64,
     pub product: Label,
     pub resource: Label,
@@ -237,10 +244,13 @@ pub fn encode_unsigned(
 ) -> Result<Vec<u8>, AttestationError> {
     check_record(r).map_err(AttestationError::Unsignable)?;
     let mut out = Vec::with_capacity(MAX_ATTESTATION_BYTES);
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(match r.voucher {
+        Reference::Code(_) => MAGIC,
+        Reference::Pin(_) => PIN_MAGIC,
+    });
     out.extend_from_slice(&signing_key_id.to_be_bytes());
-    out.push(r.voucher.key_id.get());
-    out.extend_from_slice(&r.voucher.serial.get().to_be_bytes());
+    out.push(r.voucher.key_id());
+    out.extend_from_slice(&r.voucher.serial().to_be_bytes());
     out.extend_from_slice(&r.structure_id.to_be_bytes());
     for label in [&r.product, &r.resource] {
         // Label::new bounds the length to 32, so it fits in one byte.
@@ -310,13 +320,27 @@ impl<'a> Reader<'a> {
 
 fn decode_unsigned(bytes: &[u8]) -> Result<Attestation, AttestationError> {
     let mut r = Reader(bytes);
-    if r.take(MAGIC.len(), "magic")? != MAGIC {
+    let magic = r.take(MAGIC.len(), "magic")?;
+    let is_pin = magic == PIN_MAGIC;
+    if magic != MAGIC && !is_pin {
         return Err(AttestationError::Malformed("magic"));
     }
     let signing_key_id = u32::from_be_bytes(r.array("signing_key_id")?);
     let [key_id] = r.array::<1>("key_id")?;
-    let key_id = KeyId::new(key_id).ok_or(AttestationError::Malformed("key_id"))?;
-    let serial = Serial::new(r.u64("serial")?).ok_or(AttestationError::Malformed("serial"))?;
+    let serial = r.u64("serial")?;
+    let voucher = if is_pin {
+        let serial = u32::try_from(serial).map_err(|_| AttestationError::Malformed("serial"))?;
+        let field = if key_id < PIN_KEY_IDS {
+            "serial"
+        } else {
+            "key_id"
+        };
+        Reference::Pin(PinRef::new(key_id, serial).ok_or(AttestationError::Malformed(field))?)
+    } else {
+        let key_id = KeyId::new(key_id).ok_or(AttestationError::Malformed("key_id"))?;
+        let serial = Serial::new(serial).ok_or(AttestationError::Malformed("serial"))?;
+        Reference::Code(VoucherRef { key_id, serial })
+    };
     let structure_id = r.u64("structure_id")?;
     let product = r.label("product")?;
     let resource = r.label("resource")?;
@@ -327,7 +351,7 @@ fn decode_unsigned(bytes: &[u8]) -> Result<Attestation, AttestationError> {
         return Err(AttestationError::Malformed("trailing bytes"));
     }
     let record = VoucherRecord {
-        voucher: VoucherRef { key_id, serial },
+        voucher,
         structure_id,
         product,
         resource,

@@ -22,6 +22,7 @@ pub mod format;
 pub mod keys;
 pub mod pin;
 pub mod pin_tag;
+pub mod reference;
 pub mod tag;
 
 pub use attestation::{
@@ -32,6 +33,7 @@ pub use format::{Code, KeyId, ParsedCode, Serial, VoucherRef, normalize, parse, 
 pub use keys::{KeyError, KeyMaterial, KeySet};
 pub use pin::{ParsedPin, Pin, PinRef, parse_pin};
 pub use pin_tag::{PinKey, PinKeyRing};
+pub use reference::{Format, Reference};
 pub use tag::{CodeKey, CodeKeyRing};
 
 /// Steps 1–7 in one call: parse what was typed, then check key and tag.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{DomainError, MAX_GRANT_AMOUNT, MAX_LABEL_CHARS, check_text};
-use crate::code::Label;
+use crate::code::{Format, Label};
 
 /// Longest validity, in days, for a code or a top-up.
 pub const MAX_VALIDITY_DAYS: i64 = 3650;
@@ -46,6 +46,11 @@ pub struct Product {
     /// Inactive products stay in the catalogue for the record but cannot be issued.
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// What its vouchers are printed as when an issue request names no
+    /// format: `code` (letters and digits) or `pin` (digits only, for
+    /// basic phones).
+    #[serde(default)]
+    pub format: Format,
 }
 
 impl Product {
@@ -119,6 +124,7 @@ fn product(
         label_fr: fr.into(),
         label_en: en.into(),
         active: true,
+        format: Format::Code,
     }
 }
 

@@ -287,11 +287,15 @@ async fn save_product(
 pub struct RotatedKeys {
     /// The code key id new codes are made with.
     pub code_key_id: u8,
+    /// The PIN key id new PINs are made with (0 to 9).
+    pub pin_key_id: u8,
     /// The signing key id new attestations carry.
     pub signing_key_id: u32,
 }
 
-/// Rotates the code and signing keys; old keys keep verifying.
+/// Rotates the code, PIN and signing keys together; old keys keep
+/// verifying. There are 32 code key ids but 10 PIN key ids, so the tenth
+/// rotation is the last: then `key_ids_exhausted`, and nothing changes.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "admin",
     responses((status = 201, body = RotatedKeys),
         (status = 409, body = ProblemBody, description = "`key_ids_exhausted`: no key id is left to rotate to")))]
@@ -305,7 +309,9 @@ async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<
             Problem::internal()
         })?
         .map_err(|e| match e {
-            KeyFileError::Keys(KeyError::CodeKeysExhausted) => Problem::key_ids_exhausted(),
+            KeyFileError::Keys(KeyError::CodeKeysExhausted | KeyError::PinKeysExhausted) => {
+                Problem::key_ids_exhausted()
+            }
             other => {
                 tracing::error!(error = %other, "key rotation failed");
                 Problem::internal()
@@ -313,6 +319,7 @@ async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<
         })?;
     let rotated = RotatedKeys {
         code_key_id: keys.codes.active().get(),
+        pin_key_id: keys.pins.active(),
         signing_key_id: keys.signing_key().id(),
     };
     state
@@ -320,6 +327,7 @@ async fn rotate_keys(State(state): State<AppState>, caller: Admin) -> ApiResult<
         .record_key_rotation(
             &caller.principal.actor(),
             rotated.code_key_id,
+            rotated.pin_key_id,
             rotated.signing_key_id,
             state.now(),
         )

@@ -16,6 +16,7 @@ use crate::app::balances::current_balances;
 use crate::app::issue::{self, IssueOrder};
 use crate::app::vouchers::{self, ListRequest};
 pub use crate::app::vouchers::{VoucherList, VoucherView};
+use crate::code::Format;
 use crate::domain::{Balance, VoucherState};
 use crate::storage::RequestFingerprint;
 
@@ -65,6 +66,9 @@ pub struct IssueBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
     )]
     pub reference: Option<String>,
+    /// `code` (letters and digits, for smartphones and slips) or `pin`
+    /// (twenty digits, for basic phones); the product's format when absent.
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -98,6 +102,7 @@ pub fn order(body: &IssueBody) -> IssueOrder<'_> {
         product: &body.product,
         count: body.count,
         reference: body.reference.as_deref(),
+        format: body.format,
     }
 }
 

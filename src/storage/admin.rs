@@ -5,6 +5,7 @@ use sqlx::{Row, any::AnyRow};
 
 use super::events::{self, EventInput};
 use super::{Result, StorageError, Store, WriteTx, is_unique_violation};
+use crate::code::Format;
 use crate::domain::{DomainError, Principal, Product, Recurrence, Role, quota};
 
 /// A registered structure.
@@ -61,11 +62,13 @@ fn product_from_row(row: &AnyRow) -> Result<Product> {
         label_fr: row.try_get("label_fr")?,
         label_en: row.try_get("label_en")?,
         active: row.try_get::<i64, _>("active")? != 0,
+        format: Format::parse(&row.try_get::<String, _>("format")?)
+            .ok_or_else(|| StorageError::Corrupt("unknown product format".into()))?,
     })
 }
 
-const PRODUCT_COLUMNS: &str =
-    "id, family, resource, amount, validity_days, code_validity_days, label_fr, label_en, active";
+const PRODUCT_COLUMNS: &str = "id, family, resource, amount, validity_days, code_validity_days, \
+    label_fr, label_en, active, format";
 
 impl Store {
     pub async fn create_structure(
@@ -142,11 +145,12 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO products (id, family, resource, amount, validity_days, code_validity_days, \
-             label_fr, label_en, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             label_fr, label_en, active, created_at, format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (id) DO UPDATE SET family = excluded.family, resource = excluded.resource, \
              amount = excluded.amount, validity_days = excluded.validity_days, \
              code_validity_days = excluded.code_validity_days, label_fr = excluded.label_fr, \
-             label_en = excluded.label_en, active = excluded.active",
+             label_en = excluded.label_en, active = excluded.active, format = excluded.format",
         )
         .bind(p.id.clone())
         .bind(p.family.clone())
@@ -158,6 +162,7 @@ impl Store {
         .bind(p.label_en.clone())
         .bind(i64::from(p.active))
         .bind(now)
+        .bind(p.format.as_str())
         .execute(&mut *tx)
         .await?;
         let event = EventInput {
@@ -353,6 +358,7 @@ impl Store {
         &self,
         actor: &str,
         code_key_id: u8,
+        pin_key_id: u8,
         signing_key_id: u32,
         now: i64,
     ) -> Result<()> {
@@ -362,7 +368,11 @@ impl Store {
             actor: actor.to_owned(),
             structure_id: None,
             voucher_id: None,
-            data: serde_json::json!({ "code_key_id": code_key_id, "signing_key_id": signing_key_id }),
+            data: serde_json::json!({
+                "code_key_id": code_key_id,
+                "pin_key_id": pin_key_id,
+                "signing_key_id": signing_key_id,
+            }),
         };
         events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;

@@ -15,7 +15,7 @@ use crate::audit::snapshot::{
 pub(super) const EVENT_COLUMNS: &str =
     "id, seq, at, kind, actor, structure_id, voucher_id, data, prev_hash, hash";
 // The audited columns of each table, as the mappers below read them.
-pub(super) const VOUCHER_COLUMNS: &str = "id, key_id, serial, structure_id, product_id, resource, \
+pub(super) const VOUCHER_COLUMNS: &str = "id, format, key_id, serial, structure_id, product_id, resource, \
     amount, state, issued_at, expires_at, issue_entry_id, attestation";
 pub(super) const BALANCE_COLUMNS: &str =
     "structure_id, resource, granted, issued, returned, lapsed";
@@ -29,7 +29,7 @@ pub(super) const STRUCTURE_COLUMNS: &str = "id, name, external_ref";
 pub(super) const TOKEN_COLUMNS: &str = "id, role, structure_id, revoked_at";
 pub(super) const GRANT_COLUMNS: &str = "id, structure_id, resource, amount";
 pub(super) const PRODUCT_COLUMNS: &str = "id, family, resource, amount, validity_days, \
-    code_validity_days, label_fr, label_en, active";
+    code_validity_days, label_fr, label_en, active, format";
 
 pub(super) fn event_from_row(r: &AnyRow) -> Result<EventRow> {
     Ok(EventRow {
@@ -59,6 +59,7 @@ pub(super) fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRow> {
 pub(super) fn voucher(r: &AnyRow) -> Result<VoucherRow> {
     Ok(VoucherRow {
         id: r.try_get("id")?,
+        format: r.try_get("format")?,
         key_id: r.try_get("key_id")?,
         serial: r.try_get("serial")?,
         structure_id: r.try_get("structure_id")?,
@@ -139,6 +140,7 @@ pub(super) fn product(r: &AnyRow) -> Result<ProductRow> {
         label_fr: r.try_get("label_fr")?,
         label_en: r.try_get("label_en")?,
         active: r.try_get::<i64, _>("active")? != 0,
+        format: r.try_get("format")?,
     })
 }
 

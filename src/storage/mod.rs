@@ -31,6 +31,7 @@ mod redemption_rows;
 mod redemption_types;
 pub mod redemptions;
 mod sessions;
+mod sqlite_rebuild;
 #[cfg(test)]
 mod test_store;
 mod voucher_state;
@@ -242,7 +243,8 @@ impl Store {
             Backend::Sqlite => {
                 sqlx::migrate!("./migrations/sqlite")
                     .run(&self.write)
-                    .await?
+                    .await?;
+                sqlite_rebuild::apply(&self.write).await?;
             }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")

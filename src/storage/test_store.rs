@@ -78,6 +78,7 @@ impl TestStore {
             principal: self.principal,
             structure_id: self.principal.structure_id.unwrap(),
             product: &self.product,
+            format: crate::code::Format::Code,
             count,
             reference: None,
             idempotency: None,

@@ -10,9 +10,9 @@ use super::voucher_state::{
     VoucherRow, change_state, expire_one, give_back_data, voucher_event, voucher_from_row,
 };
 use super::{Result, StorageError, Store, values_placeholders};
-use crate::code::KeySet;
+use crate::code::{Format, KeySet};
 use crate::domain::lifecycle::{self, Transition};
-use crate::domain::minting::{Minter, NewVoucher};
+use crate::domain::minting::{CODE_KEY_SPAN, Minter, NewVoucher, PIN_KEY_SPAN, PIN_ROW_BASE};
 use crate::domain::quota::{self, Shortfall};
 use crate::domain::{DomainError, Principal, Product, VoucherState};
 
@@ -22,6 +22,8 @@ pub struct IssueRequest<'a> {
     pub principal: Principal,
     pub structure_id: i64,
     pub product: &'a Product,
+    /// What the vouchers are printed as.
+    pub format: Format,
     pub count: usize,
     pub reference: Option<String>,
     pub idempotency: Option<IdempotencyClaim>,
@@ -55,14 +57,22 @@ const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, s
      expires_at, state_changed_at, attestation, (SELECT r.hold_expires_at FROM redemptions r \
      WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at";
 /// Parameters shared by every row of the multi-row voucher insert.
-const SHARED_PARAMS: usize = 10;
+const SHARED_PARAMS: usize = 12;
 /// Parameters of each row: id, attestation, bucket.
 const ROW_PARAMS: usize = 3;
-/// 2^35: a voucher id is key_id · 2^35 + serial.
-const KEY_SPAN: i64 = 1 << 35;
+
+/// Where a format's row ids start, and how many each key id spans
+/// (`domain::minting::voucher_row_id`).
+fn id_layout(format: Format) -> (i64, i64) {
+    match format {
+        Format::Code => (0, CODE_KEY_SPAN),
+        Format::Pin => (PIN_ROW_BASE, PIN_KEY_SPAN),
+    }
+}
 
 /// The multi-row voucher insert for `rows` rows: key_id and serial are
-/// derived from the id in SQL, and the schema's CHECK confirms them.
+/// derived from the id in SQL (`$11` the format's first id, `$10` the ids
+/// of one key), and the schema's CHECK confirms them.
 fn insert_vouchers_sql(rows: usize) -> String {
     let mut values = String::with_capacity(rows * 80);
     for r in 0..rows {
@@ -72,12 +82,13 @@ fn insert_vouchers_sql(rows: usize) -> String {
             values.push_str(", ");
         }
         values.push_str(&format!(
-            "(${id}, ${id} / $10, ${id} % $10, $1, $2, $3, $4, $5, $6, $7, $8, $7, ${att}, $9, ${bucket})"
+            "(${id}, (${id} - $11) / $10, (${id} - $11) % $10, $1, $2, $3, $4, $5, $6, $7, $8, $7, ${att}, $9, \
+             ${bucket}, $12)"
         ));
     }
     format!(
         "INSERT INTO vouchers (id, key_id, serial, structure_id, product_id, resource, amount, state, reference, \
-         issued_at, expires_at, state_changed_at, attestation, issue_entry_id, bucket_id) VALUES {values} \
+         issued_at, expires_at, state_changed_at, attestation, issue_entry_id, bucket_id, format) VALUES {values} \
          ON CONFLICT DO NOTHING RETURNING id"
     )
 }
@@ -102,7 +113,7 @@ impl Store {
         now: i64,
     ) -> Result<IssueOutcome> {
         self.credit_due_grants(Some(req.structure_id), now).await?;
-        let mut minter = Minter::new(keys, req.structure_id, req.product, now)?;
+        let mut minter = Minter::new(keys, req.format, req.structure_id, req.product, now)?;
         for _ in 0..MAX_SERIAL_ROUNDS {
             let job = IssueJob::new(req, minter.batch(req.count)?);
             let result = match self.backend() {
@@ -291,6 +302,7 @@ pub struct IssueJob {
     principal: Principal,
     structure_id: i64,
     product: Product,
+    format: Format,
     count: usize,
     reference: Option<String>,
     idempotency: Option<IdempotencyClaim>,
@@ -303,6 +315,7 @@ impl IssueJob {
             principal: req.principal,
             structure_id: req.structure_id,
             product: req.product.clone(),
+            format: req.format,
             count: req.count,
             reference: req.reference.clone(),
             idempotency: req.idempotency.clone(),
@@ -419,8 +432,9 @@ async fn insert_vouchers(tx: &mut WriteTx, rows: &Rows<'_>) -> Result<()> {
     let job = rows.job;
     let candidates = &job.candidates;
     let sql = insert_vouchers_sql(candidates.len());
-    // What all rows share is bound once ($1–$10); each row binds only its
+    // What all rows share is bound once ($1–$12); each row binds only its
     // id, attestation and bucket. Binding is a large part of the cost.
+    let (first_id, key_span) = id_layout(job.format);
     let mut query = sqlx::query(&sql)
         .bind(job.structure_id)
         .bind(job.product.id.clone())
@@ -431,7 +445,9 @@ async fn insert_vouchers(tx: &mut WriteTx, rows: &Rows<'_>) -> Result<()> {
         .bind(rows.now)
         .bind(candidates.first().map_or(rows.now, |v| v.expires_at))
         .bind(rows.entry_id)
-        .bind(KEY_SPAN);
+        .bind(key_span)
+        .bind(first_id)
+        .bind(job.format.as_str());
     for (i, v) in candidates.iter().enumerate() {
         query = query
             .bind(v.row_id())

@@ -124,6 +124,7 @@ fn fingerprint(body: &IssueOrder<'_>) -> RequestFingerprint {
         "product": body.product,
         "count": body.count,
         "reference": body.reference,
+        "format": body.format,
     });
     RequestFingerprint::new("POST /desk/issue", canonical.to_string().as_bytes())
 }
@@ -160,6 +161,7 @@ pub async fn issue(
         product: &entered.product,
         count,
         reference: (!reference.is_empty()).then_some(reference),
+        format: None,
     };
     let key = (format!("desk:{nonce}"), fingerprint(&order));
     match issue::issue(&state, &desk.caller, order, Some(key))
@@ -197,6 +199,7 @@ mod tests {
             product: "data-1gb",
             count: 3,
             reference: None,
+            format: None,
         };
         let b = IssueOrder { count: 4, ..a };
         assert_ne!(fingerprint(&a), fingerprint(&b));
@@ -205,7 +208,8 @@ mod tests {
             fingerprint(&IssueOrder {
                 product: "data-1gb",
                 count: 3,
-                reference: None
+                reference: None,
+                format: None,
             })
         );
     }
