@@ -61,6 +61,9 @@ pub struct Metrics {
     pub quota_exceeded: Counter,
     pub rate_limited: Counter,
     pub invalid_codes: Counter,
+    /// Voucher rows read or written for an operator's check or
+    /// redemption: only codes and PINs whose tag verified get this far.
+    pub voucher_lookups: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +81,17 @@ impl Metrics {
         let quota_exceeded = Counter::default();
         let rate_limited = Counter::default();
         let invalid_codes = Counter::default();
+        let voucher_lookups = Counter::default();
+        registry.register(
+            "invalid_codes",
+            "Codes and PINs refused as invalid_code",
+            invalid_codes.clone(),
+        );
+        registry.register(
+            "voucher_lookups",
+            "Vouchers looked up for a check or a redemption (their tag verified)",
+            voucher_lookups.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -107,6 +121,7 @@ impl Metrics {
             quota_exceeded,
             rate_limited,
             invalid_codes,
+            voucher_lookups,
         }
     }
 

@@ -165,73 +165,6 @@ async fn redeem_check_statement_and_attestation(db: Db) {
 }
 both!(redeem_check_statement_and_attestation);
 
-/// Fires 64 concurrent redemptions of each code, from 8 client tasks, at
-/// `bases` (one or more servers on the same database), and checks exactly
-/// one succeeded per code and nothing failed.
-async fn race_codes(client: &reqwest::Client, bases: &[String], operator: &str, codes: &[String]) {
-    const PER_CODE: usize = 64;
-    const CLIENTS: usize = 8;
-    let work: Vec<(usize, String)> = codes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, c)| std::iter::repeat_n((i, c.clone()), PER_CODE))
-        .collect();
-    let work = Arc::new(work);
-    let tasks = (0..CLIENTS).map(|client_no| {
-        let (client, work, bases, operator) = (
-            client.clone(),
-            Arc::clone(&work),
-            bases.to_vec(),
-            operator.to_owned(),
-        );
-        tokio::spawn(async move {
-            let mine: Vec<_> = work
-                .iter()
-                .skip(client_no)
-                .step_by(CLIENTS)
-                .cloned()
-                .collect();
-            let mut results = Vec::new();
-            // Each client keeps 8 requests in flight: 64 at once in all.
-            for chunk in mine.chunks(8) {
-                let sends = chunk.iter().enumerate().map(|(k, (i, code))| {
-                    let base = &bases[(client_no + k) % bases.len()];
-                    let req = client
-                        .post(format!("{base}/v1/redemptions"))
-                        .bearer_auth(&operator)
-                        .json(&redeem_body(code));
-                    async move { (*i, common::read(req.send().await.unwrap()).await) }
-                });
-                results.extend(join_all(sends).await);
-            }
-            results
-        })
-    });
-    let mut wins: HashMap<usize, usize> = HashMap::new();
-    for task in join_all(tasks).await {
-        for (i, a) in task.unwrap() {
-            match a.status {
-                StatusCode::CREATED => *wins.entry(i).or_default() += 1,
-                StatusCode::CONFLICT => {
-                    assert!(
-                        matches!(a.code(), Some("already_redeemed" | "reserved")),
-                        "{a:?}"
-                    )
-                }
-                other => panic!("unexpected {other}: {a:?}"),
-            }
-        }
-    }
-    for i in 0..codes.len() {
-        assert_eq!(
-            wins.get(&i),
-            Some(&1),
-            "code {i} redeemed {:?} times",
-            wins.get(&i)
-        );
-    }
-}
-
 async fn redemption_statement_ids(app: &TestApp, operator: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut cursor = String::new();
@@ -259,7 +192,7 @@ async fn double_redemption_race(db: Db) {
     let (_, structure) = app.funded_structure("Emmaüs", 200 * 1024).await;
     let operator = app.token("operator", None).await;
     let codes = app.issue_codes(&structure, 200).await;
-    race_codes(
+    common::race_codes(
         &app.client,
         std::slice::from_ref(&app.base),
         &operator,
@@ -294,7 +227,7 @@ async fn double_redemption_race_across_two_servers_on_postgres() {
     let operator = app.token("operator", None).await;
     let codes = app.issue_codes(&structure, 200).await;
     let bases = [app.base.clone(), format!("http://{}", second.addr)];
-    race_codes(&app.client, &bases, &operator, &codes).await;
+    common::race_codes(&app.client, &bases, &operator, &codes).await;
     assert_eq!(redemption_statement_ids(&app, &operator).await.len(), 200);
     second.shutdown().await.unwrap();
     app.stop().await;

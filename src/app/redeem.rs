@@ -139,6 +139,7 @@ pub async fn check(state: &AppState, token_id: i64, typed: &str) -> AppResult<Ch
     refuse_locked_out(state, token_id).await?;
     admit(state, token_id)?;
     let voucher = verify_code(state, token_id, typed).await?;
+    state.metrics.voucher_lookups.inc();
     let Some(facts) = state
         .store
         .voucher_facts(voucher_row_id(voucher), state.now())
@@ -195,6 +196,7 @@ pub async fn redeem(
             fingerprint,
         }),
     };
+    state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;
     let record = answer(state, token_id, outcome, Some(voucher)).await?;
     tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");

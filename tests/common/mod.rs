@@ -2,9 +2,11 @@
 //! (a fresh SQLite file, or a fresh PostgreSQL database), driven over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Shared by several test crates.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use futures::future::join_all;
 use relay_topup::clock::{Clock, ManualClock, SystemClock};
 use relay_topup::config::Limits;
 use relay_topup::server::{self, Running, ServerConfig};
@@ -163,6 +165,21 @@ impl TestApp {
 
     /// Spawns with limits and, optionally, a manual clock.
     pub async fn spawn_with(db: Db, limits: Limits, clock: Option<ManualClock>) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = database_url(db, dir.path()).await?;
+        Some(Self::spawn_at(db, dir, database_url, limits, clock).await)
+    }
+
+    /// Spawns on a database that may already hold data, with the key file
+    /// `test.keys` in `dir`. A database that has an admin token gets one
+    /// more, made with the command line.
+    pub async fn spawn_at(
+        db: Db,
+        dir: tempfile::TempDir,
+        database_url: String,
+        limits: Limits,
+        clock: Option<ManualClock>,
+    ) -> Self {
         // Logs only when asked for, e.g. RUST_LOG=relay_topup=debug.
         if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -170,15 +187,14 @@ impl TestApp {
                 .with_test_writer()
                 .try_init();
         }
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = database_url(db, dir.path()).await?;
         let app_clock: Arc<dyn Clock> = match &clock {
             Some(c) => Arc::new(c.clone()),
             None => Arc::new(SystemClock),
         };
+        let key_file = dir.path().join("test.keys");
         let config = ServerConfig {
             database_url: database_url.clone(),
-            key_file: dir.path().join("test.keys"),
+            key_file: key_file.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             limits,
             pool: PoolSettings {
@@ -189,8 +205,15 @@ impl TestApp {
             demo: false,
         };
         let running = server::start(config).await.unwrap();
-        let admin = running.first_start.admin_token.clone().unwrap();
-        Some(Self {
+        let admin = match running.first_start.admin_token.clone() {
+            Some(token) => token,
+            None => {
+                let run = cli(&database_url, &key_file, &["token", "create", "admin"]);
+                assert!(run.ok(), "{}", run.stderr);
+                run.last_line().to_owned()
+            }
+        };
+        Self {
             base: format!("http://{}", running.addr),
             client: reqwest::Client::new(),
             admin,
@@ -199,7 +222,7 @@ impl TestApp {
             db,
             database_url,
             dir,
-        })
+        }
     }
 
     pub fn running(&self) -> &Running {
@@ -444,5 +467,77 @@ pub fn cli(database_url: &str, key_file: &std::path::Path, args: &[&str]) -> Cli
         code: out.status.code(),
         stdout: String::from_utf8(out.stdout).unwrap(),
         stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Fires 64 concurrent redemptions of each code, from 8 client tasks, at
+/// `bases` (one or more servers on the same database), and checks exactly
+/// one succeeded per code and nothing failed.
+pub async fn race_codes(
+    client: &reqwest::Client,
+    bases: &[String],
+    operator: &str,
+    codes: &[String],
+) {
+    const PER_CODE: usize = 64;
+    const CLIENTS: usize = 8;
+    let work: Vec<(usize, String)> = codes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| std::iter::repeat_n((i, c.clone()), PER_CODE))
+        .collect();
+    let work = Arc::new(work);
+    let tasks = (0..CLIENTS).map(|client_no| {
+        let (client, work, bases, operator) = (
+            client.clone(),
+            Arc::clone(&work),
+            bases.to_vec(),
+            operator.to_owned(),
+        );
+        tokio::spawn(async move {
+            let mine: Vec<_> = work
+                .iter()
+                .skip(client_no)
+                .step_by(CLIENTS)
+                .cloned()
+                .collect();
+            let mut results = Vec::new();
+            // Each client keeps 8 requests in flight: 64 at once in all.
+            for chunk in mine.chunks(8) {
+                let sends = chunk.iter().enumerate().map(|(k, (i, code))| {
+                    let base = &bases[(client_no + k) % bases.len()];
+                    let req = client
+                        .post(format!("{base}/v1/redemptions"))
+                        .bearer_auth(&operator)
+                        .json(&json!({ "code": code, "msisdn": "+33612345678" }));
+                    async move { (*i, read(req.send().await.unwrap()).await) }
+                });
+                results.extend(join_all(sends).await);
+            }
+            results
+        })
+    });
+    let mut wins: HashMap<usize, usize> = HashMap::new();
+    for task in join_all(tasks).await {
+        for (i, a) in task.unwrap() {
+            match a.status {
+                StatusCode::CREATED => *wins.entry(i).or_default() += 1,
+                StatusCode::CONFLICT => {
+                    assert!(
+                        matches!(a.code(), Some("already_redeemed" | "reserved")),
+                        "{a:?}"
+                    )
+                }
+                other => panic!("unexpected {other}: {a:?}"),
+            }
+        }
+    }
+    for i in 0..codes.len() {
+        assert_eq!(
+            wins.get(&i),
+            Some(&1),
+            "code {i} redeemed {:?} times",
+            wins.get(&i)
+        );
     }
 }
