@@ -377,10 +377,14 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
 
 /// A hotline's first question: is it a typo? Exit 0 when well formed.
 fn check_code(input: &str) -> ExitCode {
-    match code::parse(input) {
-        Ok(parsed) => {
-            eprintln!("well formed; authenticity is checked only at redemption");
-            println!("{}", parsed.voucher);
+    match code::read(input) {
+        Ok(typed) => {
+            let (kind, reference) = match typed {
+                code::Typed::Code(c) => ("code", code::Reference::Code(c.voucher)),
+                code::Typed::Pin(p) => ("PIN", code::Reference::Pin(p.reference)),
+            };
+            eprintln!("well formed {kind}; authenticity is checked only at redemption");
+            println!("{reference}");
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -106,8 +106,11 @@ pub struct Limits {
     #[arg(long, env = "RELAY_TOPUP_TYPOS_PER_MIN", default_value_t = 120)]
     pub typos_per_min: u32,
     /// Failed attempts (invalid codes) one operator token may make per
-    /// window before it is locked out.
-    #[arg(long, env = "RELAY_TOPUP_FAILURES_PER_SOURCE", default_value_t = 20)]
+    /// window before it is locked out. A token is often a gateway serving
+    /// thousands of lines, each of which is also barred on its own (see
+    /// `--line-failures`), so this is sized for twenty attacking lines a
+    /// minute, not for one.
+    #[arg(long, env = "RELAY_TOPUP_FAILURES_PER_SOURCE", default_value_t = 100)]
     pub failures_per_source: i64,
     /// Failed attempts the whole deployment accepts per window; beyond it,
     /// any source that fails is locked out.
@@ -122,6 +125,29 @@ pub struct Limits {
     /// Longest lock-out, in seconds.
     #[arg(long, env = "RELAY_TOPUP_MAX_LOCKOUT_SECS", default_value_t = 3600)]
     pub max_lockout_secs: i64,
+    /// Failed attempts (invalid codes) one subscriber line may make per
+    /// line window before it is barred. Lines are told apart by the keyed
+    /// hash of the number the operator sends.
+    #[arg(long, env = "RELAY_TOPUP_LINE_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub line_failures: i64,
+    /// Length of a line's failure-counting window, in seconds (24 h).
+    #[arg(long, env = "RELAY_TOPUP_LINE_FAILURE_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub line_failure_window_secs: i64,
+    /// First bar of a line, in seconds (24 h); each further one doubles.
+    #[arg(long, env = "RELAY_TOPUP_LINE_BAR_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub line_bar_secs: i64,
+    /// Longest bar of a line, in seconds (30 days).
+    #[arg(long, env = "RELAY_TOPUP_MAX_LINE_BAR_SECS", default_value_t = 30 * 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_line_bar_secs: i64,
+    /// A line not barred for this long, in seconds, starts again from the
+    /// first bar's length (90 days).
+    #[arg(long, env = "RELAY_TOPUP_LINE_FORGIVE_AFTER_SECS", default_value_t = 90 * 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub line_forgive_after_secs: i64,
     /// Monthly cap per beneficiary and product family, e.g. `data=count:4`,
     /// `voice=amount:30` or `data=count:4,amount:8192`. Repeatable.
     #[arg(long = "beneficiary-cap", env = "RELAY_TOPUP_BENEFICIARY_CAPS", value_delimiter = ';',
@@ -207,6 +233,20 @@ impl Limits {
             ..LockoutPolicy::default()
         }
     }
+
+    /// The policy that bars subscriber lines. The deployment-wide budget
+    /// is counted once per failure, under the operator's policy, so the
+    /// line's `global` is never reached.
+    pub fn line_policy(&self) -> LockoutPolicy {
+        LockoutPolicy {
+            window_secs: self.line_failure_window_secs,
+            per_source: self.line_failures,
+            global: i64::MAX,
+            base_lockout_secs: self.line_bar_secs,
+            max_lockout_secs: self.max_line_bar_secs,
+            forgive_after_secs: self.line_forgive_after_secs,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -232,11 +272,16 @@ impl Default for Limits {
             operator_rate_per_sec: 200,
             operator_burst: 400,
             typos_per_min: 120,
-            failures_per_source: 20,
+            failures_per_source: 100,
             failures_global: 500,
             failure_window_secs: 60,
             lockout_secs: 60,
             max_lockout_secs: 3600,
+            line_failures: 5,
+            line_failure_window_secs: 86_400,
+            line_bar_secs: 86_400,
+            max_line_bar_secs: 30 * 86_400,
+            line_forgive_after_secs: 90 * 86_400,
             beneficiary_caps: Vec::new(),
             checkpoint_every_events: 1000,
             checkpoint_interval_secs: 60,

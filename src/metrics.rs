@@ -64,6 +64,8 @@ pub struct Metrics {
     /// Voucher rows read or written for an operator's check or
     /// redemption: only codes and PINs whose tag verified get this far.
     pub voucher_lookups: Counter,
+    /// Subscriber lines barred for failed attempts.
+    pub lines_barred: Counter,
 }
 
 impl Default for Metrics {
@@ -82,6 +84,12 @@ impl Metrics {
         let rate_limited = Counter::default();
         let invalid_codes = Counter::default();
         let voucher_lookups = Counter::default();
+        let lines_barred = Counter::default();
+        registry.register(
+            "lines_barred",
+            "Subscriber lines barred after too many invalid codes",
+            lines_barred.clone(),
+        );
         registry.register(
             "invalid_codes",
             "Codes and PINs refused as invalid_code",
@@ -122,6 +130,7 @@ impl Metrics {
             rate_limited,
             invalid_codes,
             voucher_lookups,
+            lines_barred,
         }
     }
 

@@ -1446,6 +1446,14 @@ async fn cli_scripts_contract() {
     assert!(!typo.stdout.contains("1EPM"), "{}", typo.stdout);
     let checksum = run(&["code", "check", "1EPM-BWHX-WG4M-WKBV-9E7E"]);
     assert!(!checksum.ok(), "a code with a wrong check symbol passed");
+    // A PIN (a vector of docs/pin-format.md) is read as a PIN: its
+    // reference, or its typo.
+    let pin = run(&["code", "check", "9000 0004 7898 8274 1936"]);
+    assert!(pin.ok(), "{}", pin.stderr);
+    assert_eq!(pin.last_line(), "9000000478");
+    let pin_typo = run(&["code", "check", "9000 0004 7898 8274 1937"]);
+    assert!(!pin_typo.ok(), "a PIN with a wrong check digit passed");
+    assert!(pin_typo.stderr.contains("typo"), "{}", pin_typo.stderr);
 }
 
 // ---------------------------------------------------------------------------

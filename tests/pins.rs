@@ -19,6 +19,9 @@ fn busy_limits() -> Limits {
         operator_rate_per_sec: 1_000_000,
         operator_burst: 1_000_000,
         typos_per_min: 1_000_000,
+        // Every request here comes from one line: barring it is
+        // tests/line_barring.rs's business.
+        line_failures: 1_000_000_000,
         failures_per_source: 1_000_000_000,
         failures_global: 1_000_000_000,
         ..common::test_limits()

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use common::{Db, TestApp};
 use futures::future::join_all;
@@ -21,6 +20,9 @@ fn busy_limits() -> Limits {
         operator_rate_per_sec: 1_000_000,
         operator_burst: 1_000_000,
         typos_per_min: 1_000_000,
+        // Every request here comes from one line: barring it is
+        // tests/line_barring.rs's business.
+        line_failures: 1_000_000_000,
         ..common::test_limits()
     }
 }
@@ -212,17 +214,7 @@ async fn double_redemption_race_across_two_servers_on_postgres() {
     let Some(app) = TestApp::spawn_with(Db::Postgres, busy_limits(), None).await else {
         return;
     };
-    let second = relay_topup::server::start(relay_topup::server::ServerConfig {
-        database_url: app.database_url.clone(),
-        key_file: app.dir.path().join("test.keys"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        limits: busy_limits(),
-        pool: relay_topup::storage::PoolSettings::default(),
-        clock: Arc::new(relay_topup::clock::SystemClock),
-        demo: false,
-    })
-    .await
-    .unwrap();
+    let second = app.second_server(busy_limits()).await;
     let (_, structure) = app.funded_structure("Secours", 200 * 1024).await;
     let operator = app.token("operator", None).await;
     let codes = app.issue_codes(&structure, 200).await;
@@ -562,17 +554,7 @@ async fn lockout_holds_across_two_servers_on_postgres() {
     let Some(app) = TestApp::spawn_with(Db::Postgres, limits.clone(), None).await else {
         return;
     };
-    let second = relay_topup::server::start(relay_topup::server::ServerConfig {
-        database_url: app.database_url.clone(),
-        key_file: app.dir.path().join("test.keys"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        limits,
-        pool: relay_topup::storage::PoolSettings::default(),
-        clock: Arc::new(relay_topup::clock::SystemClock),
-        demo: false,
-    })
-    .await
-    .unwrap();
+    let second = app.second_server(limits).await;
     let attacker = app.token("operator", None).await;
     let bases = [app.base.clone(), format!("http://{}", second.addr)];
     let other_ring = CodeKeyRing::new(KeyId::new(0).unwrap(), CodeKey::new(&[5; 32]));

@@ -1,13 +1,15 @@
 //! The operator's use cases: check a code, redeem or reserve it, confirm,
 //! cancel or reverse a redemption.
 //!
-//! Every code goes through the same gate: the operator's rate, then
+//! Every code goes through the same gate: a barred subscriber line is
+//! refused before the code is even read; then the operator's rate; then
 //! `verify_code`: format (precise errors), then authenticity (one opaque
-//! `invalid_code`, counted as a failed attempt). A locked-out operator is
-//! refused by `check` before any work, by a redemption inside its own
-//! transaction (the batched writer checks every operator it carries), and
-//! by a failed attempt when it is recorded. Writes go through the storage
-//! layer's batched writer, and nobody is answered before its commit.
+//! `invalid_code`, counted as a failed attempt against the operator, its
+//! line when named, and the deployment). A locked-out operator is refused
+//! by `check` before any work, by a redemption inside its own transaction
+//! (the batched writer checks every operator it carries), and by a failed
+//! attempt when it is recorded. Writes go through the storage layer's
+//! batched writer, and nobody is answered before its commit.
 
 use governor::clock::{Clock as _, DefaultClock};
 use serde::{Deserialize, Serialize};
@@ -24,18 +26,44 @@ use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::write::{self, RecordFailure, Redeem};
 use crate::storage::{
     FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
-    RedemptionRecord, StorageError, operator_source,
+    RedemptionRecord, StorageError, line_source, operator_source,
 };
 
-/// Refuses a locked-out operator before any work. A redemption does not
-/// ask: its batch checks the operator inside its transaction, and a failed
-/// attempt is refused when it is recorded.
-async fn refuse_locked_out(state: &AppState, token_id: i64) -> AppResult<()> {
-    match state
-        .store
-        .locked_for(&operator_source(token_id), state.now())
-        .await?
-    {
+/// Who is trying a code: the operator's token and, when the operator named
+/// the subscriber's number, the line (its failure-counter source).
+struct Attempt {
+    token_id: i64,
+    msisdn_hash: Option<[u8; 32]>,
+    line: Option<String>,
+}
+
+impl Attempt {
+    /// `msisdn`, if given, must be E.164; only its keyed hash is kept.
+    fn new(state: &AppState, token_id: i64, msisdn: Option<&str>) -> AppResult<Self> {
+        let msisdn_hash = msisdn
+            .map(|m| {
+                check_msisdn(m)?;
+                Ok::<_, DomainError>(state.keys.get().hash_msisdn(m))
+            })
+            .transpose()?;
+        Ok(Self {
+            token_id,
+            msisdn_hash,
+            line: msisdn_hash.as_ref().map(line_source),
+        })
+    }
+}
+
+/// Refuses a barred line, and with `operator` a locked-out operator, in one
+/// read, before any work. A redemption leaves the operator to its batch,
+/// which checks it inside its transaction.
+async fn refuse_locked_out(state: &AppState, attempt: &Attempt, operator: bool) -> AppResult<()> {
+    let operator_name = operator.then(|| operator_source(attempt.token_id));
+    let sources: Vec<&str> = [operator_name.as_deref(), attempt.line.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    match state.store.locked_for(&sources, state.now()).await? {
         Some(secs) => Err(DomainError::LockedOut {
             retry_after_secs: secs,
         }
@@ -58,30 +86,51 @@ fn admit(state: &AppState, token_id: i64) -> AppResult<()> {
 }
 
 /// Counts a failed attempt; answers `invalid_code`, or `locked_out` once the
-/// source has failed too often.
-async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Reference>) -> AppError {
+/// line or the operator was barred before it.
+async fn failed_attempt(
+    state: &AppState,
+    attempt: &Attempt,
+    claimed: Option<Reference>,
+) -> AppError {
     state.metrics.invalid_codes.inc();
-    // The serial the code claimed, never the code.
+    let token_id = attempt.token_id;
+    // The serial the code claimed, never the code; the line's hash prefix,
+    // never its number.
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
-    tracing::warn!(operator = token_id, %serial, "invalid code");
+    let line = attempt.line.as_deref().map(|l| l.get(..13).unwrap_or(l));
+    tracing::warn!(operator = token_id, %serial, line, "invalid code");
     let op = RecordFailure {
         source: operator_source(token_id),
         policy: state.limits.lockout_policy(),
+        line: attempt
+            .line
+            .clone()
+            .map(|l| (l, state.limits.line_policy())),
     };
     match state.store.submit(op, state.now()).await {
-        Ok(FailureRecorded::Counted(Some(secs))) => {
-            tracing::warn!(
-                operator = token_id,
-                lockout_secs = secs,
-                "operator locked out"
-            );
+        Ok(FailureRecorded::Counted {
+            operator_secs,
+            line_secs,
+        }) => {
+            if let Some(secs) = operator_secs {
+                tracing::warn!(
+                    operator = token_id,
+                    lockout_secs = secs,
+                    "operator locked out"
+                );
+            }
+            if let Some(secs) = line_secs {
+                state.metrics.lines_barred.inc();
+                tracing::warn!(operator = token_id, line, bar_secs = secs, "line barred");
+            }
             DomainError::InvalidCode.into()
         }
-        Ok(FailureRecorded::AlreadyLocked(secs)) => DomainError::LockedOut {
-            retry_after_secs: secs,
+        Ok(FailureRecorded::AlreadyLocked(secs) | FailureRecorded::LineBarred(secs)) => {
+            DomainError::LockedOut {
+                retry_after_secs: secs,
+            }
+            .into()
         }
-        .into(),
-        Ok(FailureRecorded::Counted(None)) => DomainError::InvalidCode.into(),
         Err(e) => e.into(),
     }
 }
@@ -89,11 +138,11 @@ async fn failed_attempt(state: &AppState, token_id: i64, claimed: Option<Referen
 /// Steps 1–7 of the code format, or 1–6 of the PIN format, whichever was
 /// sent: a precise answer for a malformed code or a typo, one opaque answer
 /// for anything inauthentic.
-async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<Reference> {
+async fn verify_code(state: &AppState, attempt: &Attempt, typed: &str) -> AppResult<Reference> {
     let parsed = match code::read(typed) {
         Ok(parsed) => parsed,
         Err(CodeError::Checksum) => {
-            if state.typo_limiter.check_key(&token_id).is_err() {
+            if state.typo_limiter.check_key(&attempt.token_id).is_err() {
                 state.metrics.rate_limited.inc();
                 return Err(AppError::RateLimited {
                     retry_after_secs: 60,
@@ -106,7 +155,7 @@ async fn verify_code(state: &AppState, token_id: i64, typed: &str) -> AppResult<
     };
     match state.keys.get().verify(&parsed) {
         Ok(voucher) => Ok(voucher),
-        Err(_) => Err(failed_attempt(state, token_id, Some(claimed(&parsed))).await),
+        Err(_) => Err(failed_attempt(state, attempt, Some(claimed(&parsed))).await),
     }
 }
 
@@ -134,18 +183,25 @@ pub struct CheckAnswer {
 }
 
 /// What a code is worth and whether it can be redeemed now. Changes
-/// nothing but the operator's failure count, when the code is not valid.
-pub async fn check(state: &AppState, token_id: i64, typed: &str) -> AppResult<CheckAnswer> {
-    refuse_locked_out(state, token_id).await?;
+/// nothing but the failure counts, when the code is not valid; with the
+/// subscriber's number, its line's count too, and a barred line is refused.
+pub async fn check(
+    state: &AppState,
+    token_id: i64,
+    typed: &str,
+    msisdn: Option<&str>,
+) -> AppResult<CheckAnswer> {
+    let attempt = Attempt::new(state, token_id, msisdn)?;
+    refuse_locked_out(state, &attempt, true).await?;
     admit(state, token_id)?;
-    let voucher = verify_code(state, token_id, typed).await?;
+    let voucher = verify_code(state, &attempt, typed).await?;
     state.metrics.voucher_lookups.inc();
     let Some(facts) = state
         .store
         .voucher_facts(voucher_row_id(voucher), state.now())
         .await?
     else {
-        return Err(failed_attempt(state, token_id, Some(voucher)).await);
+        return Err(failed_attempt(state, &attempt, Some(voucher)).await);
     };
     Ok(CheckAnswer {
         serial: voucher.to_string(),
@@ -177,15 +233,15 @@ pub async fn redeem(
     retry: Option<Retry>,
 ) -> AppResult<RedemptionView> {
     state.ensure_integrity()?;
+    let attempt = Attempt::new(state, token_id, Some(order.msisdn))?;
+    refuse_locked_out(state, &attempt, false).await?;
     admit(state, token_id)?;
-    let voucher = verify_code(state, token_id, order.code).await?;
-    check_msisdn(order.msisdn)?;
+    let voucher = verify_code(state, &attempt, order.code).await?;
     let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
-    let keys = state.keys.get();
     let input = RedeemInput {
         operator_token_id: token_id,
         voucher_id: voucher_row_id(voucher),
-        msisdn_hash: keys.hash_msisdn(order.msisdn),
+        msisdn_hash: attempt.msisdn_hash.unwrap_or_default(),
         operator_ref,
         mode: order.mode,
         hold_secs: state.limits.hold_secs,
@@ -198,7 +254,7 @@ pub async fn redeem(
     };
     state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;
-    let record = answer(state, token_id, outcome, Some(voucher)).await?;
+    let record = answer(state, &attempt, outcome, Some(voucher)).await?;
     tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
     view(&record)
 }
@@ -241,21 +297,26 @@ pub async fn follow_up(
         action,
     };
     let outcome = state.store.submit(op, state.now()).await;
-    let record = answer(state, token_id, outcome, None).await?;
+    let attempt = Attempt {
+        token_id,
+        msisdn_hash: None,
+        line: None,
+    };
+    let record = answer(state, &attempt, outcome, None).await?;
     view(&record)
 }
 
 /// Turns a writer outcome into an answer.
 async fn answer(
     state: &AppState,
-    token_id: i64,
+    attempt: &Attempt,
     outcome: Result<Outcome, StorageError>,
     voucher: Option<Reference>,
 ) -> AppResult<RedemptionRecord> {
     match outcome? {
         Outcome::Done(r) | Outcome::Replay(r) => Ok(r),
         Outcome::Refused(DomainError::InvalidCode) => {
-            Err(failed_attempt(state, token_id, voucher).await)
+            Err(failed_attempt(state, attempt, voucher).await)
         }
         Outcome::Refused(e) => Err(e.into()),
     }

@@ -94,9 +94,11 @@ impl Reference {
 
     /// Reads a reference as a person or a path gives it: ten digits
     /// (separators aside) are a PIN's; anything else is read as a code's,
-    /// with the code's leniency.
+    /// with the code's leniency. The length decides, not the digits: a
+    /// code's eight symbols may all be digits (`0229-3457`).
     pub fn parse(input: &str) -> Result<Self, CodeError> {
-        if super::pin::looks_numeric(input) {
+        let digits = input.chars().filter(|&c| !is_pin_separator(c)).count();
+        if super::pin::looks_numeric(input) && digits == PIN_REF_DIGITS {
             parse_pin_ref(input).map(Self::Pin)
         } else {
             VoucherRef::parse(input).map(Self::Code)
@@ -170,11 +172,18 @@ mod tests {
     }
 
     #[test]
+    fn a_code_reference_made_of_digits_is_still_a_code_reference() {
+        let r = Reference::parse("0229-3457").unwrap();
+        assert_eq!(r.format(), Format::Code);
+        assert_eq!(r.to_string(), "0229-3457");
+    }
+
+    #[test]
     fn a_wrong_number_of_digits_is_a_length_error() {
         for bad in ["712345678", "71234567890", "0"] {
             assert!(matches!(
                 Reference::parse(bad),
-                Err(CodeError::Length { expected: 10, .. })
+                Err(CodeError::Length { .. })
             ));
         }
     }

@@ -1,7 +1,11 @@
 //! The brute-force defence's rules: failed attempts are counted per source
 //! (an operator token) and for the whole deployment, in fixed windows; a
 //! source that fails too often, or that fails while the deployment's budget
-//! is spent, is locked out, each time for twice as long.
+//! is spent, is locked out, each time for twice as long. Subscriber lines
+//! are sources too, with a policy of their own (5 failures in 24 h bar a
+//! line for 24 h, doubling up to 30 days): a gateway serves thousands of
+//! lines through one token, and one attacker's line must be barred without
+//! locking the gateway out.
 
 /// Thresholds and durations, all configurable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +104,18 @@ pub fn on_failure(
     (source, global)
 }
 
+/// What one more failure from a subscriber line does to the line's
+/// counter: barred once it reaches its policy's `per_source`. (The
+/// deployment's budget is the operator's policy's business.)
+pub fn on_line_failure(line: Counter, now: i64, policy: &LockoutPolicy) -> Counter {
+    let line = line.count_failure(now, policy);
+    if line.failures >= policy.per_source {
+        line.lock(now, policy)
+    } else {
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +163,41 @@ mod tests {
         let (c, g) = on_failure(Counter::default(), g, 1001, &p);
         assert_eq!(g.failures, 4);
         assert!(c.locked_for(1001).is_some());
+    }
+
+    /// The defaults of the field: 5 failures in 24 h bar a line for 24 h,
+    /// then 48 h, 96 h, … up to 30 days; four failures a day never do.
+    #[test]
+    fn lines_are_barred_after_five_and_bars_escalate_to_thirty_days() {
+        const DAY: i64 = 86_400;
+        let p = LockoutPolicy {
+            window_secs: DAY,
+            per_source: 5,
+            global: i64::MAX,
+            base_lockout_secs: DAY,
+            max_lockout_secs: 30 * DAY,
+            forgive_after_secs: 90 * DAY,
+        };
+        let mut line = Counter::default();
+        for day in 0..10 {
+            for _ in 0..4 {
+                line = on_line_failure(line, day * DAY + 1, &p);
+            }
+        }
+        assert_eq!(line.locked_for(10 * DAY), None, "4 a day never bar");
+        let mut line = Counter::default();
+        let mut now = 100 * DAY;
+        let mut bars = Vec::new();
+        for _ in 0..7 {
+            for _ in 0..5 {
+                assert_eq!(line.locked_for(now), None);
+                line = on_line_failure(line, now, &p);
+            }
+            let secs = line.locked_for(now).unwrap();
+            bars.push(secs / DAY);
+            now += secs;
+        }
+        assert_eq!(bars, vec![1, 2, 4, 8, 16, 30, 30]);
     }
 
     #[test]

@@ -183,15 +183,16 @@ impl Problem {
         )
     }
 
-    /// Every code key id (0 to 31) has been used; ids are never reused
-    /// while codes made with them may still be presented.
+    /// Every PIN key id (0 to 9) or code key id (0 to 31) has been used;
+    /// ids are never reused while vouchers made with them may still be
+    /// presented, and the formats rotate together.
     pub fn key_ids_exhausted() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "key_ids_exhausted",
-            "No code key id left",
-            "all 32 code key ids are in use, so no new code key can be added; \
-             see the README, \"Retiring keys\"",
+            "No key id left",
+            "all 10 PIN key ids (or all 32 code key ids) are in use, so no new keys can be \
+             added; see the README, \"Retiring keys\"",
         )
     }
 

@@ -1,9 +1,10 @@
 //! The operator's API: check, redeem or reserve, confirm, cancel, reverse,
 //! and statements.
 //!
-//! Every code goes through the same gate: rate limit, then
-//! [`verify_code`]: format (precise errors), then authenticity (one opaque
-//! `invalid_code`, counted as a failed attempt). A locked-out operator is
+//! Every code goes through the same gate (`crate::app::redeem`): a barred
+//! line first, then the rate limit, then format (precise errors), then
+//! authenticity (one opaque `invalid_code`, counted as a failed attempt
+//! against the operator and the line). A locked-out operator is
 //! refused by `check` before any work, by a redemption inside its own
 //! transaction (the batched writer checks every operator it carries), and
 //! by a failed attempt when it is recorded. Writes go through the storage
@@ -39,12 +40,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
-    /// The code as typed or scanned.
+    /// The code or PIN as typed or scanned.
     #[schema(min_length = 1, max_length = 64)]
     pub code: String,
+    /// The subscriber's number, E.164, when the operator knows it (a USSD
+    /// or voice gateway always does): an invalid code then counts towards
+    /// barring that line, and a barred line is answered `locked_out`. Only
+    /// a keyed hash of it is kept.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+33612345678")]
+    pub msisdn: Option<String>,
 }
 
-/// What a code is worth and whether it can be redeemed now. Changes nothing.
+/// What a code or PIN is worth and whether it can be redeemed now.
+/// Changes nothing but failure counts.
 #[utoipa::path(post, path = "/v1/redemptions/check", tag = "operator", request_body = CheckBody,
     responses((status = 200, body = CheckAnswer), (status = 400, body = ProblemBody, description = "malformed_code, checksum_mismatch"),
         (status = 404, body = ProblemBody, description = "invalid_code"), (status = 422, body = ProblemBody),
@@ -54,18 +62,21 @@ async fn check(
     caller: Operator,
     body: ApiJson<CheckBody>,
 ) -> ApiResult<Json<CheckAnswer>> {
-    let answer = redeem::check(&state, caller.principal.token_id, &body.value.code).await?;
+    let body = &body.value;
+    let token_id = caller.principal.token_id;
+    let answer = redeem::check(&state, token_id, &body.code, body.msisdn.as_deref()).await?;
     Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemBody {
-    /// The code as typed or scanned.
+    /// The code or PIN as typed or scanned.
     #[schema(min_length = 1, max_length = 64)]
     pub code: String,
     /// The beneficiary's number, E.164 (`+33612345678`). Only a keyed hash
-    /// of it is stored.
+    /// of it is stored. A line that sends too many invalid codes is barred
+    /// (`locked_out`, 429 with `Retry-After`) before its code is read.
     #[schema(pattern = r"^\+[1-9][0-9]{7,14}$", example = "+33612345678")]
     pub msisdn: String,
     /// The operator's own reference (at most 64 characters, not blank, no

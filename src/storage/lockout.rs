@@ -1,5 +1,5 @@
-//! Failed-attempt counters in the database, so that lock-outs and the
-//! deployment-wide failure budget hold across every server process.
+//! Failed-attempt counters in the database, so that lock-outs, line bars
+//! and the deployment-wide failure budget hold across every server process.
 
 use std::collections::HashMap;
 
@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::WriteTx;
 use super::{Result, Store, padded_ids, placeholder_list};
-use crate::domain::lockout::{Counter, LockoutPolicy, on_failure};
+use crate::domain::lockout::{Counter, LockoutPolicy, on_failure, on_line_failure};
 
 /// The counter every failure also counts against.
 pub const GLOBAL_SOURCE: &str = "global";
@@ -18,6 +18,12 @@ const OPERATOR_SOURCE_PREFIX: &str = "operator:";
 /// The failure-counter source of an operator token.
 pub fn operator_source(token_id: i64) -> String {
     format!("{OPERATOR_SOURCE_PREFIX}{token_id}")
+}
+
+/// The failure-counter source of a subscriber line, named by the keyed
+/// hash of its number (never the number).
+pub fn line_source(msisdn_hash: &[u8; 32]) -> String {
+    format!("line:{}", hex::encode(msisdn_hash))
 }
 
 /// Whether an operator token may write now, as its transaction sees it.
@@ -79,85 +85,141 @@ fn counter_from_row(row: &sqlx::any::AnyRow) -> Result<Counter> {
 }
 
 impl Store {
-    /// Seconds `source` remains locked out, if it is.
-    pub async fn locked_for(&self, source: &str, now: i64) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT window_start, failures, lockouts, locked_until FROM failure_counters WHERE source = $1")
-            .bind(source.to_owned())
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(match row {
-            Some(r) => counter_from_row(&r)?.locked_for(now),
-            None => None,
-        })
+    /// Seconds the longest lock-out of `sources` lasts, if any is locked
+    /// out: one read, by key.
+    pub async fn locked_for(&self, sources: &[&str], now: i64) -> Result<Option<i64>> {
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT window_start, failures, lockouts, locked_until FROM failure_counters \
+             WHERE source IN ({})",
+            placeholder_list(1, sources.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for source in sources {
+            query = query.bind((*source).to_owned());
+        }
+        let mut longest = None;
+        for row in &query.fetch_all(self.reader()).await? {
+            longest = longest.max(counter_from_row(row)?.locked_for(now));
+        }
+        Ok(longest)
     }
 }
 
 /// What recording a failed attempt found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureRecorded {
-    /// Counted; the source is now locked out for this long, if it is.
-    Counted(Option<i64>),
-    /// The source was already locked out, for this long: an attempt made
-    /// while locked out is refused, not counted.
+    /// Counted. The operator is now locked out for `operator_secs`, the
+    /// line barred for `line_secs`, if they are.
+    Counted {
+        operator_secs: Option<i64>,
+        line_secs: Option<i64>,
+    },
+    /// The line was barred already, for this long: an attempt made while
+    /// barred is refused, not counted.
+    LineBarred(i64),
+    /// The operator was locked out already, for this long: likewise.
     AlreadyLocked(i64),
 }
 
-/// Counts a failure for `source` and for the deployment, unless `source` is
-/// locked out already.
+/// Where a failed attempt came from: an operator token and, when the
+/// operator named the subscriber's number, the line.
+#[derive(Clone, Debug)]
+pub struct FailureSources<'a> {
+    pub operator: &'a str,
+    pub policy: &'a LockoutPolicy,
+    pub line: Option<(&'a str, &'a LockoutPolicy)>,
+}
+
+/// Counts a failure for the operator, its line if named, and the
+/// deployment, unless the line is barred or the operator locked out
+/// already.
 pub(crate) async fn record_failure(
     store: &Store,
     tx: &mut WriteTx,
-    source: &str,
-    policy: &LockoutPolicy,
+    from: &FailureSources<'_>,
     now: i64,
 ) -> Result<FailureRecorded> {
-    for s in [GLOBAL_SOURCE, source] {
+    let line = from.line.map(|(name, _)| name);
+    let names: Vec<&str> = [Some(GLOBAL_SOURCE), Some(from.operator), line]
+        .into_iter()
+        .flatten()
+        .collect();
+    let counters = lock_counters(store, tx, &names, now).await?;
+    let get = |name: &str| counters.get(name).copied().unwrap_or_default();
+    if let Some((name, _)) = from.line
+        && let Some(secs) = get(name).locked_for(now)
+    {
+        return Ok(FailureRecorded::LineBarred(secs));
+    }
+    if let Some(secs) = get(from.operator).locked_for(now) {
+        return Ok(FailureRecorded::AlreadyLocked(secs));
+    }
+    let (mine, global) = on_failure(get(from.operator), get(GLOBAL_SOURCE), now, from.policy);
+    let mut updates = vec![(GLOBAL_SOURCE, global), (from.operator, mine)];
+    let mut line_secs = None;
+    if let Some((name, policy)) = from.line {
+        let barred = on_line_failure(get(name), now, policy);
+        line_secs = barred.locked_for(now);
+        updates.push((name, barred));
+    }
+    for (name, c) in updates {
+        save_counter(tx, name, c).await?;
+    }
+    Ok(FailureRecorded::Counted {
+        operator_secs: mine.locked_for(now),
+        line_secs,
+    })
+}
+
+/// The counters of `names`, created if new, locked in one statement in a
+/// fixed order (by name), so that two recordings never deadlock.
+async fn lock_counters(
+    store: &Store,
+    tx: &mut WriteTx,
+    names: &[&str],
+    now: i64,
+) -> Result<HashMap<String, Counter>> {
+    for name in names {
         sqlx::query(
             "INSERT INTO failure_counters (source, window_start, failures) VALUES ($1, $2, 0) \
              ON CONFLICT (source) DO NOTHING",
         )
-        .bind(s.to_owned())
+        .bind((*name).to_owned())
         .bind(now)
         .execute(&mut **tx)
         .await?;
     }
-    // Both rows, locked in one statement in a fixed order.
     let sql = format!(
         "SELECT source, window_start, failures, lockouts, locked_until FROM failure_counters \
-         WHERE source IN ($1, $2) ORDER BY source{}",
+         WHERE source IN ({}) ORDER BY source{}",
+        placeholder_list(1, names.len()),
         store.for_update()
     );
-    let rows = sqlx::query(&sql)
-        .bind(GLOBAL_SOURCE)
-        .bind(source.to_owned())
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut global = Counter::default();
-    let mut mine = Counter::default();
-    for row in &rows {
-        let name: String = row.try_get("source")?;
-        if name == GLOBAL_SOURCE {
-            global = counter_from_row(row)?;
-        } else {
-            mine = counter_from_row(row)?;
-        }
+    let mut query = sqlx::query(&sql);
+    for name in names {
+        query = query.bind((*name).to_owned());
     }
-    if let Some(secs) = mine.locked_for(now) {
-        return Ok(FailureRecorded::AlreadyLocked(secs));
+    let mut counters = HashMap::with_capacity(names.len());
+    for row in &query.fetch_all(&mut **tx).await? {
+        counters.insert(row.try_get::<String, _>("source")?, counter_from_row(row)?);
     }
-    let (mine, global) = on_failure(mine, global, now, policy);
-    for (name, c) in [(GLOBAL_SOURCE, global), (source, mine)] {
-        sqlx::query(
-            "UPDATE failure_counters SET window_start = $1, failures = $2, lockouts = $3, locked_until = $4 \
-             WHERE source = $5",
-        )
-        .bind(c.window_start)
-        .bind(c.failures)
-        .bind(c.lockouts)
-        .bind(c.locked_until)
-        .bind(name.to_owned())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(FailureRecorded::Counted(mine.locked_for(now)))
+    Ok(counters)
+}
+
+async fn save_counter(tx: &mut WriteTx, name: &str, c: Counter) -> Result<()> {
+    sqlx::query(
+        "UPDATE failure_counters SET window_start = $1, failures = $2, lockouts = $3, locked_until = $4 \
+         WHERE source = $5",
+    )
+    .bind(c.window_start)
+    .bind(c.failures)
+    .bind(c.lockouts)
+    .bind(c.locked_until)
+    .bind(name.to_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

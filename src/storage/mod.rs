@@ -53,7 +53,7 @@ pub use audit_changes::ChangesRead;
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
-pub use lockout::{FailureRecorded, GLOBAL_SOURCE, operator_source};
+pub use lockout::{FailureRecorded, GLOBAL_SOURCE, line_source, operator_source};
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
 pub use voucher_state::VoucherRow;

@@ -225,6 +225,27 @@ impl TestApp {
         }
     }
 
+    /// A second server process on the same database and key file, as a
+    /// deployment behind a load balancer runs them, with its own clock
+    /// reading the same manual time if this app has one.
+    pub async fn second_server(&self, limits: Limits) -> Running {
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        server::start(ServerConfig {
+            database_url: self.database_url.clone(),
+            key_file: self.dir.path().join("test.keys"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            limits,
+            pool: PoolSettings::default(),
+            clock,
+            demo: false,
+        })
+        .await
+        .unwrap()
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
     }

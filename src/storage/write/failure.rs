@@ -1,17 +1,20 @@
-//! Record a failed attempt (an invalid code) against its source and the
-//! deployment's failure budget: answers whether the source is now locked
-//! out, or that it already was (then the attempt is not counted).
+//! Record a failed attempt (an invalid code) against its operator, its
+//! subscriber line when named, and the deployment's failure budget:
+//! answers whether either is now locked out, or that one already was (then
+//! the attempt is not counted).
 
 use super::{Applying, WriteCommand};
 use crate::domain::lockout::LockoutPolicy;
 use crate::storage::Result;
-use crate::storage::lockout::{self, FailureRecorded};
+use crate::storage::lockout::{self, FailureRecorded, FailureSources};
 
-/// A failed attempt by `source`.
+/// A failed attempt by the operator `source`, from `line` if named (its
+/// source and policy).
 #[derive(Clone, Debug)]
 pub struct RecordFailure {
     pub source: String,
     pub policy: LockoutPolicy,
+    pub line: Option<(String, LockoutPolicy)>,
 }
 
 impl WriteCommand for RecordFailure {
@@ -28,6 +31,14 @@ impl WriteCommand for RecordFailure {
     }
 
     async fn apply<'a>(&'a self, at: Applying<'a>) -> Result<FailureRecorded> {
-        lockout::record_failure(at.store, at.tx, &self.source, &self.policy, at.now).await
+        let from = FailureSources {
+            operator: &self.source,
+            policy: &self.policy,
+            line: self
+                .line
+                .as_ref()
+                .map(|(name, policy)| (name.as_str(), policy)),
+        };
+        lockout::record_failure(at.store, at.tx, &from, at.now).await
     }
 }

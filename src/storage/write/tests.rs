@@ -65,6 +65,7 @@ async fn mixed_batches_answer_each_command_in_its_own_type(postgres: bool) {
         RecordFailure {
             source: crate::storage::operator_source(t.operator),
             policy: LockoutPolicy::default(),
+            line: None,
         },
         NOW,
     );
@@ -86,7 +87,13 @@ async fn mixed_batches_answer_each_command_in_its_own_type(postgres: bool) {
         (confirmed.id, confirmed.state, confirmed.redeemed_at),
         (held.id, RedemptionState::Confirmed, Some(NOW))
     );
-    assert_eq!(failure.unwrap(), FailureRecorded::Counted(None));
+    assert_eq!(
+        failure.unwrap(),
+        FailureRecorded::Counted {
+            operator_secs: None,
+            line_secs: None
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
