@@ -319,6 +319,11 @@ pub struct DeskOptions {
     /// French text (English when the desk is used in English).
     #[arg(long, env = "RELAY_TOPUP_SLIP_INSTRUCTIONS")]
     pub slip_instructions: Option<String>,
+    /// The operator's own short instructions printed on every PIN slip,
+    /// e.g. `Composez *144*, puis le code, puis #`. Default: a short
+    /// French text that names no short code.
+    #[arg(long, env = "RELAY_TOPUP_SLIP_PIN_INSTRUCTIONS")]
+    pub slip_pin_instructions: Option<String>,
     /// Sign-in attempts one client address may make at the desk per
     /// minute, refused or not (per server process). Behind a reverse proxy
     /// every client shares the proxy's address: raise it there.
@@ -343,6 +348,7 @@ impl Default for DeskOptions {
             desk_page_size: 50,
             public_url: None,
             slip_instructions: None,
+            slip_pin_instructions: None,
             desk_sign_in_attempts_per_min: 20,
         }
     }

@@ -158,6 +158,17 @@ impl<'a> Browser<'a> {
 
     /// Sends the issue form as the page would, and returns the answer.
     async fn issue(&mut self, product: &str, count: &str, reference: &str) -> Page {
+        self.issue_as(product, count, reference, "").await
+    }
+
+    /// The same, with the form's choice of code (`""`: the product's).
+    async fn issue_as(
+        &mut self,
+        product: &str,
+        count: &str,
+        reference: &str,
+        format: &str,
+    ) -> Page {
         let form = self.get("/desk/issue").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.text);
         let (csrf, nonce) = (form.field("csrf"), form.field("nonce"));
@@ -169,6 +180,7 @@ impl<'a> Browser<'a> {
                 ("product", product),
                 ("count", count),
                 ("reference", reference),
+                ("format", format),
             ],
         )
         .await
@@ -301,6 +313,52 @@ async fn desk_round_trip_over_http(db: Db) {
     app.stop().await;
 }
 both!(desk_round_trip_over_http);
+
+/// PINs from the desk: the form offers the choice, the slips show five
+/// groups of digits with the PIN's instructions, and the details say what
+/// kind of code it is.
+async fn the_desk_issues_pins_for_basic_phones(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Accueil de jour", 10 * 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let form = desk.get("/desk/issue").await;
+    form.assert_says(StatusCode::OK, "Pour quel téléphone ?");
+    assert!(form.text.contains("Téléphone simple"), "{}", form.text);
+
+    let issued = desk.issue_as("data-1gb", "2", "", "pin").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    let serials = serials_in(issued.location());
+    assert_eq!(serials.len(), 2);
+    let print = desk.get(issued.location()).await;
+    print.assert_says(StatusCode::OK, "puis les 20 chiffres, puis #");
+    for serial in &serials {
+        let api = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
+        assert_eq!(api.body["format"], "pin", "{api:?}");
+        let pin = api.body["code"].as_str().unwrap();
+        let groups: String = pin
+            .split(' ')
+            .map(|g| format!("<span class=\"group\">{g}</span> "))
+            .collect();
+        assert!(print.text.contains(&groups), "{pin} not in five groups");
+        let details = desk.get(&format!("/desk/vouchers/{serial}")).await;
+        details.assert_says(StatusCode::OK, "20 chiffres (téléphone simple)");
+    }
+    assert!(print.text.contains("slip-code pin"));
+    // The product's format by default: a code.
+    let issued = desk.issue_as("data-1gb", "1", "", "").await;
+    let serial = &serials_in(issued.location())[0];
+    let api = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
+    assert_eq!(api.body["format"], "code", "{api:?}");
+    // A choice the form never offers is refused, and issues nothing.
+    let before = voucher_count(&app, &token).await;
+    let odd = desk.issue_as("data-1gb", "1", "", "ussd").await;
+    assert!(odd.status.is_client_error(), "{}", odd.text);
+    assert_eq!(voucher_count(&app, &token).await, before);
+    app.stop().await;
+}
+both!(the_desk_issues_pins_for_basic_phones);
 
 /// Pages listing many codes come a page at a time.
 async fn the_list_has_pages(db: Db) {
@@ -1285,3 +1343,103 @@ async fn desk_in_a_real_browser(db: Db) {
     app.stop().await;
 }
 both!(desk_in_a_real_browser);
+
+/// PIN slips in a real browser: the choice clicked on the form, each
+/// slip's QR code read back by zbarimg to its PIN's twenty digits.
+async fn pin_slips_in_a_real_browser(db: Db) {
+    if !browser_available() {
+        return;
+    }
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let _turn = BROWSER_TURN.lock().await;
+    let (_, token) = app.funded_structure("Point d'accueil", 10 * 1024).await;
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let client = driver.browser(profile.path()).await;
+    let base = app.base.clone();
+    sign_in_in_browser(&client, &base, &token).await;
+
+    client.goto(&format!("{base}/desk/issue")).await.unwrap();
+    wait_for(&client, "#product")
+        .await
+        .select_by_value("data-1gb")
+        .await
+        .unwrap();
+    let count = client.find(Locator::Css("#count")).await.unwrap();
+    count.clear().await.unwrap();
+    count.send_keys("3").await.unwrap();
+    client
+        .find(Locator::Css("label[for=format-pin]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, ".slips .slip").await;
+    let slips = client.find_all(Locator::Css(".slip")).await.unwrap();
+    assert_eq!(slips.len(), 3);
+
+    let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web_desk");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let db_name = format!("{db:?}").to_lowercase();
+    for (i, slip) in slips.iter().enumerate() {
+        let mut groups = Vec::new();
+        for g in slip
+            .find_all(Locator::Css(".slip-code .group"))
+            .await
+            .unwrap()
+        {
+            groups.push(g.text().await.unwrap());
+        }
+        assert_eq!(groups.len(), 5, "{groups:?}");
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
+        );
+        let pin = groups.join(" ");
+        let serial = slip
+            .find(Locator::Css("dd.serial"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(serial, pin.replace(' ', "")[..10]);
+        let api = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
+        assert_eq!(api.body["code"], pin.as_str());
+        let qr_png = slip
+            .find(Locator::Css(".qr svg"))
+            .await
+            .unwrap()
+            .screenshot()
+            .await
+            .unwrap();
+        let qr_path = out_dir.join(format!("pin-qr-{db_name}-{i}.png"));
+        std::fs::write(&qr_path, &qr_png).unwrap();
+        assert_eq!(scan(&qr_path), pin.replace(' ', ""));
+        let words = slip
+            .find(Locator::Css(".slip-instructions"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(words.contains("puis les 20 chiffres, puis #"), "{words}");
+    }
+    let page_png = client.screenshot().await.unwrap();
+    std::fs::write(out_dir.join(format!("pin-print-{db_name}.png")), &page_png).unwrap();
+    client.close().await.unwrap();
+    drop(driver);
+    app.stop().await;
+}
+both!(pin_slips_in_a_real_browser);

@@ -140,6 +140,17 @@ pub struct Texts {
     pub slip_from: &'static str,
     pub slip_qr_label: &'static str,
     pub slip_instructions: &'static str,
+    /// What a PIN slip says to do, when the operator set nothing.
+    pub slip_pin_instructions: &'static str,
+    /// The issue form's choice of code, for which phone.
+    pub issue_format_legend: &'static str,
+    pub issue_format_product: &'static str,
+    pub issue_format_pin: &'static str,
+    pub issue_format_code: &'static str,
+    /// A voucher's format in its details.
+    pub col_format: &'static str,
+    pub format_pin: &'static str,
+    pub format_code: &'static str,
     pub months: [&'static str; 12],
 
     /// Plain words for a data top-up, given its size in MB.
@@ -323,6 +334,16 @@ pub static FR: Texts = Texts {
     slip_qr_label: "QR code du code de recharge",
     slip_instructions: "Pour recharger : composez le service de recharge de votre opérateur, \
         ou scannez le QR code, puis saisissez le code. Un code ne sert qu’une fois. Gratuit, ne peut pas être vendu.",
+    slip_pin_instructions: "Pour recharger depuis n’importe quel téléphone : composez le numéro de \
+        recharge de votre opérateur, puis les 20 chiffres, puis #. Un code ne sert qu’une fois. \
+        Gratuit, ne peut pas être vendu.",
+    issue_format_legend: "Pour quel téléphone ?",
+    issue_format_product: "Comme prévu pour ce produit",
+    issue_format_pin: "Téléphone simple, sans écran tactile : un code de 20 chiffres, à composer",
+    issue_format_code: "Smartphone : un code avec lettres et chiffres, et un QR code à scanner",
+    col_format: "Type de code",
+    format_pin: "20 chiffres (téléphone simple)",
+    format_code: "Lettres et chiffres (smartphone)",
     months: [
         "janvier",
         "février",
@@ -494,6 +515,15 @@ pub static EN: Texts = Texts {
     slip_qr_label: "QR code of the top-up code",
     slip_instructions: "To top up: call your operator's top-up service, or scan the QR code, \
         then enter the code. Each code works once. Free of charge, not for sale.",
+    slip_pin_instructions: "To top up from any phone: dial your operator's top-up number, then \
+        the 20 digits, then #. Each code works once. Free of charge, not for sale.",
+    issue_format_legend: "For which phone?",
+    issue_format_product: "As set for this product",
+    issue_format_pin: "Basic phone, no touch screen: a 20-digit code to dial",
+    issue_format_code: "Smartphone: a code of letters and digits, and a QR code to scan",
+    col_format: "Kind of code",
+    format_pin: "20 digits (basic phone)",
+    format_code: "Letters and digits (smartphone)",
     months: [
         "January",
         "February",

@@ -18,6 +18,7 @@ use super::{form_fields, internal};
 use crate::app::AppState;
 use crate::app::balances::current_balances;
 use crate::app::issue::{self, IssueOrder};
+use crate::code::Format;
 use crate::domain::{MAX_REFERENCE_CHARS, Product};
 use crate::http::error::Problem;
 use crate::storage::RequestFingerprint;
@@ -31,6 +32,8 @@ struct Entered {
     product: String,
     count: String,
     reference: String,
+    /// `""` (the product's), `code` or `pin`.
+    format: String,
 }
 
 pub async fn issue_form(
@@ -94,6 +97,16 @@ async fn render(
                         required value=(entered.count) aria-describedby="count-hint" inputmode="numeric";
                     p id="count-hint" class="hint" { ((t.issue_count_hint)(max)) }
                 }
+                fieldset class="field" {
+                    legend { (t.issue_format_legend) }
+                    @for (value, words) in [("", t.issue_format_product), ("pin", t.issue_format_pin), ("code", t.issue_format_code)] {
+                        @let id = format!("format-{}", if value.is_empty() { "product" } else { value });
+                        div class="choice" {
+                            input type="radio" id=(id) name="format" value=(value) checked[entered.format == value];
+                            label for=(id) { (words) }
+                        }
+                    }
+                }
                 div class="field" {
                     label for="reference" { (t.issue_reference_label) }
                     p id="reference-warning" class="warning" { (t.issue_reference_warning) }
@@ -148,6 +161,11 @@ pub async fn issue(
         product: field("product"),
         count: field("count"),
         reference: field("reference"),
+        format: field("format"),
+    };
+    let format = match entered.format.as_str() {
+        "" => None,
+        other => Some(Format::parse(other).ok_or(DeskError::FormInvalid)?),
     };
     let t: &Texts = desk.lang.texts();
     let max = state.limits.max_issue_count;
@@ -161,7 +179,7 @@ pub async fn issue(
         product: &entered.product,
         count,
         reference: (!reference.is_empty()).then_some(reference),
-        format: None,
+        format,
     };
     let key = (format!("desk:{nonce}"), fingerprint(&order));
     match issue::issue(&state, &desk.caller, order, Some(key))

@@ -1,8 +1,9 @@
 //! Printable slips: eight per A4 sheet, each with the code in large groups
-//! of four, its QR code, the top-up in plain words, the date to use it by,
-//! the serial, the structure's name and how to redeem it. Black on white,
-//! and every fact is written out, so a photocopy or a grey-scale printer
-//! loses nothing.
+//! of four (a PIN's twenty digits in five groups), its QR code, the top-up
+//! in plain words, the date to use it by, the serial, the structure's name
+//! and how to redeem it (a PIN slip with the operator's own short
+//! instructions for dialling it). Black on white, and every fact is
+//! written out, so a photocopy or a grey-scale printer loses nothing.
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
@@ -16,6 +17,7 @@ use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use crate::app::AppState;
 use crate::app::vouchers::{VoucherView, own_voucher, view};
+use crate::code::Format;
 use crate::domain::{Product, VoucherState};
 
 /// A top-up in plain words, from what it credits: "1 Go de données
@@ -70,9 +72,10 @@ pub fn date_of(t: &Texts, at: &str) -> String {
 }
 
 /// The code's QR code as inline SVG, labelled for screen readers. The QR
-/// holds the code without dashes, as `GET /v1/vouchers/{serial}/qr.svg`.
+/// holds the code without dashes (a PIN without spaces), as
+/// `GET /v1/vouchers/{serial}/qr.svg`.
 fn qr_markup(t: &Texts, code: &str) -> Option<Markup> {
-    let svg = crate::qr::svg(&code.replace('-', ""))?;
+    let svg = crate::qr::svg(&code.replace(['-', ' '], ""))?;
     let start = svg.find("<svg")?;
     let label = t.slip_qr_label.replace('"', "&quot;");
     let svg = svg.get(start..)?.replacen(
@@ -89,6 +92,7 @@ struct SlipContext<'a> {
     lang: Lang,
     structure_name: &'a str,
     instructions: &'a str,
+    pin_instructions: &'a str,
     catalogue: &'a [Product],
 }
 
@@ -96,12 +100,16 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
     let t = cx.lang.texts();
     let qr = qr_markup(t, &v.code)?;
     let title_id = format!("slip-{}", v.serial);
+    let (code_class, instructions) = match v.format {
+        Format::Code => ("slip-code", cx.instructions),
+        Format::Pin => ("slip-code pin", cx.pin_instructions),
+    };
     Some(html! {
         article class="slip" aria-labelledby=(title_id) {
             h2 class="slip-product" id=(title_id) { (voucher_words(cx.lang, v, cx.catalogue)) }
-            p class="slip-code" {
+            p class=(code_class) {
                 span class="slip-label" { (t.slip_code) " " }
-                @for group in v.code.split('-') {
+                @for group in v.code.split(['-', ' ']) {
                     span class="group" { (group) } " "
                 }
             }
@@ -116,7 +124,7 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
                     dd { (cx.structure_name) }
                 }
             }
-            p class="slip-instructions" { (cx.instructions) }
+            p class="slip-instructions" { (instructions) }
         }
     })
 }
@@ -167,6 +175,12 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
             .slip_instructions
             .as_deref()
             .unwrap_or(t.slip_instructions),
+        pin_instructions: state
+            .limits
+            .desk
+            .slip_pin_instructions
+            .as_deref()
+            .unwrap_or(t.slip_pin_instructions),
         catalogue: &catalogue,
     };
     let (printable, skipped): (Vec<_>, Vec<_>) = vouchers

@@ -16,6 +16,7 @@ use super::slips::{date_of, print_href, voucher_words};
 use crate::app::AppState;
 use crate::app::vouchers::{self, ListRequest, VoucherView};
 use crate::app::{AppError, AppResult};
+use crate::code::Format;
 use crate::domain::{Product, VoucherState};
 use crate::http::error::Problem;
 
@@ -140,6 +141,9 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
     html! {
         dl class="facts" {
             dt { (t.col_serial) } dd class="serial" { (v.serial) }
+            dt { (t.col_format) } dd {
+                (match v.format { Format::Pin => t.format_pin, Format::Code => t.format_code })
+            }
             dt { (t.col_product) } dd { (voucher_words(desk.lang, v, catalogue)) }
             dt { (t.col_state) } dd { strong { (t.state(v.state)) } }
             @if let Some(r) = &v.reference { dt { (t.col_reference) } dd { (r) } }
