@@ -72,6 +72,16 @@ pub fn parse_pin(data: &[u8]) {
         Err(e) if numeric => assert_eq!(Err(e), got),
         _ => assert!(!numeric, "digits not read as a PIN: {text:?}"),
     }
+    // A public reference of either format reads back to itself, and ten
+    // digits are always a PIN's.
+    if let Ok(r) = code::Reference::parse(&text) {
+        assert_eq!(code::Reference::parse(&r.to_string()), Ok(r));
+        let symbols = text
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '\t' | '-' | '.'))
+            .count();
+        assert_eq!(r.format() == code::Format::Pin, numeric && symbols == 10);
+    }
     if let Ok(parsed) = got {
         // Accepted means well formed: the PIN it describes prints back to
         // the same digits.
