@@ -271,12 +271,16 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
         .store
         .purge_idempotency(now - state.limits.idempotency_retention_secs)
         .await?;
+    let lines = state
+        .store
+        .forget_quiet_lines(now, &state.limits.line_policy())
+        .await?;
     state.issue_limiter.retain_recent();
     state.operator_limiter.retain_recent();
     state.typo_limiter.retain_recent();
     state.desk_sign_in_limiter.retain_recent();
-    if credited + lapsed + expired + purged + holds > 0 {
-        tracing::info!(credited, lapsed, expired, purged, holds, "sweep");
+    if credited + lapsed + expired + purged + holds + lines > 0 {
+        tracing::info!(credited, lapsed, expired, purged, holds, lines, "sweep");
     }
     Ok(())
 }

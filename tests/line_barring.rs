@@ -111,8 +111,38 @@ async fn five_failures_bar_the_line_not_the_gateway(db: Db) {
     clock.advance(2 * DAY);
     let a = app.redeem(&gateway, &pins[3], ATTACKER).await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+
+    // Ninety quiet days later the sweeper forgets the line, and its next
+    // bar starts again from 24 h.
+    assert_eq!(line_counters(&app).await, 1);
+    clock.advance(90 * DAY);
+    relay_topup::server::sweep_once(&app.running().state)
+        .await
+        .unwrap();
+    assert_eq!(line_counters(&app).await, 0);
+    for n in 20..25 {
+        let a = app
+            .redeem(&gateway, &forged_from(&pins[0], n), ATTACKER)
+            .await;
+        assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
+    }
+    assert_barred(&app.redeem(&gateway, &pins[0], ATTACKER).await, DAY);
     common::assert_books_clean(&app).await;
     app.stop().await;
+}
+
+/// How many subscriber lines have a failure counter.
+async fn line_counters(app: &TestApp) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM failure_counters WHERE source LIKE 'line:%'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    row.try_get("n").unwrap()
 }
 both!(five_failures_bar_the_line_not_the_gateway);
 

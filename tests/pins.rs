@@ -16,15 +16,9 @@ use serde_json::{Value, json};
 /// Limits with the operator's rate and failure limits out of the way.
 fn busy_limits() -> Limits {
     Limits {
-        operator_rate_per_sec: 1_000_000,
-        operator_burst: 1_000_000,
-        typos_per_min: 1_000_000,
-        // Every request here comes from one line: barring it is
-        // tests/line_barring.rs's business.
-        line_failures: 1_000_000_000,
         failures_per_source: 1_000_000_000,
         failures_global: 1_000_000_000,
-        ..common::test_limits()
+        ..common::busy_limits()
     }
 }
 

@@ -14,18 +14,7 @@ use relay_topup::config::Limits;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Limits with the operator rate limit out of the way.
-fn busy_limits() -> Limits {
-    Limits {
-        operator_rate_per_sec: 1_000_000,
-        operator_burst: 1_000_000,
-        typos_per_min: 1_000_000,
-        // Every request here comes from one line: barring it is
-        // tests/line_barring.rs's business.
-        line_failures: 1_000_000_000,
-        ..common::test_limits()
-    }
-}
+use common::busy_limits;
 
 fn redeem_body(code: &str) -> Value {
     json!({ "code": code, "msisdn": "+33612345678" })

@@ -1129,6 +1129,48 @@ async fn sign_in_in_browser(client: &fantoccini::Client, base: &str, token: &str
     wait_for(client, "table.balances").await;
 }
 
+/// Fills the issue form for `data-1gb` as a person would (the format by
+/// its label) and sends it; waits for the slips.
+async fn issue_in_browser(
+    client: &fantoccini::Client,
+    base: &str,
+    count: &str,
+    reference: Option<&str>,
+    format: Option<&str>,
+) {
+    client.goto(&format!("{base}/desk/issue")).await.unwrap();
+    wait_for(client, "#product")
+        .await
+        .select_by_value("data-1gb")
+        .await
+        .unwrap();
+    let field = client.find(Locator::Css("#count")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(count).await.unwrap();
+    if let Some(reference) = reference {
+        let field = client.find(Locator::Css("#reference")).await.unwrap();
+        field.send_keys(reference).await.unwrap();
+    }
+    if let Some(format) = format {
+        let label = format!("label[for=format-{format}]");
+        client
+            .find(Locator::Css(&label))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(client, ".slips .slip").await;
+}
+
 fn is_png(bytes: &[u8]) -> bool {
     bytes.len() > 8 && bytes.starts_with(b"\x89PNG\r\n\x1a\n")
 }
@@ -1179,30 +1221,7 @@ async fn desk_in_a_real_browser(db: Db) {
     assert_eq!(h1, "Accueil");
 
     // Issue three codes through the form, by keyboard-reachable controls.
-    client.goto(&format!("{base}/desk/issue")).await.unwrap();
-    wait_for(&client, "#product")
-        .await
-        .select_by_value("data-1gb")
-        .await
-        .unwrap();
-    let count = client.find(Locator::Css("#count")).await.unwrap();
-    count.clear().await.unwrap();
-    count.send_keys("3").await.unwrap();
-    client
-        .find(Locator::Css("#reference"))
-        .await
-        .unwrap()
-        .send_keys("atelier")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(&client, ".slips .slip").await;
+    issue_in_browser(&client, &base, "3", Some("atelier"), None).await;
     let slips = client.find_all(Locator::Css(".slip")).await.unwrap();
     assert_eq!(slips.len(), 3);
     assert!(
@@ -1361,30 +1380,7 @@ async fn pin_slips_in_a_real_browser(db: Db) {
     let base = app.base.clone();
     sign_in_in_browser(&client, &base, &token).await;
 
-    client.goto(&format!("{base}/desk/issue")).await.unwrap();
-    wait_for(&client, "#product")
-        .await
-        .select_by_value("data-1gb")
-        .await
-        .unwrap();
-    let count = client.find(Locator::Css("#count")).await.unwrap();
-    count.clear().await.unwrap();
-    count.send_keys("3").await.unwrap();
-    client
-        .find(Locator::Css("label[for=format-pin]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(&client, ".slips .slip").await;
+    issue_in_browser(&client, &base, "3", None, Some("pin")).await;
     let slips = client.find_all(Locator::Css(".slip")).await.unwrap();
     assert_eq!(slips.len(), 3);
 

@@ -233,9 +233,10 @@ pub async fn redeem(
     retry: Option<Retry>,
 ) -> AppResult<RedemptionView> {
     state.ensure_integrity()?;
+    // The rate first: it costs no read, so a flood is refused for free.
+    admit(state, token_id)?;
     let attempt = Attempt::new(state, token_id, Some(order.msisdn))?;
     refuse_locked_out(state, &attempt, false).await?;
-    admit(state, token_id)?;
     let voucher = verify_code(state, &attempt, order.code).await?;
     let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
     let input = RedeemInput {

@@ -209,10 +209,13 @@ async fn lock_counters(
     Ok(counters)
 }
 
+/// Writes a counter, creating its row again if the sweeper forgot it in
+/// the meantime (a forgotten row and a fresh counter are the same thing).
 async fn save_counter(tx: &mut WriteTx, name: &str, c: Counter) -> Result<()> {
     sqlx::query(
-        "UPDATE failure_counters SET window_start = $1, failures = $2, lockouts = $3, locked_until = $4 \
-         WHERE source = $5",
+        "INSERT INTO failure_counters (source, window_start, failures, lockouts, locked_until) \
+         VALUES ($5, $1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET window_start = $1, \
+         failures = $2, lockouts = $3, locked_until = $4",
     )
     .bind(c.window_start)
     .bind(c.failures)
@@ -222,4 +225,25 @@ async fn save_counter(tx: &mut WriteTx, name: &str, c: Counter) -> Result<()> {
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// Deletes the counters of lines that have nothing left to remember:
+    /// their window is over and their last bar forgiven, so a new failure
+    /// would start from a fresh counter anyway. Without this, every line
+    /// that ever sent a wrong code would keep a row for ever.
+    pub async fn forget_quiet_lines(&self, now: i64, policy: &LockoutPolicy) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let forgotten = sqlx::query(
+            "DELETE FROM failure_counters WHERE source LIKE 'line:%' \
+             AND window_start <= $1 AND locked_until <= $2",
+        )
+        .bind(now.saturating_sub(policy.window_secs))
+        .bind(now.saturating_sub(policy.forgive_after_secs))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        super::events::commit(tx).await?;
+        Ok(forgotten)
+    }
 }

@@ -125,6 +125,20 @@ pub fn test_limits() -> Limits {
     }
 }
 
+/// Limits with the operator's rate limits out of the way, for tests that
+/// send many requests from one operator and one line.
+pub fn busy_limits() -> Limits {
+    Limits {
+        operator_rate_per_sec: 1_000_000,
+        operator_burst: 1_000_000,
+        typos_per_min: 1_000_000,
+        // Every request comes from one line: barring it is
+        // tests/line_barring.rs's business.
+        line_failures: 1_000_000_000,
+        ..test_limits()
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
