@@ -146,6 +146,45 @@ async fn line_counters(app: &TestApp) -> i64 {
 }
 both!(five_failures_bar_the_line_not_the_gateway);
 
+/// A redemption from the attacker's line with an Idempotency-Key.
+async fn send(app: &TestApp, gateway: &str, pin: &str, key: &str) -> Answer {
+    let body = json!({ "code": pin, "msisdn": ATTACKER });
+    let headers = [("Idempotency-Key", key)];
+    let post = reqwest::Method::POST;
+    app.request_with(post, "/v1/redemptions", Some(gateway), Some(body), &headers)
+        .await
+}
+
+/// A redemption answered before its line was barred, retried with the same
+/// Idempotency-Key, is answered the same: the operator may not have seen
+/// the first answer, nor credited the line. Anything else from the line is
+/// refused.
+async fn a_retry_from_before_the_bar_is_answered_the_same(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Reprise", 2 * 1024).await;
+    let gateway = app.token("operator", None).await;
+    let pins = issue_pins(&app, &structure, 2).await;
+    let first = send(&app, &gateway, &pins[0], "session-1").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+    for n in 0..5 {
+        let a = app
+            .redeem(&gateway, &forged_from(&pins[1], n), ATTACKER)
+            .await;
+        assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
+    }
+    let again = send(&app, &gateway, &pins[0], "session-1").await;
+    assert_eq!(
+        (again.status, &again.body),
+        (StatusCode::CREATED, &first.body)
+    );
+    assert_barred(&send(&app, &gateway, &pins[1], "session-2").await, DAY);
+    assert_barred(&send(&app, &gateway, &pins[1], "session-1").await, DAY);
+    app.stop().await;
+}
+both!(a_retry_from_before_the_bar_is_answered_the_same);
+
 /// A check that names the subscriber's number counts towards its bar; one
 /// that names none counts only against the operator.
 async fn checks_with_a_number_count_towards_the_bar(db: Db) {

@@ -26,7 +26,7 @@ use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::write::{self, RecordFailure, Redeem};
 use crate::storage::{
     FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
-    RedemptionRecord, StorageError, line_source, operator_source,
+    RedemptionRecord, StorageError, StoredAnswer, line_source, operator_source,
 };
 
 /// Who is trying a code: the operator's token and, when the operator named
@@ -236,7 +236,22 @@ pub async fn redeem(
     // The rate first: it costs no read, so a flood is refused for free.
     admit(state, token_id)?;
     let attempt = Attempt::new(state, token_id, Some(order.msisdn))?;
-    refuse_locked_out(state, &attempt, false).await?;
+    let idempotency = retry.map(|(key, fingerprint)| IdempotencyClaim {
+        scope: operator_source(token_id),
+        key,
+        fingerprint,
+    });
+    if let Err(barred) = refuse_locked_out(state, &attempt, false).await {
+        // A retry of a redemption answered before the bar is answered the
+        // same again: the operator may not have credited the line yet.
+        let replay = match &idempotency {
+            Some(claim) => state.store.stored_answer(claim).await? == StoredAnswer::Same,
+            None => false,
+        };
+        if !replay {
+            return Err(barred);
+        }
+    }
     let voucher = verify_code(state, &attempt, order.code).await?;
     let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
     let input = RedeemInput {
@@ -247,11 +262,7 @@ pub async fn redeem(
         mode: order.mode,
         hold_secs: state.limits.hold_secs,
         caps: state.limits.beneficiary_caps.clone(),
-        idempotency: retry.map(|(key, fingerprint)| IdempotencyClaim {
-            scope: operator_source(token_id),
-            key,
-            fingerprint,
-        }),
+        idempotency,
     };
     state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;
