@@ -387,6 +387,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
             hold_secs: 300,
             caps: Vec::new(),
             idempotency: None,
+            line: None,
         };
         store.submit(write::Redeem(input), now).await.unwrap();
         done += 1;

@@ -1,14 +1,15 @@
 //! The operator's use cases: check a code, redeem or reserve it, confirm,
 //! cancel or reverse a redemption.
 //!
-//! Every code goes through the same gate: a barred subscriber line is
-//! refused before the code is even read; then the operator's rate; then
+//! Every code goes through the same gate: the operator's rate; then
 //! `verify_code`: format (precise errors), then authenticity (one opaque
 //! `invalid_code`, counted as a failed attempt against the operator, its
-//! line when named, and the deployment). A locked-out operator is refused
-//! by `check` before any work, by a redemption inside its own transaction
-//! (the batched writer checks every operator it carries), and by a failed
-//! attempt when it is recorded. Writes go through the storage layer's
+//! line when named, and the deployment). A locked-out operator or a barred
+//! line is refused by `check` before any work, by a redemption inside its
+//! own transaction (the batched writer checks every operator and line it
+//! carries) or, for a code that does not even read, before its precise
+//! error, and by a failed attempt when it is recorded. No answer from a
+//! barred line ever says more than `locked_out`. Writes go through the storage layer's
 //! batched writer, and nobody is answered before its commit.
 
 use governor::clock::{Clock as _, DefaultClock};
@@ -26,7 +27,7 @@ use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
 use crate::storage::write::{self, RecordFailure, Redeem};
 use crate::storage::{
     FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
-    RedemptionRecord, StorageError, StoredAnswer, line_source, operator_source,
+    RedemptionRecord, StorageError, line_source, operator_source,
 };
 
 /// Who is trying a code: the operator's token and, when the operator named
@@ -55,8 +56,8 @@ impl Attempt {
 }
 
 /// Refuses a barred line, and with `operator` a locked-out operator, in one
-/// read, before any work. A redemption leaves the operator to its batch,
-/// which checks it inside its transaction.
+/// read. A redemption leaves both to its batch, which checks them inside
+/// its transaction, and asks here only for a code that does not read.
 async fn refuse_locked_out(state: &AppState, attempt: &Attempt, operator: bool) -> AppResult<()> {
     let operator_name = operator.then(|| operator_source(attempt.token_id));
     let sources: Vec<&str> = [operator_name.as_deref(), attempt.line.as_deref()]
@@ -236,23 +237,17 @@ pub async fn redeem(
     // The rate first: it costs no read, so a flood is refused for free.
     admit(state, token_id)?;
     let attempt = Attempt::new(state, token_id, Some(order.msisdn))?;
-    let idempotency = retry.map(|(key, fingerprint)| IdempotencyClaim {
-        scope: operator_source(token_id),
-        key,
-        fingerprint,
-    });
-    if let Err(barred) = refuse_locked_out(state, &attempt, false).await {
-        // A retry of a redemption answered before the bar is answered the
-        // same again: the operator may not have credited the line yet.
-        let replay = match &idempotency {
-            Some(claim) => state.store.stored_answer(claim).await? == StoredAnswer::Same,
-            None => false,
-        };
-        if !replay {
-            return Err(barred);
+    // A barred line is refused by the writer, inside its transaction, so a
+    // genuine code costs no read of its own here; a forged one is refused
+    // when its failure is recorded. Only a code that does not even read
+    // (a typo) asks for the line's bar first.
+    let voucher = match verify_code(state, &attempt, order.code).await {
+        Err(AppError::Code(e)) if !matches!(e, CodeError::Invalid(_)) => {
+            refuse_locked_out(state, &attempt, false).await?;
+            return Err(e.into());
         }
-    }
-    let voucher = verify_code(state, &attempt, order.code).await?;
+        other => other?,
+    };
     let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
     let input = RedeemInput {
         operator_token_id: token_id,
@@ -262,7 +257,12 @@ pub async fn redeem(
         mode: order.mode,
         hold_secs: state.limits.hold_secs,
         caps: state.limits.beneficiary_caps.clone(),
-        idempotency,
+        idempotency: retry.map(|(key, fingerprint)| IdempotencyClaim {
+            scope: operator_source(token_id),
+            key,
+            fingerprint,
+        }),
+        line: attempt.line.clone(),
     };
     state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;

@@ -72,8 +72,9 @@ fn barred(job: &dyn Job, standing: &HashMap<i64, lockout::Standing>) -> Option<D
     }
 }
 
-/// Refuses the jobs whose operator is revoked or locked out, as the
-/// transaction sees the tokens and counters: one statement for all.
+/// Refuses the jobs whose operator is revoked or locked out, or whose
+/// subscriber line is barred, as the transaction sees the tokens and
+/// counters: one statement for the operators, one for the lines.
 async fn check_operators(tx: &mut WriteTx, jobs: &mut [Box<dyn Job>]) -> Result<()> {
     let mut ids: Vec<i64> = jobs
         .iter()
@@ -85,8 +86,16 @@ async fn check_operators(tx: &mut WriteTx, jobs: &mut [Box<dyn Job>]) -> Result<
         return Ok(());
     };
     let standing = lockout::operator_standing(tx, &ids, now).await?;
+    let lines: Vec<&str> = jobs.iter().filter_map(|j| j.line()).collect();
+    let bars = lockout::barred_lines(tx, &lines, now).await?;
     for job in jobs.iter_mut() {
-        if let Some(refusal) = barred(job.as_ref(), &standing) {
+        let line_bar = job
+            .line()
+            .and_then(|l| bars.get(l))
+            .map(|&secs| DomainError::LockedOut {
+                retry_after_secs: secs,
+            });
+        if let Some(refusal) = barred(job.as_ref(), &standing).or(line_bar) {
             job.refuse(refusal);
         }
     }

@@ -16,6 +16,7 @@ fn input(operator: i64, voucher_id: i64) -> RedeemInput {
         hold_secs: 300,
         caps: Vec::new(),
         idempotency: None,
+        line: None,
     }
 }
 

@@ -75,6 +75,34 @@ pub(crate) async fn operator_standing(
     Ok(standing)
 }
 
+/// The lines of `lines` that are barred at `now`, with the seconds left,
+/// in one statement inside the writer's transaction.
+pub(crate) async fn barred_lines(
+    tx: &mut WriteTx,
+    lines: &[&str],
+    now: i64,
+) -> Result<HashMap<String, i64>> {
+    let mut bars = HashMap::new();
+    if lines.is_empty() {
+        return Ok(bars);
+    }
+    let sql = format!(
+        "SELECT source, window_start, failures, lockouts, locked_until FROM failure_counters \
+         WHERE source IN ({}) AND locked_until > $1",
+        placeholder_list(2, lines.len())
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for line in lines {
+        query = query.bind((*line).to_owned());
+    }
+    for row in &query.fetch_all(&mut **tx).await? {
+        if let Some(secs) = counter_from_row(row)?.locked_for(now) {
+            bars.insert(row.try_get::<String, _>("source")?, secs);
+        }
+    }
+    Ok(bars)
+}
+
 fn counter_from_row(row: &sqlx::any::AnyRow) -> Result<Counter> {
     Ok(Counter {
         window_start: row.try_get("window_start")?,

@@ -21,6 +21,10 @@ pub struct RedeemInput {
     /// The cap for the product's family, if any: looked up by the caller.
     pub caps: Vec<BeneficiaryCap>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// The subscriber line's failure-counter source: a barred line is
+    /// refused `locked_out` inside the transaction, as the counters stand
+    /// there, whichever server barred it.
+    pub line: Option<String>,
 }
 
 /// A redemption as the operator sees it.

@@ -51,7 +51,18 @@ pub(crate) async fn redeem(
             return Ok(Outcome::Replay(record));
         }
     }
-    let outcome = redeem_claimed(store, tx, input, now, set_based_tried).await?;
+    // Only a request with a key gets here with its line unchecked (see
+    // `write::Redeem::line`): its key is claimed, and not a replay.
+    let barred = match (&input.line, &input.idempotency) {
+        (Some(line), Some(_)) => super::lockout::barred_lines(tx, &[line], now).await?,
+        _ => Default::default(),
+    };
+    let outcome = match barred.into_values().next() {
+        Some(secs) => Outcome::Refused(DomainError::LockedOut {
+            retry_after_secs: secs,
+        }),
+        None => redeem_claimed(store, tx, input, now, set_based_tried).await?,
+    };
     if let Some(claim) = &input.idempotency {
         match &outcome {
             Outcome::Done(record) => {

@@ -79,6 +79,12 @@ pub trait WriteCommand: Send + Sync + Sized + 'static {
         StandingCheck::Free
     }
 
+    /// The subscriber line that must not be barred for it to be applied,
+    /// checked with its operator (and refused the same way).
+    fn line(&self) -> Option<&str> {
+        None
+    }
+
     /// Applies it. An error undoes what it wrote (and only that, where the
     /// batch can); a domain refusal is a reply, and what was written before
     /// it is committed.
@@ -117,6 +123,8 @@ pub(crate) trait Job: Send {
     /// The operator token whose standing it needs, and whether a lock-out
     /// bars it too.
     fn operator(&self) -> Option<(i64, bool)>;
+    /// See [`WriteCommand::line`].
+    fn line(&self) -> Option<&str>;
     /// Answers it with its operator's refusal: it is not applied.
     fn refuse(&mut self, refusal: DomainError);
     /// Applies it in `tx` and keeps its reply; an error is returned for the
@@ -154,6 +162,10 @@ impl<C: WriteCommand> Job for Queued<C> {
                 token_id, lockable, ..
             } => Some((token_id, lockable)),
         }
+    }
+
+    fn line(&self) -> Option<&str> {
+        self.command.line()
     }
 
     fn refuse(&mut self, refusal: DomainError) {

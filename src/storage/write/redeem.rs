@@ -42,6 +42,16 @@ impl WriteCommand for Redeem {
         }
     }
 
+    /// A request with an Idempotency-Key is not refused here: a retry of a
+    /// redemption answered before its line was barred must be answered the
+    /// same, so the general path claims the key first, then checks the line.
+    fn line(&self) -> Option<&str> {
+        self.0
+            .line
+            .as_deref()
+            .filter(|_| self.0.idempotency.is_none())
+    }
+
     async fn apply<'a>(&'a self, at: Applying<'a>) -> Result<Outcome> {
         let set_based_tried = at.set_based_pass_ran && self.set_based();
         redemptions::redeem(at.store, at.tx, &self.0, at.now, set_based_tried).await

@@ -21,6 +21,7 @@ fn redeem(operator: i64, voucher_id: i64, mode: RedeemMode) -> Redeem {
         hold_secs: 300,
         caps: Vec::new(),
         idempotency: None,
+        line: None,
     })
 }
 
