@@ -86,7 +86,9 @@ async fn check_operators(tx: &mut WriteTx, jobs: &mut [Box<dyn Job>]) -> Result<
         return Ok(());
     };
     let standing = lockout::operator_standing(tx, &ids, now).await?;
-    let lines: Vec<&str> = jobs.iter().filter_map(|j| j.line()).collect();
+    let mut lines: Vec<&str> = jobs.iter().filter_map(|j| j.line()).collect();
+    lines.sort_unstable();
+    lines.dedup();
     let bars = lockout::barred_lines(tx, &lines, now).await?;
     for job in jobs.iter_mut() {
         let line_bar = job
