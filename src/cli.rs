@@ -379,9 +379,10 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
 fn check_code(input: &str) -> ExitCode {
     match code::read(input) {
         Ok(typed) => {
-            let (kind, reference) = match typed {
-                code::Typed::Code(c) => ("code", code::Reference::Code(c.voucher)),
-                code::Typed::Pin(p) => ("PIN", code::Reference::Pin(p.reference)),
+            let reference = typed.reference();
+            let kind = match reference.format() {
+                code::Format::Code => "code",
+                code::Format::Pin => "PIN",
             };
             eprintln!("well formed {kind}; authenticity is checked only at redemption");
             println!("{reference}");

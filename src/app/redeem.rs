@@ -20,7 +20,7 @@ use super::issue::Retry;
 use super::statement::{RedemptionView, view};
 use super::{AppError, AppResult, AppState};
 use crate::clock::rfc3339;
-use crate::code::{self, CodeError, Reference, Typed};
+use crate::code::{self, CodeError, Reference};
 use crate::domain::minting::voucher_row_id;
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
@@ -35,7 +35,6 @@ use crate::storage::{
 struct Attempt {
     token_id: i64,
     msisdn_hash: Option<[u8; 32]>,
-    line: Option<String>,
 }
 
 impl Attempt {
@@ -50,8 +49,12 @@ impl Attempt {
         Ok(Self {
             token_id,
             msisdn_hash,
-            line: msisdn_hash.as_ref().map(line_source),
         })
+    }
+
+    /// The line's failure-counter source, if the number was given.
+    fn line(&self) -> Option<String> {
+        self.msisdn_hash.as_ref().map(line_source)
     }
 }
 
@@ -60,7 +63,8 @@ impl Attempt {
 /// its transaction, and asks here only for a code that does not read.
 async fn refuse_locked_out(state: &AppState, attempt: &Attempt, operator: bool) -> AppResult<()> {
     let operator_name = operator.then(|| operator_source(attempt.token_id));
-    let sources: Vec<&str> = [operator_name.as_deref(), attempt.line.as_deref()]
+    let line = attempt.line();
+    let sources: Vec<&str> = [operator_name.as_deref(), line.as_deref()]
         .into_iter()
         .flatten()
         .collect();
@@ -98,15 +102,13 @@ async fn failed_attempt(
     // The serial the code claimed, never the code; the line's hash prefix,
     // never its number.
     let serial = claimed.map(|v| v.to_string()).unwrap_or_default();
-    let line = attempt.line.as_deref().map(|l| l.get(..13).unwrap_or(l));
+    let full_line = attempt.line();
+    let line = full_line.as_deref().map(|l| l.get(..13).unwrap_or(l));
     tracing::warn!(operator = token_id, %serial, line, "invalid code");
     let op = RecordFailure {
         source: operator_source(token_id),
         policy: state.limits.lockout_policy(),
-        line: attempt
-            .line
-            .clone()
-            .map(|l| (l, state.limits.line_policy())),
+        line: full_line.clone().map(|l| (l, state.limits.line_policy())),
     };
     match state.store.submit(op, state.now()).await {
         Ok(FailureRecorded::Counted {
@@ -156,15 +158,7 @@ async fn verify_code(state: &AppState, attempt: &Attempt, typed: &str) -> AppRes
     };
     match state.keys.get().verify(&parsed) {
         Ok(voucher) => Ok(voucher),
-        Err(_) => Err(failed_attempt(state, attempt, Some(claimed(&parsed))).await),
-    }
-}
-
-/// The public reference a code or PIN claims, for the log.
-fn claimed(parsed: &Typed) -> Reference {
-    match parsed {
-        Typed::Code(c) => Reference::Code(c.voucher),
-        Typed::Pin(p) => Reference::Pin(p.reference),
+        Err(_) => Err(failed_attempt(state, attempt, Some(parsed.reference())).await),
     }
 }
 
@@ -262,7 +256,7 @@ pub async fn redeem(
             key,
             fingerprint,
         }),
-        line: attempt.line.clone(),
+        line: attempt.line(),
     };
     state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;
@@ -312,7 +306,6 @@ pub async fn follow_up(
     let attempt = Attempt {
         token_id,
         msisdn_hash: None,
-        line: None,
     };
     let record = answer(state, &attempt, outcome, None).await?;
     view(&record)

@@ -53,6 +53,16 @@ pub enum Typed {
     Pin(ParsedPin),
 }
 
+impl Typed {
+    /// The public reference it claims (not yet authenticated).
+    pub fn reference(&self) -> Reference {
+        match self {
+            Self::Code(c) => Reference::Code(c.voucher),
+            Self::Pin(p) => Reference::Pin(p.reference),
+        }
+    }
+}
+
 /// One reader for both formats: input made only of digits (separators
 /// aside) is a PIN, so nineteen digits get the PIN's length error; anything
 /// else is a v1 code. The issuer never makes an all-digit v1 code, so no
