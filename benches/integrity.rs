@@ -26,7 +26,7 @@ use relay_topup::config::Limits;
 use relay_topup::domain::{Principal, Role};
 use relay_topup::integrity::{self, CheckKind, CheckResult, IncrementalState};
 use relay_topup::server::{self, Running, ServerConfig};
-use relay_topup::storage::{IssueRequest, NewGrant, PoolSettings, StorageError};
+use relay_topup::storage::{IssueRequest, NewGrant, PoolSettings, StorageError, TokenScope};
 
 /// 2027-01-15: the clock starts there and moves only when told (a second
 /// per transaction while the history is built, a minute between checks),
@@ -105,6 +105,8 @@ async fn issuers(state: &AppState) -> Vec<Issuer> {
             .id;
         let grant = NewGrant {
             structure_id,
+            // The first seeded network, whose catalogue has `data-1gb`.
+            operator_id: 1,
             resource: "data_mb".into(),
             amount: 1 << 40,
             starts_at: T0,
@@ -118,7 +120,10 @@ async fn issuers(state: &AppState) -> Vec<Issuer> {
                 "bench",
                 &hash,
                 Role::Structure,
-                Some(structure_id),
+                TokenScope {
+                    structure_id: Some(structure_id),
+                    operator_id: None,
+                },
                 None,
                 T0,
             )
@@ -128,6 +133,7 @@ async fn issuers(state: &AppState) -> Vec<Issuer> {
             token_id,
             role: Role::Structure,
             structure_id: Some(structure_id),
+            operator_id: None,
         };
         out.push(Issuer {
             structure_id,

@@ -183,7 +183,7 @@ async fn issue_load(server: &Server, seconds: u64, connections: usize) {
             base,
             &server.admin,
             &format!("/v1/structures/{id}/grants"),
-            json!({ "resource": "data_mb", "amount": 1_000_000_000_000i64 }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 1_000_000_000_000i64 }),
         )
         .await;
         let t = call(
@@ -267,7 +267,7 @@ async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
         base,
         &server.admin,
         &format!("/v1/structures/{id}/grants"),
-        json!({ "resource": "data_mb", "amount": 1_000_000_000_000i64 }),
+        json!({ "operator_id": 1, "resource": "data_mb", "amount": 1_000_000_000_000i64 }),
     )
     .await;
     let t = call(
@@ -302,7 +302,7 @@ async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
         base,
         &server.admin,
         "/v1/tokens",
-        json!({ "role": "operator" }),
+        json!({ "role": "operator", "operator_id": 1 }),
     )
     .await;
     (codes, op["token"].as_str().unwrap().to_owned())
@@ -313,7 +313,7 @@ async fn issue_codes(server: &Server, n: usize) -> (Vec<String>, String) {
 async fn raw_redemption_limit(seconds: u64) -> f64 {
     use relay_topup::domain::{Principal, Role};
     use relay_topup::storage::{
-        IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, write,
+        IssueRequest, NewGrant, PoolSettings, RedeemInput, RedeemMode, Store, TokenScope, write,
     };
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(dir.path(), "raw").await;
@@ -321,7 +321,17 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
     let keys = relay_topup::code::KeySet::from_material(&relay_topup::keyfile::generate().unwrap())
         .unwrap();
     let now = 1_800_000_000;
-    let product = relay_topup::domain::catalogue::seed_catalogue().remove(0);
+    let network = relay_topup::domain::NewOperator {
+        name: "bench".into(),
+        instructions_fr: None,
+        instructions_en: None,
+    };
+    let network = store
+        .create_operator("bench", &network, now)
+        .await
+        .unwrap()
+        .id;
+    let product = relay_topup::domain::catalogue::seed_catalogue(network, (network, "x")).remove(0);
     store.upsert_product("bench", &product, now).await.unwrap();
     let s = store
         .create_structure("bench", "raw", None, now)
@@ -329,6 +339,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         .unwrap();
     let grant = NewGrant {
         structure_id: s.id,
+        operator_id: network,
         resource: "data_mb".into(),
         amount: 1 << 50,
         starts_at: now,
@@ -341,7 +352,10 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
             "bench",
             &relay_topup::tokens::hash("bench structure"),
             Role::Structure,
-            Some(s.id),
+            TokenScope {
+                structure_id: Some(s.id),
+                operator_id: None,
+            },
             None,
             now,
         )
@@ -351,10 +365,21 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         token_id: structure_token,
         role: Role::Structure,
         structure_id: Some(s.id),
+        operator_id: None,
     };
     let hash = relay_topup::tokens::hash("bench operator");
     let operator = store
-        .create_token("bench", &hash, Role::Operator, None, None, now)
+        .create_token(
+            "bench",
+            &hash,
+            Role::Operator,
+            TokenScope {
+                structure_id: None,
+                operator_id: Some(network),
+            },
+            None,
+            now,
+        )
         .await
         .unwrap();
     let mut ids = Vec::new();
@@ -380,6 +405,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         }
         let input = RedeemInput {
             operator_token_id: operator,
+            operator_id: network,
             voucher_id: id,
             msisdn_hash: [1; 32],
             operator_ref: None,

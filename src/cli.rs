@@ -14,13 +14,14 @@ use clap::{Parser, Subcommand};
 mod audit;
 
 use crate::app::grants::{self, GrantOrder};
+use crate::app::operators;
 use crate::clock::{Clock, SystemClock};
 use crate::code::{self, CodeError, KeySet};
 use crate::config::Limits;
-use crate::domain::{Product, Recurrence, Role};
+use crate::domain::{NewOperator, Product, Recurrence, Role};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 use crate::server::{self, DEFAULT_DATABASE_URL, ServerConfig};
-use crate::storage::{PoolSettings, Store};
+use crate::storage::{PoolSettings, Store, TokenScope};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +56,9 @@ enum Command {
     /// Register and list structures.
     #[command(subcommand)]
     Structure(StructureCommand),
+    /// Register and list operators (networks).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// Grant quota to a structure.
     Grant(GrantArgs),
     /// Create and revoke API tokens.
@@ -123,10 +127,29 @@ enum StructureCommand {
     List,
 }
 
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Registers an operator; prints its id.
+    Add {
+        name: String,
+        /// What to do with a top-up, printed on its slips in French.
+        #[arg(long)]
+        instructions_fr: Option<String>,
+        /// The same, in English.
+        #[arg(long)]
+        instructions_en: Option<String>,
+    },
+    /// Lists operators: id, name.
+    List,
+}
+
 #[derive(Debug, clap::Args)]
 struct GrantArgs {
     /// The structure's id.
     structure_id: i64,
+    /// The network the quota is for (`operator list`).
+    #[arg(long)]
+    operator_id: i64,
     /// The quota resource: data_mb, voice, …
     resource: String,
     /// Units of the resource (MB for data_mb, days for voice).
@@ -148,6 +171,9 @@ enum TokenCommand {
         /// Required for structure tokens.
         #[arg(long)]
         structure_id: Option<i64>,
+        /// Required for operator tokens: the network they redeem for.
+        #[arg(long)]
+        operator_id: Option<i64>,
         #[arg(long)]
         label: Option<String>,
     },
@@ -265,7 +291,13 @@ fn print_first_start(first: &server::FirstStart) {
             "demo structure token (shown once): {}",
             demo.structure_token
         );
-        println!("demo operator token (shown once): {}", demo.operator_token);
+        println!(
+            "demo operator token, first network (shown once): {}",
+            demo.operator_token
+        );
+        if let Some(token) = &demo.second_operator_token {
+            println!("demo operator token, second network (shown once): {token}");
+        }
         println!("demo auditor token (shown once): {}", demo.auditor_token);
     }
     if let Some(token) = &first.admin_token {
@@ -323,9 +355,30 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
                 );
             }
         }
+        Command::Operator(OperatorCommand::Add {
+            name,
+            instructions_fr,
+            instructions_en,
+        }) => {
+            let new = NewOperator {
+                name,
+                instructions_fr,
+                instructions_en,
+            };
+            let o = operators::register(store, "cli", &new, now)
+                .await
+                .map_err(err)?;
+            println!("{}", o.id);
+        }
+        Command::Operator(OperatorCommand::List) => {
+            for o in operators::list(store).await.map_err(err)? {
+                println!("{}\t{}", o.id, o.name);
+            }
+        }
         Command::Grant(g) => {
             let order = GrantOrder {
                 structure_id: g.structure_id,
+                operator_id: g.operator_id,
                 resource: &g.resource,
                 amount: g.amount,
                 expires_at: g.expires_at.as_deref(),
@@ -337,6 +390,7 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
         Command::Token(TokenCommand::Create {
             role,
             structure_id,
+            operator_id,
             label,
         }) => {
             let role =
@@ -344,7 +398,17 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
             let (token, hash) =
                 crate::tokens::generate().ok_or("random number generator failed")?;
             let id = store
-                .create_token("cli", &hash, role, structure_id, label.as_deref(), now)
+                .create_token(
+                    "cli",
+                    &hash,
+                    role,
+                    TokenScope {
+                        structure_id,
+                        operator_id,
+                    },
+                    label.as_deref(),
+                    now,
+                )
                 .await
                 .map_err(err)?;
             eprintln!("token {id} created; its secret is shown once, below");

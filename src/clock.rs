@@ -55,6 +55,28 @@ pub fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// The calendar month (UTC) a time falls in: its first second, and the
+/// first second of the next month.
+pub fn month_bounds(secs: i64) -> (i64, i64) {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+        return (secs, secs.saturating_add(1));
+    };
+    let first = |year: i32, month: time::Month| {
+        time::Date::from_calendar_date(year, month, 1)
+            .map(|d| d.midnight().assume_utc().unix_timestamp())
+    };
+    let (year, month) = (t.year(), t.month());
+    let next_year = if month == time::Month::December {
+        year.saturating_add(1)
+    } else {
+        year
+    };
+    match (first(year, month), first(next_year, month.next())) {
+        (Ok(start), Ok(end)) => (start, end),
+        _ => (secs, secs.saturating_add(1)),
+    }
+}
+
 /// Parses an RFC 3339 time into Unix seconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)

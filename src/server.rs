@@ -22,7 +22,7 @@ use crate::domain::catalogue::seed_catalogue;
 use crate::http;
 use crate::keyfile;
 use crate::keyring::Keys;
-use crate::storage::{NewGrant, PoolSettings, Store};
+use crate::storage::{NewGrant, PoolSettings, Store, TokenScope};
 
 /// The default database: a file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://relay-topup.sqlite?mode=rwc";
@@ -43,6 +43,8 @@ pub enum ServerError {
     Listen(std::io::Error),
     #[error("the system random number generator failed")]
     Random,
+    #[error("the demo needs an operator, and the database has none")]
+    Demo,
 }
 
 /// What the service needs to start.
@@ -68,7 +70,11 @@ pub struct FirstStart {
 pub struct DemoTokens {
     pub structure_id: i64,
     pub structure_token: String,
+    /// For the first network (`SFR` in the seed).
     pub operator_token: String,
+    /// For the second network, if there is one: its codes are not the
+    /// first network's.
+    pub second_operator_token: Option<String>,
     pub auditor_token: String,
 }
 
@@ -124,13 +130,19 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
         KeySet::from_material(&material)?,
     );
     let now = config.clock.now_secs();
-    if store.seed_products(&seed_catalogue(), now).await? {
-        tracing::info!("seeded the product catalogue");
-    }
+    seed_networks(&store, now).await?;
     let mut first_start = FirstStart::default();
     if !store.has_admin_token().await? {
-        first_start.admin_token =
-            Some(create_token(&store, Role::Admin, None, "first admin", now).await?);
+        first_start.admin_token = Some(
+            create_token(
+                &store,
+                Role::Admin,
+                TokenScope::default(),
+                "first admin",
+                now,
+            )
+            .await?,
+        );
     }
     if config.demo {
         first_start.demo = create_demo(&store, now).await?;
@@ -166,17 +178,47 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
     })
 }
 
+/// The two networks a new installation starts with, and the prefix of the
+/// second's product ids.
+const SEED_NETWORKS: [&str; 2] = ["SFR", "Orange"];
+const SECOND_NETWORK_PREFIX: &str = "orange";
+
+/// On an empty database (no operator, no product): two operators and the
+/// French catalogue for each. A database that has either keeps what it has.
+async fn seed_networks(store: &Store, now: i64) -> Result<(), ServerError> {
+    if !store.list_operators().await?.is_empty() || !store.list_products().await?.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::new();
+    for name in SEED_NETWORKS {
+        let new = crate::domain::NewOperator {
+            name: name.into(),
+            instructions_fr: None,
+            instructions_en: None,
+        };
+        ids.push(store.create_operator("system", &new, now).await?.id);
+    }
+    let (Some(&first), Some(&second)) = (ids.first(), ids.get(1)) else {
+        return Ok(());
+    };
+    let catalogue = seed_catalogue(first, (second, SECOND_NETWORK_PREFIX));
+    if store.seed_products(&catalogue, now).await? {
+        tracing::info!("seeded two networks and their product catalogue");
+    }
+    Ok(())
+}
+
 /// Creates a token and returns its secret.
 pub async fn create_token(
     store: &Store,
     role: Role,
-    structure_id: Option<i64>,
+    scope: TokenScope,
     label: &str,
     now: i64,
 ) -> Result<String, ServerError> {
     let (token, hash) = crate::tokens::generate().ok_or(ServerError::Random)?;
     store
-        .create_token("system", &hash, role, structure_id, Some(label), now)
+        .create_token("system", &hash, role, scope, Some(label), now)
         .await?;
     Ok(token)
 }
@@ -199,9 +241,25 @@ async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, Serv
             now,
         )
         .await?;
-    for (resource, amount) in [("data_mb", 100 * 1024), ("voice", 365)] {
+    let networks: Vec<i64> = store
+        .list_operators()
+        .await?
+        .iter()
+        .map(|o| o.id)
+        .take(2)
+        .collect();
+    let Some(&first) = networks.first() else {
+        return Err(ServerError::Demo);
+    };
+    let second = networks.get(1).copied();
+    let mut grants = vec![(first, "data_mb", 100 * 1024), (first, "voice", 365)];
+    if let Some(second) = second {
+        grants.extend([(second, "data_mb", 50 * 1024), (second, "voice", 180)]);
+    }
+    for (operator_id, resource, amount) in grants {
         let grant = NewGrant {
             structure_id: structure.id,
+            operator_id,
             resource: resource.into(),
             amount,
             starts_at: now,
@@ -215,13 +273,49 @@ async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, Serv
         structure_token: create_token(
             store,
             Role::Structure,
-            Some(structure.id),
+            TokenScope {
+                structure_id: Some(structure.id),
+                operator_id: None,
+            },
             "demo structure",
             now,
         )
         .await?,
-        operator_token: create_token(store, Role::Operator, None, "demo operator", now).await?,
-        auditor_token: create_token(store, Role::Auditor, None, "demo auditor", now).await?,
+        operator_token: create_token(
+            store,
+            Role::Operator,
+            TokenScope {
+                structure_id: None,
+                operator_id: Some(first),
+            },
+            "demo operator",
+            now,
+        )
+        .await?,
+        second_operator_token: match second {
+            Some(id) => Some(
+                create_token(
+                    store,
+                    Role::Operator,
+                    TokenScope {
+                        structure_id: None,
+                        operator_id: Some(id),
+                    },
+                    "demo operator, second network",
+                    now,
+                )
+                .await?,
+            ),
+            None => None,
+        },
+        auditor_token: create_token(
+            store,
+            Role::Auditor,
+            TokenScope::default(),
+            "demo auditor",
+            now,
+        )
+        .await?,
     }))
 }
 
@@ -289,9 +383,10 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
 /// already, whether or not this runs; this makes it explicit).
 async fn time_out_holds(state: &AppState, now: i64) -> Result<u64, crate::storage::StorageError> {
     let mut ended = 0;
-    for (id, operator) in state.store.due_holds(now, EXPIRY_BATCH).await? {
+    for (id, token_id, operator_id) in state.store.due_holds(now, EXPIRY_BATCH).await? {
         let op = crate::storage::write::FollowUp {
-            operator_token_id: operator,
+            operator_token_id: token_id,
+            operator_id,
             redemption_id: id,
             action: crate::storage::Followup::TimeOut,
         };

@@ -97,7 +97,7 @@ async fn create_token(app: &TestApp, role: &str, structure_id: Option<i64>) -> (
         .post(
             "/v1/tokens",
             &app.admin,
-            json!({ "role": role, "structure_id": structure_id }),
+            common::token_body(role, structure_id),
         )
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
@@ -265,10 +265,12 @@ fn fill(template: &str, v: &PathValues) -> String {
 fn valid_body(op: &Operation) -> Option<Body> {
     let body = match (op.method.as_str(), op.path.as_str()) {
         ("POST", "/v1/structures") => json!({ "name": "Structure intruse" }),
-        ("POST", "/v1/structures/{id}/grants") => json!({ "resource": "data_mb", "amount": 999 }),
+        ("POST", "/v1/structures/{id}/grants") => {
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 999 })
+        }
         ("POST", "/v1/tokens") => json!({ "role": "admin", "label": "intrus" }),
         ("POST", "/v1/products") => json!({
-            "id": "data-intrus", "family": "data", "resource": "data_mb", "amount": 1,
+            "id": "data-intrus", "operator_id": 1, "family": "data", "resource": "data_mb", "amount": 1,
             "validity_days": 30, "code_validity_days": 90,
             "label_fr": "Intrus", "label_en": "Intruder"
         }),
@@ -1029,47 +1031,47 @@ async fn bad_admin_requests_change_nothing(db: Db) {
     for (what, body, field) in [
         (
             "amount 0",
-            json!({ "resource": "data_mb", "amount": 0 }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 0 }),
             "amount",
         ),
         (
             "negative amount",
-            json!({ "resource": "data_mb", "amount": -1024 }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": -1024 }),
             "amount",
         ),
         (
             "amount of the wrong type",
-            json!({ "resource": "data_mb", "amount": "1024" }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": "1024" }),
             "amount",
         ),
         (
             "resource Data MB",
-            json!({ "resource": "Data MB", "amount": 1024 }),
+            json!({ "operator_id": 1, "resource": "Data MB", "amount": 1024 }),
             "resource",
         ),
         (
             "empty resource",
-            json!({ "resource": "", "amount": 1024 }),
+            json!({ "operator_id": 1, "resource": "", "amount": 1024 }),
             "resource",
         ),
         (
             "expires_at in the past",
-            json!({ "resource": "data_mb", "amount": 1024, "expires_at": past }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024, "expires_at": past }),
             "expires_at",
         ),
         (
             "expires_at not RFC 3339",
-            json!({ "resource": "data_mb", "amount": 1024, "expires_at": "31/12/2099" }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024, "expires_at": "31/12/2099" }),
             "expires_at",
         ),
         (
             "expires_at as a number",
-            json!({ "resource": "data_mb", "amount": 1024, "expires_at": 4_102_444_800_i64 }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024, "expires_at": 4_102_444_800_i64 }),
             "expires_at",
         ),
         (
             "unknown recurrence",
-            json!({ "resource": "data_mb", "amount": 1024, "recurrence": "weekly" }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024, "recurrence": "weekly" }),
             "recurrence",
         ),
     ] {
@@ -1094,7 +1096,9 @@ async fn bad_admin_requests_change_nothing(db: Db) {
             Method::POST,
             &format!("/v1/structures/{missing}/grants"),
             Some(&admin),
-            Some(Body::Json(json!({ "resource": "data_mb", "amount": 1024 }))),
+            Some(Body::Json(
+                json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024 }),
+            )),
         )
         .await;
         assert_problem(&a, StatusCode::NOT_FOUND, "not_found", None, &missing);
@@ -1166,7 +1170,7 @@ async fn bad_admin_requests_change_nothing(db: Db) {
 
     // Products.
     let product = json!({
-        "id": "data-test", "family": "data", "resource": "data_mb", "amount": 512,
+        "id": "data-test", "operator_id": 1, "family": "data", "resource": "data_mb", "amount": 512,
         "validity_days": 30, "code_validity_days": 90, "label_fr": "Test", "label_en": "Test"
     });
     for (what, change, field) in [

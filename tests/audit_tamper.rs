@@ -163,24 +163,32 @@ async fn realistic(db: Db) -> Option<Realistic> {
                 .unwrap()
         }
     };
-    let s1_data_grant = grant(s1, json!({ "resource": "data_mb", "amount": 20480 })).await;
-    grant(s1, json!({ "resource": "voice", "amount": 30 })).await;
+    let s1_data_grant = grant(
+        s1,
+        json!({ "operator_id": 1, "resource": "data_mb", "amount": 20480 }),
+    )
+    .await;
+    grant(
+        s1,
+        json!({ "operator_id": 1, "resource": "voice", "amount": 30 }),
+    )
+    .await;
     let ends = rfc3339(LAPSING_GRANT_ENDS);
     grant(
         s2,
-        json!({ "resource": "data_mb", "amount": 4096, "expires_at": ends }),
+        json!({ "operator_id": 1, "resource": "data_mb", "amount": 4096, "expires_at": ends }),
     )
     .await;
     let monthly_grant = grant(
         s3,
-        json!({ "resource": "voice", "amount": 30, "recurrence": "monthly" }),
+        json!({ "operator_id": 1, "resource": "voice", "amount": 30, "recurrence": "monthly" }),
     )
     .await;
 
     // A product added, then edited, through the API; codes made after the
     // edit carry the new amount.
     let mut product = json!({
-        "id": "data-500mb", "family": "data", "resource": "data_mb", "amount": 500,
+        "id": "data-500mb", "operator_id": 1, "family": "data", "resource": "data_mb", "amount": 500,
         "validity_days": 30, "code_validity_days": 7,
         "label_fr": "500 Mo de données", "label_en": "500 MB of data",
     });
@@ -196,7 +204,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
         let app = &app;
         let admin = admin.clone();
         async move {
-            let body = created(app, "/v1/tokens", &admin, json!({ "role": role })).await;
+            let body = created(app, "/v1/tokens", &admin, common::token_body(role, None)).await;
             (
                 body["id"].as_i64().unwrap(),
                 body["token"].as_str().unwrap().to_owned(),
@@ -368,7 +376,8 @@ async fn realistic(db: Db) -> Option<Realistic> {
         ("issue", 16),
         ("keys_rotated", 1),
         ("lapse", 1),
-        ("product_saved", 7), // the five seeded, and one saved twice
+        ("operator_created", 2),
+        ("product_saved", 11), // the five seeded, and one saved twice
         ("redeem", 5),
         ("reserve", 3),
         ("reverse", 1),
@@ -478,14 +487,15 @@ fn forged_attestation(genuine: &str) -> String {
     key.sign(&record).unwrap()
 }
 
-const REDEMPTION_COLUMNS: &str = "voucher_id, operator_token_id, state, msisdn_hash, family, \
+const REDEMPTION_COLUMNS: &str = "voucher_id, operator_token_id, operator_id, state, msisdn_hash, family, \
     period, operator_ref, created_at, hold_expires_at, redeemed_at, ended_at, counted";
 const VOUCHER_COLUMNS: &str = "structure_id, product_id, resource, amount, state, reference, \
     issued_at, expires_at, state_changed_at, attestation, issue_entry_id, bucket_id";
 
 fn cases(f: &Facts) -> Vec<Case> {
     let v = f.v_issued;
-    let balance = |structure: i64, resource: &str| format!("structure {structure} {resource}");
+    let balance =
+        |structure: i64, resource: &str| format!("structure {structure} operator 1 {resource}");
     let extra_redemption = f.max_redemption_id + 1;
     let [c1, c2] = f.checkpoints;
     vec![
@@ -496,6 +506,37 @@ fn cases(f: &Facts) -> Vec<Case> {
                 finding("attestation.mismatch", "vouchers", vrow(v), Some(1024)),
                 finding("voucher.field", "vouchers", vrow(v), Some(1024)),
             ],
+        ),
+        case(
+            "product moved to another network",
+            vec!["UPDATE products SET operator_id = 2 WHERE id = 'data-1gb'".into()],
+            vec![finding("product.field", "products", "id data-1gb", Some(1))],
+        ),
+        case(
+            "grant moved to another network",
+            vec![format!(
+                "UPDATE grants SET operator_id = 2 WHERE id = {}",
+                f.monthly_grant
+            )],
+            vec![finding(
+                "grant.network",
+                "grants",
+                format!("id {}", f.monthly_grant),
+                Some(1),
+            )],
+        ),
+        case(
+            "redemption attributed to another operator",
+            vec![format!(
+                "UPDATE redemptions SET operator_id = 2 WHERE id = {}",
+                f.r_redeemed
+            )],
+            vec![finding(
+                "redemption.network",
+                "redemptions",
+                format!("id {}", f.r_redeemed),
+                Some(1),
+            )],
         ),
         case(
             "ledger issue entry amount raised",
@@ -706,7 +747,7 @@ fn cases(f: &Facts) -> Vec<Case> {
             "confirmed redemption of a voided code",
             vec![format!(
                 "INSERT INTO redemptions (id, {REDEMPTION_COLUMNS}) SELECT {extra_redemption}, {}, \
-                 operator_token_id, 'confirmed', msisdn_hash, family, period, NULL, created_at, NULL, \
+                 operator_token_id, operator_id, 'confirmed', msisdn_hash, family, period, NULL, created_at, NULL, \
                  redeemed_at, NULL, counted FROM redemptions WHERE id = {}",
                 f.v_voided, f.r_redeemed
             )],
@@ -748,7 +789,7 @@ fn cases(f: &Facts) -> Vec<Case> {
         case(
             "operator token made admin",
             vec![format!(
-                "UPDATE tokens SET role = 'admin' WHERE id = {}",
+                "UPDATE tokens SET role = 'admin', operator_id = NULL WHERE id = {}",
                 f.op1
             )],
             vec![finding(

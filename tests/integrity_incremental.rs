@@ -162,12 +162,14 @@ async fn a_busy_healthy_service_raises_nothing(db: Db) {
     let s2 = app.structure("Ecole").await;
     let ends = relay_topup::clock::rfc3339(T0 + 10 * DAY);
     let path = format!("/v1/structures/{s2}/grants");
-    let body = json!({ "resource": "data_mb", "amount": 8192, "expires_at": ends });
+    let body =
+        json!({ "operator_id": 1, "resource": "data_mb", "amount": 8192, "expires_at": ends });
     assert_eq!(
         app.post(&path, &admin, body).await.status,
         StatusCode::CREATED
     );
-    let body = json!({ "resource": "voice", "amount": 30, "recurrence": "monthly" });
+    let body =
+        json!({ "operator_id": 1, "resource": "voice", "amount": 30, "recurrence": "monthly" });
     assert_eq!(
         app.post(&path, &admin, body).await.status,
         StatusCode::CREATED
@@ -244,7 +246,7 @@ async fn a_busy_healthy_service_raises_nothing(db: Db) {
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{gone:?}");
     let product = json!({
-        "id": "data-500mb", "family": "data", "resource": "data_mb", "amount": 500,
+        "id": "data-500mb", "operator_id": 1, "family": "data", "resource": "data_mb", "amount": 500,
         "validity_days": 30, "code_validity_days": 7,
         "label_fr": "500 Mo", "label_en": "500 MB",
     });
@@ -313,7 +315,7 @@ fn vrow_serial(id: i64) -> String {
 
 async fn token_with_id(app: &TestApp, role: &str) -> (i64, String) {
     let a = app
-        .post("/v1/tokens", &app.admin, json!({ "role": role }))
+        .post("/v1/tokens", &app.admin, common::token_body(role, None))
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     (
@@ -388,7 +390,7 @@ async fn a_balance_that_disagrees_with_its_entries_is_caught(db: Db) {
     let result = incremental(&app, &mut periodic).await;
     assert!(result.alarm_id.is_some(), "{result:?}");
     let keys = alarm_keys(&app).await;
-    let balance = format!("structure {a} data_mb");
+    let balance = format!("structure {a} operator 1 data_mb");
     let expected = BTreeSet::from([
         format!("balance.issued balances {balance} 5"),
         format!("ledger.sum balances {balance} 5"),
@@ -400,8 +402,8 @@ async fn a_balance_that_disagrees_with_its_entries_is_caught(db: Db) {
     tamper(
         &app,
         &format!(
-            "INSERT INTO ledger (structure_id, resource, kind, amount, at) \
-             VALUES ({a}, 'data_mb', 'grant', 100, {T0})"
+            "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, at) \
+             VALUES ({a}, 1, 'data_mb', 'grant', 100, {T0})"
         ),
     )
     .await;

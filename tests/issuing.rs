@@ -278,7 +278,7 @@ async fn grants_lapse_and_recur(db: Db) {
         .post(
             &format!("/v1/structures/{id}/grants"),
             &app.admin,
-            json!({ "resource": "data_mb", "amount": 3072, "expires_at": ends }),
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 3072, "expires_at": ends }),
         )
         .await;
     assert_eq!(lapsing.status, StatusCode::CREATED, "{lapsing:?}");
@@ -286,7 +286,7 @@ async fn grants_lapse_and_recur(db: Db) {
         .post(
             &format!("/v1/structures/{id}/grants"),
             &app.admin,
-            json!({ "resource": "voice", "amount": 30, "recurrence": "monthly" }),
+            json!({ "operator_id": 1, "resource": "voice", "amount": 30, "recurrence": "monthly" }),
         )
         .await;
     assert_eq!(monthly.status, StatusCode::CREATED, "{monthly:?}");

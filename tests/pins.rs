@@ -184,7 +184,7 @@ async fn the_product_chooses_unless_the_request_does(db: Db) {
         return;
     };
     let product = json!({
-        "id": "voice-7d-pin", "family": "voice", "resource": "voice", "amount": 7,
+        "id": "voice-7d-pin", "operator_id": 1, "family": "voice", "resource": "voice", "amount": 7,
         "validity_days": 7, "code_validity_days": 90, "label_fr": "7 jours d'appels et SMS",
         "label_en": "7 days of calls and texts", "format": "pin"
     });

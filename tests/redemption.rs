@@ -117,8 +117,12 @@ async fn redeem_check_statement_and_attestation(db: Db) {
     )));
     assert!(lines[1].ends_with(",TX-1"));
 
-    // Another operator sees none of it.
-    let other = app.token("operator", None).await;
+    // Another token of the same operator sees it (a statement covers the
+    // operator); another network's operator sees none of it.
+    let same = app.token("operator", None).await;
+    let listed = app.get(&format!("/v1/redemptions?{range}"), &same).await;
+    assert_eq!(listed.body["redemptions"].as_array().map(Vec::len), Some(1));
+    let other = app.network_token(common::SECOND_NETWORK).await;
     assert_eq!(
         app.get(&format!("/v1/redemptions?{range}"), &other)
             .await

@@ -213,7 +213,7 @@ async fn token_with_id(app: &TestApp, role: &str, structure_id: Option<i64>) -> 
         .post(
             "/v1/tokens",
             &app.admin,
-            json!({ "role": role, "structure_id": structure_id }),
+            common::token_body(role, structure_id),
         )
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");

@@ -97,8 +97,12 @@ pub struct PeriodReport {
 
 /// Per structure and resource, what happened over `[from, to)`, with every
 /// invariant checked on the books as they stand now.
-pub async fn report(state: &AppState, from: &str, to: &str) -> AppResult<PeriodReport> {
-    let (from, to) = period(from, to)?;
+pub async fn report(
+    state: &AppState,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> AppResult<PeriodReport> {
+    let (from, to) = period(from, to, state.now())?;
     let snapshot = state.store.audit_snapshot().await?;
     let scope = Scope {
         attestations: false,

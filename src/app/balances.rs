@@ -25,7 +25,7 @@ pub async fn check_quota_covers(
     let available = current_balances(state, structure_id)
         .await?
         .into_iter()
-        .find(|b| b.resource == product.resource)
+        .find(|b| b.operator_id == product.operator_id && b.resource == product.resource)
         .map_or(0, |b| b.available);
     let requested = i64::try_from(count)
         .unwrap_or(i64::MAX)

@@ -11,6 +11,8 @@ use crate::storage::{NewGrant, Store};
 #[derive(Debug, Clone, Copy)]
 pub struct GrantOrder<'a> {
     pub structure_id: i64,
+    /// The network the quota is for.
+    pub operator_id: i64,
     /// The quota resource (`data_mb`, `voice`).
     pub resource: &'a str,
     /// Units of the resource, 1 to [`MAX_GRANT_AMOUNT`].
@@ -44,6 +46,7 @@ pub fn check(order: GrantOrder<'_>, now: i64) -> AppResult<NewGrant> {
         .transpose()?;
     Ok(NewGrant {
         structure_id: order.structure_id,
+        operator_id: order.operator_id,
         resource: order.resource.to_owned(),
         amount: order.amount,
         starts_at: now,
@@ -65,6 +68,7 @@ pub async fn grant(
     tracing::info!(
         grant = id,
         structure = grant.structure_id,
+        operator = grant.operator_id,
         resource = %grant.resource,
         amount = grant.amount,
         "quota granted"
@@ -79,6 +83,7 @@ mod tests {
     fn order() -> GrantOrder<'static> {
         GrantOrder {
             structure_id: 1,
+            operator_id: 1,
             resource: "data_mb",
             amount: 1000,
             expires_at: None,

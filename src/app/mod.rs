@@ -24,6 +24,7 @@ pub mod balances;
 pub mod error;
 pub mod grants;
 pub mod issue;
+pub mod operators;
 pub mod redeem;
 pub mod statement;
 pub mod token_cache;
@@ -139,13 +140,17 @@ pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
 }
 
 /// A period `[from, to)` given as RFC 3339 times: reports, reconciliations
-/// and statements read it the same way.
-pub fn period(from: &str, to: &str) -> AppResult<(i64, i64)> {
-    let parse = |field: &'static str, text: &str| {
-        crate::clock::parse_rfc3339(text)
-            .ok_or_else(|| AppError::invalid(field, "an RFC 3339 time"))
+/// and statements read it the same way. A bound not given is the current
+/// calendar month's (UTC, as of `now`).
+pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> AppResult<(i64, i64)> {
+    let (month_start, next_month) = crate::clock::month_bounds(now);
+    let parse = |field: &'static str, text: Option<&str>, default: i64| match text {
+        None => Ok(default),
+        Some(text) => crate::clock::parse_rfc3339(text)
+            .ok_or_else(|| AppError::invalid(field, "an RFC 3339 time")),
     };
-    let (from, to) = (parse("from", from)?, parse("to", to)?);
+    let from = parse("from", from, month_start)?;
+    let to = parse("to", to, next_month)?;
     if to <= from {
         return Err(AppError::invalid("to", "must be after from"));
     }

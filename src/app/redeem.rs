@@ -23,12 +23,34 @@ use crate::clock::rfc3339;
 use crate::code::{self, CodeError, Reference};
 use crate::domain::minting::voucher_row_id;
 use crate::domain::redemption::{RedemptionState, check_msisdn};
-use crate::domain::{DomainError, MAX_REFERENCE_CHARS, VoucherState, check_text};
+use crate::domain::{DomainError, MAX_REFERENCE_CHARS, Principal, VoucherState, check_text};
 use crate::storage::write::{self, RecordFailure, Redeem};
 use crate::storage::{
     FailureRecorded, Followup, IdempotencyClaim, Outcome, RedeemInput, RedeemMode,
     RedemptionRecord, StorageError, line_source, operator_source,
 };
+
+/// The operator a request speaks for: the token it came with, and the
+/// network that token redeems for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorCaller {
+    pub token_id: i64,
+    pub operator_id: i64,
+}
+
+impl OperatorCaller {
+    /// The caller behind an operator token; every operator token names its
+    /// operator (the schema refuses one that does not).
+    pub fn of(principal: &Principal) -> AppResult<Self> {
+        let operator_id = principal
+            .operator_id
+            .ok_or(AppError::Internal("an operator token without its operator"))?;
+        Ok(Self {
+            token_id: principal.token_id,
+            operator_id,
+        })
+    }
+}
 
 /// Who is trying a code: the operator's token and, when the operator named
 /// the subscriber's number, the line (its failure-counter source).
@@ -88,6 +110,24 @@ fn admit(state: &AppState, token_id: i64) -> AppResult<()> {
         });
     }
     Ok(())
+}
+
+/// A genuine code of another network: answered and counted exactly as a
+/// forged one (no network learns of another's codes), and logged as what
+/// it is, with the serial and never the code.
+async fn wrong_network(
+    state: &AppState,
+    attempt: &Attempt,
+    caller: OperatorCaller,
+    voucher: Reference,
+) -> AppError {
+    tracing::warn!(
+        operator = caller.operator_id,
+        token = caller.token_id,
+        serial = %voucher,
+        "wrong-network attempt: a genuine code of another network"
+    );
+    failed_attempt(state, attempt, Some(voucher)).await
 }
 
 /// Counts a failed attempt; answers `invalid_code`, or `locked_out` once the
@@ -182,10 +222,11 @@ pub struct CheckAnswer {
 /// subscriber's number, its line's count too, and a barred line is refused.
 pub async fn check(
     state: &AppState,
-    token_id: i64,
+    caller: OperatorCaller,
     typed: &str,
     msisdn: Option<&str>,
 ) -> AppResult<CheckAnswer> {
+    let token_id = caller.token_id;
     let attempt = Attempt::new(state, token_id, msisdn)?;
     refuse_locked_out(state, &attempt, true).await?;
     admit(state, token_id)?;
@@ -198,6 +239,9 @@ pub async fn check(
     else {
         return Err(failed_attempt(state, &attempt, Some(voucher)).await);
     };
+    if facts.operator_id != caller.operator_id {
+        return Err(wrong_network(state, &attempt, caller, voucher).await);
+    }
     Ok(CheckAnswer {
         serial: voucher.to_string(),
         product: facts.product,
@@ -223,10 +267,11 @@ pub struct RedeemOrder<'a> {
 /// Redeems a code, or reserves it for `--hold-secs`.
 pub async fn redeem(
     state: &AppState,
-    token_id: i64,
+    caller: OperatorCaller,
     order: RedeemOrder<'_>,
     retry: Option<Retry>,
 ) -> AppResult<RedemptionView> {
+    let token_id = caller.token_id;
     state.ensure_integrity()?;
     // The rate first: it costs no read, so a flood is refused for free.
     admit(state, token_id)?;
@@ -245,6 +290,7 @@ pub async fn redeem(
     let operator_ref = check_text("operator_ref", order.operator_ref, MAX_REFERENCE_CHARS)?;
     let input = RedeemInput {
         operator_token_id: token_id,
+        operator_id: caller.operator_id,
         voucher_id: voucher_row_id(voucher),
         msisdn_hash: attempt.msisdn_hash.unwrap_or_default(),
         operator_ref,
@@ -260,7 +306,7 @@ pub async fn redeem(
     };
     state.metrics.voucher_lookups.inc();
     let outcome = state.store.submit(Redeem(input), state.now()).await;
-    let record = answer(state, &attempt, outcome, Some(voucher)).await?;
+    let record = answer(state, &attempt, caller, outcome, Some(voucher)).await?;
     tracing::info!(operator = token_id, serial = %voucher, state = RedemptionState::public_name(record.state), "redemption");
     view(&record)
 }
@@ -280,7 +326,7 @@ pub enum FollowUp {
 /// by its id as sent. Repeating one that happened answers the same.
 pub async fn follow_up(
     state: &AppState,
-    token_id: i64,
+    caller: OperatorCaller,
     id: &str,
     action: FollowUp,
 ) -> AppResult<RedemptionView> {
@@ -297,8 +343,10 @@ pub async fn follow_up(
             window_secs: state.limits.reversal_window_secs,
         },
     };
+    let token_id = caller.token_id;
     let op = write::FollowUp {
         operator_token_id: token_id,
+        operator_id: caller.operator_id,
         redemption_id: id,
         action,
     };
@@ -307,7 +355,7 @@ pub async fn follow_up(
         token_id,
         msisdn_hash: None,
     };
-    let record = answer(state, &attempt, outcome, None).await?;
+    let record = answer(state, &attempt, caller, outcome, None).await?;
     view(&record)
 }
 
@@ -315,6 +363,7 @@ pub async fn follow_up(
 async fn answer(
     state: &AppState,
     attempt: &Attempt,
+    caller: OperatorCaller,
     outcome: Result<Outcome, StorageError>,
     voucher: Option<Reference>,
 ) -> AppResult<RedemptionRecord> {
@@ -323,6 +372,10 @@ async fn answer(
         Outcome::Refused(DomainError::InvalidCode) => {
             Err(failed_attempt(state, attempt, voucher).await)
         }
+        Outcome::Refused(DomainError::WrongNetwork) => match voucher {
+            Some(voucher) => Err(wrong_network(state, attempt, caller, voucher).await),
+            None => Err(failed_attempt(state, attempt, None).await),
+        },
         Outcome::Refused(e) => Err(e.into()),
     }
 }

@@ -59,10 +59,12 @@ pub fn view(r: &RedemptionRecord) -> AppResult<RedemptionView> {
 /// Which page of a statement, as the operator named it (still unchecked).
 #[derive(Debug, Clone, Copy)]
 pub struct StatementRequest<'a> {
-    /// RFC 3339; redemptions redeemed at or after it.
-    pub from: &'a str,
-    /// RFC 3339, after `from`; redemptions redeemed before it.
-    pub to: &'a str,
+    /// RFC 3339; redemptions redeemed at or after it. Default: the start
+    /// of the current calendar month.
+    pub from: Option<&'a str>,
+    /// RFC 3339, after `from`; redemptions redeemed before it. Default: the
+    /// start of the next calendar month.
+    pub to: Option<&'a str>,
     pub cursor: Option<&'a str>,
     /// Page size, already within the server's limits.
     pub limit: usize,
@@ -71,17 +73,21 @@ pub struct StatementRequest<'a> {
 /// One page of a statement.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Statement {
+    /// The period covered, as asked or by default (RFC 3339).
+    pub from: String,
+    pub to: String,
     pub redemptions: Vec<RedemptionView>,
     pub next_cursor: Option<String>,
 }
 
-/// The operator's redemptions redeemed in `[from, to)`, by id.
+/// The operator's redemptions redeemed in `[from, to)`, by id, whichever
+/// of its tokens made them.
 pub async fn statement(
     state: &AppState,
-    token_id: i64,
+    operator_id: i64,
     request: StatementRequest<'_>,
 ) -> AppResult<Statement> {
-    let (from, to) = super::period(request.from, request.to)?;
+    let (from, to) = super::period(request.from, request.to, state.now())?;
     let after: i64 = match request.cursor {
         None => 0,
         Some(c) => c
@@ -91,7 +97,7 @@ pub async fn statement(
     let limit = request.limit;
     let records = state
         .store
-        .statement(token_id, from, to, after, limit + 1)
+        .statement(operator_id, from, to, after, limit + 1)
         .await?;
     let more = records.len() > limit;
     let redemptions = records
@@ -103,6 +109,8 @@ pub async fn statement(
         .then(|| redemptions.last().map(|v| v.id.to_string()))
         .flatten();
     Ok(Statement {
+        from: crate::clock::rfc3339(from),
+        to: crate::clock::rfc3339(to),
         redemptions,
         next_cursor,
     })

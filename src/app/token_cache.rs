@@ -78,6 +78,7 @@ mod tests {
             token_id: 7,
             role,
             structure_id: None,
+            operator_id: None,
         }
     }
 

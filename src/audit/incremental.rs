@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Finding;
-use super::replay::{Effect, Replay, Totals};
+use super::replay::{Effect, QuotaKey, Replay, Totals};
 use super::snapshot::{EventRow, Snapshot};
 use super::verify::{self, Outcome};
 use crate::code::attestation::VerifyingKeys;
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Verified {
 #[derive(Clone, Debug, Default)]
 struct Ledger {
     /// Per structure and resource, the sum of the entries counted.
-    sums: BTreeMap<(i64, String), Totals>,
+    sums: BTreeMap<QuotaKey, Totals>,
     /// The entries counted, by id: an entry is counted once.
     counted: BTreeSet<i64>,
     /// What each issue entry should total (its vouchers' amounts).
@@ -99,7 +99,7 @@ pub struct Touched {
     /// Quota moved (structure, resource), with the earliest time of the
     /// events that moved it: an operation writes its ledger entries and its
     /// events with the same time, so the new entries are at or after it.
-    pub quotas: BTreeMap<(i64, String), i64>,
+    pub quotas: BTreeMap<QuotaKey, i64>,
     pub buckets: BTreeSet<i64>,
     pub structures: BTreeSet<i64>,
     pub products: BTreeSet<String>,
@@ -241,7 +241,7 @@ impl Verified {
         verify::check_vouchers(&scoped, &rows.vouchers, &mut out);
         verify::check_balances(&scoped, &rows.balances, &mut out);
         verify::check_returns(&scoped.vouchers, &self.ledger.returned, &mut out);
-        let sums: BTreeMap<(i64, String), Totals> = scoped
+        let sums: BTreeMap<QuotaKey, Totals> = scoped
             .totals
             .keys()
             .filter_map(|k| Some((k.clone(), *self.ledger.sums.get(k)?)))
@@ -278,7 +278,7 @@ impl Verified {
         let quotas = touched.quotas.keys().cloned().chain(
             rows.balances
                 .iter()
-                .map(|b| (b.structure_id, b.resource.clone())),
+                .map(|b| (b.structure_id, b.operator_id, b.resource.clone())),
         );
         let vouchers = touched.vouchers.iter().copied();
         let redemptions = touched.redemptions.iter().copied();
@@ -308,6 +308,8 @@ impl Verified {
             tokens: pick(&r.tokens, tokens.chain(rows.tokens.iter().map(|x| x.id))),
             grants: pick(&r.grants, grants.chain(rows.grants.iter().map(|x| x.id))),
             buckets: pick(&r.buckets, buckets.chain(rows.buckets.iter().map(|x| x.id))),
+            // All of them: every product names one.
+            operators: r.operators.clone(),
             findings: Vec::new(),
         }
     }
@@ -350,7 +352,11 @@ impl Touched {
         );
         if let Some(effect) = effect.filter(|_| moves_quota) {
             self.quotas
-                .entry((effect.structure_id, effect.resource.clone()))
+                .entry((
+                    effect.structure_id,
+                    effect.operator_id,
+                    effect.resource.clone(),
+                ))
                 .and_modify(|at| *at = (*at).min(e.at))
                 .or_insert(e.at);
         }

@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod incremental;
+mod networks;
 pub mod reconcile;
 pub mod replay;
 pub mod report;

@@ -10,7 +10,12 @@ use serde_json::Value;
 use super::Finding;
 use super::snapshot::EventRow;
 use crate::domain::lifecycle::{self, Transition, VoucherState};
+use crate::domain::operator::FIRST_OPERATOR_ID;
 use crate::domain::redemption::RedemptionState;
+
+/// Whose quota: a structure's resource on one operator's network
+/// (structure id, operator id, resource).
+pub type QuotaKey = (i64, i64, String);
 
 /// Quota totals of one structure's resource.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +36,8 @@ impl Totals {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VoucherFacts {
     pub structure_id: i64,
+    /// Its product's network when it was issued.
+    pub operator_id: i64,
     pub serial: String,
     pub product: String,
     pub resource: String,
@@ -47,6 +54,8 @@ pub struct RedemptionFacts {
     pub voucher_id: i64,
     /// `operator:<token id>`.
     pub actor: String,
+    /// The network it was made for.
+    pub operator_id: i64,
     pub state: RedemptionState,
     /// When it was made (redeem or reserve).
     pub created_at: i64,
@@ -59,6 +68,7 @@ pub struct RedemptionFacts {
 pub struct TokenFacts {
     pub role: String,
     pub structure_id: Option<i64>,
+    pub operator_id: Option<i64>,
     pub revoked: bool,
 }
 
@@ -67,6 +77,7 @@ pub struct TokenFacts {
 pub struct BucketFacts {
     pub grant_id: i64,
     pub structure_id: i64,
+    pub operator_id: i64,
     pub resource: String,
     pub amount: i64,
     pub lapsed: bool,
@@ -76,6 +87,7 @@ pub struct BucketFacts {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Effect {
     pub structure_id: i64,
+    pub operator_id: i64,
     pub resource: String,
     pub granted: i64,
     pub lapsed: i64,
@@ -89,17 +101,35 @@ pub struct Effect {
 /// The state rebuilt from the events so far.
 #[derive(Clone, Debug, Default)]
 pub struct Replay {
-    pub totals: BTreeMap<(i64, String), Totals>,
+    pub totals: BTreeMap<QuotaKey, Totals>,
     pub vouchers: BTreeMap<i64, VoucherFacts>,
     pub redemptions: BTreeMap<i64, RedemptionFacts>,
     pub structures: BTreeMap<i64, (String, Option<String>)>,
+    /// Operator id → its creation event's details.
+    pub operators: BTreeMap<i64, Value>,
     pub products: BTreeMap<String, Value>,
     pub tokens: BTreeMap<i64, TokenFacts>,
-    pub grants: BTreeMap<i64, (i64, String, i64)>,
+    /// Grant id → (structure, operator, resource, amount).
+    pub grants: BTreeMap<i64, GrantFacts>,
     pub buckets: BTreeMap<i64, BucketFacts>,
     /// Events that cannot have happened (a redemption of a voided code, an
     /// unknown kind, missing details).
     pub findings: Vec<Finding>,
+}
+
+/// A grant as its event describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantFacts {
+    pub structure_id: i64,
+    pub operator_id: i64,
+    pub resource: String,
+    pub amount: i64,
+}
+
+/// The operator an event names; events written before networks existed
+/// name none, and belong to the operator the upgrade created for them.
+fn operator_of(data: &Value) -> i64 {
+    int(data, "operator_id").unwrap_or(FIRST_OPERATOR_ID)
 }
 
 fn int(data: &Value, key: &str) -> Option<i64> {
@@ -122,6 +152,7 @@ impl Replay {
         };
         let result = match e.kind.as_str() {
             "structure_created" => self.structure(e, &data),
+            "operator_created" => self.operator(&data),
             "product_saved" => self.product(e, &data),
             "token_created" => self.token_created(e, &data),
             "token_revoked" => self.token_revoked(&data),
@@ -162,18 +193,46 @@ impl Replay {
         Ok(None)
     }
 
+    fn operator(&mut self, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "operator_id").ok_or("no operator id")?;
+        text(data, "name").ok_or("no name")?;
+        if self.operators.insert(id, data.clone()).is_some() {
+            return Err(format!("operator {id} was already created"));
+        }
+        Ok(None)
+    }
+
     fn product(&mut self, _e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
         let id = text(data, "id").ok_or("no product id")?;
-        self.products.insert(id, data.clone());
+        let mut saved = data.clone();
+        let operator_id = operator_of(data);
+        if let Some(earlier) = self.products.get(&id)
+            && int(earlier, "operator_id") != Some(operator_id)
+        {
+            return Err(format!("product {id} moved to another network"));
+        }
+        if let Some(fields) = saved.as_object_mut() {
+            fields.insert("operator_id".into(), operator_id.into());
+        }
+        self.products.insert(id, saved);
         Ok(None)
+    }
+
+    /// The network of a product, as its last save says.
+    fn network_of(&self, product: &str) -> Option<i64> {
+        self.products
+            .get(product)
+            .and_then(|p| int(p, "operator_id"))
     }
 
     fn token_created(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
         let id = int(data, "token_id").ok_or("no token id")?;
         let role = text(data, "role").ok_or("no role")?;
+        let operator_id = (role == "operator").then(|| operator_of(data));
         let facts = TokenFacts {
             role,
             structure_id: e.structure_id,
+            operator_id,
             revoked: false,
         };
         if self.tokens.insert(id, facts).is_some() {
@@ -194,13 +253,19 @@ impl Replay {
         let structure_id = e.structure_id.ok_or("no structure")?;
         let resource = text(data, "resource").ok_or("no resource")?;
         let amount = int(data, "amount").ok_or("no amount")?;
-        self.grants.insert(id, (structure_id, resource, amount));
+        let facts = GrantFacts {
+            structure_id,
+            operator_id: operator_of(data),
+            resource,
+            amount,
+        };
+        self.grants.insert(id, facts);
         Ok(None)
     }
 
-    fn totals(&mut self, structure_id: i64, resource: &str) -> &mut Totals {
+    fn totals(&mut self, structure_id: i64, operator_id: i64, resource: &str) -> &mut Totals {
         self.totals
-            .entry((structure_id, resource.to_owned()))
+            .entry((structure_id, operator_id, resource.to_owned()))
             .or_default()
     }
 
@@ -210,19 +275,29 @@ impl Replay {
         let amount = int(data, "amount").filter(|a| *a > 0).ok_or("no amount")?;
         let bucket_id = int(data, "bucket_id").ok_or("no bucket")?;
         let grant_id = int(data, "grant_id").ok_or("no grant")?;
+        let operator_id = operator_of(data);
+        if self
+            .grants
+            .get(&grant_id)
+            .is_some_and(|g| g.operator_id != operator_id)
+        {
+            return Err(format!("credit of grant {grant_id} on another network"));
+        }
         self.buckets.insert(
             bucket_id,
             BucketFacts {
                 grant_id,
                 structure_id,
+                operator_id,
                 resource: resource.clone(),
                 amount,
                 lapsed: false,
             },
         );
-        self.totals(structure_id, &resource).granted += amount;
+        self.totals(structure_id, operator_id, &resource).granted += amount;
         Ok(Some(Effect {
             structure_id,
+            operator_id,
             resource,
             granted: amount,
             ..Effect::default()
@@ -233,12 +308,14 @@ impl Replay {
         let structure_id = e.structure_id.ok_or("no structure")?;
         let resource = text(data, "resource").ok_or("no resource")?;
         let amount = int(data, "amount").filter(|a| *a >= 0).ok_or("no amount")?;
+        let operator_id = operator_of(data);
         if let Some(bucket) = int(data, "bucket_id").and_then(|b| self.buckets.get_mut(&b)) {
             bucket.lapsed = true;
         }
-        self.totals(structure_id, &resource).lapsed += amount;
+        self.totals(structure_id, operator_id, &resource).lapsed += amount;
         Ok(Some(Effect {
             structure_id,
+            operator_id,
             resource,
             lapsed: amount,
             ..Effect::default()
@@ -248,10 +325,18 @@ impl Replay {
     fn issue(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
         let id = e.voucher_id.ok_or("no voucher")?;
         let structure_id = e.structure_id.ok_or("no structure")?;
+        let product = text(data, "product").ok_or("no product")?;
+        let operator_id = operator_of(data);
+        if self.network_of(&product).is_some_and(|n| n != operator_id) {
+            return Err(format!(
+                "issued on another network than product {product}'s"
+            ));
+        }
         let facts = VoucherFacts {
             structure_id,
+            operator_id,
             serial: text(data, "serial").ok_or("no serial")?,
-            product: text(data, "product").ok_or("no product")?,
+            product,
             resource: text(data, "resource").ok_or("no resource")?,
             amount: int(data, "amount").filter(|a| *a > 0).ok_or("no amount")?,
             issued_at: e.at,
@@ -264,11 +349,13 @@ impl Replay {
         }
         let effect = Effect {
             structure_id,
+            operator_id,
             resource: facts.resource.clone(),
             issued: facts.amount,
             ..Effect::default()
         };
-        self.totals(structure_id, &facts.resource).issued += facts.amount;
+        self.totals(structure_id, operator_id, &facts.resource)
+            .issued += facts.amount;
         self.vouchers.insert(id, facts);
         Ok(Some(effect))
     }
@@ -297,11 +384,12 @@ impl Replay {
         };
         let v = self.transition(e, t)?;
         let lapsed = int(data, "lapsed").unwrap_or(0);
-        let totals = self.totals(v.structure_id, &v.resource);
+        let totals = self.totals(v.structure_id, v.operator_id, &v.resource);
         totals.returned += v.amount;
         totals.lapsed += lapsed;
         let mut effect = Effect {
             structure_id: v.structure_id,
+            operator_id: v.operator_id,
             resource: v.resource,
             lapsed,
             ..Effect::default()
@@ -333,6 +421,15 @@ impl Replay {
             }
             _ => {}
         }
+        let earlier = self.redemptions.get(&id);
+        let operator_id = earlier.map_or_else(|| self.redeemer(e, data), |r| r.operator_id);
+        let network = e
+            .voucher_id
+            .and_then(|v| self.vouchers.get(&v))
+            .map(|v| v.operator_id);
+        if network.is_some_and(|n| n != operator_id) {
+            return Err(format!("redemption {id} by another network"));
+        }
         let v = self.transition(e, t)?;
         let voucher_id = e.voucher_id.unwrap_or_default();
         let earlier = self.redemptions.get(&id);
@@ -343,6 +440,7 @@ impl Replay {
         let facts = RedemptionFacts {
             voucher_id,
             actor: earlier.map_or_else(|| e.actor.clone(), |r| r.actor.clone()),
+            operator_id,
             state: to,
             created_at: earlier.map_or(e.at, |r| r.created_at),
             redeemed_at,
@@ -350,6 +448,7 @@ impl Replay {
         self.redemptions.insert(id, facts);
         let mut effect = Effect {
             structure_id: v.structure_id,
+            operator_id: v.operator_id,
             resource: v.resource,
             ..Effect::default()
         };
@@ -359,5 +458,18 @@ impl Replay {
             _ => {}
         }
         Ok(Some(effect))
+    }
+
+    /// The network a new redemption is for: as its event names it, or, for
+    /// an event written before networks existed, its token's operator.
+    fn redeemer(&self, e: &EventRow, data: &Value) -> i64 {
+        int(data, "operator_id").unwrap_or_else(|| {
+            e.actor
+                .strip_prefix("operator:")
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(|t| self.tokens.get(&t))
+                .and_then(|t| t.operator_id)
+                .unwrap_or(FIRST_OPERATOR_ID)
+        })
     }
 }

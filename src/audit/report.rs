@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::replay::{Effect, Replay};
+use super::replay::{Effect, QuotaKey, Replay};
 use super::snapshot::EventRow;
 
 /// One structure's resource over the period. Amounts are in the resource's
@@ -13,6 +13,8 @@ use super::snapshot::EventRow;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReportRow {
     pub structure_id: i64,
+    /// The network the quota is for.
+    pub operator_id: i64,
     pub resource: String,
     /// Available quota at `from`.
     pub opening: i64,
@@ -51,7 +53,7 @@ impl ReportRow {
 /// after `to` are not read.
 pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
     let mut replay = Replay::default();
-    let mut rows: BTreeMap<(i64, String), ReportRow> = BTreeMap::new();
+    let mut rows: BTreeMap<QuotaKey, ReportRow> = BTreeMap::new();
     let mut opened = false;
     for e in events {
         if e.at >= to {
@@ -63,9 +65,15 @@ pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
         }
         let effect = replay.apply(e);
         if let Some(effect) = effect.filter(|_| e.at >= from) {
-            rows.entry((effect.structure_id, effect.resource.clone()))
+            let key = (
+                effect.structure_id,
+                effect.operator_id,
+                effect.resource.clone(),
+            );
+            rows.entry(key)
                 .or_insert_with(|| ReportRow {
                     structure_id: effect.structure_id,
+                    operator_id: effect.operator_id,
                     resource: effect.resource.clone(),
                     ..ReportRow::default()
                 })
@@ -83,13 +91,14 @@ pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
 
 /// Starts a row, with its opening balance, for every structure's resource
 /// known at `from`.
-fn open(replay: &Replay, rows: &mut BTreeMap<(i64, String), ReportRow>) {
+fn open(replay: &Replay, rows: &mut BTreeMap<QuotaKey, ReportRow>) {
     for (key, totals) in &replay.totals {
         rows.insert(
             key.clone(),
             ReportRow {
                 structure_id: key.0,
-                resource: key.1.clone(),
+                operator_id: key.1,
+                resource: key.2.clone(),
                 opening: totals.available(),
                 ..ReportRow::default()
             },

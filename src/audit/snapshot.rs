@@ -60,6 +60,10 @@ pub struct VoucherRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceRow {
     pub structure_id: i64,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub resource: String,
     pub granted: i64,
     pub issued: i64,
@@ -72,6 +76,10 @@ pub struct BalanceRow {
 pub struct LedgerRow {
     pub id: i64,
     pub structure_id: i64,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub resource: String,
     pub kind: String,
     pub amount: i64,
@@ -86,6 +94,10 @@ pub struct BucketRow {
     pub id: i64,
     pub grant_id: i64,
     pub structure_id: i64,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub resource: String,
     pub amount: i64,
     pub remaining: i64,
@@ -98,9 +110,22 @@ pub struct RedemptionRow {
     pub id: i64,
     pub voucher_id: i64,
     pub operator_token_id: i64,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub state: String,
     pub created_at: i64,
     pub redeemed_at: Option<i64>,
+}
+
+/// One row of `operators`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRow {
+    pub id: i64,
+    pub name: String,
+    pub instructions_fr: Option<String>,
+    pub instructions_en: Option<String>,
 }
 
 /// One row of `structures`.
@@ -115,6 +140,10 @@ pub struct StructureRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductRow {
     pub id: String,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub family: String,
     pub resource: String,
     pub amount: i64,
@@ -128,6 +157,10 @@ pub struct ProductRow {
     pub format: String,
 }
 
+fn first_operator() -> i64 {
+    crate::domain::operator::FIRST_OPERATOR_ID
+}
+
 fn code_format() -> String {
     "code".into()
 }
@@ -138,6 +171,9 @@ pub struct TokenRow {
     pub id: i64,
     pub role: String,
     pub structure_id: Option<i64>,
+    /// Set exactly for operator tokens.
+    #[serde(default)]
+    pub operator_id: Option<i64>,
     pub revoked_at: Option<i64>,
 }
 
@@ -146,6 +182,10 @@ pub struct TokenRow {
 pub struct GrantRow {
     pub id: i64,
     pub structure_id: i64,
+    /// Absent from exports written before networks existed: the first
+    /// operator's.
+    #[serde(default = "first_operator")]
+    pub operator_id: i64,
     pub resource: String,
     pub amount: i64,
 }
@@ -169,6 +209,9 @@ pub struct Snapshot {
     pub buckets: Vec<BucketRow>,
     pub redemptions: Vec<RedemptionRow>,
     pub structures: Vec<StructureRow>,
+    /// Absent from exports written before networks existed.
+    #[serde(default)]
+    pub operators: Vec<OperatorRow>,
     pub products: Vec<ProductRow>,
     pub tokens: Vec<TokenRow>,
     pub grants: Vec<GrantRow>,
@@ -189,6 +232,7 @@ pub enum Line {
     Bucket(BucketRow),
     Redemption(RedemptionRow),
     Structure(StructureRow),
+    Operator(OperatorRow),
     Product(ProductRow),
     Token(TokenRow),
     Grant(GrantRow),
@@ -200,6 +244,7 @@ impl Snapshot {
     pub fn lines(&self) -> impl Iterator<Item = Line> + '_ {
         let keys = self.keys.iter().cloned().map(Line::Key);
         let structures = self.structures.iter().cloned().map(Line::Structure);
+        let operators = self.operators.iter().cloned().map(Line::Operator);
         let products = self.products.iter().cloned().map(Line::Product);
         let tokens = self.tokens.iter().cloned().map(Line::Token);
         let grants = self.grants.iter().cloned().map(Line::Grant);
@@ -211,6 +256,7 @@ impl Snapshot {
         let events = self.events.iter().cloned().map(Line::Event);
         let checkpoints = self.checkpoints.iter().cloned().map(Line::Checkpoint);
         keys.chain(structures)
+            .chain(operators)
             .chain(products)
             .chain(tokens)
             .chain(grants)
@@ -234,6 +280,7 @@ impl Snapshot {
             Line::Bucket(r) => self.buckets.push(r),
             Line::Redemption(r) => self.redemptions.push(r),
             Line::Structure(r) => self.structures.push(r),
+            Line::Operator(r) => self.operators.push(r),
             Line::Product(r) => self.products.push(r),
             Line::Token(r) => self.tokens.push(r),
             Line::Grant(r) => self.grants.push(r),

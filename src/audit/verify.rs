@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::Finding;
 use super::chain::{self, EventFields};
-use super::replay::{Replay, Totals, VoucherFacts};
+use super::replay::{GrantFacts, QuotaKey, Replay, Totals, VoucherFacts};
 use super::snapshot::{
     BalanceRow, BucketRow, CheckpointRow, EventRow, LedgerRow, RedemptionRow, Snapshot, VoucherRow,
 };
@@ -421,16 +421,22 @@ pub(super) fn check_vouchers(replay: &Replay, vouchers: &[VoucherRow], out: &mut
     }
 }
 
-pub(super) fn balance_key(structure_id: i64, resource: &str) -> String {
-    format!("structure {structure_id} {resource}")
+pub(super) fn balance_key(key: &QuotaKey) -> String {
+    let (structure_id, operator_id, resource) = key;
+    format!("structure {structure_id} operator {operator_id} {resource}")
+}
+
+/// The quota a balance row, a ledger entry or a bucket counts for.
+pub(super) fn key_of(structure_id: i64, operator_id: i64, resource: &str) -> QuotaKey {
+    (structure_id, operator_id, resource.to_owned())
 }
 
 pub(super) fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut Vec<Finding>) {
-    let live: BTreeMap<(i64, String), &BalanceRow> = balances
+    let live: BTreeMap<QuotaKey, &BalanceRow> = balances
         .iter()
-        .map(|b| ((b.structure_id, b.resource.clone()), b))
+        .map(|b| (key_of(b.structure_id, b.operator_id, &b.resource), b))
         .collect();
-    let keys: BTreeSet<&(i64, String)> = live.keys().chain(replay.totals.keys()).collect();
+    let keys: BTreeSet<&QuotaKey> = live.keys().chain(replay.totals.keys()).collect();
     for key in keys {
         let expected = replay.totals.get(key).copied().unwrap_or_default();
         let found = live.get(key).map_or(Totals::default(), |b| Totals {
@@ -439,7 +445,7 @@ pub(super) fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut
             returned: b.returned,
             lapsed: b.lapsed,
         });
-        let row = balance_key(key.0, &key.1);
+        let row = balance_key(key);
         for (check, e, f) in [
             ("balance.granted", expected.granted, found.granted),
             ("balance.issued", expected.issued, found.issued),
@@ -484,7 +490,7 @@ fn check_ledger(
 ) {
     let issue_entries = issue_entries(replay);
     let mut returned: BTreeSet<i64> = BTreeSet::new();
-    let mut sums: BTreeMap<(i64, String), Totals> = BTreeMap::new();
+    let mut sums: BTreeMap<QuotaKey, Totals> = BTreeMap::new();
     for l in ledger {
         add_entry(&mut sums, l);
         check_entry(replay, &issue_entries, &mut returned, l, out);
@@ -503,9 +509,9 @@ pub(super) fn issue_entries(replay: &Replay) -> BTreeMap<i64, i64> {
 }
 
 /// Adds a ledger entry to the sums of its structure's resource.
-pub(super) fn add_entry(sums: &mut BTreeMap<(i64, String), Totals>, l: &LedgerRow) {
+pub(super) fn add_entry(sums: &mut BTreeMap<QuotaKey, Totals>, l: &LedgerRow) {
     let sum = sums
-        .entry((l.structure_id, l.resource.clone()))
+        .entry(key_of(l.structure_id, l.operator_id, &l.resource))
         .or_default();
     match l.kind.as_str() {
         "grant" => sum.granted += l.amount,
@@ -582,20 +588,20 @@ pub(super) fn check_returns(
 /// The sum of the entries is the balance (`docs/contract.md`, "Quotas"), and
 /// lapses (which have no per-row event) total what the events say.
 pub(super) fn check_ledger_sums(
-    sums: &BTreeMap<(i64, String), Totals>,
+    sums: &BTreeMap<QuotaKey, Totals>,
     replay: &Replay,
     balances: &[BalanceRow],
     out: &mut Vec<Finding>,
 ) {
     for b in balances {
         let sum = sums
-            .get(&(b.structure_id, b.resource.clone()))
+            .get(&key_of(b.structure_id, b.operator_id, &b.resource))
             .copied()
             .unwrap_or_default();
         Place::new(
             "ledger.sum",
             "balances",
-            balance_key(b.structure_id, &b.resource),
+            balance_key(&key_of(b.structure_id, b.operator_id, &b.resource)),
         )
         .amounts(
             out,
@@ -615,7 +621,7 @@ pub(super) fn check_ledger_sums(
                 Finding::new(
                     "ledger.lapse_total",
                     "ledger",
-                    balance_key(key.0, &key.1),
+                    balance_key(key),
                     "lapse entries differ from the lapses the events record".into(),
                 )
                 .amounts(expected, sum.lapsed),
@@ -625,7 +631,7 @@ pub(super) fn check_ledger_sums(
 }
 
 pub(super) fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Vec<Finding>) {
-    let mut open: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut open: BTreeMap<QuotaKey, i64> = BTreeMap::new();
     for b in buckets {
         let row = format!("id {}", b.id);
         match replay.buckets.get(&b.id) {
@@ -635,20 +641,26 @@ pub(super) fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Ve
                 row,
                 "no credit event".into(),
             )),
-            Some(f) if f.amount != b.amount || f.structure_id != b.structure_id => out.push(
-                Finding::new(
-                    "bucket.amount",
-                    "quota_buckets",
-                    row,
-                    "credited amount or structure differs from the events".into(),
+            Some(f)
+                if f.amount != b.amount
+                    || f.structure_id != b.structure_id
+                    || f.operator_id != b.operator_id =>
+            {
+                out.push(
+                    Finding::new(
+                        "bucket.amount",
+                        "quota_buckets",
+                        row,
+                        "credited amount, structure or network differs from the events".into(),
+                    )
+                    .amounts(f.amount, b.amount),
                 )
-                .amounts(f.amount, b.amount),
-            ),
+            }
             Some(_) => {}
         }
         if b.lapsed_at.is_none() {
             *open
-                .entry((b.structure_id, b.resource.clone()))
+                .entry(key_of(b.structure_id, b.operator_id, &b.resource))
                 .or_default() += b.remaining;
         }
     }
@@ -659,7 +671,7 @@ pub(super) fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Ve
                 Finding::new(
                     "bucket.remaining",
                     "quota_buckets",
-                    balance_key(key.0, &key.1),
+                    balance_key(key),
                     "open buckets do not hold the available quota".into(),
                 )
                 .amounts(totals.available(), found),
@@ -711,6 +723,17 @@ pub(super) fn check_redemptions(
                     "operator differs from the one the events record".into(),
                 )
                 .values(&facts.actor, operator),
+            );
+        }
+        if facts.operator_id != r.operator_id {
+            out.push(
+                Finding::new(
+                    "redemption.network",
+                    "redemptions",
+                    row.clone(),
+                    "attributed to another operator than the events record".into(),
+                )
+                .amounts(facts.operator_id, r.operator_id),
             );
         }
         if facts.created_at != r.created_at {
@@ -818,6 +841,7 @@ fn check_registry_missing(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>)
 
 pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
     check_registry_missing(replay, s, out);
+    super::networks::check_operators(replay, &s.operators, out);
     for st in &s.structures {
         let row = format!("id {}", st.id);
         match replay.structures.get(&st.id) {
@@ -853,6 +877,7 @@ pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Findin
             )),
             Some(saved) => {
                 for field in [
+                    "operator_id",
                     "family",
                     "resource",
                     "amount",
@@ -895,17 +920,20 @@ pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Findin
                 "no event created this token".into(),
             )),
             Some(f) => {
-                if f.role != t.role || f.structure_id != t.structure_id {
+                if f.role != t.role
+                    || f.structure_id != t.structure_id
+                    || f.operator_id != t.operator_id
+                {
                     out.push(
                         Finding::new(
                             "token.role",
                             "tokens",
                             row.clone(),
-                            "role or structure differs from its creation".into(),
+                            "role, structure or operator differs from its creation".into(),
                         )
                         .values(
-                            format!("{} {:?}", f.role, f.structure_id),
-                            format!("{} {:?}", t.role, t.structure_id),
+                            format!("{} {:?} {:?}", f.role, f.structure_id, f.operator_id),
+                            format!("{} {:?} {:?}", t.role, t.structure_id, t.operator_id),
                         ),
                     );
                 }
@@ -932,10 +960,10 @@ pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Findin
                 row,
                 "no grant event".into(),
             )),
-            Some((structure_id, resource, amount))
-                if *structure_id != g.structure_id
-                    || *resource != g.resource
-                    || *amount != g.amount =>
+            Some(f)
+                if f.structure_id != g.structure_id
+                    || f.resource != g.resource
+                    || f.amount != g.amount =>
             {
                 out.push(
                     Finding::new(
@@ -944,9 +972,18 @@ pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Findin
                         row,
                         "structure, resource or amount differs from the grant event".into(),
                     )
-                    .amounts(*amount, g.amount),
+                    .amounts(f.amount, g.amount),
                 )
             }
+            Some(GrantFacts { operator_id, .. }) if *operator_id != g.operator_id => out.push(
+                Finding::new(
+                    "grant.network",
+                    "grants",
+                    row,
+                    "the grant event gave this quota to another network".into(),
+                )
+                .amounts(*operator_id, g.operator_id),
+            ),
             Some(_) => {}
         }
     }

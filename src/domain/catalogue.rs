@@ -16,6 +16,9 @@ pub struct Product {
     /// Machine name, e.g. `data-1gb` (lower case, digits, `-`, `_`).
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub id: String,
+    /// The operator whose network takes its top-ups; fixed once saved (its
+    /// codes were issued against that network's quota).
+    pub operator_id: i64,
     /// Product family, for per-beneficiary caps (`data`, `voice`).
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub family: String,
@@ -116,6 +119,7 @@ fn product(
 ) -> Product {
     Product {
         id: id.into(),
+        operator_id: 0,
         family: family.into(),
         resource: resource.into(),
         amount,
@@ -129,11 +133,26 @@ fn product(
 }
 
 /// The catalogue a new installation starts with: the data and voice top-ups
-/// French solidarity programmes hand out. The coordinator edits it freely.
-pub fn seed_catalogue() -> Vec<Product> {
-    vec![
+/// French solidarity programmes hand out, for two networks, so that a
+/// newcomer sees at once that a top-up is for one network. The first keeps
+/// the short ids (`data-1gb`); the second's carry its prefix. The
+/// coordinator edits it freely.
+pub fn seed_catalogue(first: i64, second: (i64, &str)) -> Vec<Product> {
+    let (second_id, prefix) = second;
+    let mut products = network_catalogue(first, "");
+    products.extend(
+        network_catalogue(second_id, &format!("{prefix}-"))
+            .into_iter()
+            .filter(|p| !p.id.ends_with("data-20gb")),
+    );
+    products
+}
+
+fn network_catalogue(operator_id: i64, prefix: &str) -> Vec<Product> {
+    let id = |name: &str| format!("{prefix}{name}");
+    let products = vec![
         product(
-            "data-1gb",
+            &id("data-1gb"),
             "data",
             "data_mb",
             1024,
@@ -142,7 +161,7 @@ pub fn seed_catalogue() -> Vec<Product> {
             "1 GB of mobile data",
         ),
         product(
-            "data-5gb",
+            &id("data-5gb"),
             "data",
             "data_mb",
             5120,
@@ -151,7 +170,7 @@ pub fn seed_catalogue() -> Vec<Product> {
             "5 GB of mobile data",
         ),
         product(
-            "data-20gb",
+            &id("data-20gb"),
             "data",
             "data_mb",
             20480,
@@ -160,7 +179,7 @@ pub fn seed_catalogue() -> Vec<Product> {
             "20 GB of mobile data",
         ),
         product(
-            "voice-7d",
+            &id("voice-7d"),
             "voice",
             "voice",
             7,
@@ -169,7 +188,7 @@ pub fn seed_catalogue() -> Vec<Product> {
             "Unlimited calls and texts for 7 days",
         ),
         product(
-            "voice-30d",
+            &id("voice-30d"),
             "voice",
             "voice",
             30,
@@ -177,5 +196,9 @@ pub fn seed_catalogue() -> Vec<Product> {
             "Appels et SMS illimités 30 jours",
             "Unlimited calls and texts for 30 days",
         ),
-    ]
+    ];
+    products
+        .into_iter()
+        .map(|p| Product { operator_id, ..p })
+        .collect()
 }

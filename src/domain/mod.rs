@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod lifecycle;
 pub mod lockout;
 pub mod minting;
+pub mod operator;
 pub mod quota;
 pub mod redemption;
 pub mod redemption_decisions;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use catalogue::Product;
 pub use lifecycle::{Transition, VoucherState};
+pub use operator::NewOperator;
 pub use quota::{Balance, Recurrence};
 
 /// Who a token speaks for.
@@ -51,6 +53,8 @@ pub struct Principal {
     pub role: Role,
     /// Set exactly for structure tokens.
     pub structure_id: Option<i64>,
+    /// Set exactly for operator tokens: the network they redeem for.
+    pub operator_id: Option<i64>,
 }
 
 impl Principal {
@@ -85,6 +89,11 @@ pub enum DomainError {
     /// Unknown key, bad tag or unknown serial: one answer for all.
     #[error("invalid code")]
     InvalidCode,
+    /// A genuine code of another operator's network. Never shown as such:
+    /// the application answers it as [`Self::InvalidCode`], counts it as
+    /// a failure and logs it, so that no network learns of another's codes.
+    #[error("a code of another network")]
+    WrongNetwork,
     #[error("this beneficiary has reached this month's cap for this kind of top-up")]
     BeneficiaryCapReached,
     #[error("the hold on this code ran out; the code can be redeemed again")]

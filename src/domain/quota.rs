@@ -96,6 +96,8 @@ pub fn allocate(
 /// still draw: granted − issued + returned − lapsed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Balance {
+    /// The network this quota is for: a top-up works on one network only.
+    pub operator_id: i64,
     pub resource: String,
     pub granted: i64,
     pub issued: i64,
@@ -105,9 +107,17 @@ pub struct Balance {
 }
 
 impl Balance {
-    pub fn new(resource: String, granted: i64, issued: i64, returned: i64, lapsed: i64) -> Self {
+    pub fn new(
+        operator_id: i64,
+        resource: String,
+        granted: i64,
+        issued: i64,
+        returned: i64,
+        lapsed: i64,
+    ) -> Self {
         Self {
             available: granted - issued + returned - lapsed,
+            operator_id,
             resource,
             granted,
             issued,

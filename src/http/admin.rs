@@ -17,7 +17,7 @@ use crate::clock::rfc3339;
 use crate::code::KeyError;
 use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
 use crate::keyfile::KeyFileError;
-use crate::storage::Structure;
+use crate::storage::{Structure, TokenScope};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -114,6 +114,9 @@ async fn list_structures(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
+    /// The network the quota is for (`GET /v1/operators`): it can only be
+    /// issued as that operator's products.
+    pub operator_id: i64,
     /// The quota resource (`data_mb`, `voice`).
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,31}$")]
     pub resource: String,
@@ -131,6 +134,7 @@ pub struct GrantBody {
 pub struct GrantView {
     pub id: i64,
     pub structure_id: i64,
+    pub operator_id: i64,
     pub resource: String,
     pub amount: i64,
     pub expires_at: Option<String>,
@@ -152,6 +156,7 @@ async fn create_grant(
     let g = &body.value;
     let order = GrantOrder {
         structure_id,
+        operator_id: g.operator_id,
         resource: &g.resource,
         amount: g.amount,
         expires_at: g.expires_at.as_deref(),
@@ -164,6 +169,7 @@ async fn create_grant(
         Json(GrantView {
             id: grant_id,
             structure_id,
+            operator_id: grant.operator_id,
             resource: grant.resource,
             amount: grant.amount,
             expires_at: grant.ends_at.map(rfc3339),
@@ -178,6 +184,9 @@ pub struct TokenBody {
     pub role: Role,
     /// Required for, and only for, structure tokens.
     pub structure_id: Option<i64>,
+    /// Required for, and only for, operator tokens: the network they
+    /// redeem for.
+    pub operator_id: Option<i64>,
     /// At most 100 characters, not blank.
     #[schema(
         max_length = 100,
@@ -212,7 +221,10 @@ async fn create_token(
             &caller.principal.actor(),
             &hash,
             body.value.role,
-            body.value.structure_id,
+            TokenScope {
+                structure_id: body.value.structure_id,
+                operator_id: body.value.operator_id,
+            },
             label.as_deref(),
             state.now(),
         )

@@ -34,18 +34,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
-    /// RFC 3339; the period starts here (included).
+    /// RFC 3339; the period starts here (included). Default: the start of
+    /// the current calendar month (UTC).
     #[param(format = DateTime)]
-    pub from: String,
-    /// RFC 3339, after `from`; the period ends here (excluded).
+    pub from: Option<String>,
+    /// RFC 3339, after `from`; the period ends here (excluded). Default:
+    /// the start of the next calendar month (UTC).
     #[param(format = DateTime)]
-    pub to: String,
+    pub to: Option<String>,
 }
 
 /// One structure's resource over the period.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReportRowView {
     pub structure_id: i64,
+    /// The network the quota is for.
+    pub operator_id: i64,
     pub resource: String,
     pub opening: i64,
     pub granted: i64,
@@ -131,13 +135,14 @@ async fn audit_report(
     _slot: AuditSlot,
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Json<Report>> {
-    let done = audit::report(&state, &q.from, &q.to).await?;
+    let done = audit::report(&state, q.from.as_deref(), q.to.as_deref()).await?;
     let rows = done
         .rows
         .into_iter()
         .map(|r| ReportRowView {
             adds_up: r.balances(),
             structure_id: r.structure_id,
+            operator_id: r.operator_id,
             resource: r.resource,
             opening: r.opening,
             granted: r.granted,
@@ -310,12 +315,15 @@ async fn audit_checkpoints(
 #[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
     /// RFC 3339; the statement covers redemptions redeemed from here.
+    /// Default: the start of the current calendar month (UTC).
     #[param(format = DateTime)]
-    pub from: String,
-    /// RFC 3339, after `from`; … until here (excluded).
+    pub from: Option<String>,
+    /// RFC 3339, after `from`; … until here (excluded). Default: the start
+    /// of the next calendar month.
     #[param(format = DateTime)]
-    pub to: String,
-    /// The operator token whose statement it is; all operators if absent.
+    pub to: Option<String>,
+    /// The operator whose statement it is (all its tokens); all operators
+    /// if absent.
     pub operator_id: Option<i64>,
 }
 
@@ -379,7 +387,7 @@ async fn audit_reconcile(
 ) -> ApiResult<Json<Reconciliation>> {
     // The statement is the CSV `GET /v1/redemptions` exports, and says so.
     require_media_type(&headers, |m| m == "text/csv", "text/csv")?;
-    let period = audit::period(&q.from, &q.to)?;
+    let period = audit::period(q.from.as_deref(), q.to.as_deref(), state.now())?;
     let limit = state.limits.max_statement_bytes;
     let bytes = axum::body::to_bytes(body, limit)
         .await

@@ -311,7 +311,9 @@ impl From<DomainError> for Problem {
                 "Request in progress",
                 error.to_string(),
             ),
-            DomainError::InvalidCode => Self::invalid_code(),
+            // The application answers a code of another network as an
+            // invalid one before it gets here; this keeps it so if not.
+            DomainError::InvalidCode | DomainError::WrongNetwork => Self::invalid_code(),
             DomainError::TokenRevoked => Self::unauthorized(),
             DomainError::BeneficiaryCapReached => Self::new(
                 StatusCode::CONFLICT,

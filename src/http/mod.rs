@@ -13,6 +13,7 @@ pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod net;
+pub mod operators;
 pub mod ops;
 pub mod redemptions;
 pub mod unique_keys;
@@ -68,6 +69,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(admin::router())
+        .merge(operators::router())
         .merge(vouchers::router())
         .merge(redemptions::router())
         .merge(audit::router())

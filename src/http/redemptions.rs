@@ -23,7 +23,7 @@ use super::error::{ApiResult, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey, Operator, page_limit};
 use crate::app::AppState;
 pub use crate::app::redeem::CheckAnswer;
-use crate::app::redeem::{self, FollowUp, RedeemOrder};
+use crate::app::redeem::{self, FollowUp, OperatorCaller, RedeemOrder};
 use crate::app::statement::{self, StatementRequest};
 pub use crate::app::statement::{RedemptionView, Statement};
 use crate::storage::{RedeemMode, RequestFingerprint};
@@ -63,8 +63,8 @@ async fn check(
     body: ApiJson<CheckBody>,
 ) -> ApiResult<Json<CheckAnswer>> {
     let body = &body.value;
-    let token_id = caller.principal.token_id;
-    let answer = redeem::check(&state, token_id, &body.code, body.msisdn.as_deref()).await?;
+    let caller = OperatorCaller::of(&caller.principal)?;
+    let answer = redeem::check(&state, caller, &body.code, body.msisdn.as_deref()).await?;
     Ok(Json(answer))
 }
 
@@ -120,7 +120,8 @@ async fn redeem(
             RequestFingerprint::new("POST /v1/redemptions", &body.raw),
         )
     });
-    let view = redeem::redeem(&state, caller.principal.token_id, order, retry).await?;
+    let caller = OperatorCaller::of(&caller.principal)?;
+    let view = redeem::redeem(&state, caller, order, retry).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -131,7 +132,8 @@ async fn follow_up(
     id: &str,
     action: FollowUp,
 ) -> ApiResult<Json<RedemptionView>> {
-    let view = redeem::follow_up(state, caller.principal.token_id, id, action).await?;
+    let caller = OperatorCaller::of(&caller.principal)?;
+    let view = redeem::follow_up(state, caller, id, action).await?;
     Ok(Json(view))
 }
 
@@ -182,12 +184,14 @@ async fn reverse(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StatementQuery {
-    /// RFC 3339; redemptions redeemed at or after it.
+    /// RFC 3339; redemptions redeemed at or after it. Default: the start
+    /// of the current calendar month (UTC).
     #[param(format = DateTime)]
-    pub from: String,
-    /// RFC 3339, after `from`; redemptions redeemed before it.
+    pub from: Option<String>,
+    /// RFC 3339, after `from`; redemptions redeemed before it. Default:
+    /// the start of the next calendar month (UTC).
     #[param(format = DateTime)]
-    pub to: String,
+    pub to: Option<String>,
     /// From a previous page's `next_cursor`.
     #[param(pattern = r"^[0-9]{1,18}$")]
     pub cursor: Option<String>,
@@ -240,12 +244,13 @@ async fn statement(
     let max = state.limits.max_page_size;
     let limit = page_limit(q.limit, max, max)?;
     let request = StatementRequest {
-        from: &q.from,
-        to: &q.to,
+        from: q.from.as_deref(),
+        to: q.to.as_deref(),
         cursor: q.cursor.as_deref(),
         limit,
     };
-    let page = statement::statement(&state, caller.principal.token_id, request).await?;
+    let caller = OperatorCaller::of(&caller.principal)?;
+    let page = statement::statement(&state, caller.operator_id, request).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -263,8 +268,8 @@ async fn statement(
     if let Some(cursor) = page.next_cursor {
         let link = format!(
             "</v1/redemptions?from={}&to={}&cursor={cursor}&limit={limit}>; rel=\"next\"",
-            q.from.replace('+', "%2B"),
-            q.to.replace('+', "%2B")
+            page.from.replace('+', "%2B"),
+            page.to.replace('+', "%2B")
         );
         if let Ok(value) = header::HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, value);

@@ -25,7 +25,16 @@ pub struct TokenRecord {
     pub id: i64,
     pub role: Role,
     pub structure_id: Option<i64>,
+    pub operator_id: Option<i64>,
     pub label: Option<String>,
+}
+
+/// Whom a token speaks for besides its role: its structure (structure
+/// tokens) or its operator (operator tokens).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenScope {
+    pub structure_id: Option<i64>,
+    pub operator_id: Option<i64>,
 }
 
 /// A product to add or replace.
@@ -35,6 +44,7 @@ pub type NewProduct = Product;
 #[derive(Clone, Debug)]
 pub struct NewGrant {
     pub structure_id: i64,
+    pub operator_id: i64,
     pub resource: String,
     pub amount: i64,
     pub starts_at: i64,
@@ -54,6 +64,7 @@ fn structure_from_row(row: &AnyRow) -> Result<Structure> {
 fn product_from_row(row: &AnyRow) -> Result<Product> {
     Ok(Product {
         id: row.try_get("id")?,
+        operator_id: row.try_get("operator_id")?,
         family: row.try_get("family")?,
         resource: row.try_get("resource")?,
         amount: row.try_get("amount")?,
@@ -67,7 +78,7 @@ fn product_from_row(row: &AnyRow) -> Result<Product> {
     })
 }
 
-const PRODUCT_COLUMNS: &str = "id, family, resource, amount, validity_days, code_validity_days, \
+const PRODUCT_COLUMNS: &str = "id, operator_id, family, resource, amount, validity_days, code_validity_days, \
     label_fr, label_en, active, format";
 
 impl Store {
@@ -143,10 +154,24 @@ impl Store {
     /// keep what they were issued as (their row and attestation say it).
     pub async fn upsert_product(&self, actor: &str, p: &Product, now: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        super::operators::ensure_operator(&mut tx, p.operator_id).await?;
+        let network: Option<i64> = sqlx::query("SELECT operator_id FROM products WHERE id = $1")
+            .bind(p.id.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("operator_id"))
+            .transpose()?;
+        if network.is_some_and(|n| n != p.operator_id) {
+            return Err(DomainError::validation(
+                "operator_id",
+                "a product keeps its operator: save a new product for another network",
+            )
+            .into());
+        }
         sqlx::query(
             "INSERT INTO products (id, family, resource, amount, validity_days, code_validity_days, \
-             label_fr, label_en, active, created_at, format) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             label_fr, label_en, active, created_at, format, operator_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET family = excluded.family, resource = excluded.resource, \
              amount = excluded.amount, validity_days = excluded.validity_days, \
              code_validity_days = excluded.code_validity_days, label_fr = excluded.label_fr, \
@@ -163,6 +188,7 @@ impl Store {
         .bind(i64::from(p.active))
         .bind(now)
         .bind(p.format.as_str())
+        .bind(p.operator_id)
         .execute(&mut *tx)
         .await?;
         let event = EventInput {
@@ -198,10 +224,14 @@ impl Store {
         actor: &str,
         hash: &[u8; 32],
         role: Role,
-        structure_id: Option<i64>,
+        scope: TokenScope,
         label: Option<&str>,
         now: i64,
     ) -> Result<i64> {
+        let TokenScope {
+            structure_id,
+            operator_id,
+        } = scope;
         if (role == Role::Structure) != structure_id.is_some() {
             return Err(DomainError::validation(
                 "structure_id",
@@ -209,7 +239,17 @@ impl Store {
             )
             .into());
         }
+        if (role == Role::Operator) != operator_id.is_some() {
+            return Err(DomainError::validation(
+                "operator_id",
+                "required for operator tokens, and only for them",
+            )
+            .into());
+        }
         let mut tx = self.begin_write().await?;
+        if let Some(id) = operator_id {
+            super::operators::ensure_operator(&mut tx, id).await?;
+        }
         if let Some(id) = structure_id {
             let exists = sqlx::query("SELECT id FROM structures WHERE id = $1")
                 .bind(id)
@@ -220,11 +260,13 @@ impl Store {
             }
         }
         let id: i64 = sqlx::query(
-            "INSERT INTO tokens (hash, role, structure_id, label, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO tokens (hash, role, structure_id, operator_id, label, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(hash.to_vec())
         .bind(role.as_str())
         .bind(structure_id)
+        .bind(operator_id)
         .bind(label.map(str::to_owned))
         .bind(now)
         .fetch_one(&mut *tx)
@@ -235,7 +277,9 @@ impl Store {
             actor: actor.to_owned(),
             structure_id,
             voucher_id: None,
-            data: serde_json::json!({ "token_id": id, "role": role.as_str(), "label": label }),
+            data: serde_json::json!({
+                "token_id": id, "role": role.as_str(), "label": label, "operator_id": operator_id,
+            }),
         };
         events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
@@ -270,7 +314,7 @@ impl Store {
     /// Finds the live token with this hash.
     pub async fn find_token(&self, hash: &[u8; 32]) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT id, role, structure_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
+            "SELECT id, role, structure_id, operator_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash.to_vec())
         .fetch_optional(self.reader())
@@ -282,6 +326,7 @@ impl Store {
             role: Role::parse(&role)
                 .ok_or_else(|| StorageError::Corrupt(format!("token role {role:?}")))?,
             structure_id: row.try_get("structure_id")?,
+            operator_id: row.try_get("operator_id")?,
         }))
     }
 
@@ -306,13 +351,14 @@ impl Store {
         if exists.is_none() {
             return Err(DomainError::NotFound("structure").into());
         }
+        super::operators::ensure_operator(&mut tx, g.operator_id).await?;
         let next_credit_at = g
             .recurrence
             .and_then(|_| quota::monthly_credit_at(g.starts_at, 1))
             .filter(|&t| g.ends_at.is_none_or(|end| t < end));
         let id: i64 = sqlx::query(
             "INSERT INTO grants (structure_id, resource, amount, starts_at, ends_at, recurrence, next_period, \
-             next_credit_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) RETURNING id",
+             next_credit_at, created_at, operator_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9) RETURNING id",
         )
         .bind(g.structure_id)
         .bind(g.resource.clone())
@@ -322,6 +368,7 @@ impl Store {
         .bind(g.recurrence.map(Recurrence::as_str))
         .bind(next_credit_at)
         .bind(now)
+        .bind(g.operator_id)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -331,7 +378,7 @@ impl Store {
             structure_id: Some(g.structure_id),
             voucher_id: None,
             data: serde_json::json!({
-                "grant_id": id, "resource": g.resource, "amount": g.amount,
+                "grant_id": id, "operator_id": g.operator_id, "resource": g.resource, "amount": g.amount,
                 "starts_at": g.starts_at, "ends_at": g.ends_at,
                 "recurrence": g.recurrence.map(Recurrence::as_str),
             }),
@@ -341,8 +388,11 @@ impl Store {
             &mut tx,
             id,
             0,
-            g.structure_id,
-            &g.resource,
+            super::quota::Account {
+                structure_id: g.structure_id,
+                operator_id: g.operator_id,
+                resource: &g.resource,
+            },
             g.amount,
             g.starts_at.max(now),
             g.ends_at,

@@ -7,10 +7,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::audit_rows::{
-    BALANCE_COLUMNS, BUCKET_COLUMNS, EVENT_COLUMNS, GRANT_COLUMNS, LEDGER_COLUMNS, PRODUCT_COLUMNS,
-    REDEMPTION_COLUMNS, STRUCTURE_COLUMNS, TOKEN_COLUMNS, VOUCHER_COLUMNS, balance, bucket,
-    checkpoint_from_row, event_from_row, grant, ledger, product, redemption, structure, token,
-    voucher,
+    BALANCE_COLUMNS, BUCKET_COLUMNS, EVENT_COLUMNS, GRANT_COLUMNS, LEDGER_COLUMNS,
+    OPERATOR_COLUMNS, PRODUCT_COLUMNS, REDEMPTION_COLUMNS, STRUCTURE_COLUMNS, TOKEN_COLUMNS,
+    VOUCHER_COLUMNS, balance, bucket, checkpoint_from_row, event_from_row, grant, ledger, operator,
+    product, redemption, structure, token, voucher,
 };
 use super::{Backend, Result, StorageError, Store, events};
 use crate::audit::reconcile;
@@ -75,7 +75,9 @@ impl Store {
             .await?,
             balances: all(
                 t,
-                &format!("SELECT {BALANCE_COLUMNS} FROM balances ORDER BY structure_id, resource"),
+                &format!(
+                    "SELECT {BALANCE_COLUMNS} FROM balances ORDER BY structure_id, operator_id, resource"
+                ),
                 balance,
             )
             .await?,
@@ -101,6 +103,12 @@ impl Store {
                 t,
                 &format!("SELECT {STRUCTURE_COLUMNS} FROM structures ORDER BY id"),
                 structure,
+            )
+            .await?,
+            operators: all(
+                t,
+                &format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id"),
+                operator,
             )
             .await?,
             products: all(
@@ -204,16 +212,16 @@ impl Store {
         &self,
         from: i64,
         to: i64,
-        operator_token_id: Option<i64>,
+        operator_id: Option<i64>,
     ) -> Result<Vec<reconcile::Line>> {
         let rows = sqlx::query(
             "SELECT r.id, r.state, r.voucher_id, v.product_id, v.amount FROM redemptions r \
              JOIN vouchers v ON v.id = r.voucher_id WHERE r.redeemed_at >= $1 AND r.redeemed_at < $2 \
-             AND ($3 IS NULL OR r.operator_token_id = $3) ORDER BY r.id",
+             AND ($3 IS NULL OR r.operator_id = $3) ORDER BY r.id",
         )
         .bind(from)
         .bind(to)
-        .bind(operator_token_id)
+        .bind(operator_id)
         .fetch_all(&self.audit)
         .await?;
         rows.iter()

@@ -11,7 +11,8 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit_rows::{
     self, BALANCE_COLUMNS, BUCKET_COLUMNS, EVENT_COLUMNS, GRANT_COLUMNS, LEDGER_COLUMNS,
-    PRODUCT_COLUMNS, REDEMPTION_COLUMNS, STRUCTURE_COLUMNS, TOKEN_COLUMNS, VOUCHER_COLUMNS,
+    OPERATOR_COLUMNS, PRODUCT_COLUMNS, REDEMPTION_COLUMNS, STRUCTURE_COLUMNS, TOKEN_COLUMNS,
+    VOUCHER_COLUMNS,
 };
 use super::{Backend, Result, Store, placeholder_list, power_of_two_chunks, rows_per_statement};
 use crate::audit::incremental::{Touched, TouchedRows};
@@ -88,6 +89,16 @@ impl ChangesRead {
         rows.structures = self
             .by_keys(&structure_sql(), &ids(&t.structures), audit_rows::structure)
             .await?;
+        // Every operator: a handful of rows, and each product names one.
+        let operators = sqlx::query(&format!(
+            "SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY id"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.operators = operators
+            .iter()
+            .map(audit_rows::operator)
+            .collect::<Result<_>>()?;
         let products: Vec<String> = t.products.iter().cloned().collect();
         rows.products = self
             .by_keys(&product_sql(), &products, audit_rows::product)
@@ -111,14 +122,14 @@ impl ChangesRead {
     /// Each quota's balance, its ledger entries from the earliest time of
     /// its new events on, and its open buckets; and the buckets named.
     async fn quotas(&mut self, rows: &mut Snapshot, t: &Touched) -> Result<()> {
-        let structures: BTreeSet<i64> = t.quotas.keys().map(|(s, _)| *s).collect();
+        let structures: BTreeSet<i64> = t.quotas.keys().map(|(s, _, _)| *s).collect();
         let structures = ids(&structures);
-        let touched = |s: i64, r: &str| t.quotas.contains_key(&(s, r.to_owned()));
+        let touched = |s: i64, o: i64, r: &str| t.quotas.contains_key(&(s, o, r.to_owned()));
         rows.balances = self
             .by_keys(&balance_sql(), &structures, audit_rows::balance)
             .await?;
         rows.balances
-            .retain(|b| touched(b.structure_id, &b.resource));
+            .retain(|b| touched(b.structure_id, b.operator_id, &b.resource));
         let mut buckets: BTreeMap<i64, BucketRow> = BTreeMap::new();
         let open = self
             .by_keys(&open_bucket_sql(), &structures, audit_rows::bucket)
@@ -128,17 +139,18 @@ impl ChangesRead {
             .await?;
         let open = open
             .into_iter()
-            .filter(|b| touched(b.structure_id, &b.resource));
+            .filter(|b| touched(b.structure_id, b.operator_id, &b.resource));
         buckets.extend(open.chain(named).map(|b| (b.id, b)));
         rows.buckets = buckets.into_values().collect();
         // One statement per quota: the index is (structure, resource, at).
         let sql = format!(
-            "SELECT {LEDGER_COLUMNS} FROM ledger WHERE structure_id = $1 AND resource = $2 \
-             AND at >= $3 ORDER BY id"
+            "SELECT {LEDGER_COLUMNS} FROM ledger WHERE structure_id = $1 AND operator_id = $2 \
+             AND resource = $3 AND at >= $4 ORDER BY id"
         );
-        for ((structure_id, resource), from) in &t.quotas {
+        for ((structure_id, operator_id, resource), from) in &t.quotas {
             let found = sqlx::query(&sql)
                 .bind(*structure_id)
+                .bind(*operator_id)
                 .bind(resource.clone())
                 .bind(*from)
                 .fetch_all(&mut *self.tx)

@@ -8,8 +8,8 @@ use sqlx::any::AnyRow;
 
 use super::Result;
 use crate::audit::snapshot::{
-    BalanceRow, BucketRow, CheckpointRow, EventRow, GrantRow, LedgerRow, ProductRow, RedemptionRow,
-    StructureRow, TokenRow, VoucherRow,
+    BalanceRow, BucketRow, CheckpointRow, EventRow, GrantRow, LedgerRow, OperatorRow, ProductRow,
+    RedemptionRow, StructureRow, TokenRow, VoucherRow,
 };
 
 pub(super) const EVENT_COLUMNS: &str =
@@ -18,17 +18,18 @@ pub(super) const EVENT_COLUMNS: &str =
 pub(super) const VOUCHER_COLUMNS: &str = "id, format, key_id, serial, structure_id, product_id, resource, \
     amount, state, issued_at, expires_at, issue_entry_id, attestation";
 pub(super) const BALANCE_COLUMNS: &str =
-    "structure_id, resource, granted, issued, returned, lapsed";
+    "structure_id, operator_id, resource, granted, issued, returned, lapsed";
 pub(super) const LEDGER_COLUMNS: &str =
-    "id, structure_id, resource, kind, amount, voucher_id, bucket_id, at";
+    "id, structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at";
 pub(super) const BUCKET_COLUMNS: &str =
-    "id, grant_id, structure_id, resource, amount, remaining, lapsed_at";
+    "id, grant_id, structure_id, operator_id, resource, amount, remaining, lapsed_at";
 pub(super) const REDEMPTION_COLUMNS: &str =
-    "id, voucher_id, operator_token_id, state, created_at, redeemed_at";
+    "id, voucher_id, operator_token_id, operator_id, state, created_at, redeemed_at";
 pub(super) const STRUCTURE_COLUMNS: &str = "id, name, external_ref";
-pub(super) const TOKEN_COLUMNS: &str = "id, role, structure_id, revoked_at";
-pub(super) const GRANT_COLUMNS: &str = "id, structure_id, resource, amount";
-pub(super) const PRODUCT_COLUMNS: &str = "id, family, resource, amount, validity_days, \
+pub(super) const TOKEN_COLUMNS: &str = "id, role, structure_id, operator_id, revoked_at";
+pub(super) const GRANT_COLUMNS: &str = "id, structure_id, operator_id, resource, amount";
+pub(super) const OPERATOR_COLUMNS: &str = "id, name, instructions_fr, instructions_en";
+pub(super) const PRODUCT_COLUMNS: &str = "id, operator_id, family, resource, amount, validity_days, \
     code_validity_days, label_fr, label_en, active, format";
 
 pub(super) fn event_from_row(r: &AnyRow) -> Result<EventRow> {
@@ -77,6 +78,7 @@ pub(super) fn voucher(r: &AnyRow) -> Result<VoucherRow> {
 pub(super) fn balance(r: &AnyRow) -> Result<BalanceRow> {
     Ok(BalanceRow {
         structure_id: r.try_get("structure_id")?,
+        operator_id: r.try_get("operator_id")?,
         resource: r.try_get("resource")?,
         granted: r.try_get("granted")?,
         issued: r.try_get("issued")?,
@@ -89,6 +91,7 @@ pub(super) fn ledger(r: &AnyRow) -> Result<LedgerRow> {
     Ok(LedgerRow {
         id: r.try_get("id")?,
         structure_id: r.try_get("structure_id")?,
+        operator_id: r.try_get("operator_id")?,
         resource: r.try_get("resource")?,
         kind: r.try_get("kind")?,
         amount: r.try_get("amount")?,
@@ -103,6 +106,7 @@ pub(super) fn bucket(r: &AnyRow) -> Result<BucketRow> {
         id: r.try_get("id")?,
         grant_id: r.try_get("grant_id")?,
         structure_id: r.try_get("structure_id")?,
+        operator_id: r.try_get("operator_id")?,
         resource: r.try_get("resource")?,
         amount: r.try_get("amount")?,
         remaining: r.try_get("remaining")?,
@@ -115,9 +119,19 @@ pub(super) fn redemption(r: &AnyRow) -> Result<RedemptionRow> {
         id: r.try_get("id")?,
         voucher_id: r.try_get("voucher_id")?,
         operator_token_id: r.try_get("operator_token_id")?,
+        operator_id: r.try_get("operator_id")?,
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
         redeemed_at: r.try_get("redeemed_at")?,
+    })
+}
+
+pub(super) fn operator(r: &AnyRow) -> Result<OperatorRow> {
+    Ok(OperatorRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        instructions_fr: r.try_get("instructions_fr")?,
+        instructions_en: r.try_get("instructions_en")?,
     })
 }
 
@@ -132,6 +146,7 @@ pub(super) fn structure(r: &AnyRow) -> Result<StructureRow> {
 pub(super) fn product(r: &AnyRow) -> Result<ProductRow> {
     Ok(ProductRow {
         id: r.try_get("id")?,
+        operator_id: r.try_get("operator_id")?,
         family: r.try_get("family")?,
         resource: r.try_get("resource")?,
         amount: r.try_get("amount")?,
@@ -149,6 +164,7 @@ pub(super) fn token(r: &AnyRow) -> Result<TokenRow> {
         id: r.try_get("id")?,
         role: r.try_get("role")?,
         structure_id: r.try_get("structure_id")?,
+        operator_id: r.try_get("operator_id")?,
         revoked_at: r.try_get("revoked_at")?,
     })
 }
@@ -157,6 +173,7 @@ pub(super) fn grant(r: &AnyRow) -> Result<GrantRow> {
     Ok(GrantRow {
         id: r.try_get("id")?,
         structure_id: r.try_get("structure_id")?,
+        operator_id: r.try_get("operator_id")?,
         resource: r.try_get("resource")?,
         amount: r.try_get("amount")?,
     })

@@ -78,6 +78,10 @@ pub(super) async fn plan(
         let Some((stored, expires_at, target)) = found.remove(&input.voucher_id) else {
             continue;
         };
+        // Another network's code: the general path refuses it.
+        if target.operator_id != input.operator_id {
+            continue;
+        }
         let voucher = VoucherAtRedeem {
             stored,
             // Not read: a reserved code is never in the common case.
@@ -153,6 +157,7 @@ pub(super) async fn apply(
             Some(rows::event(
                 step,
                 input.operator_token_id,
+                input.operator_id,
                 structure_id,
                 voucher_id,
                 *id,
@@ -191,8 +196,8 @@ async fn lock_vouchers(
         " FOR UPDATE OF v"
     };
     let sql = format!(
-        "SELECT v.id, v.state, v.expires_at, v.structure_id, v.product_id, v.resource, v.amount, \
-         p.family, p.validity_days FROM vouchers v JOIN products p ON p.id = v.product_id \
+        "SELECT v.id, v.state, v.expires_at, v.structure_id, p.operator_id, v.product_id, v.resource, \
+         v.amount, p.family, p.validity_days FROM vouchers v JOIN products p ON p.id = v.product_id \
          WHERE v.id IN ({}){lock}",
         placeholder_list(1, padded.len())
     );
@@ -210,6 +215,7 @@ async fn lock_vouchers(
         let target = Target {
             voucher_id: id,
             structure_id: row.try_get("structure_id")?,
+            operator_id: row.try_get("operator_id")?,
             product: row.try_get("product_id")?,
             family: row.try_get("family")?,
             resource: row.try_get("resource")?,

@@ -9,6 +9,7 @@ use crate::storage::test_store::{self, NOW};
 fn input(operator: i64, voucher_id: i64) -> RedeemInput {
     RedeemInput {
         operator_token_id: operator,
+        operator_id: crate::domain::operator::FIRST_OPERATOR_ID,
         voucher_id,
         msisdn_hash: [7; 32],
         operator_ref: None,

@@ -25,6 +25,7 @@ mod events;
 mod fast_redeem;
 mod idempotency;
 mod lockout;
+mod operators;
 mod quota;
 mod redemption_reads;
 mod redemption_rows;
@@ -47,13 +48,14 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::DomainError;
 
-pub use admin::{NewGrant, NewProduct, Structure, TokenRecord};
+pub use admin::{NewGrant, NewProduct, Structure, TokenRecord, TokenScope};
 pub use audit::Alarm;
 pub use audit_changes::ChangesRead;
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
 pub use lockout::{FailureRecorded, GLOBAL_SOURCE, line_source, operator_source};
+pub use operators::Operator;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
 pub use voucher_state::VoucherRow;
@@ -210,6 +212,8 @@ impl Store {
         store.migrate().await?;
         // Chains the events of a database that predates the chain.
         events::backfill(store.begin_write().await?).await?;
+        // Records the operator an upgrade created for what it found.
+        operators::record_upgraded(store.begin_write().await?).await?;
         Ok(store)
     }
 

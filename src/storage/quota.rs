@@ -38,6 +38,14 @@ impl Entry {
     }
 }
 
+/// Whose quota a change moves: one structure's resource on one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Account<'a> {
+    pub structure_id: i64,
+    pub operator_id: i64,
+    pub resource: &'a str,
+}
+
 /// One ledger row to write.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LedgerRow {
@@ -47,29 +55,30 @@ pub(crate) struct LedgerRow {
     pub bucket_id: Option<i64>,
 }
 
-const LEDGER_COLUMNS: usize = 7;
+const LEDGER_COLUMNS: usize = 8;
 const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 
-/// Writes ledger rows for one structure and resource, and moves the running
-/// balance by the same amounts. The balance's CHECK refuses a negative
-/// available amount, as a last line of defence.
+/// Writes ledger rows for one account, and moves the running balance by
+/// the same amounts. The balance's CHECK refuses a negative available
+/// amount, as a last line of defence.
 pub(crate) async fn record(
     tx: &mut WriteTx,
-    structure_id: i64,
-    resource: &str,
+    account: Account<'_>,
     rows: &[LedgerRow],
     now: i64,
 ) -> Result<()> {
     for chunk in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO ledger (structure_id, resource, kind, amount, voucher_id, bucket_id, at) VALUES {}",
+            "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at) \
+             VALUES {}",
             values_placeholders(chunk.len(), LEDGER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for r in chunk {
             query = query
-                .bind(structure_id)
-                .bind(resource.to_owned())
+                .bind(account.structure_id)
+                .bind(account.operator_id)
+                .bind(account.resource.to_owned())
                 .bind(r.entry.as_str())
                 .bind(r.amount)
                 .bind(r.voucher_id)
@@ -78,21 +87,18 @@ pub(crate) async fn record(
         }
         query.execute(&mut **tx).await?;
     }
-    move_balance(tx, structure_id, resource, rows).await
+    move_balance(tx, account, rows).await
 }
 
 /// Moves the running balance by the rows' amounts.
-async fn move_balance(
-    tx: &mut WriteTx,
-    structure_id: i64,
-    resource: &str,
-    rows: &[LedgerRow],
-) -> Result<()> {
+async fn move_balance(tx: &mut WriteTx, account: Account<'_>, rows: &[LedgerRow]) -> Result<()> {
     sqlx::query(
-        "INSERT INTO balances (structure_id, resource) VALUES ($1, $2) ON CONFLICT (structure_id, resource) DO NOTHING",
+        "INSERT INTO balances (structure_id, operator_id, resource) VALUES ($1, $2, $3) \
+         ON CONFLICT (structure_id, operator_id, resource) DO NOTHING",
     )
-    .bind(structure_id)
-    .bind(resource.to_owned())
+    .bind(account.structure_id)
+    .bind(account.operator_id)
+    .bind(account.resource.to_owned())
     .execute(&mut **tx)
     .await?;
     for entry in [Entry::Grant, Entry::Issue, Entry::Return, Entry::Lapse] {
@@ -106,11 +112,13 @@ async fn move_balance(
         }
         let column = entry.balance_column();
         sqlx::query(&format!(
-            "UPDATE balances SET {column} = {column} + $1 WHERE structure_id = $2 AND resource = $3"
+            "UPDATE balances SET {column} = {column} + $1 \
+             WHERE structure_id = $2 AND operator_id = $3 AND resource = $4"
         ))
         .bind(total)
-        .bind(structure_id)
-        .bind(resource.to_owned())
+        .bind(account.structure_id)
+        .bind(account.operator_id)
+        .bind(account.resource.to_owned())
         .execute(&mut **tx)
         .await?;
     }
@@ -120,17 +128,17 @@ async fn move_balance(
 /// Writes one ledger row, moves the balance, and returns the row's id.
 pub(crate) async fn record_one(
     tx: &mut WriteTx,
-    structure_id: i64,
-    resource: &str,
+    account: Account<'_>,
     row: LedgerRow,
     now: i64,
 ) -> Result<i64> {
     let id: i64 = sqlx::query(
-        "INSERT INTO ledger (structure_id, resource, kind, amount, voucher_id, bucket_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
-    .bind(structure_id)
-    .bind(resource.to_owned())
+    .bind(account.structure_id)
+    .bind(account.operator_id)
+    .bind(account.resource.to_owned())
     .bind(row.entry.as_str())
     .bind(row.amount)
     .bind(row.voucher_id)
@@ -139,7 +147,7 @@ pub(crate) async fn record_one(
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
-    move_balance(tx, structure_id, resource, &[row]).await?;
+    move_balance(tx, account, &[row]).await?;
     Ok(id)
 }
 
@@ -151,21 +159,21 @@ impl Store {
         tx: &mut WriteTx,
         grant_id: i64,
         period: i64,
-        structure_id: i64,
-        resource: &str,
+        account: Account<'_>,
         amount: i64,
         credited_at: i64,
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<()> {
         let bucket_id: i64 = sqlx::query(
-            "INSERT INTO quota_buckets (grant_id, period, structure_id, resource, amount, remaining, credited_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
+            "INSERT INTO quota_buckets (grant_id, period, structure_id, operator_id, resource, amount, remaining, \
+             credited_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
         )
         .bind(grant_id)
         .bind(period)
-        .bind(structure_id)
-        .bind(resource.to_owned())
+        .bind(account.structure_id)
+        .bind(account.operator_id)
+        .bind(account.resource.to_owned())
         .bind(amount)
         .bind(credited_at)
         .bind(expires_at)
@@ -178,15 +186,16 @@ impl Store {
             voucher_id: None,
             bucket_id: Some(bucket_id),
         };
-        record(tx, structure_id, resource, &[row], now).await?;
+        record(tx, account, &[row], now).await?;
         let event = EventInput {
             kind: "credit",
             actor: "system".into(),
-            structure_id: Some(structure_id),
+            structure_id: Some(account.structure_id),
             voucher_id: None,
             data: serde_json::json!({
                 "grant_id": grant_id, "period": period, "bucket_id": bucket_id,
-                "resource": resource, "amount": amount, "expires_at": expires_at,
+                "operator_id": account.operator_id, "resource": account.resource,
+                "amount": amount, "expires_at": expires_at,
             }),
         };
         events::append(tx, now, &[event]);
@@ -200,7 +209,7 @@ impl Store {
         let mut credited = 0;
         loop {
             let due = sqlx::query(
-                "SELECT id, structure_id, resource, amount, starts_at, ends_at, next_period, next_credit_at \
+                "SELECT id, structure_id, operator_id, resource, amount, starts_at, ends_at, next_period, next_credit_at \
                  FROM grants WHERE next_credit_at IS NOT NULL AND next_credit_at <= $1 \
                  AND ($2 IS NULL OR structure_id = $2) ORDER BY next_credit_at LIMIT 100",
             )
@@ -239,19 +248,15 @@ impl Store {
         .rows_affected()
             == 1;
         if won {
-            let structure_id: i64 = row.try_get("structure_id")?;
             let resource: String = row.try_get("resource")?;
+            let account = Account {
+                structure_id: row.try_get("structure_id")?,
+                operator_id: row.try_get("operator_id")?,
+                resource: &resource,
+            };
             let amount: i64 = row.try_get("amount")?;
             self.credit_bucket(
-                &mut tx,
-                grant_id,
-                period,
-                structure_id,
-                &resource,
-                amount,
-                credit_at,
-                ends_at,
-                now,
+                &mut tx, grant_id, period, account, amount, credit_at, ends_at, now,
             )
             .await?;
         }
@@ -274,14 +279,19 @@ impl Store {
             let id: i64 = row.try_get("id")?;
             let mut tx = self.begin_write().await?;
             let sql = format!(
-                "SELECT structure_id, resource, remaining FROM quota_buckets WHERE id = $1 AND lapsed_at IS NULL{}",
+                "SELECT structure_id, operator_id, resource, remaining FROM quota_buckets \
+                 WHERE id = $1 AND lapsed_at IS NULL{}",
                 self.for_update()
             );
             let Some(bucket) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
                 continue;
             };
-            let structure_id: i64 = bucket.try_get("structure_id")?;
             let resource: String = bucket.try_get("resource")?;
+            let account = Account {
+                structure_id: bucket.try_get("structure_id")?,
+                operator_id: bucket.try_get("operator_id")?,
+                resource: &resource,
+            };
             let remaining: i64 = bucket.try_get("remaining")?;
             sqlx::query("UPDATE quota_buckets SET lapsed_at = $1, remaining = 0 WHERE id = $2")
                 .bind(now)
@@ -295,14 +305,17 @@ impl Store {
                     voucher_id: None,
                     bucket_id: Some(id),
                 };
-                record(&mut tx, structure_id, &resource, &[row], now).await?;
+                record(&mut tx, account, &[row], now).await?;
             }
             let event = EventInput {
                 kind: "lapse",
                 actor: "system".into(),
-                structure_id: Some(structure_id),
+                structure_id: Some(account.structure_id),
                 voucher_id: None,
-                data: serde_json::json!({ "bucket_id": id, "resource": resource, "amount": remaining }),
+                data: serde_json::json!({
+                    "bucket_id": id, "operator_id": account.operator_id,
+                    "resource": account.resource, "amount": remaining,
+                }),
             };
             events::append(&mut tx, now, &[event]);
             events::commit(tx).await?;
@@ -315,11 +328,11 @@ impl Store {
     /// as lapsed even before the sweeper records it.
     pub async fn balances(&self, structure_id: i64, now: i64) -> Result<Vec<Balance>> {
         let rows = sqlx::query(
-            "SELECT b.resource, b.granted, b.issued, b.returned, b.lapsed, \
+            "SELECT b.operator_id, b.resource, b.granted, b.issued, b.returned, b.lapsed, \
              (SELECT CAST(COALESCE(SUM(q.remaining), 0) AS BIGINT) FROM quota_buckets q WHERE q.structure_id = b.structure_id \
-              AND q.resource = b.resource AND q.lapsed_at IS NULL AND q.expires_at IS NOT NULL \
-              AND q.expires_at <= $2) AS pending_lapse \
-             FROM balances b WHERE b.structure_id = $1 ORDER BY b.resource",
+              AND q.operator_id = b.operator_id AND q.resource = b.resource AND q.lapsed_at IS NULL \
+              AND q.expires_at IS NOT NULL AND q.expires_at <= $2) AS pending_lapse \
+             FROM balances b WHERE b.structure_id = $1 ORDER BY b.operator_id, b.resource",
         )
         .bind(structure_id)
         .bind(now)
@@ -329,6 +342,7 @@ impl Store {
             .map(|r| {
                 let pending: i64 = r.try_get("pending_lapse")?;
                 Ok(Balance::new(
+                    r.try_get("operator_id")?,
                     r.try_get("resource")?,
                     r.try_get("granted")?,
                     r.try_get("issued")?,
@@ -340,21 +354,21 @@ impl Store {
     }
 }
 
-/// The open buckets of a structure's resource, locked for the transaction.
+/// The open buckets of an account, locked for the transaction.
 pub(crate) async fn open_buckets(
     store: &Store,
     tx: &mut WriteTx,
-    structure_id: i64,
-    resource: &str,
+    account: Account<'_>,
 ) -> Result<Vec<Bucket>> {
     let sql = format!(
-        "SELECT id, remaining, expires_at FROM quota_buckets WHERE structure_id = $1 AND resource = $2 \
-         AND lapsed_at IS NULL AND remaining > 0 ORDER BY id{}",
+        "SELECT id, remaining, expires_at FROM quota_buckets WHERE structure_id = $1 AND operator_id = $2 \
+         AND resource = $3 AND lapsed_at IS NULL AND remaining > 0 ORDER BY id{}",
         store.for_update()
     );
     let rows = sqlx::query(&sql)
-        .bind(structure_id)
-        .bind(resource.to_owned())
+        .bind(account.structure_id)
+        .bind(account.operator_id)
+        .bind(account.resource.to_owned())
         .fetch_all(&mut **tx)
         .await?;
     rows.iter()
@@ -393,8 +407,7 @@ pub(crate) async fn draw(tx: &mut WriteTx, takes: &[Take]) -> Result<()> {
 /// answers how much of the amount lapsed at once.
 pub(crate) async fn give_back(
     tx: &mut WriteTx,
-    structure_id: i64,
-    resource: &str,
+    account: Account<'_>,
     voucher_id: i64,
     amount: i64,
     now: i64,
@@ -435,7 +448,7 @@ pub(crate) async fn give_back(
                 .await?;
         }
     }
-    record(tx, structure_id, resource, &rows, now).await?;
+    record(tx, account, &rows, now).await?;
     Ok(rows
         .iter()
         .filter(|r| r.entry == Entry::Lapse)

@@ -18,6 +18,8 @@ use crate::domain::redemption_decisions::RedemptionAt;
 pub struct VoucherFacts {
     pub id: i64,
     pub structure_id: i64,
+    /// Its product's network: no other operator may see it.
+    pub operator_id: i64,
     pub product: String,
     pub family: String,
     pub resource: String,
@@ -28,7 +30,7 @@ pub struct VoucherFacts {
     pub expires_at: i64,
 }
 
-pub(super) const FACTS_SQL: &str = "SELECT v.id, v.structure_id, v.product_id, p.family, v.resource, v.amount, p.validity_days, \
+pub(super) const FACTS_SQL: &str = "SELECT v.id, v.structure_id, p.operator_id, v.product_id, p.family, v.resource, v.amount, p.validity_days, \
      v.state, v.issued_at, v.expires_at, v.state_changed_at, v.reference, v.attestation, \
      (SELECT r.hold_expires_at FROM redemptions r WHERE r.voucher_id = v.id AND r.state = 'reserved') AS hold_expires_at \
      FROM vouchers v JOIN products p ON p.id = v.product_id WHERE v.id = $1";
@@ -43,6 +45,7 @@ pub(super) fn facts_from_row(row: &AnyRow, now: i64) -> Result<VoucherFacts> {
     Ok(VoucherFacts {
         id: row.try_get("id")?,
         structure_id: row.try_get("structure_id")?,
+        operator_id: row.try_get("operator_id")?,
         product: row.try_get("product_id")?,
         family: row.try_get("family")?,
         resource: row.try_get("resource")?,
@@ -55,7 +58,7 @@ pub(super) fn facts_from_row(row: &AnyRow, now: i64) -> Result<VoucherFacts> {
 
 pub(super) const RECORD_SQL: &str = "SELECT r.id, r.state, r.voucher_id, v.product_id, v.resource, v.amount, p.validity_days, \
      r.operator_ref, r.created_at, r.hold_expires_at, r.redeemed_at, r.ended_at, r.msisdn_hash, r.family, r.period, \
-     r.counted, v.state AS voucher_state, v.structure_id, v.expires_at \
+     r.counted, r.operator_id, v.state AS voucher_state, v.structure_id, v.expires_at \
      FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id JOIN products p ON p.id = v.product_id";
 
 pub(super) fn record_from_row(row: &AnyRow) -> Result<RedemptionRecord> {
@@ -85,6 +88,8 @@ pub(super) struct Held {
     pub period: i64,
     pub counted: bool,
     pub structure_id: i64,
+    /// The network it was made for.
+    pub operator_id: i64,
 }
 
 impl Held {
@@ -106,6 +111,7 @@ pub(super) fn held_from_row(row: &AnyRow) -> Result<Held> {
         period: row.try_get("period")?,
         counted: row.try_get::<i64, _>("counted")? == 1,
         structure_id: row.try_get("structure_id")?,
+        operator_id: row.try_get("operator_id")?,
     })
 }
 
@@ -123,18 +129,18 @@ impl Store {
     /// order, after `after_id`, at most `limit`.
     pub async fn statement(
         &self,
-        operator_token_id: i64,
+        operator_id: i64,
         from: i64,
         to: i64,
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<RedemptionRecord>> {
         let sql = format!(
-            "{RECORD_SQL} WHERE r.operator_token_id = $1 AND r.redeemed_at >= $2 AND r.redeemed_at < $3 \
+            "{RECORD_SQL} WHERE r.operator_id = $1 AND r.redeemed_at >= $2 AND r.redeemed_at < $3 \
              AND r.id > $4 ORDER BY r.id LIMIT {limit}"
         );
         let rows = sqlx::query(&sql)
-            .bind(operator_token_id)
+            .bind(operator_id)
             .bind(from)
             .bind(to)
             .bind(after_id)
@@ -144,14 +150,21 @@ impl Store {
     }
 
     /// Reserved redemptions whose hold has run out (for the sweeper).
-    pub async fn due_holds(&self, now: i64, limit: usize) -> Result<Vec<(i64, i64)>> {
+    /// Each as its id, its token and its operator.
+    pub async fn due_holds(&self, now: i64, limit: usize) -> Result<Vec<(i64, i64, i64)>> {
         let sql = format!(
-            "SELECT id, operator_token_id FROM redemptions WHERE state = 'reserved' AND hold_expires_at <= $1 \
+            "SELECT id, operator_token_id, operator_id FROM redemptions WHERE state = 'reserved' AND hold_expires_at <= $1 \
              ORDER BY hold_expires_at LIMIT {limit}"
         );
         let rows = sqlx::query(&sql).bind(now).fetch_all(self.reader()).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("operator_token_id")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("operator_token_id")?,
+                    r.try_get("operator_id")?,
+                ))
+            })
             .collect()
     }
 }

@@ -16,10 +16,10 @@ use crate::domain::redemption_decisions::NewRedemption;
 
 /// The columns of a new redemption row, in the order [`NewRow::bind`]
 /// binds them.
-pub(super) const INSERT_COLUMNS: &str = "voucher_id, operator_token_id, state, msisdn_hash, family, period, \
+pub(super) const INSERT_COLUMNS: &str = "voucher_id, operator_token_id, operator_id, state, msisdn_hash, family, period, \
      operator_ref, created_at, hold_expires_at, redeemed_at, counted";
 /// How many columns [`INSERT_COLUMNS`] names.
-pub(super) const INSERT_COLUMN_COUNT: usize = 11;
+pub(super) const INSERT_COLUMN_COUNT: usize = 12;
 
 /// A voucher being redeemed: what its redemption row, event and answer
 /// need of it.
@@ -27,6 +27,8 @@ pub(super) const INSERT_COLUMN_COUNT: usize = 11;
 pub(super) struct Target {
     pub voucher_id: i64,
     pub structure_id: i64,
+    /// Its product's network.
+    pub operator_id: i64,
     pub product: String,
     pub family: String,
     pub resource: String,
@@ -52,6 +54,7 @@ impl NewRow<'_> {
         query
             .bind(self.target.voucher_id)
             .bind(self.input.operator_token_id)
+            .bind(self.input.operator_id)
             .bind(self.new.change.step.to.as_str())
             .bind(self.input.msisdn_hash.to_vec())
             .bind(self.target.family.clone())
@@ -83,11 +86,12 @@ impl NewRow<'_> {
 }
 
 /// The event of a redemption move: `redeem`, `reserve`, `confirm`,
-/// `cancel`, `hold_timeout` or `reverse`, by the redemption's operator,
-/// with the redemption's id as its only detail.
+/// `cancel`, `hold_timeout` or `reverse`, by the token that acted, with the
+/// redemption's id and operator (network) as its details.
 pub(super) fn event(
     step: &RedemptionMove,
     operator_token_id: i64,
+    operator_id: i64,
     structure_id: i64,
     voucher_id: i64,
     redemption_id: i64,
@@ -97,7 +101,7 @@ pub(super) fn event(
         actor: format!("operator:{operator_token_id}"),
         structure_id: Some(structure_id),
         voucher_id: Some(voucher_id),
-        data: serde_json::json!({ "redemption_id": redemption_id }),
+        data: serde_json::json!({ "redemption_id": redemption_id, "operator_id": operator_id }),
     }
 }
 
@@ -136,13 +140,16 @@ mod tests {
     /// The audit replays these exact bytes (and hashes them).
     #[test]
     fn events_keep_their_kind_actor_and_json() {
-        let e = event(step(RedemptionAction::Redeem, None), 7, 3, 99, 12);
+        let e = event(step(RedemptionAction::Redeem, None), 7, 2, 3, 99, 12);
         assert_eq!(e.kind, "redeem");
         assert_eq!(e.actor, "operator:7");
         assert_eq!((e.structure_id, e.voucher_id), (Some(3), Some(99)));
-        assert_eq!(e.data.to_string(), r#"{"redemption_id":12}"#);
+        assert_eq!(
+            e.data.to_string(),
+            r#"{"operator_id":2,"redemption_id":12}"#
+        );
         let reserved = Some(RedemptionState::Reserved);
-        let e = event(step(RedemptionAction::TimeOut, reserved), 7, 3, 99, 12);
+        let e = event(step(RedemptionAction::TimeOut, reserved), 7, 2, 3, 99, 12);
         assert_eq!(e.kind, "hold_timeout");
     }
 

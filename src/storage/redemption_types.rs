@@ -13,6 +13,8 @@ use crate::domain::redemption::{BeneficiaryCap, RedemptionState};
 #[derive(Clone, Debug)]
 pub struct RedeemInput {
     pub operator_token_id: i64,
+    /// The token's operator: only its network's codes are redeemed.
+    pub operator_id: i64,
     pub voucher_id: i64,
     pub msisdn_hash: [u8; 32],
     pub operator_ref: Option<String>,

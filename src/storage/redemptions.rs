@@ -104,6 +104,11 @@ async fn redeem_claimed(
         return Ok(Outcome::Refused(DomainError::InvalidCode));
     };
     let facts = facts_from_row(&row, now)?;
+    // Before anything the code's state would do (time out its hold, record
+    // its expiry): another network's code changes nothing.
+    if facts.operator_id != input.operator_id {
+        return Ok(Outcome::Refused(DomainError::WrongNetwork));
+    }
     let cap = input.caps.iter().find(|c| c.family == facts.family);
     let stored: String = row.try_get("state")?;
     let voucher = VoucherAtRedeem {
@@ -127,6 +132,7 @@ async fn redeem_claimed(
     let target = Target {
         voucher_id: facts.id,
         structure_id: facts.structure_id,
+        operator_id: facts.operator_id,
         product: facts.product,
         family: facts.family,
         resource: facts.resource,
@@ -178,6 +184,7 @@ async fn create(
     let event = rows::event(
         step,
         input.operator_token_id,
+        input.operator_id,
         target.structure_id,
         target.voucher_id,
         id,
@@ -212,22 +219,18 @@ async fn expire(tx: &mut WriteTx, row: &AnyRow, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Locks and reads one of an operator's redemptions.
-async fn held(
-    store: &Store,
-    tx: &mut WriteTx,
-    operator_token_id: i64,
-    id: i64,
-) -> Result<Option<Held>> {
+/// Locks and reads one of an operator's redemptions (made by any of its
+/// tokens); another network's is not there.
+async fn held(store: &Store, tx: &mut WriteTx, operator_id: i64, id: i64) -> Result<Option<Held>> {
     let lock = if store.backend() == super::Backend::Postgres {
         " FOR UPDATE OF r, v"
     } else {
         ""
     };
-    let sql = format!("{RECORD_SQL} WHERE r.id = $1 AND r.operator_token_id = $2{lock}");
+    let sql = format!("{RECORD_SQL} WHERE r.id = $1 AND r.operator_id = $2{lock}");
     let row = sqlx::query(&sql)
         .bind(id)
-        .bind(operator_token_id)
+        .bind(operator_id)
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|r| held_from_row(&r)).transpose()
@@ -270,6 +273,7 @@ async fn apply_change(
     let event = rows::event(
         change.step,
         operator_token_id,
+        held.operator_id,
         held.structure_id,
         voucher_id,
         before.id,
@@ -285,14 +289,16 @@ pub(crate) async fn time_out_hold_of_voucher(
     voucher_id: i64,
     now: i64,
 ) -> Result<()> {
-    let row = sqlx::query("SELECT id, operator_token_id FROM redemptions WHERE voucher_id = $1 AND state = 'reserved'")
-        .bind(voucher_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, operator_token_id, operator_id FROM redemptions WHERE voucher_id = $1 AND state = 'reserved'",
+    )
+    .bind(voucher_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     if let Some(row) = row {
         let id: i64 = row.try_get("id")?;
         let operator: i64 = row.try_get("operator_token_id")?;
-        if let Some(h) = held(store, tx, operator, id).await?
+        if let Some(h) = held(store, tx, row.try_get("operator_id")?, id).await?
             && let Some(change) = decide_follow_up(&h.at(), Followup::TimeOut, now).change
         {
             apply_change(tx, &h, change, operator, now).await?;
@@ -307,12 +313,12 @@ pub(crate) async fn time_out_hold_of_voucher(
 pub(crate) async fn follow_up(
     store: &Store,
     tx: &mut WriteTx,
-    operator_token_id: i64,
+    (operator_token_id, operator_id): (i64, i64),
     id: i64,
     action: Followup,
     now: i64,
 ) -> Result<Outcome> {
-    let Some(h) = held(store, tx, operator_token_id, id).await? else {
+    let Some(h) = held(store, tx, operator_id, id).await? else {
         return Ok(Outcome::Refused(DomainError::NotFound("redemption")));
     };
     let decision = decide_follow_up(&h.at(), action, now);

@@ -110,6 +110,7 @@ impl Store {
                 token_id: row.try_get("token_id")?,
                 role,
                 structure_id: Some(structure_id),
+                operator_id: None,
             },
             structure_id,
             structure_name: row.try_get("name")?,

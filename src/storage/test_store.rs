@@ -3,7 +3,8 @@
 //! integration tests use), with a funded structure and an operator.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A test that cannot set up should stop loudly.
 
-use super::{IssueRequest, NewGrant, PoolSettings, Store};
+use super::{IssueRequest, NewGrant, PoolSettings, Store, TokenScope};
+use crate::domain::operator::FIRST_OPERATOR_ID;
 use crate::domain::{Principal, Role};
 
 /// The time the tests run at.
@@ -32,7 +33,15 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
     };
     let store = Store::open(&url, &PoolSettings::default()).await.unwrap();
     let keys = crate::code::KeySet::from_material(&crate::keyfile::generate().unwrap()).unwrap();
-    let product = crate::domain::catalogue::seed_catalogue().remove(0);
+    let network = crate::domain::NewOperator {
+        name: "SFR".into(),
+        instructions_fr: None,
+        instructions_en: None,
+    };
+    let network = store.create_operator("test", &network, NOW).await.unwrap();
+    // The operator the tests' requests name.
+    assert_eq!(network.id, FIRST_OPERATOR_ID);
+    let product = crate::domain::catalogue::seed_catalogue(network.id, (network.id, "x")).remove(0);
     store.upsert_product("test", &product, NOW).await.unwrap();
     let s = store
         .create_structure("test", "s", None, NOW)
@@ -40,6 +49,7 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
         .unwrap();
     let grant = NewGrant {
         structure_id: s.id,
+        operator_id: network.id,
         resource: product.resource.clone(),
         amount: 1 << 40,
         starts_at: NOW,
@@ -49,12 +59,32 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
     store.create_grant("test", &grant, NOW).await.unwrap();
     let hash = crate::tokens::hash("test structure");
     let token = store
-        .create_token("test", &hash, Role::Structure, Some(s.id), None, NOW)
+        .create_token(
+            "test",
+            &hash,
+            Role::Structure,
+            TokenScope {
+                structure_id: Some(s.id),
+                operator_id: None,
+            },
+            None,
+            NOW,
+        )
         .await
         .unwrap();
     let hash = crate::tokens::hash("test operator");
     let operator = store
-        .create_token("test", &hash, Role::Operator, None, None, NOW)
+        .create_token(
+            "test",
+            &hash,
+            Role::Operator,
+            TokenScope {
+                structure_id: None,
+                operator_id: Some(network.id),
+            },
+            None,
+            NOW,
+        )
         .await
         .unwrap();
     Some(TestStore {
@@ -65,6 +95,7 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
             token_id: token,
             role: Role::Structure,
             structure_id: Some(s.id),
+            operator_id: None,
         },
         product,
         _dir: dir,

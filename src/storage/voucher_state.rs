@@ -19,6 +19,8 @@ use crate::domain::lifecycle::{self, Transition};
 pub struct VoucherRow {
     pub id: i64,
     pub structure_id: i64,
+    /// Its product's network.
+    pub operator_id: i64,
     pub product_id: String,
     pub resource: String,
     pub amount: i64,
@@ -31,6 +33,17 @@ pub struct VoucherRow {
     /// The state as stored, which `state` refines with the clock.
     #[serde(skip, default = "stored_issued")]
     pub stored_state: VoucherState,
+}
+
+impl VoucherRow {
+    /// The quota account it drew from.
+    pub(crate) fn account(&self) -> ledger::Account<'_> {
+        ledger::Account {
+            structure_id: self.structure_id,
+            operator_id: self.operator_id,
+            resource: &self.resource,
+        }
+    }
 }
 
 fn stored_issued() -> VoucherState {
@@ -47,6 +60,7 @@ pub(crate) fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
     Ok(VoucherRow {
         id: row.try_get("id")?,
         structure_id: row.try_get("structure_id")?,
+        operator_id: row.try_get("operator_id")?,
         product_id: row.try_get("product_id")?,
         resource: row.try_get("resource")?,
         amount: row.try_get("amount")?,
@@ -135,7 +149,7 @@ pub(crate) async fn expire_one(tx: &mut WriteTx, v: &VoucherRow, now: i64) -> Re
     if !change_state(tx, v, to, now).await? {
         return Ok(false);
     }
-    let lapsed = ledger::give_back(tx, v.structure_id, &v.resource, v.id, v.amount, now).await?;
+    let lapsed = ledger::give_back(tx, v.account(), v.id, v.amount, now).await?;
     let event = voucher_event("expire", "system".into(), v, give_back_data(v, lapsed));
     events::append(tx, now, &[event]);
     Ok(true)

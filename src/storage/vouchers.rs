@@ -55,7 +55,8 @@ pub struct VoucherPage {
 /// that a hold that ran out reads as `issued` everywhere, sweeper or not.
 const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
      expires_at, state_changed_at, attestation, (SELECT r.hold_expires_at FROM redemptions r \
-     WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at";
+     WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at, \
+     (SELECT p.operator_id FROM products p WHERE p.id = vouchers.product_id) AS operator_id";
 /// Parameters shared by every row of the multi-row voucher insert.
 const SHARED_PARAMS: usize = 12;
 /// Parameters of each row: id, attestation, bucket.
@@ -249,15 +250,8 @@ impl Store {
                 "a voucher locked for a void was not in the state read".into(),
             ));
         }
-        let lapsed = ledger::give_back(
-            &mut tx,
-            structure_id,
-            &voucher.resource,
-            voucher.id,
-            voucher.amount,
-            now,
-        )
-        .await?;
+        let lapsed =
+            ledger::give_back(&mut tx, voucher.account(), voucher.id, voucher.amount, now).await?;
         let event = voucher_event(
             "void",
             principal.actor(),
@@ -344,7 +338,12 @@ pub(crate) async fn issue_in(
         return serde_json::from_str(&answer).map_err(StorageError::Encoding);
     }
     let product = &job.product;
-    let buckets = ledger::open_buckets(store, tx, job.structure_id, &product.resource).await?;
+    let account = ledger::Account {
+        structure_id: job.structure_id,
+        operator_id: product.operator_id,
+        resource: &product.resource,
+    };
+    let buckets = ledger::open_buckets(store, tx, account).await?;
     let takes = quota::allocate(&buckets, product.amount, job.count, now).map_err(
         |Shortfall {
              available,
@@ -361,7 +360,7 @@ pub(crate) async fn issue_in(
         voucher_id: None,
         bucket_id: None,
     };
-    let entry_id = ledger::record_one(tx, job.structure_id, &product.resource, entry, now).await?;
+    let entry_id = ledger::record_one(tx, account, entry, now).await?;
     let rows = Rows {
         job,
         entry_id,
@@ -391,6 +390,7 @@ fn issued_row(v: &NewVoucher, job: &IssueJob, now: i64) -> VoucherRow {
     VoucherRow {
         id: v.row_id(),
         structure_id: job.structure_id,
+        operator_id: job.product.operator_id,
         product_id: job.product.id.clone(),
         resource: job.product.resource.clone(),
         amount: job.product.amount,
@@ -494,7 +494,7 @@ async fn record_issue(tx: &mut WriteTx, rows: &Rows<'_>) -> Result<()> {
         .map(|v| {
             let data = serde_json::json!({
                 "serial": v.voucher.to_string(), "product": job.product.id,
-                "resource": job.product.resource, "amount": job.product.amount,
+                "operator_id": job.product.operator_id, "resource": job.product.resource, "amount": job.product.amount,
                 "expires_at": v.expires_at,
                 "issue_entry_id": rows.entry_id,
             });

@@ -263,6 +263,7 @@ mod tests {
                     token_id: 1,
                     role: crate::domain::Role::Structure,
                     structure_id: Some(2),
+                    operator_id: None,
                 },
                 structure_id: 2,
             },

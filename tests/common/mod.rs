@@ -318,7 +318,7 @@ impl TestApp {
             .post(
                 &format!("/v1/structures/{structure_id}/grants"),
                 &self.admin,
-                json!({ "resource": resource, "amount": amount }),
+                json!({ "operator_id": FIRST_NETWORK, "resource": resource, "amount": amount }),
             )
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
@@ -327,12 +327,16 @@ impl TestApp {
     /// Creates a token of `role` and returns its secret.
     pub async fn token(&self, role: &str, structure_id: Option<i64>) -> String {
         let a = self
-            .post(
-                "/v1/tokens",
-                &self.admin,
-                json!({ "role": role, "structure_id": structure_id }),
-            )
+            .post("/v1/tokens", &self.admin, token_body(role, structure_id))
             .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        a.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An operator token of network `operator_id`.
+    pub async fn network_token(&self, operator_id: i64) -> String {
+        let body = json!({ "role": "operator", "operator_id": operator_id });
+        let a = self.post("/v1/tokens", &self.admin, body).await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
         a.body["token"].as_str().unwrap().to_owned()
     }
@@ -468,6 +472,7 @@ pub async fn read(response: reqwest::Response) -> Answer {
 }
 
 /// One run of the real binary.
+#[derive(Debug)]
 pub struct CliRun {
     pub code: Option<i32>,
     pub stdout: String,
@@ -574,5 +579,21 @@ pub async fn race_codes(
             "code {i} redeemed {:?} times",
             wins.get(&i)
         );
+    }
+}
+
+/// The first seeded network (`SFR`): the catalogue's short ids (`data-1gb`)
+/// are its products.
+pub const FIRST_NETWORK: i64 = 1;
+/// The second seeded network (`Orange`), whose products are `orange-…`.
+pub const SECOND_NETWORK: i64 = 2;
+
+/// The body that creates a token of `role`: an operator token is the first
+/// network's.
+pub fn token_body(role: &str, structure_id: Option<i64>) -> serde_json::Value {
+    if role == "operator" {
+        json!({ "role": role, "structure_id": structure_id, "operator_id": FIRST_NETWORK })
+    } else {
+        json!({ "role": role, "structure_id": structure_id })
     }
 }

@@ -10,6 +10,8 @@ use crate::storage::redemptions::{self, Followup, Outcome};
 #[derive(Clone, Copy, Debug)]
 pub struct FollowUp {
     pub operator_token_id: i64,
+    /// The token's operator: only its network's redemptions are followed up.
+    pub operator_id: i64,
     pub redemption_id: i64,
     pub action: Followup,
 }
@@ -44,13 +46,14 @@ impl WriteCommand for FollowUp {
     async fn apply<'a>(&'a self, at: Applying<'a>) -> Result<Outcome> {
         let Self {
             operator_token_id,
+            operator_id,
             redemption_id,
             action,
         } = *self;
         redemptions::follow_up(
             at.store,
             at.tx,
-            operator_token_id,
+            (operator_token_id, operator_id),
             redemption_id,
             action,
             at.now,

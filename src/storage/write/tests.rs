@@ -14,6 +14,7 @@ use crate::storage::{FailureRecorded, Followup, Outcome, RedeemInput};
 fn redeem(operator: i64, voucher_id: i64, mode: RedeemMode) -> Redeem {
     Redeem(RedeemInput {
         operator_token_id: operator,
+        operator_id: crate::domain::operator::FIRST_OPERATOR_ID,
         voucher_id,
         msisdn_hash: [9; 32],
         operator_ref: None,
@@ -57,6 +58,7 @@ async fn mixed_batches_answer_each_command_in_its_own_type(postgres: bool) {
     let confirm = store.submit(
         FollowUp {
             operator_token_id: t.operator,
+            operator_id: crate::domain::operator::FIRST_OPERATOR_ID,
             redemption_id: held.id,
             action: Followup::Confirm,
         },
