@@ -360,6 +360,84 @@ async fn the_desk_issues_pins_for_basic_phones(db: Db) {
 }
 both!(the_desk_issues_pins_for_basic_phones);
 
+/// The desk names networks: balances per network, products grouped by
+/// network, and a slip saying which network its top-up works on, with the
+/// operator's own instructions when it gave them.
+async fn the_desk_names_each_network(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let made = app
+        .post(
+            "/v1/operators",
+            &app.admin,
+            json!({ "name": "Réseau Solidaire", "instructions_fr": "Appelez le 555 et dictez le code." }),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let network = made.body["id"].as_i64().unwrap();
+    let product = json!({
+        "id": "solidaire-data-1gb", "operator_id": network, "family": "data",
+        "resource": "data_mb", "amount": 1024, "validity_days": 30, "code_validity_days": 90,
+        "label_fr": "1 Go", "label_en": "1 GB"
+    });
+    assert_eq!(
+        app.post("/v1/products", &app.admin, product).await.status,
+        StatusCode::CREATED
+    );
+    let (id, token) = app
+        .funded_structure("Maison des solidarités", 2 * 1024)
+        .await;
+    let granted = app
+        .post(
+            &format!("/v1/structures/{id}/grants"),
+            &app.admin,
+            json!({ "operator_id": network, "resource": "data_mb", "amount": 1024 }),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{granted:?}");
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let home = desk.get("/desk/").await;
+    home.assert_says(StatusCode::OK, "Réseau");
+    assert!(home.text.contains("<td>SFR</td>"), "{}", home.text);
+    assert!(
+        home.text.contains("<td>Réseau Solidaire</td>"),
+        "{}",
+        home.text
+    );
+    let form = desk.get("/desk/issue").await;
+    assert!(
+        form.text.contains("<optgroup label=\"SFR\">"),
+        "{}",
+        form.text
+    );
+    assert!(
+        form.text.contains("<optgroup label=\"Réseau Solidaire\">"),
+        "{}",
+        form.text
+    );
+    // A slip of each network: the operator's words, or the default.
+    let ours = desk.issue_as("solidaire-data-1gb", "1", "", "").await;
+    let print = desk.get(ours.location()).await;
+    print.assert_says(StatusCode::OK, "Fonctionne sur le réseau");
+    assert!(print.text.contains("Réseau Solidaire"), "{}", print.text);
+    assert!(
+        print.text.contains("Appelez le 555 et dictez le code."),
+        "{}",
+        print.text
+    );
+    let theirs = desk.issue_as("data-1gb", "1", "", "").await;
+    let print = desk.get(theirs.location()).await;
+    assert!(
+        print.text.contains("<dd class=\"network\">SFR</dd>"),
+        "{}",
+        print.text
+    );
+    assert!(!print.text.contains("Appelez le 555"), "{}", print.text);
+    app.stop().await;
+}
+both!(the_desk_names_each_network);
+
 /// Pages listing many codes come a page at a time.
 async fn the_list_has_pages(db: Db) {
     let mut limits = test_limits();

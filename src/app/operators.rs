@@ -1,5 +1,7 @@
 //! Registering operators: the API and the command line share these checks.
 
+use std::collections::BTreeMap;
+
 use super::AppResult;
 use crate::domain::NewOperator;
 use crate::storage::{Operator, Store};
@@ -20,4 +22,9 @@ pub async fn register(
 /// Every operator, by id.
 pub async fn list(store: &Store) -> AppResult<Vec<Operator>> {
     Ok(store.list_operators().await?)
+}
+
+/// Every operator, keyed by id: what pages and slips name networks by.
+pub async fn by_id(store: &Store) -> AppResult<BTreeMap<i64, Operator>> {
+    Ok(list(store).await?.into_iter().map(|o| (o.id, o)).collect())
 }

@@ -78,6 +78,7 @@ pub struct Texts {
 
     pub home_title: &'static str,
     pub balances_caption: &'static str,
+    pub balance_network: &'static str,
     pub balance_resource: &'static str,
     pub balance_granted: &'static str,
     pub balance_issued: &'static str,
@@ -138,6 +139,8 @@ pub struct Texts {
     pub slip_use_before: fn(&str) -> String,
     pub slip_serial: &'static str,
     pub slip_from: &'static str,
+    /// The network a top-up works on.
+    pub slip_network: &'static str,
     pub slip_qr_label: &'static str,
     pub slip_instructions: &'static str,
     /// What a PIN slip says to do, when the operator set nothing.
@@ -266,6 +269,7 @@ pub static FR: Texts = Texts {
 
     home_title: "Accueil",
     balances_caption: "Solde de la structure par ressource",
+    balance_network: "Réseau",
     balance_resource: "Ressource",
     balance_granted: "Accordé",
     balance_issued: "Émis",
@@ -331,6 +335,7 @@ pub static FR: Texts = Texts {
     slip_use_before: |date| format!("à utiliser avant le {date}"),
     slip_serial: "N° de série",
     slip_from: "Remis par",
+    slip_network: "Fonctionne sur le réseau",
     slip_qr_label: "QR code du code de recharge",
     slip_instructions: "Pour recharger : composez le service de recharge de votre opérateur, \
         ou scannez le QR code, puis saisissez le code. Un code ne sert qu’une fois. Gratuit, ne peut pas être vendu.",
@@ -447,6 +452,7 @@ pub static EN: Texts = Texts {
 
     home_title: "Home",
     balances_caption: "The structure's balance per resource",
+    balance_network: "Network",
     balance_resource: "Resource",
     balance_granted: "Granted",
     balance_issued: "Issued",
@@ -512,6 +518,7 @@ pub static EN: Texts = Texts {
     slip_use_before: |date| format!("use before {date}"),
     slip_serial: "Serial",
     slip_from: "Given by",
+    slip_network: "Works on the network",
     slip_qr_label: "QR code of the top-up code",
     slip_instructions: "To top up: call your operator's top-up service, or scan the QR code, \
         then enter the code. Each code works once. Free of charge, not for sale.",

@@ -18,6 +18,7 @@ use super::{form_fields, internal};
 use crate::app::AppState;
 use crate::app::balances::current_balances;
 use crate::app::issue::{self, IssueOrder};
+use crate::app::operators;
 use crate::code::Format;
 use crate::domain::{MAX_REFERENCE_CHARS, Product};
 use crate::http::error::Problem;
@@ -67,6 +68,7 @@ async fn render(
         .filter(|p| p.active)
         .collect();
     let balances = current_balances(state, desk.caller.structure_id).await?;
+    let networks = operators::by_id(&state.store).await?;
     let chrome = Chrome {
         lang: desk.lang,
         uri,
@@ -83,10 +85,18 @@ async fn render(
                 input type="hidden" name="nonce" value=(nonce);
                 div class="field" {
                     label for="product" { (t.issue_product_label) }
+                    // One group per network: a top-up works on its own only.
                     select id="product" name="product" required {
-                        @for p in &products {
-                            option value=(p.id) selected[p.id == entered.product] {
-                                (product_words(desk.lang, p))
+                        @for (id, operator) in &networks {
+                            @let offered: Vec<&Product> = products.iter().filter(|p| p.operator_id == *id).collect();
+                            @if !offered.is_empty() {
+                                optgroup label=(operator.name) {
+                                    @for p in offered {
+                                        option value=(p.id) selected[p.id == entered.product] {
+                                            (product_words(desk.lang, p)) " (" (operator.name) ")"
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -116,7 +126,7 @@ async fn render(
                 button type="submit" { (t.issue_submit) }
             }
         }
-        (balances_table(t, &balances))
+        (balances_table(t, &balances, &networks))
     };
     Ok((status, page(&chrome, t.issue_title, "", body)).into_response())
 }

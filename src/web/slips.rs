@@ -5,6 +5,8 @@
 //! instructions for dialling it). Black on white, and every fact is
 //! written out, so a photocopy or a grey-scale printer loses nothing.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +21,7 @@ use crate::app::AppState;
 use crate::app::vouchers::{VoucherView, own_voucher, view};
 use crate::code::Format;
 use crate::domain::{Product, VoucherState};
+use crate::storage::Operator;
 
 /// A top-up in plain words, from what it credits: "1 Go de données
 /// internet", "Appels et SMS illimités 7 jours". Unknown resources fall
@@ -94,16 +97,33 @@ struct SlipContext<'a> {
     instructions: &'a str,
     pin_instructions: &'a str,
     catalogue: &'a [Product],
+    networks: &'a BTreeMap<i64, Operator>,
+}
+
+impl SlipContext<'_> {
+    /// The network a voucher's top-up works on, from its product.
+    fn network(&self, v: &VoucherView) -> Option<&Operator> {
+        let product = self.catalogue.iter().find(|p| p.id == v.product)?;
+        self.networks.get(&product.operator_id)
+    }
 }
 
 fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
     let t = cx.lang.texts();
     let qr = qr_markup(t, &v.code)?;
     let title_id = format!("slip-{}", v.serial);
-    let (code_class, instructions) = match v.format {
+    let (code_class, default_instructions) = match v.format {
         Format::Code => ("slip-code", cx.instructions),
         Format::Pin => ("slip-code pin", cx.pin_instructions),
     };
+    let network = cx.network(v);
+    // The operator's own words, when it gave them, in the slip's language.
+    let instructions = network
+        .and_then(|o| match cx.lang {
+            Lang::Fr => o.instructions_fr.as_deref(),
+            Lang::En => o.instructions_en.as_deref(),
+        })
+        .unwrap_or(default_instructions);
     Some(html! {
         article class="slip" aria-labelledby=(title_id) {
             h2 class="slip-product" id=(title_id) { (voucher_words(cx.lang, v, cx.catalogue)) }
@@ -120,6 +140,10 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
                     dd { ((t.slip_use_before)(&date_of(t, &v.expires_at))) }
                     dt { (t.slip_serial) }
                     dd class="serial" { (v.serial) }
+                    @if let Some(network) = network {
+                        dt { (t.slip_network) }
+                        dd class="network" { (network.name) }
+                    }
                     dt { (t.slip_from) }
                     dd { (cx.structure_name) }
                 }
@@ -166,6 +190,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
         vouchers.push(view(&keys, &row)?);
     }
     let catalogue = state.store.list_products().await?;
+    let networks = crate::app::operators::by_id(&state.store).await?;
     let cx = SlipContext {
         lang: desk.lang,
         structure_name: &desk.structure_name,
@@ -182,6 +207,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
             .as_deref()
             .unwrap_or(t.slip_pin_instructions),
         catalogue: &catalogue,
+        networks: &networks,
     };
     let (printable, skipped): (Vec<_>, Vec<_>) = vouchers
         .iter()
