@@ -1,9 +1,9 @@
-//! A database written by release 0.1 (before numeric PINs) upgrades in
-//! place, on SQLite and PostgreSQL: today's server starts on it, nothing is
-//! lost, the audit is clean before and after new work, old codes redeem as
-//! they would have, and the old key file is given a PIN key so that PINs
-//! can be issued. The fixtures and how they were made:
-//! `tests/fixtures/upgrade/README.md`.
+//! A database written by release 0.1 (before numeric PINs), or by release
+//! 0.2 (with them), upgrades in place, on SQLite and PostgreSQL: today's
+//! server starts on it, nothing is lost, the audit is clean before and after
+//! new work, old codes (and 0.2's PINs) redeem as they would have, and a 0.1
+//! key file is given a PIN key so that PINs can be issued. The fixtures and
+//! how they were made: `tests/fixtures/upgrade/README.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 
 mod common;
@@ -14,12 +14,40 @@ use std::path::Path;
 use common::{Db, TestApp, cli};
 use relay_topup::clock::ManualClock;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
-/// When the fixtures were written (their last event), plus a minute: the
-/// reserved code is still held, no code has expired.
-const FIXTURE_NOW: i64 = 1_796_238_546 + 60;
+/// A release whose databases and key files are fixtures.
+struct Release {
+    /// The fixtures' prefix: `v0.1` names `v0.1-sqlite.sql` and so on.
+    version: &'static str,
+    /// When its fixtures were written (their last event, on either
+    /// database), plus a minute: the reserved code is still held, no code
+    /// has expired.
+    fixture_now: i64,
+    /// How many events its fixtures hold, at least.
+    events: usize,
+    /// Whether it had numeric PINs: PIN keys in its key file and three
+    /// `data-1gb` PINs in its database, the first redeemed.
+    pins: bool,
+}
+
+/// Release 0.1: schema migrations 0001–0004, before numeric PINs.
+const V0_1: Release = Release {
+    version: "v0.1",
+    fixture_now: 1_796_238_546 + 60,
+    events: 25,
+    pins: false,
+};
+
+/// Release 0.2 (commit 54f77ab): schema migrations 0001–0005, with numeric
+/// PINs.
+const V0_2: Release = Release {
+    version: "v0.2",
+    fixture_now: 1_796_250_054 + 60,
+    events: 29,
+    pins: true,
+};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,18 +56,14 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 /// Loads the fixture's dump into `database_url`, as the old release left it.
-async fn restore(db: Db, database_url: &str) {
-    let (file, mut conn) = match db {
-        Db::Sqlite => (
-            "v0.1-sqlite.sql",
-            sqlx::AnyConnection::connect(database_url).await,
-        ),
-        Db::Postgres => (
-            "v0.1-postgres.sql",
-            sqlx::AnyConnection::connect(database_url).await,
-        ),
+async fn restore(release: &Release, db: Db, database_url: &str) {
+    let flavour = match db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
     };
-    let dump = std::fs::read_to_string(fixture(file)).unwrap();
+    let file = format!("{}-{flavour}.sql", release.version);
+    let mut conn = sqlx::AnyConnection::connect(database_url).await;
+    let dump = std::fs::read_to_string(fixture(&file)).unwrap();
     sqlx::raw_sql(&dump)
         .execute(conn.as_mut().unwrap())
         .await
@@ -47,7 +71,18 @@ async fn restore(db: Db, database_url: &str) {
     conn.unwrap().close().await.unwrap();
 }
 
-async fn an_old_database_upgrades_in_place(db: Db) {
+async fn a_0_1_database_upgrades_in_place(db: Db) {
+    an_old_database_upgrades_in_place(&V0_1, db).await;
+}
+both!(a_0_1_database_upgrades_in_place);
+
+async fn a_0_2_database_upgrades_in_place(db: Db) {
+    an_old_database_upgrades_in_place(&V0_2, db).await;
+}
+both!(a_0_2_database_upgrades_in_place);
+
+async fn an_old_database_upgrades_in_place(release: &Release, db: Db) {
+    let version = release.version;
     sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
     let Some(database_url) = common::database_url(db, dir.path()).await else {
@@ -57,35 +92,78 @@ async fn an_old_database_upgrades_in_place(db: Db) {
         Db::Sqlite => "sqlite",
         Db::Postgres => "postgres",
     };
-    restore(db, &database_url).await;
+    restore(release, db, &database_url).await;
     let key_file = dir.path().join("test.keys");
-    std::fs::copy(fixture(&format!("v0.1-{flavour}.keys")), &key_file).unwrap();
+    std::fs::copy(fixture(&format!("{version}-{flavour}.keys")), &key_file).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let old_keys = std::fs::read_to_string(&key_file).unwrap();
-    assert!(
-        !old_keys.contains("pin_keys"),
-        "the fixture predates PIN keys"
+    assert_eq!(
+        old_keys.contains("pin_keys"),
+        release.pins,
+        "the fixture has PIN keys if and only if its release had PINs"
     );
-    let codes: Vec<String> = std::fs::read_to_string(fixture(&format!("v0.1-{flavour}.codes")))
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let codes: Vec<String> =
+        std::fs::read_to_string(fixture(&format!("{version}-{flavour}.codes")))
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
     assert_eq!(codes.len(), 5);
+    // A PIN is printed with spaces between its groups: one a line.
+    let pins: Vec<String> = if release.pins {
+        std::fs::read_to_string(fixture(&format!("{version}-{flavour}.pins")))
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    assert_eq!(pins.len(), if release.pins { 3 } else { 0 });
 
-    let clock = ManualClock::new(FIXTURE_NOW);
+    let clock = ManualClock::new(release.fixture_now);
     let limits = common::test_limits();
     let hold_secs = limits.hold_secs;
     let app = TestApp::spawn_at(db, dir, database_url.clone(), limits, Some(clock.clone())).await;
     // Everything the old release wrote is there, and checks out.
     let events = common::assert_books_clean(&app).await;
-    assert!(events >= 25, "{events} events");
+    assert!(events >= release.events, "{events} events");
     let verify = cli(&database_url, &key_file, &["audit", "verify"]);
     assert!(verify.ok(), "{}\n{}", verify.stdout, verify.stderr);
 
-    // The old key file now has a PIN key, and kept every other key.
+    // One operator holds everything the old release knew of: its products,
+    // its structure's quota, and the chain records its creation.
+    let operators = app.get("/v1/operators", &app.admin).await;
+    assert_eq!(
+        operators.body["operators"],
+        json!([{ "id": 1, "name": "Opérateur d'origine", "instructions_fr": null,
+                 "instructions_en": null, "created_at": operators.body["operators"][0]["created_at"] }]),
+        "{operators:?}"
+    );
+    let products = app.get("/v1/products", &app.admin).await;
+    let products = products.body["products"].as_array().unwrap().clone();
+    assert!(!products.is_empty());
+    assert!(
+        products.iter().all(|p| p["operator_id"] == 1),
+        "{products:?}"
+    );
+    let auditor = app.token("auditor", None).await;
+    let events = app.get("/v1/audit/events?limit=500", &auditor).await;
+    let created: Vec<&Value> = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "operator_created")
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["actor"], "upgrade", "{created:?}");
+
+    // A 0.1 key file now has a PIN key, and kept every other key; a 0.2
+    // key file kept its two PIN keys (the rotation turned all three kinds).
     let material = relay_topup::keyfile::load(&key_file).unwrap();
-    assert_eq!(material.pin_keys.len(), 1);
+    assert_eq!(material.pin_keys.len(), if release.pins { 2 } else { 1 });
     assert_eq!(
         (material.code_keys.len(), material.signing_keys.len()),
         (2, 2)
@@ -100,24 +178,71 @@ async fn an_old_database_upgrades_in_place(db: Db) {
     assert_eq!(a.code(), Some("reserved"), "{a:?}");
     let a = app.redeem(&operator, &codes[2], "+33612345678").await;
     assert_eq!(a.code(), Some("voided"), "{a:?}");
+    // 0.2's PINs too: the first redeemed, the other two still issued; one
+    // of those redeems.
+    for (i, pin) in pins.iter().enumerate() {
+        let checked = app
+            .post("/v1/redemptions/check", &operator, json!({ "code": pin }))
+            .await;
+        assert_eq!(checked.status, StatusCode::OK, "{checked:?}");
+        let expected = if i == 0 { "redeemed" } else { "issued" };
+        assert_eq!(
+            (
+                checked.body["state"].as_str(),
+                checked.body["redeemable"].as_bool()
+            ),
+            (Some(expected), Some(i != 0)),
+            "PIN {i}: {checked:?}"
+        );
+        assert_eq!(checked.body["product"], "data-1gb", "{checked:?}");
+    }
+    if let [first, second, _] = pins.as_slice() {
+        let a = app.redeem(&operator, first, "+33612345680").await;
+        assert_eq!(a.code(), Some("already_redeemed"), "{a:?}");
+        let a = app.redeem(&operator, second, "+33612345681").await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    }
     clock.advance(hold_secs);
     for code in [&codes[1], &codes[3], &codes[4]] {
         let a = app.redeem(&operator, code, "+33612345678").await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     }
-    // The demo structure's books: five data codes issued, one given back.
+    // The demo structure's books: five data codes issued (and 0.2's three
+    // data PINs), one given back.
     let structure = app.token("structure", Some(1)).await;
     let balance = app.balance(&structure, "data_mb").await;
+    let data_issued = 1024 * (5 + pins.len() as i64);
     assert_eq!(
         (balance["issued"].as_i64(), balance["returned"].as_i64()),
-        (Some(5120), Some(1024))
+        (Some(data_issued), Some(1024))
     );
     let listed = app.get("/v1/vouchers?limit=500", &structure).await;
     assert_eq!(
         listed.body["vouchers"].as_array().unwrap().len(),
-        7,
+        7 + pins.len(),
         "{listed:?}"
     );
+
+    let lines = app.get("/v1/balance", &structure).await;
+    let lines = lines.body["balances"].as_array().unwrap().clone();
+    assert!(lines.iter().all(|b| b["operator_id"] == 1), "{lines:?}");
+
+    // A second network, registered after the upgrade, cannot reach the old
+    // codes: the last old code is still issued, and its answer is a
+    // forger's.
+    let made = app
+        .post("/v1/operators", &app.admin, json!({ "name": "Orange" }))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let other = app.network_token(made.body["id"].as_i64().unwrap()).await;
+    let body = json!({ "product": "data-1gb", "count": 1 });
+    let fresh = app.post("/v1/vouchers", &structure, body).await;
+    let fresh = fresh.body["vouchers"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = app.redeem(&other, &fresh, "+33612345699").await;
+    assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
 
     // New work on the upgraded database: a PIN, then a code.
     let body = json!({ "product": "data-1gb", "count": 1, "format": "pin" });
@@ -132,4 +257,3 @@ async fn an_old_database_upgrades_in_place(db: Db) {
     assert!(verify.ok(), "{}\n{}", verify.stdout, verify.stderr);
     app.stop().await;
 }
-both!(an_old_database_upgrades_in_place);
