@@ -378,6 +378,27 @@ async fn operators_their_tokens_and_their_statements(db: Db) {
         let a = app.get("/v1/operators", caller).await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{a:?}");
     }
+    // A product keeps its network; quota goes to an existing network.
+    let products = app.get("/v1/products", &app.admin).await;
+    let mut moved = products.body["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "data-1gb")
+        .cloned()
+        .unwrap();
+    moved["operator_id"] = json!(SECOND_NETWORK);
+    let refused = app.post("/v1/products", &app.admin, moved).await;
+    assert_eq!(refused.code(), Some("validation_failed"), "{refused:?}");
+    assert_eq!(refused.body["field"], "operator_id", "{refused:?}");
+    let nowhere = app
+        .post(
+            "/v1/structures/1/grants",
+            &app.admin,
+            json!({ "operator_id": 99, "resource": "data_mb", "amount": 1 }),
+        )
+        .await;
+    assert_eq!(nowhere.code(), Some("not_found"), "{nowhere:?}");
     // An operator token must name an existing operator.
     let orphan = app
         .post("/v1/tokens", &app.admin, json!({ "role": "operator" }))
