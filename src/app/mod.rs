@@ -21,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 pub mod audit;
 pub mod balances;
+pub mod donor_report;
 pub mod error;
 pub mod grants;
 pub mod issue;

@@ -14,6 +14,7 @@
 //! - [`reconcile`] — an operator's statement against the redemptions here.
 
 pub mod chain;
+pub mod donor_report;
 pub mod incremental;
 mod networks;
 pub mod reconcile;

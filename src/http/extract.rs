@@ -97,6 +97,30 @@ pub type Admin = Caller<AdminRole>;
 pub type Operator = Caller<OperatorRole>;
 pub type Auditor = Caller<AuditorRole>;
 
+/// A caller holding a live admin or auditor token: the reports both read
+/// (the coordinator answers to donors, the auditor checks the books).
+#[derive(Debug)]
+pub struct Reader {
+    pub principal: Principal,
+}
+
+impl<S> FromRequestParts<S> for Reader
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let principal = principal(parts, &state).await?;
+        match principal.role {
+            Role::Admin | Role::Auditor => Ok(Self { principal }),
+            _ => Err(Problem::forbidden()),
+        }
+    }
+}
+
 pub use crate::app::StructureCaller;
 
 impl<S> FromRequestParts<S> for StructureCaller

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod audit;
 pub mod contract;
+pub mod donor;
 pub mod error;
 pub mod extract;
 pub mod net;
@@ -70,6 +71,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(admin::router())
         .merge(operators::router())
+        .merge(donor::router())
         .merge(vouchers::router())
         .merge(redemptions::router())
         .merge(audit::router())

@@ -205,7 +205,7 @@ pub struct StatementQuery {
 /// reads the same.
 pub const STATEMENT_CSV_HEADER: &str = "redemption_id,serial,product,resource,amount,validity_days,state,redeemed_at,ended_at,operator_ref";
 
-fn csv_field(text: &str) -> String {
+pub(super) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
