@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Answer, Db, FIRST_NETWORK, SECOND_NETWORK, TestApp, busy_limits, cli};
+use common::{Answer, Db, FIRST_NETWORK, SECOND_NETWORK, TestApp, busy_limits, cli, metric};
 use futures::future::join_all;
 use relay_topup::code::{self, KeySet};
 use reqwest::{Method, StatusCode};
@@ -20,22 +20,6 @@ fn forged(genuine: &str) -> String {
     let keys = KeySet::from_material(&relay_topup::keyfile::generate().unwrap()).unwrap();
     let reference = code::read(genuine).unwrap().reference();
     keys.encode(reference).unwrap()
-}
-
-/// The value of `metric` on `/metrics`.
-async fn metric(app: &TestApp, metric: &str) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {metric} in {text}"))
 }
 
 /// What a caller can tell from an answer: its status and its whole body.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Db, TestApp};
+use common::{Db, TestApp, metric};
 use futures::future::join_all;
 use relay_topup::code::{Pin, PinRef, Reference};
 use relay_topup::config::Limits;
@@ -36,22 +36,6 @@ fn is_printed_pin(text: &str) -> bool {
         && groups
             .iter()
             .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The value of `metric` on `/metrics`.
-async fn metric(app: &TestApp, metric: &str) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {metric} in {text}"))
 }
 
 async fn a_pin_lives_like_a_code(db: Db) {

@@ -597,3 +597,19 @@ pub fn token_body(role: &str, structure_id: Option<i64>) -> serde_json::Value {
         json!({ "role": role, "structure_id": structure_id })
     }
 }
+
+/// The value of `metric` on the server's `/metrics`.
+pub async fn metric(app: &TestApp, metric: &str) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {metric} in {text}"))
+}
