@@ -52,7 +52,7 @@ contract_server() {
     # `serve --demo` prints each secret once, after a fixed label.
     admin=$(sed -n 's/^first admin token (shown once): //p' "$CONTRACT_WORK/stdout")
     structure=$(sed -n 's/^demo structure token (shown once): //p' "$CONTRACT_WORK/stdout")
-    operator=$(sed -n 's/^demo operator token (shown once): //p' "$CONTRACT_WORK/stdout")
+    operator=$(sed -n 's/^demo operator token, first network (shown once): //p' "$CONTRACT_WORK/stdout")
     auditor=$(sed -n 's/^demo auditor token (shown once): //p' "$CONTRACT_WORK/stdout")
     local role
     for role in admin structure operator auditor; do

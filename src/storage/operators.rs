@@ -127,7 +127,8 @@ fn created_event(actor: &str, operator: &Operator) -> EventInput {
 }
 
 /// Refuses a write that names an operator that does not exist, inside the
-/// write's transaction.
+/// write's transaction: a field of the request that is wrong (422 naming
+/// `operator_id`), as a structure id in a body is.
 pub(crate) async fn ensure_operator(tx: &mut WriteTx, id: i64) -> Result<()> {
     let exists = sqlx::query("SELECT id FROM operators WHERE id = $1")
         .bind(id)
@@ -137,6 +138,6 @@ pub(crate) async fn ensure_operator(tx: &mut WriteTx, id: i64) -> Result<()> {
     if exists {
         Ok(())
     } else {
-        Err(DomainError::NotFound("operator").into())
+        Err(DomainError::validation("operator_id", "no such operator").into())
     }
 }
