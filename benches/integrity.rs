@@ -129,12 +129,7 @@ async fn issuers(state: &AppState) -> Vec<Issuer> {
             )
             .await
             .unwrap();
-        let principal = Principal {
-            token_id,
-            role: Role::Structure,
-            structure_id: Some(structure_id),
-            operator_id: None,
-        };
+        let principal = Principal::of_token(token_id, Role::Structure, Some(structure_id), None);
         out.push(Issuer {
             structure_id,
             principal,

@@ -361,12 +361,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         )
         .await
         .unwrap();
-    let principal = Principal {
-        token_id: structure_token,
-        role: Role::Structure,
-        structure_id: Some(s.id),
-        operator_id: None,
-    };
+    let principal = Principal::of_token(structure_token, Role::Structure, Some(s.id), None);
     let hash = relay_topup::tokens::hash("bench operator");
     let operator = store
         .create_token(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+mod accounts;
 mod audit;
 
 use crate::app::grants::{self, GrantOrder};
@@ -61,6 +62,9 @@ enum Command {
     Operator(OperatorCommand),
     /// Grant quota to a structure.
     Grant(GrantArgs),
+    /// People's accounts for the desk.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
     /// Create and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -434,6 +438,7 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
                 .map_err(err)?;
             println!("{}", product.id);
         }
+        Command::Account(cmd) => accounts::run(store, cmd, now).await?,
         Command::Serve(_) | Command::Code(_) | Command::Keys(_) | Command::Audit(_) => {}
     }
     Ok(())

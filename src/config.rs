@@ -330,6 +330,26 @@ pub struct DeskOptions {
     #[arg(long, env = "RELAY_TOPUP_DESK_SIGN_IN_ATTEMPTS_PER_MIN", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub desk_sign_in_attempts_per_min: u32,
+    /// Failed sign-ins one login may have within
+    /// `--sign-in-failure-window-secs` before it is locked (in the
+    /// database: every process counts the same failures).
+    #[arg(long, env = "RELAY_TOPUP_SIGN_IN_FAILURES_BEFORE_LOCK", default_value_t = 5,
+          value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub sign_in_failures_before_lock: i64,
+    /// How long failed sign-ins of one login are counted together, in
+    /// seconds.
+    #[arg(long, env = "RELAY_TOPUP_SIGN_IN_FAILURE_WINDOW_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_failure_window_secs: i64,
+    /// How long a login stays locked after too many failures, in seconds.
+    #[arg(long, env = "RELAY_TOPUP_SIGN_IN_LOCK_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub sign_in_lock_secs: i64,
+    /// How long a one-time activation code (new account, password reset)
+    /// may be used, in seconds (a week by default).
+    #[arg(long, env = "RELAY_TOPUP_ACTIVATION_TTL_SECS", default_value_t = 7 * 86_400,
+          value_parser = clap::value_parser!(i64).range(60..))]
+    pub activation_ttl_secs: i64,
 }
 
 impl DeskOptions {
@@ -350,6 +370,10 @@ impl Default for DeskOptions {
             slip_instructions: None,
             slip_pin_instructions: None,
             desk_sign_in_attempts_per_min: 20,
+            sign_in_failures_before_lock: 5,
+            sign_in_failure_window_secs: 900,
+            sign_in_lock_secs: 900,
+            activation_ttl_secs: 7 * 86_400,
         }
     }
 }

@@ -70,6 +70,7 @@ pub mod integrity;
 pub mod keyfile;
 pub mod keyring;
 pub mod metrics;
+pub mod passwords;
 pub mod qr;
 pub mod server;
 pub mod storage;

@@ -20,18 +20,23 @@ use serde_json::{Value, json};
 
 /// The five role tags; every operation carries exactly one.
 /// `reports`: the reports both the coordinator and the auditors read.
-const ROLES: [&str; 6] = [
+/// `accounts`: people's accounts, managed by the coordinator (admin) and,
+/// for their own staff, by structures.
+const ROLES: [&str; 7] = [
     "admin",
     "structure",
     "operator",
     "auditor",
     "reports",
+    "accounts",
     "public",
 ];
 
 /// Whether a token of `role` may call an operation tagged `tag`.
 fn may_call(tag: &str, role: &str) -> bool {
-    role == tag || (tag == "reports" && matches!(role, "admin" | "auditor"))
+    role == tag
+        || (tag == "reports" && matches!(role, "admin" | "auditor"))
+        || (tag == "accounts" && matches!(role, "admin" | "structure"))
 }
 /// The roles a token can have.
 const TOKEN_ROLES: [&str; 4] = ["admin", "structure", "operator", "auditor"];
@@ -244,6 +249,7 @@ struct PathValues {
     serial: String,
     structure_id: i64,
     token_id: i64,
+    account_id: i64,
 }
 
 /// The path with its parameters filled: `{serial}` with a voucher serial,
@@ -259,6 +265,8 @@ fn fill(template: &str, v: &PathValues) -> String {
             } else if segment.starts_with('{') && segment.ends_with('}') {
                 if previous == "tokens" {
                     v.token_id.to_string()
+                } else if previous == "accounts" {
+                    v.account_id.to_string()
                 } else {
                     v.structure_id.to_string()
                 }
@@ -288,6 +296,9 @@ fn valid_body(op: &Operation) -> Option<Body> {
             "label_fr": "Intrus", "label_en": "Intruder"
         }),
         ("POST", "/v1/vouchers") => json!({ "product": "data-1gb", "count": 1 }),
+        ("POST", "/v1/accounts") => json!({
+            "role": "structure_staff", "login": "intrus", "display_name": "Intrus", "structure_id": 2
+        }),
         _ if op.has_request_body => json!({}),
         _ => return None,
     };
@@ -376,10 +387,15 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
     let admin_before = admin_view(&app).await;
 
     // B's objects are the targets everywhere.
+    let b_staff = app.create_account(&b_token, "structure_staff", None).await;
+    assert_eq!(b_staff.status, StatusCode::CREATED, "{b_staff:?}");
+    let b_staff_login = b_staff.body["login"].as_str().unwrap().to_owned();
+    let accounts_before = app.get("/v1/accounts", &app.admin).await.body;
     let targets = PathValues {
         serial: b_serials[0].clone(),
         structure_id: b_id,
         token_id: b_token_id,
+        account_id: b_staff.body["id"].as_i64().unwrap(),
     };
     let garbled: Vec<String> = vec![
         "Bearer rtk_garbage".into(),
@@ -450,6 +466,24 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
                 assert!(a.status.is_success(), "{what}: {a:?}");
             } else {
                 assert_problem(&a, StatusCode::FORBIDDEN, "forbidden", None, &what);
+            }
+        }
+
+        // Structure A on structure B's people: not found, or refused, and
+        // never listed.
+        if op.role == "accounts" {
+            let a_auth = bearer(&a_token);
+            let a = send(&app, op.method.clone(), &url, Some(&a_auth), valid_body(op)).await;
+            tally.case("other structure's account");
+            let what = format!("{what}: A on B's account");
+            match (op.method.as_str(), op.path.contains("{id}")) {
+                ("GET", _) => {
+                    assert_eq!(a.status, StatusCode::OK, "{what}: {a:?}");
+                    assert!(!a.text.contains(&b_staff_login), "{what}: {}", a.text);
+                }
+                (_, true) => assert_problem(&a, StatusCode::NOT_FOUND, "not_found", None, &what),
+                // A staff account in B's structure (`valid_body` names it).
+                _ => assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {a:?}"),
             }
         }
 
@@ -553,6 +587,10 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
     assert_eq!(balances(&app, &a_token).await, a_balance_before);
     assert_eq!(vouchers(&app, &a_token).await.len(), a_serials.len());
     assert_eq!(admin_view(&app).await, admin_before);
+    assert_eq!(
+        app.get("/v1/accounts", &app.admin).await.body,
+        accounts_before
+    );
     for (role, token) in &tokens {
         let a = send(&app, Method::GET, "/v1/balance", Some(&bearer(token)), None).await;
         let expected = if *role == "structure" {
@@ -641,10 +679,13 @@ async fn openapi_document_matches_the_router(db: Db) {
     let (throwaway_id, _) = create_token(&app, "auditor", None).await;
     let (_, operator) = create_token(&app, "operator", None).await;
     let (_, auditor) = create_token(&app, "auditor", None).await;
+    let staff = app.create_account(&s_token, "structure_staff", None).await;
+    assert_eq!(staff.status, StatusCode::CREATED, "{staff:?}");
     let values = PathValues {
         serial: own[0].0.clone(),
         structure_id: s_id,
         token_id: throwaway_id,
+        account_id: staff.body["id"].as_i64().unwrap(),
     };
     let token_for = |role: &str| -> Option<String> {
         match role {
@@ -652,6 +693,7 @@ async fn openapi_document_matches_the_router(db: Db) {
             "structure" => Some(s_token.clone()),
             "operator" => Some(operator.clone()),
             "auditor" | "reports" => Some(auditor.clone()),
+            "accounts" => Some(app.admin.clone()),
             _ => None,
         }
     };

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Db, TestApp, test_limits};
+use common::{Db, PERSON_PASSWORD, Person, TestApp, test_limits};
 use relay_topup::clock::{Clock, ManualClock, SystemClock};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -132,18 +132,27 @@ impl<'a> Browser<'a> {
         self.send(Method::POST, path, Some(form)).await
     }
 
-    /// Signs in with `token` and returns the answer to the form.
-    async fn try_sign_in(&mut self, token: &str) -> Page {
+    /// Signs in with a login and password and returns the answer.
+    async fn try_sign_in(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/desk/sign-in").await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.text);
         let csrf = form.field("csrf");
-        self.post("/desk/sign-in", &[("csrf", &csrf), ("token", token)])
-            .await
+        self.post(
+            "/desk/sign-in",
+            &[("csrf", &csrf), ("login", login), ("password", password)],
+        )
+        .await
     }
 
+    /// Signs in as a new staff member of the structure behind `token`.
     async fn sign_in(app: &'a TestApp, token: &str) -> Self {
+        let person = app.person(token, "structure_staff", None).await;
+        Self::sign_in_as(app, &person).await
+    }
+
+    async fn sign_in_as(app: &'a TestApp, person: &Person) -> Self {
         let mut browser = Self::new(app);
-        let a = browser.try_sign_in(token).await;
+        let a = browser.try_sign_in(&person.login, &person.password).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
         assert_eq!(a.location(), "/desk/");
         browser
@@ -206,21 +215,6 @@ async fn voucher_count(app: &TestApp, token: &str) -> usize {
     let a = app.get("/v1/vouchers?limit=500", token).await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
     a.body["vouchers"].as_array().unwrap().len()
-}
-
-async fn token_with_id(app: &TestApp, role: &str, structure_id: Option<i64>) -> (i64, String) {
-    let a = app
-        .post(
-            "/v1/tokens",
-            &app.admin,
-            common::token_body(role, structure_id),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-    (
-        a.body["id"].as_i64().unwrap(),
-        a.body["token"].as_str().unwrap().to_owned(),
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -519,7 +513,14 @@ async fn forms_refuse_a_missing_or_wrong_csrf_token(db: Db) {
     // The sign-in form's token must match its cookie.
     let mut stranger = Browser::new(&app);
     stranger
-        .post("/desk/sign-in", &[("csrf", "forged"), ("token", &token)])
+        .post(
+            "/desk/sign-in",
+            &[
+                ("csrf", "forged"),
+                ("login", "x"),
+                ("password", PERSON_PASSWORD),
+            ],
+        )
         .await
         .assert_says(StatusCode::FORBIDDEN, refusal);
     assert!(!stranger.cookies.contains_key("relay_desk"));
@@ -572,8 +573,8 @@ async fn references_and_names_are_escaped(db: Db) {
 }
 both!(references_and_names_are_escaped);
 
-/// A session ends at its expiry, and with its token.
-async fn sessions_expire_and_die_with_their_token(db: Db) {
+/// A session ends at its expiry, and as soon as its account is disabled.
+async fn sessions_expire_and_die_with_their_account(db: Db) {
     let clock = ManualClock::new(SystemClock.now_secs());
     let mut limits = test_limits();
     limits.desk.desk_session_ttl_secs = 3600;
@@ -581,8 +582,9 @@ async fn sessions_expire_and_die_with_their_token(db: Db) {
         return;
     };
     let id = app.structure("Centre social").await;
-    let (token_id, token) = token_with_id(&app, "structure", Some(id)).await;
-    let mut desk = Browser::sign_in(&app, &token).await;
+    let token = app.token("structure", Some(id)).await;
+    let person = app.person(&token, "structure_staff", None).await;
+    let mut desk = Browser::sign_in_as(&app, &person).await;
     assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
     clock.advance(3599);
     assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
@@ -594,14 +596,13 @@ async fn sessions_expire_and_die_with_their_token(db: Db) {
         .await
         .assert_says(StatusCode::OK, "Votre session a expiré");
 
-    let mut desk = Browser::sign_in(&app, &token).await;
+    let mut desk = Browser::sign_in_as(&app, &person).await;
     assert_eq!(desk.get("/desk/issue").await.status, StatusCode::OK);
     let a = app
-        .request(
-            Method::DELETE,
-            &format!("/v1/tokens/{token_id}"),
-            Some(&app.admin),
-            None,
+        .post(
+            &format!("/v1/accounts/{}/disable", person.id),
+            &token,
+            json!({}),
         )
         .await;
     assert!(a.status.is_success(), "{a:?}");
@@ -615,14 +616,17 @@ async fn sessions_expire_and_die_with_their_token(db: Db) {
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(page.location(), "/desk/sign-in?expired=1");
     }
-    // A revoked token cannot open a new session either.
-    Browser::new(&app).try_sign_in(&token).await.assert_says(
-        StatusCode::UNAUTHORIZED,
-        "Ce jeton ne permet pas d’ouvrir le guichet",
-    );
+    // A disabled account cannot open a new session either.
+    Browser::new(&app)
+        .try_sign_in(&person.login, &person.password)
+        .await
+        .assert_says(
+            StatusCode::UNAUTHORIZED,
+            "Identifiant ou mot de passe incorrect",
+        );
     app.stop().await;
 }
-both!(sessions_expire_and_die_with_their_token);
+both!(sessions_expire_and_die_with_their_account);
 
 /// French by default; `?lang=en` switches, and a cookie remembers it.
 async fn english_on_request(db: Db) {
@@ -776,12 +780,12 @@ async fn every_error_has_a_french_message(db: Db) {
         .await
         .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Au plus 100 bons");
 
-    // Sign-in refusals: an unknown token, and a token of another role.
+    // Sign-in refusals: an unknown login, and a token for a password.
     let mut stranger = Browser::new(&app);
-    for refused in ["rtk_nope", operator.as_str()] {
-        stranger.try_sign_in(refused).await.assert_says(
+    for (login, password) in [("nobody", PERSON_PASSWORD), ("nobody", operator.as_str())] {
+        stranger.try_sign_in(login, password).await.assert_says(
             StatusCode::UNAUTHORIZED,
-            "Ce jeton ne permet pas d’ouvrir le guichet",
+            "Identifiant ou mot de passe incorrect",
         );
     }
     assert!(!stranger.cookies.contains_key("relay_desk"));
@@ -860,19 +864,21 @@ fn refusal_as_shown(page: &Page) -> (StatusCode, String) {
 /// English), the same whatever the token, and nobody is signed in.
 async fn sign_in_attempts_are_limited_per_client(db: Db) {
     let mut limits = test_limits();
-    limits.desk.desk_sign_in_attempts_per_min = 3;
+    // The activation below is the first attempt from this address.
+    limits.desk.desk_sign_in_attempts_per_min = 4;
     let Some(app) = TestApp::spawn_with(db, limits, None).await else {
         return;
     };
     let (_, token) = app.funded_structure("Centre social", 1024).await;
+    let person = app.person(&token, "structure_staff", None).await;
     let mut stranger = Browser::new(&app);
-    let refused = stranger.try_sign_in("rtk_nope").await;
+    let refused = stranger.try_sign_in("nobody", PERSON_PASSWORD).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
-    // Below the limit a good token still opens the desk.
-    let mut desk = Browser::sign_in(&app, &token).await;
-    let refused = stranger.try_sign_in("rtk_nope").await;
+    // Below the limit a good password still opens the desk.
+    let mut desk = Browser::sign_in_as(&app, &person).await;
+    let refused = stranger.try_sign_in("nobody", PERSON_PASSWORD).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
-    let over = stranger.try_sign_in("rtk_nope").await;
+    let over = stranger.try_sign_in("nobody", PERSON_PASSWORD).await;
     over.assert_says(
         StatusCode::TOO_MANY_REQUESTS,
         "Trop de tentatives de connexion",
@@ -883,10 +889,11 @@ async fn sign_in_attempts_are_limited_per_client(db: Db) {
         .parse()
         .unwrap();
     assert!((1..=21).contains(&retry), "{retry}");
-    assert!(!over.text.contains("Ce jeton ne permet pas"));
-    // A good token past the limit is answered the same, and signs nobody in.
+    assert!(!over.text.contains("Identifiant ou mot de passe incorrect"));
+    // A good password past the limit is answered the same, and signs
+    // nobody in.
     let mut late = Browser::new(&app);
-    let good = late.try_sign_in(&token).await;
+    let good = late.try_sign_in(&person.login, &person.password).await;
     good.assert_says(
         StatusCode::TOO_MANY_REQUESTS,
         "Trop de tentatives de connexion depuis ce réseau",
@@ -895,7 +902,7 @@ async fn sign_in_attempts_are_limited_per_client(db: Db) {
     assert!(!late.cookies.contains_key("relay_desk"));
     assert_eq!(late.get("/desk/").await.status, StatusCode::SEE_OTHER);
     late.get("/desk/sign-in?lang=en").await;
-    late.try_sign_in("rtk_nope")
+    late.try_sign_in("nobody", PERSON_PASSWORD)
         .await
         .assert_says(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts");
     // The limit is on signing in only: the open session carries on.
@@ -904,46 +911,45 @@ async fn sign_in_attempts_are_limited_per_client(db: Db) {
 }
 both!(sign_in_attempts_are_limited_per_client);
 
-/// Every token that cannot open the desk gets the same answer, so the page
-/// never tells whether a token exists or which role it has.
+/// Every sign-in that cannot open the desk gets the same answer, so the
+/// page never tells whether a login exists, is disabled or waits for its
+/// activation.
 async fn every_sign_in_refusal_reads_the_same(db: Db) {
     let Some(app) = TestApp::spawn(db).await else {
         return;
     };
     let id = app.structure("Centre social").await;
-    let (revoked_id, revoked) = token_with_id(&app, "structure", Some(id)).await;
+    let token = app.token("structure", Some(id)).await;
+    let person = app.person(&token, "structure_staff", None).await;
+    let disabled = app.person(&token, "structure_staff", None).await;
     let a = app
-        .request(
-            Method::DELETE,
-            &format!("/v1/tokens/{revoked_id}"),
-            Some(&app.admin),
-            None,
+        .post(
+            &format!("/v1/accounts/{}/disable", disabled.id),
+            &token,
+            json!({}),
         )
         .await;
     assert!(a.status.is_success(), "{a:?}");
-    let operator = app.token("operator", None).await;
-    let auditor = app.token("auditor", None).await;
-    let made_up = format!("rtk_{}", "A".repeat(43));
-    let refused = [
-        made_up.as_str(),
-        operator.as_str(),
-        app.admin.as_str(),
-        auditor.as_str(),
-        revoked.as_str(),
-        "not a token",
-        "",
+    let pending = app.create_account(&token, "structure_staff", None).await;
+    let pending = pending.body["login"].as_str().unwrap().to_owned();
+    let long = "x".repeat(300);
+    let refused: [(&str, &str); 7] = [
+        ("nobody", PERSON_PASSWORD),
+        (&person.login, "wrong password, long enough"),
+        (&disabled.login, PERSON_PASSWORD),
+        (&pending, PERSON_PASSWORD),
+        (&person.login, &token),
+        (&person.login, &long),
+        ("", ""),
     ];
     let mut stranger = Browser::new(&app);
-    let first = refusal_as_shown(&stranger.try_sign_in(refused[0]).await);
-    for token in &refused[1..] {
-        let page = stranger.try_sign_in(token).await;
-        assert_eq!(refusal_as_shown(&page), first, "{token}");
+    let first = refusal_as_shown(&stranger.try_sign_in(refused[0].0, refused[0].1).await);
+    for (login, password) in &refused[1..] {
+        let page = stranger.try_sign_in(login, password).await;
+        assert_eq!(refusal_as_shown(&page), first, "{login}");
     }
     assert_eq!(first.0, StatusCode::UNAUTHORIZED);
-    assert!(first.1.contains(
-        "Ce jeton ne permet pas d’ouvrir le guichet : il est inconnu, a été révoqué, \
-         ou n’est pas celui d’une structure."
-    ));
+    assert!(first.1.contains("Identifiant ou mot de passe incorrect."));
     assert!(!stranger.cookies.contains_key("relay_desk"));
     app.stop().await;
 }
@@ -1032,12 +1038,20 @@ async fn cookies_are_secure_behind_tls(db: Db) {
         return;
     };
     let (_, token) = app.funded_structure("Centre social", 1024).await;
+    let person = app.person(&token, "structure_staff", None).await;
     let mut desk = Browser::new(&app);
     let form = desk.get("/desk/sign-in").await;
     assert!(form.headers.contains_key("strict-transport-security"));
     let csrf = form.field("csrf");
     let signed_in = desk
-        .post("/desk/sign-in", &[("csrf", &csrf), ("token", &token)])
+        .post(
+            "/desk/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("login", &person.login),
+                ("password", &person.password),
+            ],
+        )
         .await;
     assert_eq!(
         signed_in.status,
@@ -1190,11 +1204,21 @@ async fn wait_for(client: &fantoccini::Client, css: &str) -> fantoccini::element
         .unwrap_or_else(|e| panic!("no {css}: {e}"))
 }
 
-async fn sign_in_in_browser(client: &fantoccini::Client, base: &str, token: &str) {
-    client.goto(&format!("{base}/desk/sign-in")).await.unwrap();
-    wait_for(client, "#token")
+/// Signs in, in the browser, as a new staff member of `token`'s structure.
+async fn sign_in_in_browser(client: &fantoccini::Client, app: &TestApp, token: &str) {
+    let person = app.person(token, "structure_staff", None).await;
+    client
+        .goto(&format!("{}/desk/sign-in", app.base))
         .await
-        .send_keys(token)
+        .unwrap();
+    wait_for(client, "#login")
+        .await
+        .send_keys(&person.login)
+        .await
+        .unwrap();
+    wait_for(client, "#password")
+        .await
+        .send_keys(&person.password)
         .await
         .unwrap();
     client
@@ -1288,7 +1312,7 @@ async fn desk_in_a_real_browser(db: Db) {
     let client = driver.browser(profile.path()).await;
     let base = app.base.clone();
 
-    sign_in_in_browser(&client, &base, &token).await;
+    sign_in_in_browser(&client, &app, &token).await;
     let h1 = client
         .find(Locator::Css("h1"))
         .await
@@ -1398,7 +1422,7 @@ async fn desk_in_a_real_browser(db: Db) {
         .await
         .unwrap();
     // The page before had a notice too: wait for the sign-in form first.
-    wait_for(&client, "#token").await;
+    wait_for(&client, "#login").await;
     let notice = wait_for(&client, ".notice-done")
         .await
         .text()
@@ -1421,7 +1445,7 @@ async fn desk_in_a_real_browser(db: Db) {
     );
 
     // Another structure, signed in, cannot open the first one's code.
-    sign_in_in_browser(&client, &base, &token_b).await;
+    sign_in_in_browser(&client, &app, &token_b).await;
     for path in [
         format!("/desk/vouchers/{serial}"),
         format!("/desk/print?serial={serial}"),
@@ -1456,7 +1480,7 @@ async fn pin_slips_in_a_real_browser(db: Db) {
     let profile = tempfile::tempdir().unwrap();
     let client = driver.browser(profile.path()).await;
     let base = app.base.clone();
-    sign_in_in_browser(&client, &base, &token).await;
+    sign_in_in_browser(&client, &app, &token).await;
 
     issue_in_browser(&client, &base, "3", None, Some("pin")).await;
     let slips = client.find_all(Locator::Css(".slip")).await.unwrap();

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+pub mod accounts;
 pub mod audit;
 pub mod balances;
 pub mod donor_report;

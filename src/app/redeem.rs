@@ -45,8 +45,11 @@ impl OperatorCaller {
         let operator_id = principal
             .operator_id
             .ok_or(AppError::Internal("an operator token without its operator"))?;
+        let token_id = principal
+            .token_id()
+            .ok_or(AppError::Internal("an operator caller without a token"))?;
         Ok(Self {
-            token_id: principal.token_id,
+            token_id,
             operator_id,
         })
     }

@@ -74,12 +74,7 @@ mod tests {
     use super::*;
 
     fn who(role: Role) -> Principal {
-        Principal {
-            token_id: 7,
-            role,
-            structure_id: None,
-            operator_id: None,
-        }
+        Principal::of_token(7, role, None, None)
     }
 
     #[test]

@@ -306,6 +306,8 @@ impl Verified {
                 products.chain(rows.products.iter().map(|x| x.id.clone())),
             ),
             tokens: pick(&r.tokens, tokens.chain(rows.tokens.iter().map(|x| x.id))),
+            // Few and small: every event's actor may need any of them.
+            accounts: r.accounts.clone(),
             grants: pick(&r.grants, grants.chain(rows.grants.iter().map(|x| x.id))),
             buckets: pick(&r.buckets, buckets.chain(rows.buckets.iter().map(|x| x.id))),
             // All of them: every product names one.

@@ -109,6 +109,8 @@ pub struct Replay {
     pub operators: BTreeMap<i64, Value>,
     pub products: BTreeMap<String, Value>,
     pub tokens: BTreeMap<i64, TokenFacts>,
+    /// Account id → whether it has been disabled.
+    pub accounts: BTreeMap<i64, bool>,
     /// Grant id → (structure, operator, resource, amount).
     pub grants: BTreeMap<i64, GrantFacts>,
     pub buckets: BTreeMap<i64, BucketFacts>,
@@ -150,8 +152,14 @@ impl Replay {
                 return None;
             }
         };
+        if let Err(why) = self.person_may_act(e) {
+            self.bad(e, &why);
+        }
         let result = match e.kind.as_str() {
             "structure_created" => self.structure(e, &data),
+            "account_created" | "account_activated" | "account_reset" | "account_disabled" => {
+                self.account(e, &data)
+            }
             "operator_created" => self.operator(&data),
             "product_saved" => self.product(e, &data),
             "token_created" => self.token_created(e, &data),
@@ -223,6 +231,41 @@ impl Replay {
         self.products
             .get(product)
             .and_then(|p| int(p, "operator_id"))
+    }
+
+    /// A person who acted must have an account, created before and not
+    /// disabled since.
+    fn person_may_act(&self, e: &EventRow) -> Result<(), String> {
+        let Some(id) = e.actor.strip_prefix("account:") else {
+            return Ok(());
+        };
+        let id: i64 = id.parse().map_err(|_| "its actor is not an account id")?;
+        match self.accounts.get(&id) {
+            None => Err(format!("its actor, account {id}, was never created")),
+            Some(true) => Err(format!("its actor, account {id}, was disabled")),
+            Some(false) => Ok(()),
+        }
+    }
+
+    fn account(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "account_id").ok_or("no account id")?;
+        text(data, "login").ok_or("no login")?;
+        let known = self.accounts.get(&id).copied();
+        match (e.kind.as_str(), known) {
+            ("account_created", None) => {
+                self.accounts.insert(id, false);
+            }
+            ("account_created", Some(_)) => {
+                return Err(format!("account {id} was already created"));
+            }
+            (_, None) => return Err(format!("account {id} was never created")),
+            (_, Some(true)) => return Err(format!("account {id} is disabled")),
+            ("account_disabled", Some(false)) => {
+                self.accounts.insert(id, true);
+            }
+            _ => {}
+        }
+        Ok(None)
     }
 
     fn token_created(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {

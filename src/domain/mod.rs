@@ -3,6 +3,7 @@
 //! storage applies its rules inside transactions and HTTP explains its
 //! errors.
 
+pub mod account;
 pub mod catalogue;
 pub mod lifecycle;
 pub mod lockout;
@@ -46,10 +47,18 @@ impl Role {
     }
 }
 
-/// The caller, once its token is known.
+/// What a caller proved who it is with: an API token (machines) or a
+/// personal account signed in at the desk (people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    Token(i64),
+    Account(i64),
+}
+
+/// The caller, once its token or its account is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub token_id: i64,
+    pub credential: Credential,
     pub role: Role,
     /// Set exactly for structure tokens.
     pub structure_id: Option<i64>,
@@ -58,10 +67,43 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// How events name who acted (`admin:3`, `structure:12`, `cli`).
-    pub fn actor(&self) -> String {
-        format!("{}:{}", self.role.as_str(), self.token_id)
+    /// The caller behind API token `token_id`.
+    pub fn of_token(
+        token_id: i64,
+        role: Role,
+        structure_id: Option<i64>,
+        operator_id: Option<i64>,
+    ) -> Self {
+        Self {
+            credential: Credential::Token(token_id),
+            role,
+            structure_id,
+            operator_id,
+        }
     }
+
+    /// The token's id, for a caller that came with a token.
+    pub fn token_id(&self) -> Option<i64> {
+        match self.credential {
+            Credential::Token(id) => Some(id),
+            Credential::Account(_) => None,
+        }
+    }
+
+    /// How events name who acted: `admin:3` or `structure:12` for a
+    /// token, `account:7` for a person (`cli` and `system` are written
+    /// elsewhere).
+    pub fn actor(&self) -> String {
+        match self.credential {
+            Credential::Token(id) => format!("{}:{id}", self.role.as_str()),
+            Credential::Account(id) => account_actor(id),
+        }
+    }
+}
+
+/// How events name a person who acted.
+pub fn account_actor(account_id: i64) -> String {
+    format!("account:{account_id}")
 }
 
 /// Why the domain refused a request. No HTTP status here: the HTTP layer
@@ -106,9 +148,13 @@ pub enum DomainError {
     ReversalWindowClosed,
     #[error("too many failed attempts; locked out for {retry_after_secs} s")]
     LockedOut { retry_after_secs: i64 },
-    /// The caller's token was revoked after the request was authenticated.
+    /// The caller's token was revoked, or its account disabled, after the
+    /// request was authenticated.
     #[error("the token was revoked")]
     TokenRevoked,
+    /// A login that another account already has.
+    #[error("this login is taken")]
+    LoginTaken,
 }
 
 impl DomainError {

@@ -315,6 +315,12 @@ impl From<DomainError> for Problem {
             // invalid one before it gets here; this keeps it so if not.
             DomainError::InvalidCode | DomainError::WrongNetwork => Self::invalid_code(),
             DomainError::TokenRevoked => Self::unauthorized(),
+            DomainError::LoginTaken => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                "this login is taken",
+            ),
             DomainError::BeneficiaryCapReached => Self::new(
                 StatusCode::CONFLICT,
                 "beneficiary_cap_reached",

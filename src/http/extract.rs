@@ -121,6 +121,30 @@ where
     }
 }
 
+/// A caller holding a live admin or structure token: those that manage
+/// people's accounts (the coordinator, or a structure for its own staff).
+#[derive(Debug)]
+pub struct AdminOrStructure {
+    pub principal: Principal,
+}
+
+impl<S> FromRequestParts<S> for AdminOrStructure
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let principal = principal(parts, &state).await?;
+        match principal.role {
+            Role::Admin | Role::Structure => Ok(Self { principal }),
+            _ => Err(Problem::forbidden()),
+        }
+    }
+}
+
 pub use crate::app::StructureCaller;
 
 impl<S> FromRequestParts<S> for StructureCaller

@@ -7,6 +7,7 @@
 //! registered together with their OpenAPI description (utoipa-axum), so the
 //! document served at `/openapi.json` lists exactly the routes served.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod contract;
@@ -42,7 +43,8 @@ use error::Problem;
         Each operation's tag names the token role it requires (`public`: none)."),
     components(schemas(error::ProblemBody)),
     modifiers(&BearerAuth),
-    tags((name = "admin"), (name = "structure"), (name = "operator"), (name = "auditor"), (name = "public"))
+    tags((name = "admin"), (name = "structure"), (name = "operator"), (name = "auditor"),
+        (name = "accounts", description = "admin or structure tokens"), (name = "reports", description = "admin or auditor tokens"), (name = "public"))
 )]
 struct ApiDoc;
 
@@ -70,6 +72,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(admin::router())
+        .merge(accounts::router())
         .merge(operators::router())
         .merge(donor::router())
         .merge(vouchers::router())

@@ -6,7 +6,7 @@ use sqlx::{Row, any::AnyRow};
 use super::events::{self, EventInput};
 use super::{Result, StorageError, Store, WriteTx, is_unique_violation};
 use crate::code::Format;
-use crate::domain::{DomainError, Principal, Product, Recurrence, Role, quota};
+use crate::domain::{Credential, DomainError, Principal, Product, Recurrence, Role, quota};
 
 /// A registered structure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -321,13 +321,13 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.try_get("role")?;
-        Ok(Some(Principal {
-            token_id: row.try_get("id")?,
-            role: Role::parse(&role)
+        Ok(Some(Principal::of_token(
+            row.try_get("id")?,
+            Role::parse(&role)
                 .ok_or_else(|| StorageError::Corrupt(format!("token role {role:?}")))?,
-            structure_id: row.try_get("structure_id")?,
-            operator_id: row.try_get("operator_id")?,
-        }))
+            row.try_get("structure_id")?,
+            row.try_get("operator_id")?,
+        )))
     }
 
     /// Whether any live admin token exists (first start creates one if not).
@@ -433,9 +433,19 @@ impl Store {
 /// Refuses a write by a token revoked since its request was authenticated
 /// (the HTTP layer trusts a lookup for a moment): checked inside the
 /// write's own transaction, so no write outlives its token's revocation.
-pub(crate) async fn ensure_token_live(tx: &mut WriteTx, token_id: i64) -> Result<()> {
-    let live = sqlx::query("SELECT id FROM tokens WHERE id = $1 AND revoked_at IS NULL")
-        .bind(token_id)
+pub(crate) async fn ensure_live(tx: &mut WriteTx, principal: &Principal) -> Result<()> {
+    let (sql, id) = match principal.credential {
+        Credential::Token(id) => (
+            "SELECT id FROM tokens WHERE id = $1 AND revoked_at IS NULL",
+            id,
+        ),
+        Credential::Account(id) => (
+            "SELECT id FROM accounts WHERE id = $1 AND disabled_at IS NULL",
+            id,
+        ),
+    };
+    let live = sqlx::query(sql)
+        .bind(id)
         .fetch_optional(&mut **tx)
         .await?
         .is_some();

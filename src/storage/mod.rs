@@ -15,6 +15,7 @@
 //!
 //! Every state change appends to `events` in the same transaction.
 
+mod accounts;
 mod admin;
 mod audit;
 mod audit_changes;
@@ -32,6 +33,7 @@ mod redemption_rows;
 mod redemption_types;
 pub mod redemptions;
 mod sessions;
+mod sign_in_failures;
 mod sqlite_rebuild;
 #[cfg(test)]
 mod test_store;
@@ -48,6 +50,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::DomainError;
 
+pub use accounts::{Account, ActivationSecret};
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord, TokenScope};
 pub use audit::Alarm;
 pub use audit_changes::ChangesRead;
@@ -58,6 +61,7 @@ pub use lockout::{FailureRecorded, GLOBAL_SOURCE, line_source, operator_source};
 pub use operators::Operator;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
+pub use sign_in_failures::SignInPolicy;
 pub use voucher_state::VoucherRow;
 pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage};
 

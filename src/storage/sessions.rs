@@ -1,19 +1,19 @@
-//! Web desk sessions: opened with a structure token, stored only as the
-//! SHA-256 hash of their random id, dead as soon as they expire or their
-//! token is revoked.
+//! Web desk sessions: opened by a person with their account, stored only
+//! as the SHA-256 hash of their random id, dead as soon as they expire or
+//! their account is disabled or reset.
 
 use sqlx::Row;
 
-use super::{Result, StorageError, Store};
-use crate::domain::{Principal, Role};
+use super::accounts::{Account, account_from_row};
+use super::{Result, Store};
+use crate::domain::{Credential, Principal};
 
 /// A session to record at sign-in.
 #[derive(Clone)]
 pub struct NewWebSession {
     /// SHA-256 of the session id the browser holds.
     pub id_hash: [u8; 32],
-    pub principal: Principal,
-    pub structure_id: i64,
+    pub account_id: i64,
     /// The synchronizer token the session's forms carry.
     pub csrf_token: String,
     pub created_at: i64,
@@ -24,8 +24,7 @@ pub struct NewWebSession {
 impl std::fmt::Debug for NewWebSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewWebSession")
-            .field("principal", &self.principal)
-            .field("structure_id", &self.structure_id)
+            .field("account_id", &self.account_id)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -34,9 +33,9 @@ impl std::fmt::Debug for NewWebSession {
 /// A live session, as found from its id's hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebSession {
-    pub principal: Principal,
-    pub structure_id: i64,
-    pub structure_name: String,
+    pub account: Account,
+    /// The name of the account's structure, for structure roles.
+    pub structure_name: Option<String>,
     pub csrf_token: String,
     pub expires_at: i64,
 }
@@ -45,8 +44,7 @@ pub struct WebSession {
 impl std::fmt::Debug for WebSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebSession")
-            .field("principal", &self.principal)
-            .field("structure_id", &self.structure_id)
+            .field("account", &self.account)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -62,12 +60,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO web_sessions (id_hash, token_id, structure_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_sessions (id_hash, account_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.id_hash.to_vec())
-        .bind(session.principal.token_id)
-        .bind(session.structure_id)
+        .bind(session.account_id)
         .bind(session.csrf_token.clone())
         .bind(session.created_at)
         .bind(session.expires_at)
@@ -77,42 +74,28 @@ impl Store {
         Ok(())
     }
 
-    /// The live session with this id hash: not expired, and opened with a
-    /// structure token that is still live.
+    /// The live session with this id hash: not expired, and of an account
+    /// that is still enabled.
     pub async fn find_web_session(
         &self,
         id_hash: &[u8; 32],
         now: i64,
     ) -> Result<Option<WebSession>> {
         let row = sqlx::query(
-            "SELECT s.token_id, s.structure_id, s.csrf_token, s.expires_at, t.role, st.name \
-             FROM web_sessions s JOIN tokens t ON t.id = s.token_id \
-             JOIN structures st ON st.id = s.structure_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL \
-             AND t.structure_id = s.structure_id",
+            "SELECT a.id, a.login, a.display_name, a.role, a.structure_id, \
+             a.password_hash IS NOT NULL AS active, a.created_at, a.disabled_at, \
+             s.csrf_token, s.expires_at, st.name \
+             FROM web_sessions s JOIN accounts a ON a.id = s.account_id \
+             LEFT JOIN structures st ON st.id = a.structure_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL",
         )
         .bind(id_hash.to_vec())
         .bind(now)
         .fetch_optional(self.reader())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let role: String = row.try_get("role")?;
-        let role = Role::parse(&role)
-            .ok_or_else(|| StorageError::Corrupt(format!("token role {role:?}")))?;
-        if role != Role::Structure {
-            return Err(StorageError::Corrupt(
-                "web session of a non-structure token".into(),
-            ));
-        }
-        let structure_id: i64 = row.try_get("structure_id")?;
         Ok(Some(WebSession {
-            principal: Principal {
-                token_id: row.try_get("token_id")?,
-                role,
-                structure_id: Some(structure_id),
-                operator_id: None,
-            },
-            structure_id,
+            account: account_from_row(&row)?,
             structure_name: row.try_get("name")?,
             csrf_token: row.try_get("csrf_token")?,
             expires_at: row.try_get("expires_at")?,
@@ -128,5 +111,17 @@ impl Store {
             .await?;
         super::events::commit(tx).await?;
         Ok(())
+    }
+}
+
+impl WebSession {
+    /// The person as the rest of the service sees a caller.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            credential: Credential::Account(self.account.id),
+            role: self.account.role.role(),
+            structure_id: self.account.structure_id,
+            operator_id: None,
+        }
     }
 }

@@ -91,12 +91,7 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
         store,
         operator,
         keys,
-        principal: Principal {
-            token_id: token,
-            role: Role::Structure,
-            structure_id: Some(s.id),
-            operator_id: None,
-        },
+        principal: Principal::of_token(token, Role::Structure, Some(s.id), None),
         product,
         _dir: dir,
     })

@@ -218,7 +218,7 @@ impl Store {
         now: i64,
     ) -> Result<VoucherRow> {
         let mut tx = self.begin_write().await?;
-        super::admin::ensure_token_live(&mut tx, principal.token_id).await?;
+        super::admin::ensure_live(&mut tx, principal).await?;
         let sql = format!(
             "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1 AND structure_id = $2{}",
             self.for_update()
@@ -331,7 +331,7 @@ pub(crate) async fn issue_in(
     job: &IssueJob,
     now: i64,
 ) -> Result<IssueOutcome> {
-    super::admin::ensure_token_live(tx, job.principal.token_id).await?;
+    super::admin::ensure_live(tx, &job.principal).await?;
     if let Some(claim) = &job.idempotency
         && let Claimed::Replay(answer) = idempotency::claim(tx, claim, now).await?
     {

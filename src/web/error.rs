@@ -17,8 +17,11 @@ pub enum DeskError {
     Csrf,
     /// A form missing a field every form of its kind carries.
     FormInvalid,
-    /// No live session: sign in (again).
-    SignedOut,
+    /// No live session: sign in (again). `expired` when the browser sent a
+    /// session that is no longer live (a first visit is not "expired").
+    SignedOut { expired: bool },
+    /// A coordinator's or auditor's session on a structure's page.
+    NotAStructure,
 }
 
 pub type DeskResult<T> = Result<T, DeskError>;
@@ -53,7 +56,7 @@ impl DeskError {
             }
             Self::Csrf => StatusCode::FORBIDDEN,
             Self::FormInvalid => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::SignedOut => StatusCode::SEE_OTHER,
+            Self::SignedOut { .. } | Self::NotAStructure => StatusCode::SEE_OTHER,
         }
     }
 
@@ -63,7 +66,8 @@ impl DeskError {
             Self::Problem(p) => problem_message(p, t, max_issue_count),
             Self::Csrf => t.csrf_refused.to_owned(),
             Self::FormInvalid => t.form_invalid.to_owned(),
-            Self::SignedOut => t.session_expired_notice.to_owned(),
+            Self::SignedOut { .. } => t.session_expired_notice.to_owned(),
+            Self::NotAStructure => t.not_found.to_owned(),
         }
     }
 }
@@ -101,8 +105,17 @@ pub fn problem_message(p: &Problem, t: &Texts, max_issue_count: usize) -> String
 /// redirect to the sign-in page.
 impl IntoResponse for DeskError {
     fn into_response(self) -> Response {
-        if let Self::SignedOut = self {
-            return Redirect::to("/desk/sign-in?expired=1").into_response();
+        match self {
+            Self::SignedOut { expired: true } => {
+                return Redirect::to("/desk/sign-in?expired=1").into_response();
+            }
+            Self::SignedOut { expired: false } => {
+                return Redirect::to("/desk/sign-in").into_response();
+            }
+            // The coordinator's and auditors' desk starts at their accounts
+            // page.
+            Self::NotAStructure => return Redirect::to("/desk/accounts").into_response(),
+            _ => {}
         }
         let mut response = self.status().into_response();
         response.extensions_mut().insert(self);

@@ -80,7 +80,7 @@ pub async fn home(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
     let chrome = Chrome {
         lang: desk.lang,
         uri: &uri,
-        session: Some((&desk.structure_name, &desk.csrf_token)),
+        session: Some((&desk.label, &desk.csrf_token)),
     };
     let body = html! {
         (balances_table(t, &balances, &networks))
@@ -88,6 +88,9 @@ pub async fn home(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
         ul class="actions" {
             li { a class="button" href="/desk/issue" { (t.nav_issue) } }
             li { a class="button" href="/desk/vouchers" { (t.nav_vouchers) } }
+            @if desk.is_manager {
+                li { a class="button" href="/desk/accounts" { (desk.lang.people().accounts_link) } }
+            }
         }
     };
     Ok(page(&chrome, t.home_title, "", body))

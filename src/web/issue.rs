@@ -72,7 +72,7 @@ async fn render(
     let chrome = Chrome {
         lang: desk.lang,
         uri,
-        session: Some((&desk.structure_name, &desk.csrf_token)),
+        session: Some((&desk.label, &desk.csrf_token)),
     };
     let max = state.limits.max_issue_count;
     let body = html! {

@@ -12,12 +12,15 @@
 //! strict Content-Security-Policy (no script at all, styles only from the
 //! served stylesheet), refuses framing and referrers, and is not cached.
 
+mod accounts;
+mod activate;
 mod auth;
 pub mod error;
 mod home;
 pub mod i18n;
 mod issue;
 mod layout;
+mod people_texts;
 pub mod session;
 pub mod sign_in_limit;
 mod slips;
@@ -55,6 +58,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/desk/", get(home::home))
         .route("/desk/sign-in", get(auth::sign_in_form).post(auth::sign_in))
         .route("/desk/sign-out", post(auth::sign_out))
+        .route(
+            "/desk/activate",
+            get(activate::activate_form).post(activate::activate),
+        )
+        .route("/desk/accounts", get(accounts::list).post(accounts::create))
+        .route("/desk/accounts/{id}/{action}", post(accounts::act))
         .route("/desk/issue", get(issue::issue_form).post(issue::issue))
         .route("/desk/vouchers", get(vouchers::list))
         .route("/desk/vouchers/{serial}", get(vouchers::detail))

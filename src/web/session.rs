@@ -21,6 +21,9 @@ use super::i18n::Lang;
 use crate::app::AppState;
 use crate::app::StructureCaller;
 use crate::config::DeskOptions;
+use crate::domain::account::AccountRole;
+use crate::domain::{Credential, Principal};
+use crate::storage::Account;
 use crate::tokens;
 
 /// Name of the session cookie over plain HTTP (local use, tests).
@@ -139,10 +142,88 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// A signed-in structure at the desk.
+/// A person signed in at the desk, whatever their role.
+pub struct Person {
+    pub account: Account,
+    /// The name of their structure, for structure roles.
+    pub structure_name: Option<String>,
+    /// The session's synchronizer token, put in every form.
+    pub csrf_token: String,
+    /// The hash of the session id, to end the session at sign-out.
+    pub id_hash: [u8; 32],
+    pub lang: Lang,
+}
+
+impl Person {
+    /// How the header names who is signed in: "Amina B. · Centre social".
+    pub fn label(&self) -> String {
+        match &self.structure_name {
+            Some(s) => format!("{} · {s}", self.account.display_name),
+            None => self.account.display_name.clone(),
+        }
+    }
+
+    /// Refuses a form that does not carry this session's token.
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), DeskError> {
+        if tokens_match(submitted, &self.csrf_token) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                account = self.account.id,
+                "desk form refused: bad CSRF token"
+            );
+            Err(DeskError::Csrf)
+        }
+    }
+}
+
+/// The form token is a secret of the session: keep it out of logs.
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("account", &self.account.id)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> FromRequestParts<S> for Person
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = DeskError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let name = session_cookie_name(&state.limits.desk);
+        let id = cookie(&parts.headers, &name)
+            .filter(|id| id.len() <= 64)
+            .ok_or(DeskError::SignedOut { expired: false })?;
+        let id_hash = tokens::hash(id);
+        let session = state
+            .store
+            .find_web_session(&id_hash, state.now())
+            .await?
+            .ok_or(DeskError::SignedOut { expired: true })?;
+        Ok(Self {
+            account: session.account,
+            structure_name: session.structure_name,
+            csrf_token: session.csrf_token,
+            id_hash,
+            lang: request_lang(parts),
+        })
+    }
+}
+
+/// A person of a structure (manager or staff) at its desk.
 pub struct Desk {
     pub caller: StructureCaller,
     pub structure_name: String,
+    /// Who is signed in, for the header.
+    pub label: String,
+    /// Whether they manage the structure's staff accounts.
+    pub is_manager: bool,
     /// The session's synchronizer token, put in every form.
     pub csrf_token: String,
     /// The hash of the session id, to end the session at sign-out.
@@ -182,27 +263,32 @@ where
 {
     type Rejection = DeskError;
 
+    /// The coordinator's and the auditors' sessions have no structure
+    /// desk: they are sent to their own pages.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let name = session_cookie_name(&state.limits.desk);
-        let id = cookie(&parts.headers, &name)
-            .filter(|id| id.len() <= 64)
-            .ok_or(DeskError::SignedOut)?;
-        let id_hash = tokens::hash(id);
-        let session = state
-            .store
-            .find_web_session(&id_hash, state.now())
-            .await?
-            .ok_or(DeskError::SignedOut)?;
+        let person = Person::from_request_parts(parts, state).await?;
+        let (Some(structure_id), Some(structure_name)) =
+            (person.account.structure_id, person.structure_name.clone())
+        else {
+            return Err(DeskError::NotAStructure);
+        };
+        let principal = Principal {
+            credential: Credential::Account(person.account.id),
+            role: person.account.role.role(),
+            structure_id: Some(structure_id),
+            operator_id: None,
+        };
         Ok(Self {
             caller: StructureCaller {
-                principal: session.principal,
-                structure_id: session.structure_id,
+                principal,
+                structure_id,
             },
-            structure_name: session.structure_name,
-            csrf_token: session.csrf_token,
-            id_hash,
-            lang: request_lang(parts),
+            label: person.label(),
+            is_manager: person.account.role == AccountRole::StructureManager,
+            structure_name,
+            csrf_token: person.csrf_token,
+            id_hash: person.id_hash,
+            lang: person.lang,
         })
     }
 }
@@ -259,15 +345,12 @@ mod tests {
     fn debug_output_leaves_the_form_token_out() {
         let desk = Desk {
             caller: StructureCaller {
-                principal: crate::domain::Principal {
-                    token_id: 1,
-                    role: crate::domain::Role::Structure,
-                    structure_id: Some(2),
-                    operator_id: None,
-                },
+                principal: Principal::of_token(1, crate::domain::Role::Structure, Some(2), None),
                 structure_id: 2,
             },
             structure_name: "Centre".into(),
+            label: "Amina B. · Centre".into(),
+            is_manager: false,
             csrf_token: "secret-form-token".into(),
             id_hash: [7; 32],
             lang: Lang::Fr,

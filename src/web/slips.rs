@@ -176,7 +176,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
     let chrome = Chrome {
         lang: desk.lang,
         uri: &uri,
-        session: Some((&desk.structure_name, &desk.csrf_token)),
+        session: Some((&desk.label, &desk.csrf_token)),
     };
     if serials.len() > max {
         let body = notice(t, Notice::Error, &(t.too_many_to_print)(max));

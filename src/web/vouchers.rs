@@ -24,7 +24,7 @@ fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
     Chrome {
         lang: desk.lang,
         uri,
-        session: Some((&desk.structure_name, &desk.csrf_token)),
+        session: Some((&desk.label, &desk.csrf_token)),
     }
 }
 

@@ -118,11 +118,14 @@ pub async fn database_url(db: Db, dir: &std::path::Path) -> Option<String> {
 /// Limits for tests: the defaults, with issuing rate limits out of the way
 /// unless a test sets them.
 pub fn test_limits() -> Limits {
-    Limits {
+    let mut limits = Limits {
         issue_rate_codes_per_hour: 10_000_000,
         issue_burst_codes: 1_000_000,
         ..Limits::default()
-    }
+    };
+    // Every test signs people in from 127.0.0.1.
+    limits.desk.desk_sign_in_attempts_per_min = 10_000;
+    limits
 }
 
 /// Limits with the operator's rate limits out of the way, for tests that
@@ -137,6 +140,17 @@ pub fn busy_limits() -> Limits {
         line_failures: 1_000_000_000,
         ..test_limits()
     }
+}
+
+/// The password test accounts choose.
+pub const PERSON_PASSWORD: &str = "cheval agrafe pile batterie";
+
+/// A person's activated account.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub id: i64,
+    pub login: String,
+    pub password: String,
 }
 
 pub struct TestApp {
@@ -322,6 +336,95 @@ impl TestApp {
             )
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+    }
+
+    /// Creates an account through the API with `token` (an admin token
+    /// for any role, a structure token for its own staff), under a login
+    /// no other test account has.
+    pub async fn create_account(
+        &self,
+        token: &str,
+        role: &str,
+        structure_id: Option<i64>,
+    ) -> Answer {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let login = format!(
+            "{}.{}",
+            role.replace('_', "-"),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut body = json!({ "role": role, "login": login, "display_name": "Amina B." });
+        if let Some(id) = structure_id {
+            body["structure_id"] = json!(id);
+        }
+        self.post("/v1/accounts", token, body).await
+    }
+
+    /// Chooses `password` with activation `code` at the desk, as a person
+    /// would; answers the status and the page (or redirect target).
+    pub async fn activate(&self, code: &str, password: &str) -> (StatusCode, String) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = http
+            .get(format!("{}/desk/activate", self.base))
+            .send()
+            .await
+            .unwrap();
+        let cookie = form.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = form.text().await.unwrap();
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let body = serde_urlencoded::to_string([
+            ("csrf", csrf.as_str()),
+            ("code", code),
+            ("password", password),
+            ("confirm", password),
+        ])
+        .unwrap();
+        let a = http
+            .post(format!("{}/desk/activate", self.base))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = a.status();
+        let location = a
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location.unwrap_or(a.text().await.unwrap()))
+    }
+
+    /// An activated account of `role`, made with `token`.
+    pub async fn person(&self, token: &str, role: &str, structure_id: Option<i64>) -> Person {
+        let a = self.create_account(token, role, structure_id).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        let password = PERSON_PASSWORD.to_owned();
+        let (status, page) = self
+            .activate(a.body["activation_code"].as_str().unwrap(), &password)
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        Person {
+            id: a.body["id"].as_i64().unwrap(),
+            login: a.body["login"].as_str().unwrap().to_owned(),
+            password,
+        }
     }
 
     /// Creates a token of `role` and returns its secret.

@@ -1,0 +1,260 @@
+//! People's accounts: creating them (with a one-time activation code),
+//! listing, disabling and resetting them within the caller's reach,
+//! activating with a chosen password, and signing in.
+//!
+//! Argon2 takes tens of milliseconds of one core: it runs on the blocking
+//! pool so that it never stalls the request threads.
+
+use super::{AppError, AppResult, AppState};
+use crate::domain::account::{
+    AccountManager, AccountRole, NewAccount, WeakPassword, check_password, normalise_login,
+};
+use crate::passwords;
+use crate::storage::{Account, ActivationSecret, SignInPolicy, Store};
+
+/// An account to create, as asked.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountOrder<'a> {
+    pub role: AccountRole,
+    pub login: &'a str,
+    pub display_name: &'a str,
+    pub structure_id: Option<i64>,
+}
+
+/// An account with its activation code, shown once.
+#[derive(Debug, Clone)]
+pub struct WithCode {
+    pub account: Account,
+    pub activation_code: String,
+}
+
+/// How long new activation codes live, and the time now: what creating
+/// or resetting needs besides the store (the command line has no state).
+#[derive(Debug, Clone, Copy)]
+pub struct CodeTerms {
+    pub ttl_secs: i64,
+    pub now: i64,
+}
+
+impl CodeTerms {
+    pub fn of(state: &AppState) -> Self {
+        Self {
+            ttl_secs: state.limits.desk.activation_ttl_secs,
+            now: state.now(),
+        }
+    }
+
+    fn new_code(self) -> AppResult<(String, ActivationSecret)> {
+        let (code, hash) = passwords::activation_code()
+            .ok_or(AppError::Internal("the system's random source failed"))?;
+        let expires_at = self.now.saturating_add(self.ttl_secs);
+        Ok((code, ActivationSecret { hash, expires_at }))
+    }
+}
+
+/// Creates an account by `actor`, if `manager` may create that role there.
+pub async fn create(
+    store: &Store,
+    terms: CodeTerms,
+    manager: AccountManager,
+    actor: &str,
+    order: AccountOrder<'_>,
+) -> AppResult<WithCode> {
+    let checked = NewAccount::check(
+        order.login,
+        order.display_name,
+        order.role,
+        order.structure_id,
+    )?;
+    if !manager.may_manage(checked.role, checked.structure_id) {
+        return Err(AppError::invalid(
+            "role",
+            "you may not create an account of this role here",
+        ));
+    }
+    let (code, secret) = terms.new_code()?;
+    let account = store
+        .create_account(actor, &checked, secret, terms.now)
+        .await?;
+    tracing::info!(
+        account = account.id,
+        role = account.role.as_str(),
+        "account created"
+    );
+    Ok(WithCode {
+        account,
+        activation_code: code,
+    })
+}
+
+/// The accounts `manager` may see: all for a coordinator, its own
+/// structure's for a structure (it manages only the staff among them).
+pub async fn list(store: &Store, manager: AccountManager) -> AppResult<Vec<Account>> {
+    let scope = match manager {
+        AccountManager::Coordinator => None,
+        AccountManager::Structure(id) => Some(id),
+    };
+    Ok(store.list_accounts(scope).await?)
+}
+
+/// The account `id`, if `manager` may manage it; another's is not found.
+async fn managed(store: &Store, manager: AccountManager, id: i64) -> AppResult<Account> {
+    store
+        .get_account(id)
+        .await?
+        .filter(|a| manager.may_manage(a.role, a.structure_id))
+        .ok_or(AppError::NotFound("account"))
+}
+
+/// Disables an account; its sessions end at once.
+pub async fn disable(
+    store: &Store,
+    now: i64,
+    manager: AccountManager,
+    actor: &str,
+    id: i64,
+) -> AppResult<Account> {
+    managed(store, manager, id).await?;
+    let account = store.disable_account(actor, id, now).await?;
+    tracing::info!(account = id, "account disabled");
+    Ok(account)
+}
+
+/// A new activation code for an account: its password and sessions end.
+pub async fn reset(
+    store: &Store,
+    terms: CodeTerms,
+    manager: AccountManager,
+    actor: &str,
+    id: i64,
+) -> AppResult<WithCode> {
+    managed(store, manager, id).await?;
+    let (code, secret) = terms.new_code()?;
+    let account = store.reset_account(actor, id, secret, terms.now).await?;
+    tracing::info!(account = id, "account reset");
+    Ok(WithCode {
+        account,
+        activation_code: code,
+    })
+}
+
+/// Why an activation did not happen.
+#[derive(Debug)]
+pub enum ActivationRefused {
+    /// Unknown, used, expired, or of a disabled account: one answer.
+    BadCode,
+    /// The password does not meet the rules.
+    Weak(WeakPassword),
+    Failed(AppError),
+}
+
+impl<E: Into<AppError>> From<E> for ActivationRefused {
+    fn from(e: E) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// Activates an account (or sets its new password) with a one-time code.
+pub async fn activate(
+    state: &AppState,
+    code: &str,
+    password: &str,
+) -> Result<Account, ActivationRefused> {
+    let hash = passwords::activation_hash(code).ok_or(ActivationRefused::BadCode)?;
+    let now = state.now();
+    let account = state
+        .store
+        .account_by_activation(&hash, now)
+        .await?
+        .ok_or(ActivationRefused::BadCode)?;
+    check_password(password, &account.login, &account.display_name)
+        .map_err(ActivationRefused::Weak)?;
+    let stored = hash_blocking(password.to_owned()).await?;
+    let account = state
+        .store
+        .activate_account(&hash, &stored, now)
+        .await?
+        .ok_or(ActivationRefused::BadCode)?;
+    tracing::info!(account = account.id, "account activated");
+    Ok(account)
+}
+
+async fn hash_blocking(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .ok()
+        .flatten()
+        .ok_or(AppError::Internal("password hashing failed"))
+}
+
+/// Why a sign-in did not happen. Every refusal but the lock reads the same
+/// to the person; the lock gives a wait but says nothing of the login.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// Unknown login, wrong password, disabled or not yet activated.
+    Refused,
+    /// Too many failures for this login: wait this long.
+    Locked {
+        retry_after_secs: i64,
+    },
+    Failed(AppError),
+}
+
+impl<E: Into<AppError>> From<E> for SignInRefused {
+    fn from(e: E) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// Checks a login and password. A locked login is not even tried; an
+/// unknown one costs the same hashing work as a wrong password.
+pub async fn sign_in(
+    state: &AppState,
+    login: &str,
+    password: &str,
+) -> Result<Account, SignInRefused> {
+    let desk = &state.limits.desk;
+    let policy = SignInPolicy {
+        max_failures: desk.sign_in_failures_before_lock,
+        window_secs: desk.sign_in_failure_window_secs,
+        lock_secs: desk.sign_in_lock_secs,
+    };
+    let login = normalise_login(login).unwrap_or_else(|_| login.trim().to_lowercase());
+    let login_hash = crate::tokens::hash(&login);
+    let now = state.now();
+    if let Some(until) = state.store.sign_in_locked_until(&login_hash, now).await? {
+        return Err(SignInRefused::Locked {
+            retry_after_secs: until - now,
+        });
+    }
+    let found = if password.chars().count() <= crate::domain::account::MAX_PASSWORD_CHARS {
+        state.store.account_for_sign_in(&login).await?
+    } else {
+        None
+    };
+    let stored = found
+        .as_ref()
+        .map_or_else(|| passwords::decoy().to_owned(), |(_, h)| h.clone());
+    let typed = password.to_owned();
+    let matches = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
+        .await
+        .map_err(|_| AppError::Internal("password check failed"))?;
+    match found {
+        Some((account, _)) if matches => {
+            state.store.clear_sign_in_failures(&login_hash).await?;
+            Ok(account)
+        }
+        _ => {
+            let locked = state
+                .store
+                .record_sign_in_failure(&login_hash, policy, now)
+                .await?;
+            match locked {
+                Some(until) => Err(SignInRefused::Locked {
+                    retry_after_secs: until - now,
+                }),
+                None => Err(SignInRefused::Refused),
+            }
+        }
+    }
+}
