@@ -17,6 +17,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("metrics", 0),
     ("connections", 0),
     ("domain", 1),
+    ("passwords", 1),
     ("audit", 2),
     ("keyfile", 2),
     ("config", 2),

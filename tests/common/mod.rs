@@ -2,6 +2,8 @@
 //! (a fresh SQLite file, or a fresh PostgreSQL database), driven over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Shared by several test crates.
 
+pub mod desk;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -361,54 +363,19 @@ impl TestApp {
     }
 
     /// Chooses `password` with activation `code` at the desk, as a person
-    /// would; answers the status and the page (or redirect target).
-    pub async fn activate(&self, code: &str, password: &str) -> (StatusCode, String) {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let form = http
-            .get(format!("{}/desk/activate", self.base))
-            .send()
-            .await
-            .unwrap();
-        let cookie = form.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let page = form.text().await.unwrap();
-        let csrf = page
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body = serde_urlencoded::to_string([
+    /// would; answers the page (a redirect to the sign-in page when done).
+    pub async fn activate(&self, code: &str, password: &str) -> desk::Page {
+        let mut browser = desk::Browser::new(self);
+        let form = browser.get("/desk/activate").await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+        let csrf = form.field("csrf");
+        let fields = [
             ("csrf", csrf.as_str()),
             ("code", code),
             ("password", password),
             ("confirm", password),
-        ])
-        .unwrap();
-        let a = http
-            .post(format!("{}/desk/activate", self.base))
-            .header("cookie", cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = a.status();
-        let location = a
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (status, location.unwrap_or(a.text().await.unwrap()))
+        ];
+        browser.post("/desk/activate", &fields).await
     }
 
     /// An activated account of `role`, made with `token`.
@@ -416,10 +383,10 @@ impl TestApp {
         let a = self.create_account(token, role, structure_id).await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
         let password = PERSON_PASSWORD.to_owned();
-        let (status, page) = self
+        let page = self
             .activate(a.body["activation_code"].as_str().unwrap(), &password)
             .await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
         Person {
             id: a.body["id"].as_i64().unwrap(),
             login: a.body["login"].as_str().unwrap().to_owned(),
