@@ -250,6 +250,7 @@ struct PathValues {
     structure_id: i64,
     token_id: i64,
     account_id: i64,
+    lot: i64,
 }
 
 /// The path with its parameters filled: `{serial}` with a voucher serial,
@@ -267,6 +268,8 @@ fn fill(template: &str, v: &PathValues) -> String {
                     v.token_id.to_string()
                 } else if previous == "accounts" {
                     v.account_id.to_string()
+                } else if previous == "lots" {
+                    v.lot.to_string()
                 } else {
                     v.structure_id.to_string()
                 }
@@ -296,6 +299,7 @@ fn valid_body(op: &Operation) -> Option<Body> {
             "label_fr": "Intrus", "label_en": "Intruder"
         }),
         ("POST", "/v1/vouchers") => json!({ "product": "data-1gb", "count": 1 }),
+        ("POST", "/v1/lots/{lot}/void") => json!({ "reason": "intrusion" }),
         ("POST", "/v1/accounts") => json!({
             "role": "structure_staff", "login": "intrus", "display_name": "Intrus", "structure_id": 2
         }),
@@ -396,6 +400,12 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
         structure_id: b_id,
         token_id: b_token_id,
         account_id: b_staff.body["id"].as_i64().unwrap(),
+        lot: app
+            .get(&format!("/v1/vouchers/{}", b_serials[0]), &b_token)
+            .await
+            .body["lot"]
+            .as_i64()
+            .unwrap(),
     };
     let garbled: Vec<String> = vec![
         "Bearer rtk_garbage".into(),
@@ -490,7 +500,17 @@ async fn role_matrix_and_bola_from_the_document(db: Db) {
         // Structure A on structure B's objects.
         if op.role == "structure" {
             let a_auth = bearer(&a_token);
-            if op.path.contains("{serial}") {
+            if op.path.contains("{lot}") {
+                let a = send(&app, op.method.clone(), &url, Some(&a_auth), valid_body(op)).await;
+                tally.case("other structure's lot");
+                assert_problem(
+                    &a,
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    None,
+                    &format!("{what}: A on B's lot"),
+                );
+            } else if op.path.contains("{serial}") {
                 let missing = fill(
                     &op.path,
                     &PathValues {
@@ -686,6 +706,12 @@ async fn openapi_document_matches_the_router(db: Db) {
         structure_id: s_id,
         token_id: throwaway_id,
         account_id: staff.body["id"].as_i64().unwrap(),
+        lot: app
+            .get(&format!("/v1/vouchers/{}", own[0].0), &s_token)
+            .await
+            .body["lot"]
+            .as_i64()
+            .unwrap(),
     };
     let token_for = |role: &str| -> Option<String> {
         match role {

@@ -46,3 +46,11 @@ CREATE TABLE web_sessions (
 );
 CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
 CREATE INDEX web_sessions_account ON web_sessions (account_id);
+
+-- Every issue request is a lot, numbered by its issue ledger entry: a
+-- lot's vouchers are found by that entry.
+CREATE INDEX vouchers_by_lot ON vouchers (issue_entry_id);
+
+-- A voucher's history (who issued it, who voided it and why) is read from
+-- its events.
+CREATE INDEX events_by_voucher ON events (voucher_id) WHERE voucher_id IS NOT NULL;

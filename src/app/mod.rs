@@ -26,6 +26,7 @@ pub mod donor_report;
 pub mod error;
 pub mod grants;
 pub mod issue;
+pub mod lots;
 pub mod operators;
 pub mod redeem;
 pub mod statement;

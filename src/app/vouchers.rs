@@ -19,6 +19,8 @@ pub struct VoucherView {
     /// Public reference: a code's first 8 symbols (`1EPM-BWHX`), or a PIN's
     /// first 10 digits (`7123456789`).
     pub serial: String,
+    /// The lot (issue request) it belongs to.
+    pub lot: i64,
     /// The code or PIN itself, as printed: a bearer secret, to print or
     /// hand over.
     pub code: String,
@@ -47,6 +49,7 @@ pub fn view(keys: &KeySet, row: &VoucherRow) -> AppResult<VoucherView> {
     })?;
     Ok(VoucherView {
         serial: voucher.to_string(),
+        lot: row.lot,
         code,
         format: voucher.format(),
         product: row.product_id.clone(),
@@ -157,6 +160,16 @@ pub async fn read(
 ) -> AppResult<VoucherView> {
     let row = own_voucher(state, caller, serial).await?;
     view(&state.keys.get(), &row)
+}
+
+/// What happened to one of the caller's vouchers, and who did it.
+pub async fn history(
+    state: &AppState,
+    caller: &StructureCaller,
+    serial: &str,
+) -> AppResult<Vec<crate::storage::HistoryEntry>> {
+    let row = own_voucher(state, caller, serial).await?;
+    Ok(state.store.voucher_history(row.id).await?)
 }
 
 /// Voids one of the caller's unredeemed codes; its quota is given back.

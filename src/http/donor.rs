@@ -125,7 +125,7 @@ fn view(done: DonorReportDone) -> DonorReportView {
 
 /// A name as a spreadsheet cell: one that starts like a formula is
 /// prefixed with `'`, so that opening the file runs nothing.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         csv_field(&format!("'{text}"))
     } else {

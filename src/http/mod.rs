@@ -14,6 +14,7 @@ pub mod contract;
 pub mod donor;
 pub mod error;
 pub mod extract;
+pub mod lots;
 pub mod net;
 pub mod operators;
 pub mod ops;
@@ -76,6 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(operators::router())
         .merge(donor::router())
         .merge(vouchers::router())
+        .merge(lots::router())
         .merge(redemptions::router())
         .merge(audit::router())
         .split_for_parts();

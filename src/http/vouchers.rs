@@ -73,6 +73,8 @@ pub struct IssueBody {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct IssueResponse {
+    /// The lot these vouchers make: `GET /v1/lots/{lot}`.
+    pub lot: i64,
     pub vouchers: Vec<VoucherView>,
 }
 
@@ -93,7 +95,8 @@ async fn issue(
 ) -> ApiResult<impl IntoResponse> {
     let retry = key.map(|key| (key, RequestFingerprint::new("POST /v1/vouchers", &body.raw)));
     let vouchers = issue::issue(&state, &caller, order(&body.value), retry).await?;
-    Ok((StatusCode::CREATED, Json(IssueResponse { vouchers })))
+    let lot = vouchers.first().map_or(0, |v| v.lot);
+    Ok((StatusCode::CREATED, Json(IssueResponse { lot, vouchers })))
 }
 
 /// The order an issue body makes.

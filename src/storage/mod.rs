@@ -37,6 +37,8 @@ mod sign_in_failures;
 mod sqlite_rebuild;
 #[cfg(test)]
 mod test_store;
+mod voiding;
+mod voucher_history;
 mod voucher_state;
 mod vouchers;
 pub mod write;
@@ -62,6 +64,8 @@ pub use operators::Operator;
 pub use redemptions::{Followup, Outcome, RedeemInput, RedeemMode, RedemptionRecord, VoucherFacts};
 pub use sessions::{NewWebSession, WebSession};
 pub use sign_in_failures::SignInPolicy;
+pub use voiding::LotVoided;
+pub use voucher_history::HistoryEntry;
 pub use voucher_state::VoucherRow;
 pub use vouchers::{IssueJob, IssueOutcome, IssueRequest, VoucherFilter, VoucherPage};
 

@@ -31,7 +31,7 @@ pub struct VoucherFacts {
 }
 
 pub(super) const FACTS_SQL: &str = "SELECT v.id, v.structure_id, p.operator_id, v.product_id, p.family, v.resource, v.amount, p.validity_days, \
-     v.state, v.issued_at, v.expires_at, v.state_changed_at, v.reference, v.attestation, \
+     v.state, v.issued_at, v.expires_at, v.state_changed_at, v.reference, v.attestation, v.issue_entry_id, \
      (SELECT r.hold_expires_at FROM redemptions r WHERE r.voucher_id = v.id AND r.state = 'reserved') AS hold_expires_at \
      FROM vouchers v JOIN products p ON p.id = v.product_id WHERE v.id = $1";
 

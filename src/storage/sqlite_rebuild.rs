@@ -57,6 +57,7 @@ DROP TABLE vouchers;
 ALTER TABLE vouchers_new RENAME TO vouchers;
 CREATE INDEX vouchers_by_structure ON vouchers (structure_id, issued_at DESC, id DESC);
 CREATE INDEX vouchers_to_expire ON vouchers (expires_at) WHERE state = 'issued';
+CREATE INDEX vouchers_by_lot ON vouchers (issue_entry_id);
 ";
 
 /// Rebuilds the vouchers table if it lacks the id CHECK; answers whether

@@ -18,6 +18,10 @@ use crate::domain::lifecycle::{self, Transition};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoucherRow {
     pub id: i64,
+    /// The issue request it came from: its issue ledger entry's id. Answers
+    /// stored before lots existed read 0.
+    #[serde(default)]
+    pub lot: i64,
     pub structure_id: i64,
     /// Its product's network.
     pub operator_id: i64,
@@ -59,6 +63,7 @@ pub(crate) fn voucher_from_row(row: &AnyRow, now: i64) -> Result<VoucherRow> {
 
     Ok(VoucherRow {
         id: row.try_get("id")?,
+        lot: row.try_get("issue_entry_id")?,
         structure_id: row.try_get("structure_id")?,
         operator_id: row.try_get("operator_id")?,
         product_id: row.try_get("product_id")?,

@@ -6,12 +6,10 @@ use super::WriteTx;
 use super::events::{self};
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self as ledger, Entry, LedgerRow};
-use super::voucher_state::{
-    VoucherRow, change_state, expire_one, give_back_data, voucher_event, voucher_from_row,
-};
+use super::voiding::{Voided, void_locked};
+use super::voucher_state::{VoucherRow, expire_one, voucher_from_row};
 use super::{Result, StorageError, Store, values_placeholders};
 use crate::code::{Format, KeySet};
-use crate::domain::lifecycle::{self, Transition};
 use crate::domain::minting::{CODE_KEY_SPAN, Minter, NewVoucher, PIN_KEY_SPAN, PIN_ROW_BASE};
 use crate::domain::quota::{self, Shortfall};
 use crate::domain::{DomainError, Principal, Product, VoucherState};
@@ -53,8 +51,8 @@ pub struct VoucherPage {
 
 /// A voucher's columns, and the hold of its reserved redemption if any, so
 /// that a hold that ran out reads as `issued` everywhere, sweeper or not.
-const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
-     expires_at, state_changed_at, attestation, (SELECT r.hold_expires_at FROM redemptions r \
+pub(super) const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
+     expires_at, state_changed_at, attestation, issue_entry_id, (SELECT r.hold_expires_at FROM redemptions r \
      WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at, \
      (SELECT p.operator_id FROM products p WHERE p.id = vouchers.product_id) AS operator_id";
 /// Parameters shared by every row of the multi-row voucher insert.
@@ -229,42 +227,15 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DomainError::NotFound("voucher"))?;
-        let mut voucher = voucher_from_row(&row, now)?;
-        if voucher.stored_state == VoucherState::Reserved && voucher.state != VoucherState::Reserved
-        {
-            // Its hold ran out: release it first, as a redemption would.
-            super::redemptions::time_out_hold_of_voucher(self, &mut tx, voucher.id, now).await?;
-            voucher.stored_state = VoucherState::Issued;
-        }
-        if voucher.state == VoucherState::Expired {
-            expire_one(&mut tx, &voucher, now).await?;
-            events::commit(tx).await?;
-            return Err(DomainError::WrongState(VoucherState::Expired).into());
-        }
-        let to =
-            lifecycle::next(voucher.state, Transition::Void).map_err(DomainError::WrongState)?;
-        // Read under its lock, the voucher cannot have moved; if it did, give
-        // nothing back and write nothing rather than return quota twice.
-        if !change_state(&mut tx, &voucher, to, now).await? {
-            return Err(StorageError::Corrupt(
-                "a voucher locked for a void was not in the state read".into(),
-            ));
-        }
-        let lapsed =
-            ledger::give_back(&mut tx, voucher.account(), voucher.id, voucher.amount, now).await?;
-        let event = voucher_event(
-            "void",
-            principal.actor(),
-            &voucher,
-            give_back_data(&voucher, lapsed),
-        );
-        events::append(&mut tx, now, &[event]);
+        let voucher = voucher_from_row(&row, now)?;
+        let actor = principal.actor();
+        let outcome = void_locked(self, &mut tx, voucher, &actor, None, now).await?;
         events::commit(tx).await?;
-        Ok(VoucherRow {
-            state: to,
-            state_changed_at: now,
-            ..voucher
-        })
+        match outcome {
+            Voided::Done(row) => Ok(row),
+            Voided::Expired => Err(DomainError::WrongState(VoucherState::Expired).into()),
+            Voided::Refused(state) => Err(DomainError::WrongState(state).into()),
+        }
     }
 
     /// Records the expiry of vouchers past their date (the sweeper). Codes
@@ -373,7 +344,7 @@ pub(crate) async fn issue_in(
         vouchers: job
             .candidates
             .iter()
-            .map(|v| issued_row(v, job, now))
+            .map(|v| issued_row(v, job, entry_id, now))
             .collect(),
     };
     if let Some(claim) = &job.idempotency {
@@ -386,9 +357,10 @@ pub(crate) async fn issue_in(
 /// Compare-and-set on the stored state: the update only happens if nobody
 /// changed the voucher since it was read. Every voucher state change in
 /// storage goes through here.
-fn issued_row(v: &NewVoucher, job: &IssueJob, now: i64) -> VoucherRow {
+fn issued_row(v: &NewVoucher, job: &IssueJob, lot: i64, now: i64) -> VoucherRow {
     VoucherRow {
         id: v.row_id(),
+        lot,
         structure_id: job.structure_id,
         operator_id: job.product.operator_id,
         product_id: job.product.id.clone(),

@@ -20,6 +20,8 @@ mod home;
 pub mod i18n;
 mod issue;
 mod layout;
+mod lot_texts;
+mod lots;
 mod people_texts;
 pub mod session;
 pub mod sign_in_limit;
@@ -72,6 +74,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(vouchers::void_confirm).post(vouchers::void),
         )
         .route("/desk/print", get(slips::print))
+        .route("/desk/lots/{lot}", get(lots::show))
+        .route("/desk/lots/{lot}/export.csv", get(lots::export))
+        .route("/desk/lots/{lot}/void", post(lots::void))
         .route("/desk/static/desk.css", get(stylesheet))
         .route("/desk/{*rest}", get(|| async { DeskError::not_found() }))
         .layer(middleware::from_fn_with_state(state, desk_layer))

@@ -144,8 +144,10 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
                         dt { (t.slip_network) }
                         dd class="network" { (network.name) }
                     }
-                    dt { (t.slip_from) }
-                    dd { (cx.structure_name) }
+                    dt class="slip-from" { (t.slip_from) }
+                    dd class="slip-from" { (cx.structure_name) }
+                    dt class="slip-lot" { (cx.lang.lots().lot_label) }
+                    dd class="slip-lot" { (v.lot) }
                 }
             }
             p class="slip-instructions" { (instructions) }
@@ -153,25 +155,93 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
     })
 }
 
-/// The serials a print address names, without repeats, in order.
-fn requested_serials(uri: &Uri) -> (Vec<String>, bool) {
-    let mut serials: Vec<String> = Vec::new();
-    let mut just_issued = false;
+/// How slips are laid out on paper, chosen on the print page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Eight slips per A4 sheet, 2 × 4.
+    #[default]
+    A4Sheet,
+    /// Twenty-four labels per A4 sheet, 3 × 8 (70 × 37 mm).
+    Labels,
+    /// One slip after another on an 80 mm receipt roll.
+    Receipt,
+}
+
+impl Layout {
+    pub const ALL: [Self; 3] = [Self::A4Sheet, Self::Labels, Self::Receipt];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A4Sheet => "a4",
+            Self::Labels => "labels",
+            Self::Receipt => "receipt",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == text)
+    }
+}
+
+/// What a print address asks for: serials (without repeats, in order),
+/// or a lot; whether they were just issued; the layout.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PrintRequest {
+    serials: Vec<String>,
+    lot: Option<i64>,
+    just_issued: bool,
+    layout: Layout,
+}
+
+fn requested(uri: &Uri) -> Result<PrintRequest, DeskError> {
+    let mut r = PrintRequest::default();
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
         match &*k {
-            "serial" if !serials.iter().any(|s| *s == v) => serials.push(v.into_owned()),
-            "issued" => just_issued = true,
+            "serial" if !r.serials.iter().any(|s| *s == v) => r.serials.push(v.into_owned()),
+            "issued" => r.just_issued = true,
+            "lot" => r.lot = Some(v.parse().map_err(|_| DeskError::not_found())?),
+            "layout" => r.layout = Layout::parse(&v).ok_or(DeskError::FormInvalid)?,
             _ => {}
         }
     }
-    (serials, just_issued)
+    Ok(r)
+}
+
+/// The layout chooser: a GET form that reloads the page with the same
+/// vouchers and another layout.
+fn layout_form(t: &Texts, lang: Lang, r: &PrintRequest) -> Markup {
+    let p = lang.lots();
+    html! {
+        form method="get" action="/desk/print" class="layout-choice" {
+            @for s in &r.serials { input type="hidden" name="serial" value=(s); }
+            @if let Some(lot) = r.lot { input type="hidden" name="lot" value=(lot); }
+            fieldset class="field" {
+                legend { (p.layout_legend) }
+                @for l in Layout::ALL {
+                    @let id = format!("layout-{}", l.as_str());
+                    div class="choice" {
+                        @if l == r.layout {
+                            input type="radio" name="layout" id=(id) value=(l.as_str()) checked;
+                        } @else {
+                            input type="radio" name="layout" id=(id) value=(l.as_str());
+                        }
+                        label for=(id) { ((p.layout_name)(l)) }
+                    }
+                }
+            }
+            button type="submit" { (p.layout_submit) }
+            " "
+            span class="hint" { (t.print_help) }
+        }
+    }
 }
 
 /// The slips of the caller's vouchers named in the query; any serial that
 /// is not the caller's makes the whole page 404, as in the API.
 pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
     let t = desk.lang.texts();
-    let (serials, just_issued) = requested_serials(&uri);
+    let request = requested(&uri)?;
+    let (serials, just_issued) = (&request.serials, request.just_issued);
     let max = state.limits.max_issue_count;
     let chrome = Chrome {
         lang: desk.lang,
@@ -185,10 +255,22 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
     }
     let keys = state.keys.get();
     let mut vouchers = Vec::with_capacity(serials.len());
-    for serial in &serials {
+    for serial in serials {
         let row = own_voucher(&state, &desk.caller, serial).await?;
         vouchers.push(view(&keys, &row)?);
     }
+    if let Some(lot) = request.lot {
+        for row in crate::app::lots::read(&state, &desk.caller, lot).await? {
+            if row.state == VoucherState::Issued {
+                vouchers.push(view(&keys, &row)?);
+            }
+        }
+    }
+    let lots: Vec<i64> = {
+        let mut l: Vec<i64> = vouchers.iter().map(|v| v.lot).filter(|l| *l > 0).collect();
+        l.dedup();
+        l
+    };
     let catalogue = state.store.list_products().await?;
     let networks = crate::app::operators::by_id(&state.store).await?;
     let cx = SlipContext {
@@ -222,9 +304,12 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
             @for v in &skipped {
                 (notice(t, Notice::Info, &(t.not_printed)(&v.serial, t.state(v.state))))
             }
-            @if slips.is_empty() { p { (t.print_nothing) } } @else { p { (t.print_help) } }
+            @if slips.is_empty() { p { (t.print_nothing) } } @else { (layout_form(t, desk.lang, &request)) }
+            @for lot in &lots {
+                p { a href=(super::lots::lot_href(*lot)) { ((desk.lang.lots().lot_title)(*lot)) } }
+            }
         }
-        div class="slips" {
+        div class=(format!("slips layout-{}", request.layout.as_str())) {
             @for s in &slips { (s) }
         }
     };
@@ -273,10 +358,17 @@ mod tests {
             href,
             "/desk/print?issued=1&serial=1EPM-BWHX&serial=2ABC-DEFG"
         );
-        let uri: Uri = format!("{href}&serial=1EPM-BWHX").parse().unwrap();
-        let (serials, issued) = requested_serials(&uri);
-        assert_eq!(serials, ["1EPM-BWHX", "2ABC-DEFG"]);
-        assert!(issued);
+        let uri: Uri = format!("{href}&serial=1EPM-BWHX&layout=labels")
+            .parse()
+            .unwrap();
+        let r = requested(&uri).unwrap();
+        assert_eq!(r.serials, ["1EPM-BWHX", "2ABC-DEFG"]);
+        assert!(r.just_issued);
+        assert_eq!(r.layout, Layout::Labels);
+        let uri: Uri = "/desk/print?lot=12".parse().unwrap();
+        assert_eq!(requested(&uri).unwrap().lot, Some(12));
+        let uri: Uri = "/desk/print?layout=poster".parse().unwrap();
+        assert!(requested(&uri).is_err());
     }
 
     #[test]

@@ -16,9 +16,11 @@ use super::slips::{date_of, print_href, voucher_words};
 use crate::app::AppState;
 use crate::app::vouchers::{self, ListRequest, VoucherView};
 use crate::app::{AppError, AppResult};
+use crate::clock::rfc3339;
 use crate::code::Format;
 use crate::domain::{Product, VoucherState};
 use crate::http::error::Problem;
+use crate::storage::HistoryEntry;
 
 fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
     Chrome {
@@ -149,6 +151,10 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
             @if let Some(r) = &v.reference { dt { (t.col_reference) } dd { (r) } }
             dt { (t.col_issued) } dd { (date_of(t, &v.issued_at)) }
             dt { (t.col_expires) } dd { (date_of(t, &v.expires_at)) }
+            @if v.lot > 0 {
+                dt { (desk.lang.lots().lot_label) }
+                dd { a href=(super::lots::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(v.lot)) } }
+            }
         }
     }
 }
@@ -167,6 +173,7 @@ pub async fn detail(
     let t = desk.lang.texts();
     let v = own_view(&state, &desk, &serial).await?;
     let catalogue = state.store.list_products().await?;
+    let history = vouchers::history(&state, &desk.caller, &serial).await?;
     let voided = uri
         .query()
         .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "voided"));
@@ -179,10 +186,38 @@ pub async fn detail(
                 li { a class="button" href=(format!("/desk/vouchers/{}/void", v.serial)) { (t.void_this) } }
             }
         }
+        (history_list(&desk, &history))
         p { a href="/desk/vouchers" { (t.nav_vouchers) } }
     };
     let title = format!("{} {}", t.voucher_title, v.serial);
     Ok(page(&chrome(&desk, &uri), &title, "", body).into_response())
+}
+
+/// Who did what to the voucher: "Émis par Amina B., le 3 décembre 2026".
+fn history_list(desk: &Desk, history: &[HistoryEntry]) -> Markup {
+    let (t, l) = (desk.lang.texts(), desk.lang.lots());
+    html! {
+        h2 { (l.history) }
+        ul class="history" {
+            @for e in history {
+                @let who = e.person.as_deref().unwrap_or_else(|| match e.actor.split(':').next() {
+                    Some("structure") => l.by_script,
+                    Some("operator") => l.by_operator,
+                    Some("admin" | "cli") => l.by_coordination,
+                    _ => l.by_system,
+                });
+                @let when = date_of(t, &rfc3339(e.at));
+                li {
+                    (match e.kind.as_str() {
+                        "issue" => (l.issued_by)(who, &when),
+                        "void" => (l.voided_by)(who, &when),
+                        other => (l.event)((l.kind_word)(other), who, &when),
+                    })
+                    @if let Some(reason) = &e.reason { " — " ((l.reason_was)(reason)) }
+                }
+            }
+        }
+    }
 }
 
 /// The confirmation page, with an error when a void was refused.

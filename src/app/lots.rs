@@ -1,0 +1,64 @@
+//! Lots: every issue request is one, numbered by its issue entry. A
+//! structure reads its lots (public references, products and states,
+//! never the codes) and voids every unredeemed voucher of one at once,
+//! with a reason, as when a sheet of slips is lost.
+
+use super::{AppError, AppResult, AppState, StructureCaller};
+use crate::domain::check_text;
+use crate::domain::minting::voucher_from_row_id;
+use crate::storage::{LotVoided, VoucherRow};
+
+/// Longest reason for voiding a lot.
+pub const MAX_VOID_REASON_CHARS: usize = 200;
+
+/// The vouchers of one of the caller's lots; another's is not found.
+pub async fn read(
+    state: &AppState,
+    caller: &StructureCaller,
+    lot: i64,
+) -> AppResult<Vec<VoucherRow>> {
+    let rows = state
+        .store
+        .lot_vouchers(caller.structure_id, lot, state.now())
+        .await?;
+    if rows.is_empty() {
+        return Err(AppError::NotFound("lot"));
+    }
+    Ok(rows)
+}
+
+/// A voucher's public reference (its serial), without its code.
+pub fn serial(row: &VoucherRow) -> AppResult<String> {
+    voucher_from_row_id(row.id)
+        .map(|v| v.to_string())
+        .ok_or(AppError::Internal("voucher row id out of range"))
+}
+
+/// Voids every unredeemed voucher of one of the caller's lots, in one
+/// transaction, each with `reason`; their quota is given back.
+pub async fn void(
+    state: &AppState,
+    caller: &StructureCaller,
+    lot: i64,
+    reason: &str,
+) -> AppResult<LotVoided> {
+    let reason = check_text("reason", Some(reason), MAX_VOID_REASON_CHARS)?.unwrap_or_default();
+    let done = state
+        .store
+        .void_lot(
+            &caller.principal,
+            caller.structure_id,
+            lot,
+            &reason,
+            state.now(),
+        )
+        .await?;
+    tracing::info!(
+        structure = caller.structure_id,
+        lot,
+        voided = done.voided,
+        expired = done.expired,
+        "lot voided"
+    );
+    Ok(done)
+}
