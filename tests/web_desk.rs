@@ -57,9 +57,10 @@ async fn desk_round_trip_over_http(db: Db) {
     assert_eq!(root.location(), "/desk/");
     let mut desk = Browser::sign_in(&app, &token).await;
     let home = desk.get("/desk/").await;
-    home.assert_says(StatusCode::OK, "Données internet (Mo)");
+    home.assert_says(StatusCode::OK, "Données internet");
     assert!(home.text.contains("<html lang=\"fr\">"));
-    assert!(home.text.contains("10240"));
+    assert!(home.text.contains("10 Go"), "{}", home.text);
+    assert!(home.text.contains("10 codes de 1 Go ou 2 codes de 5 Go"), "{}", home.text);
 
     let issued = desk.issue("data-1gb", "3", "atelier du mardi").await;
     assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
@@ -474,7 +475,8 @@ async fn english_on_request(db: Db) {
     assert!(en.text.contains("1 GB of mobile data"));
     assert_eq!(desk.cookies.get("lang").map(String::as_str), Some("en"));
     let home = desk.get("/desk/").await;
-    home.assert_says(StatusCode::OK, "Mobile data (MB)");
+    home.assert_says(StatusCode::OK, "Mobile data");
+    assert!(home.text.contains("10 GB"), "{}", home.text);
     let issued = desk.issue("voice-7d", "1", "").await;
     assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
     let print = desk.get(issued.location()).await;
@@ -485,7 +487,7 @@ async fn english_on_request(db: Db) {
         .assert_says(StatusCode::FORBIDDEN, "This form is no longer valid");
 
     let back = desk.get("/desk/?lang=fr").await;
-    back.assert_says(StatusCode::OK, "Données internet (Mo)");
+    back.assert_says(StatusCode::OK, "Données internet");
     assert_eq!(desk.cookies.get("lang").map(String::as_str), Some("fr"));
     app.stop().await;
 }

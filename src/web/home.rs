@@ -7,13 +7,14 @@ use axum::http::Uri;
 use maud::{Markup, html};
 
 use super::error::DeskResult;
-use super::i18n::Texts;
+use super::figures::{allows, quantity};
+use super::i18n::{Lang, Texts};
 use super::layout::{Chrome, page};
 use super::session::Desk;
 use crate::app::AppState;
 use crate::app::balances::current_balances;
 use crate::app::operators;
-use crate::domain::Balance;
+use crate::domain::{Balance, Product};
 use crate::storage::Operator;
 
 /// A resource's name in plain words, with its unit.
@@ -32,12 +33,16 @@ pub fn network_name(networks: &BTreeMap<i64, Operator>, id: i64) -> String {
         .map_or_else(|| id.to_string(), |o| o.name.clone())
 }
 
-/// The balances as a table, one row per network and resource.
+/// The balances as a table, one row per network and resource, in Go and
+/// days, with the codes each balance still allows.
 pub fn balances_table(
-    t: &Texts,
+    lang: Lang,
     balances: &[Balance],
     networks: &BTreeMap<i64, Operator>,
+    catalogue: &[Product],
 ) -> Markup {
+    let t = lang.texts();
+    let q = |b: &Balance, amount: i64| quantity(lang, &b.resource, amount);
     html! {
         @if balances.is_empty() {
             p { (t.no_balance) }
@@ -60,11 +65,15 @@ pub fn balances_table(
                         tr {
                             td { (network_name(networks, b.operator_id)) }
                             th scope="row" { (resource_name(t, &b.resource)) }
-                            td class="num" { strong { (b.available) } }
-                            td class="num" { (b.granted) }
-                            td class="num" { (b.issued) }
-                            td class="num" { (b.returned) }
-                            td class="num" { (b.lapsed) }
+                            td class="num" {
+                                strong { (q(b, b.available)) }
+                                @let fits = allows(lang, b.operator_id, &b.resource, b.available, catalogue);
+                                @if !fits.is_empty() { br; span class="hint" { (fits) } }
+                            }
+                            td class="num" { (q(b, b.granted)) }
+                            td class="num" { (q(b, b.issued)) }
+                            td class="num" { (q(b, b.returned)) }
+                            td class="num" { (q(b, b.lapsed)) }
                         }
                     }
                 }
@@ -77,13 +86,14 @@ pub async fn home(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
     let t = desk.lang.texts();
     let balances = current_balances(&state, desk.caller.structure_id).await?;
     let networks = operators::by_id(&state.store).await?;
+    let catalogue = state.store.list_products().await?;
     let chrome = Chrome {
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
     };
     let body = html! {
-        (balances_table(t, &balances, &networks))
+        (balances_table(desk.lang, &balances, &networks, &catalogue))
         h2 { (t.home_actions) }
         ul class="actions" {
             li { a class="button" href="/desk/issue" { (t.nav_issue) } }

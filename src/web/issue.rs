@@ -126,7 +126,7 @@ async fn render(
                 button type="submit" { (t.issue_submit) }
             }
         }
-        (balances_table(t, &balances, &networks))
+        (balances_table(desk.lang, &balances, &networks, &products))
     };
     Ok((status, page(&chrome, t.issue_title, "", body)).into_response())
 }

@@ -16,6 +16,7 @@ mod accounts;
 mod activate;
 mod auth;
 pub mod error;
+mod figures;
 mod home;
 pub mod i18n;
 mod issue;
