@@ -505,9 +505,12 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
     );
     let mut coordinator = Browser::new(&app);
     let page = coordinator.try_sign_in("coord.nat", PERSON_PASSWORD).await;
-    assert_eq!(page.location(), "/desk/accounts");
+    assert_eq!(page.location(), "/desk/coordination");
     // The structure desk is not theirs: they are sent to their own.
-    assert_eq!(coordinator.get("/desk/").await.location(), "/desk/accounts");
+    assert_eq!(
+        coordinator.get("/desk/").await.location(),
+        "/desk/coordination"
+    );
     let accounts = coordinator.get("/desk/accounts").await;
     accounts.assert_says(StatusCode::OK, "Claire D.");
     let csrf = accounts.field("csrf");

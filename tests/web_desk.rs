@@ -60,7 +60,11 @@ async fn desk_round_trip_over_http(db: Db) {
     home.assert_says(StatusCode::OK, "Données internet");
     assert!(home.text.contains("<html lang=\"fr\">"));
     assert!(home.text.contains("10 Go"), "{}", home.text);
-    assert!(home.text.contains("10 codes de 1 Go ou 2 codes de 5 Go"), "{}", home.text);
+    assert!(
+        home.text.contains("10 codes de 1 Go ou 2 codes de 5 Go"),
+        "{}",
+        home.text
+    );
 
     let issued = desk.issue("data-1gb", "3", "atelier du mardi").await;
     assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);

@@ -54,3 +54,7 @@ CREATE INDEX vouchers_by_lot ON vouchers (issue_entry_id);
 -- A voucher's history (who issued it, who voided it and why) is read from
 -- its events.
 CREATE INDEX events_by_voucher ON events (voucher_id) WHERE voucher_id IS NOT NULL;
+
+-- A structure the coordinator deactivates keeps its history; its people
+-- can no longer sign in and its tokens are revoked.
+ALTER TABLE structures ADD COLUMN deactivated_at INTEGER;

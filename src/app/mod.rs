@@ -22,6 +22,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 pub mod accounts;
 pub mod audit;
 pub mod balances;
+pub mod dashboard;
 pub mod donor_report;
 pub mod error;
 pub mod grants;
@@ -30,7 +31,9 @@ pub mod lots;
 pub mod operators;
 pub mod redeem;
 pub mod statement;
+pub mod structures;
 pub mod token_cache;
+pub mod tokens;
 pub mod vouchers;
 
 pub use error::{AppError, AppResult};

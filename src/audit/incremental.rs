@@ -337,7 +337,7 @@ impl Touched {
             "redeem" | "reserve" | "confirm" | "cancel" | "hold_timeout" | "reverse" => {
                 self.redemptions.extend(id("redemption_id"));
             }
-            "structure_created" => self.structures.extend(e.structure_id),
+            "structure_created" | "structure_renamed" => self.structures.extend(e.structure_id),
             "token_created" | "token_revoked" => self.tokens.extend(id("token_id")),
             "grant" => self.grants.extend(id("grant_id")),
             "product_saved" => self.products.extend(

@@ -157,6 +157,11 @@ impl Replay {
         }
         let result = match e.kind.as_str() {
             "structure_created" => self.structure(e, &data),
+            "structure_renamed" => self.renamed(e, &data),
+            "structure_deactivated" => e
+                .structure_id
+                .map(|_| None)
+                .ok_or_else(|| "no structure".to_owned()),
             "account_created" | "account_activated" | "account_reset" | "account_disabled" => {
                 self.account(e, &data)
             }
@@ -198,6 +203,14 @@ impl Replay {
         let name = text(data, "name").ok_or("no name")?;
         self.structures
             .insert(id, (name, text(data, "external_ref")));
+        Ok(None)
+    }
+
+    fn renamed(&mut self, e: &EventRow, data: &Value) -> Result<Option<Effect>, String> {
+        let id = e.structure_id.ok_or("no structure")?;
+        let name = text(data, "name").ok_or("no name")?;
+        let known = self.structures.get_mut(&id).ok_or("unknown structure")?;
+        known.0 = name;
         Ok(None)
     }
 

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::app::grants::{self, GrantOrder};
 use crate::clock::rfc3339;
 use crate::code::KeyError;
-use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, Product, Recurrence, Role, check_text};
+use crate::domain::{Product, Recurrence, Role};
 use crate::keyfile::KeyFileError;
 use crate::storage::{Structure, TokenScope};
 
@@ -75,21 +75,14 @@ async fn create_structure(
     caller: Admin,
     body: ApiJson<StructureBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let name = check_text("name", Some(&body.value.name), MAX_NAME_CHARS)?.unwrap_or_default();
-    let external_ref = check_text(
-        "external_ref",
+    let structure = crate::app::structures::register(
+        &state.store,
+        &caller.principal.actor(),
+        &body.value.name,
         body.value.external_ref.as_deref(),
-        MAX_LABEL_CHARS,
-    )?;
-    let structure = state
-        .store
-        .create_structure(
-            &caller.principal.actor(),
-            &name,
-            external_ref.as_deref(),
-            state.now(),
-        )
-        .await?;
+        state.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(StructureView::from(structure))))
 }
 
@@ -213,22 +206,18 @@ async fn create_token(
     caller: Admin,
     body: ApiJson<TokenBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let label = check_text("label", body.value.label.as_deref(), MAX_LABEL_CHARS)?;
-    let (token, hash) = crate::tokens::generate().ok_or_else(Problem::internal)?;
-    let id = state
-        .store
-        .create_token(
-            &caller.principal.actor(),
-            &hash,
-            body.value.role,
-            TokenScope {
-                structure_id: body.value.structure_id,
-                operator_id: body.value.operator_id,
-            },
-            label.as_deref(),
-            state.now(),
-        )
-        .await?;
+    let scope = TokenScope {
+        structure_id: body.value.structure_id,
+        operator_id: body.value.operator_id,
+    };
+    let (id, token) = crate::app::tokens::create(
+        &state,
+        &caller.principal.actor(),
+        body.value.role,
+        scope,
+        body.value.label.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {
@@ -249,16 +238,8 @@ async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id: i64 = id.parse().map_err(|_| Problem::not_found("token"))?;
-    if state
-        .store
-        .revoke_token(&caller.principal.actor(), id, state.now())
-        .await?
-    {
-        state.tokens.forget_all();
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Problem::not_found("token"))
-    }
+    crate::app::tokens::revoke(&state, &caller.principal.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

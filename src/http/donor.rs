@@ -99,7 +99,7 @@ fn line(place: Option<(String, i64, String)>, resource: &str, f: &Figures) -> Do
     }
 }
 
-fn view(done: DonorReportDone) -> DonorReportView {
+pub fn view(done: DonorReportDone) -> DonorReportView {
     let r = &done.report;
     let name = |id: i64| r.structure_names.get(&id).cloned().unwrap_or_default();
     DonorReportView {
@@ -121,6 +121,17 @@ fn view(done: DonorReportDone) -> DonorReportView {
             .map(|(resource, f)| line(None, resource, f))
             .collect(),
     }
+}
+
+/// The report as CSV: its rows, then its totals (see [`DONOR_CSV_HEADER`]).
+pub fn csv(report: &DonorReportView) -> String {
+    let mut body = String::from(DONOR_CSV_HEADER);
+    body.push('\n');
+    for l in report.rows.iter().chain(&report.totals) {
+        body.push_str(&csv_line(l));
+        body.push('\n');
+    }
+    body
 }
 
 /// A name as a spreadsheet cell: one that starts like a formula is
@@ -180,11 +191,9 @@ async fn donor(
     if !wants_csv {
         return Ok(Json(report).into_response());
     }
-    let mut body = String::from(DONOR_CSV_HEADER);
-    body.push('\n');
-    for l in report.rows.iter().chain(&report.totals) {
-        body.push_str(&csv_line(l));
-        body.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        csv(&report),
+    )
+        .into_response())
 }

@@ -252,7 +252,8 @@ impl Store {
     pub async fn account_for_sign_in(&self, login: &str) -> Result<Option<(Account, String)>> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE login = $1 \
-             AND disabled_at IS NULL AND password_hash IS NOT NULL"
+             AND disabled_at IS NULL AND password_hash IS NOT NULL AND (structure_id IS NULL \
+             OR structure_id IN (SELECT id FROM structures WHERE deactivated_at IS NULL))"
         );
         let row = sqlx::query(&sql)
             .bind(login.to_owned())

@@ -17,6 +17,8 @@ pub struct Structure {
     /// Unix seconds.
     #[serde(skip)]
     pub created_at: i64,
+    /// False once the coordinator has deactivated it.
+    pub active: bool,
 }
 
 /// A token as stored: never the secret, only its hash.
@@ -58,6 +60,7 @@ fn structure_from_row(row: &AnyRow) -> Result<Structure> {
         name: row.try_get("name")?,
         external_ref: row.try_get("external_ref")?,
         created_at: row.try_get("created_at")?,
+        active: row.try_get::<Option<i64>, _>("deactivated_at")?.is_none(),
     })
 }
 
@@ -92,7 +95,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO structures (name, external_ref, created_at) VALUES ($1, $2, $3) \
-             RETURNING id, name, external_ref, created_at",
+             RETURNING id, name, external_ref, created_at, deactivated_at",
         )
         .bind(name.to_owned())
         .bind(external_ref.map(str::to_owned))
@@ -119,16 +122,17 @@ impl Store {
     }
 
     pub async fn list_structures(&self) -> Result<Vec<Structure>> {
-        let rows =
-            sqlx::query("SELECT id, name, external_ref, created_at FROM structures ORDER BY id")
-                .fetch_all(self.reader())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, external_ref, created_at, deactivated_at FROM structures ORDER BY id",
+        )
+        .fetch_all(self.reader())
+        .await?;
         rows.iter().map(structure_from_row).collect()
     }
 
     pub async fn get_structure(&self, id: i64) -> Result<Option<Structure>> {
         let row =
-            sqlx::query("SELECT id, name, external_ref, created_at FROM structures WHERE id = $1")
+            sqlx::query("SELECT id, name, external_ref, created_at, deactivated_at FROM structures WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.reader())
                 .await?;
@@ -440,7 +444,8 @@ pub(crate) async fn ensure_live(tx: &mut WriteTx, principal: &Principal) -> Resu
             id,
         ),
         Credential::Account(id) => (
-            "SELECT id FROM accounts WHERE id = $1 AND disabled_at IS NULL",
+            "SELECT a.id FROM accounts a LEFT JOIN structures s ON s.id = a.structure_id \
+             WHERE a.id = $1 AND a.disabled_at IS NULL AND (s.id IS NULL OR s.deactivated_at IS NULL)",
             id,
         ),
     };

@@ -87,7 +87,8 @@ impl Store {
              s.csrf_token, s.expires_at, st.name \
              FROM web_sessions s JOIN accounts a ON a.id = s.account_id \
              LEFT JOIN structures st ON st.id = a.structure_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL",
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL \
+             AND (st.id IS NULL OR st.deactivated_at IS NULL)",
         )
         .bind(id_hash.to_vec())
         .bind(now)

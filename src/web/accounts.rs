@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
 use super::form_fields;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::people_texts::PeopleTexts;
 use super::session::Person;
 use crate::app::accounts::{self, AccountOrder, CodeTerms, WithCode};
@@ -50,6 +50,10 @@ async fn render(
         lang: person.lang,
         uri,
         session: Some((&label, &person.csrf_token)),
+        nav: match manager {
+            AccountManager::Coordinator => Nav::Coordination,
+            AccountManager::Structure(_) => Nav::Structure,
+        },
     };
     let intro = match manager {
         AccountManager::Coordinator => p.accounts_intro_coordinator,

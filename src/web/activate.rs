@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
 use super::i18n::Lang;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::{self, cookie, random_token, sign_in_cookie_name, tokens_match};
 use super::sign_in_limit::{self, ClientKey};
 use super::{form_fields, internal};
@@ -39,6 +39,7 @@ fn render(
         lang,
         uri,
         session: None,
+        nav: Nav::Structure,
     };
     let body = html! {
         @if let Some(n) = shown { (n) }

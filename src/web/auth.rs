@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
 use super::i18n::Lang;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::{
     self, Person, cookie, random_token, session_cookie_name, sign_in_cookie_name, tokens_match,
 };
@@ -58,6 +58,7 @@ fn render_sign_in(
         lang,
         uri,
         session: None,
+        nav: Nav::Structure,
     };
     let p = lang.people();
     let body = html! {
@@ -177,7 +178,7 @@ async fn start_session(state: &AppState, account: &Account) -> DeskResult<Respon
     let home = if account.structure_id.is_some() {
         "/desk/"
     } else {
-        "/desk/accounts"
+        "/desk/coordination"
     };
     let mut response = Redirect::to(home).into_response();
     let headers = response.headers_mut();

@@ -112,9 +112,9 @@ impl IntoResponse for DeskError {
             Self::SignedOut { expired: false } => {
                 return Redirect::to("/desk/sign-in").into_response();
             }
-            // The coordinator's and auditors' desk starts at their accounts
+            // The coordinator's and auditors' desk starts at their dashboard
             // page.
-            Self::NotAStructure => return Redirect::to("/desk/accounts").into_response(),
+            Self::NotAStructure => return Redirect::to("/desk/coordination").into_response(),
             _ => {}
         }
         let mut response = self.status().into_response();

@@ -22,7 +22,11 @@ pub fn quantity(lang: Lang, resource: &str, amount: i64) -> String {
         }
         "data_mb" => format!("{amount} {}", if fr { "Mo" } else { "MB" }),
         "voice" => {
-            let (one, many) = if fr { ("jour", "jours") } else { ("day", "days") };
+            let (one, many) = if fr {
+                ("jour", "jours")
+            } else {
+                ("day", "days")
+            };
             format!("{amount} {}", if amount.abs() == 1 { one } else { many })
         }
         _ => amount.to_string(),
@@ -32,7 +36,13 @@ pub fn quantity(lang: Lang, resource: &str, amount: i64) -> String {
 /// What `available` units still allow, in codes of each active product of
 /// the same network and resource, largest count first; empty when none
 /// fits.
-pub fn allows(lang: Lang, operator_id: i64, resource: &str, available: i64, catalogue: &[Product]) -> String {
+pub fn allows(
+    lang: Lang,
+    operator_id: i64,
+    resource: &str,
+    available: i64,
+    catalogue: &[Product],
+) -> String {
     let mut fits: Vec<&Product> = catalogue
         .iter()
         .filter(|p| p.active && p.operator_id == operator_id && p.resource == resource)

@@ -11,7 +11,7 @@ use maud::html;
 use super::error::{DeskError, DeskResult, problem_message};
 use super::home::balances_table;
 use super::i18n::Texts;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::{Desk, random_token};
 use super::slips::{print_href, product_words};
 use super::{form_fields, internal};
@@ -73,6 +73,7 @@ async fn render(
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
+        nav: Nav::Structure,
     };
     let max = state.limits.max_issue_count;
     let body = html! {

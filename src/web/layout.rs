@@ -12,8 +12,18 @@ pub struct Chrome<'a> {
     pub lang: Lang,
     /// The current address, for the language switch.
     pub uri: &'a Uri,
-    /// The signed-in structure's name and the session's form token.
+    /// Who is signed in and the session's form token.
     pub session: Option<(&'a str, &'a str)>,
+    /// Which desk's menu the header shows.
+    pub nav: Nav,
+}
+
+/// The two desks' menus: a structure's, and the coordinator's (which the
+/// auditors share, read-only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nav {
+    Structure,
+    Coordination,
 }
 
 /// A notice's kind. Each is announced by a word, never by colour alone.
@@ -72,9 +82,18 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                         p class="who" { (t.signed_in_as) " " strong { (name) } }
                         nav aria-label=(t.nav_label) {
                             ul {
-                                li { a href="/desk/" { (t.nav_home) } }
-                                li { a href="/desk/issue" { (t.nav_issue) } }
-                                li { a href="/desk/vouchers" { (t.nav_vouchers) } }
+                                @match chrome.nav {
+                                    Nav::Structure => {
+                                        li { a href="/desk/" { (t.nav_home) } }
+                                        li { a href="/desk/issue" { (t.nav_issue) } }
+                                        li { a href="/desk/vouchers" { (t.nav_vouchers) } }
+                                    }
+                                    Nav::Coordination => {
+                                        @for (href, label) in chrome.lang.coordination().menu() {
+                                            li { a href=(href) { (label) } }
+                                        }
+                                    }
+                                }
                             }
                         }
                         form class="sign-out" method="post" action="/desk/sign-out" {
@@ -116,6 +135,7 @@ mod tests {
             lang: Lang::Fr,
             uri: &uri,
             session: Some(("<script>alert(1)</script>", "t")),
+            nav: Nav::Structure,
         };
         let html = page(&chrome, "Accueil", "", html! {}).into_string();
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

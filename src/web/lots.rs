@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::error::DeskResult;
 use super::form_fields;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
 use crate::app::AppState;
@@ -89,6 +89,7 @@ fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<M
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
+        nav: Nav::Structure,
     };
     page(&chrome, &(l.lot_title)(lot), "", body)
 }

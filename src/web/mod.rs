@@ -15,6 +15,7 @@
 mod accounts;
 mod activate;
 mod auth;
+mod coordination;
 pub mod error;
 mod figures;
 mod home;
@@ -43,7 +44,7 @@ use crate::app::AppState;
 use crate::http::error::Problem;
 use error::DeskError;
 use i18n::Lang;
-use layout::{Chrome, Notice, notice, page};
+use layout::{Chrome, Nav, Notice, notice, page};
 
 /// No script, no plug-ins, no framing; styles and forms only from here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/desk/lots/{lot}/export.csv", get(lots::export))
         .route("/desk/lots/{lot}/void", post(lots::void))
         .route("/desk/static/desk.css", get(stylesheet))
+        .merge(coordination::router())
         .route("/desk/{*rest}", get(|| async { DeskError::not_found() }))
         .layer(middleware::from_fn_with_state(state, desk_layer))
 }
@@ -183,6 +185,7 @@ fn render_error(state: &AppState, lang: Lang, uri: &Uri, error: &DeskError) -> R
         lang,
         uri,
         session: None,
+        nav: Nav::Structure,
     };
     let body = html! {
         (notice(t, Notice::Error, &message))

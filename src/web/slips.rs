@@ -15,7 +15,7 @@ use maud::{Markup, PreEscaped, html};
 use super::error::{DeskError, DeskResult};
 use super::i18n::{Lang, Texts};
 use super::internal;
-use super::layout::{Chrome, Notice, notice, page};
+use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::Desk;
 use crate::app::AppState;
 use crate::app::vouchers::{VoucherView, own_voucher, view};
@@ -247,6 +247,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
+        nav: Nav::Structure,
     };
     if serials.len() > max {
         let body = notice(t, Notice::Error, &(t.too_many_to_print)(max));

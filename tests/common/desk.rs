@@ -145,11 +145,18 @@ impl<'a> Browser<'a> {
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text);
         // A structure's people land on its desk, the others on accounts.
         assert!(
-            ["/desk/", "/desk/accounts"].contains(&a.location()),
+            ["/desk/", "/desk/coordination"].contains(&a.location()),
             "{}",
             a.location()
         );
         browser
+    }
+
+    /// The session's CSRF token, from the sign-out form of page `path`.
+    pub async fn csrf_on(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        page.field("csrf")
     }
 
     /// The session's CSRF token, from the home page's sign-out form.

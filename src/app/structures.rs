@@ -1,0 +1,44 @@
+//! Structures as the coordinator manages them: registering, renaming,
+//! deactivating. The API, the desk and the command line share the checks.
+
+use super::{AppResult, AppState};
+use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, check_text};
+use crate::storage::{Store, Structure};
+
+/// Registers a structure by `actor`.
+pub async fn register(
+    store: &Store,
+    actor: &str,
+    name: &str,
+    external_ref: Option<&str>,
+    now: i64,
+) -> AppResult<Structure> {
+    let name = check_text("name", Some(name), MAX_NAME_CHARS)?.unwrap_or_default();
+    let external_ref = check_text("external_ref", external_ref, MAX_LABEL_CHARS)?;
+    let s = store
+        .create_structure(actor, &name, external_ref.as_deref(), now)
+        .await?;
+    tracing::info!(structure = s.id, "structure registered");
+    Ok(s)
+}
+
+/// Renames a structure; its history keeps the old name in its events.
+pub async fn rename(store: &Store, actor: &str, id: i64, name: &str, now: i64) -> AppResult<()> {
+    let name = check_text("name", Some(name), MAX_NAME_CHARS)?.unwrap_or_default();
+    store.rename_structure(actor, id, &name, now).await?;
+    tracing::info!(structure = id, "structure renamed");
+    Ok(())
+}
+
+/// Deactivates a structure: its people are signed out and can no longer
+/// sign in, its tokens are revoked. Its vouchers and books stay.
+pub async fn deactivate(state: &AppState, actor: &str, id: i64) -> AppResult<()> {
+    state
+        .store
+        .deactivate_structure(actor, id, state.now())
+        .await?;
+    // Its tokens were revoked: none may answer from the cache.
+    state.tokens.forget_all();
+    tracing::info!(structure = id, "structure deactivated");
+    Ok(())
+}

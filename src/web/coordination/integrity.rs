@@ -1,0 +1,77 @@
+//! The integrity status: the open alarm and its findings, how far the
+//! history has been checked, and the acknowledgement (the coordinator's).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::Coordinator;
+use crate::app::AppState;
+use crate::clock::rfc3339;
+use crate::domain::account_actor;
+use crate::web::error::DeskResult;
+use crate::web::form_fields;
+use crate::web::layout::{Notice, notice};
+
+async fn render(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    shown: Option<Markup>,
+) -> DeskResult<Response> {
+    let x = c.texts();
+    let t = c.lang().texts();
+    let alarm = state.store.open_alarm().await?;
+    let (head, _, checkpointed) = state.store.chain_status().await?;
+    let findings: Vec<String> = alarm
+        .as_ref()
+        .and_then(|a| serde_json::from_str::<Vec<serde_json::Value>>(&a.findings).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned))
+        .collect();
+    let body = html! {
+        @if let Some(n) = shown { (n) }
+        @match &alarm {
+            None => { (notice(t, Notice::Done, x.integrity_ok)) }
+            Some(a) => {
+                (notice(t, Notice::Error, x.integrity_alarm))
+                p { (rfc3339(a.raised_at)) }
+                h2 { (x.findings) }
+                ul { @for f in &findings { li { code { (f) } } } }
+                @if c.may_change {
+                    form method="post" action="/desk/coordination/integrity" class="stack" {
+                        input type="hidden" name="csrf" value=(c.person.csrf_token);
+                        button type="submit" { (x.acknowledge) }
+                    }
+                }
+            }
+        }
+        p { ((x.last_check)(checkpointed.max(0), head)) }
+    };
+    Ok((StatusCode::OK, c.page(uri, x.integrity, "", body)).into_response())
+}
+
+pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
+    render(&state, &c, &uri, None).await
+}
+
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let actor = account_actor(c.person.account.id);
+    let done = crate::integrity::acknowledge(&state, &actor).await?;
+    let shown = notice(
+        c.lang().texts(),
+        Notice::Done,
+        &(c.texts().acknowledged_notice)(done.acknowledged),
+    );
+    render(&state, &c, &uri, Some(shown)).await
+}

@@ -1,0 +1,159 @@
+//! The coordinator's desk: the dashboard, structures, quotas, operators and
+//! products, tokens, the donor report and the integrity status (accounts
+//! are [`super::accounts`]). Auditors see the same pages without their
+//! forms, and every form refuses them. Each page is a thin adapter over a
+//! use case of [`crate::app`], as the structure desk is.
+
+mod charts;
+mod dashboard;
+mod donor;
+mod integrity;
+mod networks;
+mod structures;
+mod texts;
+mod tokens;
+
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::Uri;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use maud::{Markup, html};
+
+use super::error::DeskError;
+use super::i18n::Lang;
+use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::session::Person;
+use crate::app::{AppError, AppState};
+use crate::domain::DomainError;
+use crate::domain::account::AccountRole;
+pub use texts::CoordinationTexts;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/desk/coordination", get(dashboard::show))
+        .route(
+            "/desk/coordination/structures",
+            get(structures::list).post(structures::register),
+        )
+        .route(
+            "/desk/coordination/structures/{id}/{action}",
+            post(structures::change),
+        )
+        .route(
+            "/desk/coordination/grants",
+            get(structures::grants).post(structures::grant),
+        )
+        .route(
+            "/desk/coordination/networks",
+            get(networks::list).post(networks::add_operator),
+        )
+        .route(
+            "/desk/coordination/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route(
+            "/desk/coordination/tokens/{id}/revoke",
+            post(tokens::revoke),
+        )
+        .route("/desk/coordination/donor", get(donor::show))
+        .route("/desk/coordination/donor.csv", get(donor::csv))
+        .route(
+            "/desk/coordination/integrity",
+            get(integrity::show).post(integrity::acknowledge),
+        )
+}
+
+/// The coordinator or an auditor, signed in at the desk.
+pub struct Coordinator {
+    pub person: Person,
+    /// False for auditors: they read, and change nothing.
+    pub may_change: bool,
+    pub label: String,
+}
+
+impl<S> FromRequestParts<S> for Coordinator
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = DeskError;
+
+    /// A structure's people have no business here: not found.
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let person = Person::from_request_parts(parts, state).await?;
+        let may_change = match person.account.role {
+            AccountRole::Coordinator => true,
+            AccountRole::Auditor => false,
+            _ => return Err(DeskError::not_found()),
+        };
+        let label = person.label();
+        Ok(Self {
+            person,
+            may_change,
+            label,
+        })
+    }
+}
+
+impl Coordinator {
+    pub fn lang(&self) -> Lang {
+        self.person.lang
+    }
+
+    pub fn texts(&self) -> &'static CoordinationTexts {
+        self.person.lang.coordination()
+    }
+
+    /// Checks a form: the session's token, and that the person may change
+    /// things (an auditor's form is not found, as any page they cannot use).
+    pub fn check_form(
+        &self,
+        fields: &std::collections::HashMap<String, String>,
+    ) -> Result<(), DeskError> {
+        self.person
+            .check_csrf(fields.get("csrf").map(String::as_str))?;
+        if self.may_change {
+            Ok(())
+        } else {
+            Err(DeskError::not_found())
+        }
+    }
+
+    /// A page of the coordinator's desk.
+    pub fn page(&self, uri: &Uri, title: &str, body_class: &str, body: Markup) -> Markup {
+        let chrome = Chrome {
+            lang: self.person.lang,
+            uri,
+            session: Some((&self.label, &self.person.csrf_token)),
+            nav: Nav::Coordination,
+        };
+        let body = html! {
+            @if !self.may_change { p class="notice notice-info" { (self.texts().read_only) } }
+            (body)
+        };
+        page(&chrome, title, body_class, body)
+    }
+
+    /// A refusal of a form in plain words; anything but a refusal (a
+    /// database failure) stays an error page.
+    pub fn refusal(&self, error: AppError) -> Result<Markup, DeskError> {
+        let c = self.texts();
+        let t = self.person.lang.texts();
+        let text = match &error {
+            AppError::Domain(DomainError::Validation { field, .. })
+            | AppError::Invalid { field, .. } => (c.invalid_field)(field),
+            AppError::Domain(DomainError::NotFound(what)) | AppError::NotFound(what) => {
+                (c.invalid_field)(what)
+            }
+            AppError::Domain(DomainError::AlreadyExists(what)) => (c.invalid_field)(what),
+            _ => return Err(error.into()),
+        };
+        Ok(notice(t, Notice::Error, &text))
+    }
+}
+
+/// A form's field, trimmed; empty when absent.
+pub fn field<'a>(fields: &'a std::collections::HashMap<String, String>, name: &str) -> &'a str {
+    fields.get(name).map_or("", |v| v.trim())
+}

@@ -1,0 +1,122 @@
+//! Operators (the networks) and the catalogue's products, for the
+//! coordinator: the list of both, and registering an operator.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::{Coordinator, field};
+use crate::app::{AppState, operators};
+use crate::domain::{NewOperator, account_actor};
+use crate::web::error::DeskResult;
+use crate::web::form_fields;
+use crate::web::home::network_name;
+use crate::web::layout::{Notice, notice};
+use crate::web::slips::product_words;
+
+async fn render(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    status: StatusCode,
+    shown: Option<Markup>,
+) -> DeskResult<Response> {
+    let x = c.texts();
+    let networks = operators::by_id(&state.store).await?;
+    let products = state.store.list_products().await?;
+    let body = html! {
+        @if let Some(n) = shown { (n) }
+        table {
+            caption { (x.networks) }
+            thead { tr {
+                th scope="col" { (x.number) }
+                th scope="col" { (x.operator_name) }
+                th scope="col" { (x.instructions) }
+            } }
+            tbody {
+                @for o in networks.values() {
+                    tr {
+                        td { (o.id) }
+                        th scope="row" { (o.name) }
+                        td { (o.instructions_fr.as_deref().unwrap_or_default()) }
+                    }
+                }
+            }
+        }
+        @if c.may_change {
+            h2 { (x.add_operator) }
+            form method="post" action="/desk/coordination/networks" class="stack" {
+                input type="hidden" name="csrf" value=(c.person.csrf_token);
+                div class="field" {
+                    label for="name" { (x.operator_name) }
+                    input id="name" name="name" type="text" required maxlength="100";
+                }
+                div class="field" {
+                    label for="instructions_fr" { (x.instructions) }
+                    input id="instructions_fr" name="instructions_fr" type="text" maxlength="200";
+                }
+                button type="submit" { (x.add_operator) }
+            }
+        }
+        table {
+            caption { (x.products) }
+            thead { tr {
+                th scope="col" { (x.product_id) }
+                th scope="col" { (x.network) }
+                th scope="col" { (x.product_label) }
+                th scope="col" { (x.product_active) }
+            } }
+            tbody {
+                @for p in &products {
+                    tr {
+                        td { code { (p.id) } }
+                        td { (network_name(&networks, p.operator_id)) }
+                        th scope="row" { (product_words(c.lang(), p)) }
+                        td { (if p.active { x.yes } else { x.no }) }
+                    }
+                }
+            }
+        }
+    };
+    Ok((status, c.page(uri, x.networks, "", body)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
+    render(&state, &c, &uri, StatusCode::OK, None).await
+}
+
+pub async fn add_operator(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let new = NewOperator {
+        name: field(&fields, "name").to_owned(),
+        instructions_fr: Some(field(&fields, "instructions_fr").to_owned())
+            .filter(|i| !i.is_empty()),
+        instructions_en: None,
+    };
+    let actor = account_actor(c.person.account.id);
+    match operators::register(&state.store, &actor, &new, state.now()).await {
+        Ok(_) => {
+            let shown = notice(c.lang().texts(), Notice::Done, c.texts().operator_added);
+            render(&state, &c, &uri, StatusCode::OK, Some(shown)).await
+        }
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            render(
+                &state,
+                &c,
+                &uri,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(shown),
+            )
+            .await
+        }
+    }
+}

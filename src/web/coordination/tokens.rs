@@ -1,0 +1,160 @@
+//! API tokens for the coordinator: the list (never a secret), creating one
+//! (its secret shown once, on the answering page) and revoking one.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::{Coordinator, field};
+use crate::app::{AppError, AppState, tokens};
+use crate::clock::rfc3339;
+use crate::domain::{Role, account_actor};
+use crate::storage::TokenScope;
+use crate::web::error::DeskResult;
+use crate::web::form_fields;
+use crate::web::layout::{Notice, notice};
+use crate::web::slips::date_of;
+
+async fn render(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    status: StatusCode,
+    shown: Option<Markup>,
+) -> DeskResult<Response> {
+    let x = c.texts();
+    let t = c.lang().texts();
+    let all = state.store.list_tokens().await?;
+    let csrf = &c.person.csrf_token;
+    let body = html! {
+        @if let Some(n) = shown { (n) }
+        @if c.may_change {
+            form method="post" action="/desk/coordination/tokens" class="stack" {
+                input type="hidden" name="csrf" value=(csrf);
+                div class="field" {
+                    label for="role" { (x.role) }
+                    select id="role" name="role" {
+                        @for r in Role::ALL { option value=(r.as_str()) { (r.as_str()) } }
+                    }
+                }
+                div class="field" {
+                    label for="scope" { (x.number) }
+                    input id="scope" name="scope" type="number" min="1" inputmode="numeric" aria-describedby="scope-hint";
+                    p id="scope-hint" class="hint" { (x.scope_hint) }
+                }
+                div class="field" {
+                    label for="label" { (x.label) }
+                    input id="label" name="label" type="text" maxlength="100";
+                }
+                button type="submit" { (x.create_token) }
+            }
+        }
+        table {
+            caption { (x.tokens) }
+            thead { tr {
+                th scope="col" { (x.number) }
+                th scope="col" { (x.role) }
+                th scope="col" { (x.structure) " / " (x.operator) }
+                th scope="col" { (x.label) }
+                th scope="col" { (x.created) }
+                th scope="col" { (x.state) }
+            } }
+            tbody {
+                @for k in &all {
+                    tr {
+                        td { (k.id) }
+                        td { (k.role) }
+                        td { (k.structure_id.or(k.operator_id).map(|n| n.to_string()).unwrap_or_default()) }
+                        td { (k.label.as_deref().unwrap_or_default()) }
+                        td { (date_of(t, &rfc3339(k.created_at))) }
+                        td {
+                            @if k.revoked_at.is_some() { (x.revoked) } @else {
+                                (x.live)
+                                @if c.may_change {
+                                    form method="post" action=(format!("/desk/coordination/tokens/{}/revoke", k.id)) class="inline" {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button type="submit" class="danger" aria-label=(format!("{} {}", x.revoke, k.id)) { (x.revoke) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok((status, c.page(uri, x.tokens, "", body)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
+    render(&state, &c, &uri, StatusCode::OK, None).await
+}
+
+async fn answer(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    done: Result<Markup, AppError>,
+) -> DeskResult<Response> {
+    match done {
+        Ok(shown) => render(state, c, uri, StatusCode::OK, Some(shown)).await,
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let role = Role::parse(field(&fields, "role"))
+        .ok_or_else(|| AppError::invalid("role", "unknown role"));
+    let scope_id = Some(field(&fields, "scope"))
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<i64>);
+    let actor = account_actor(c.person.account.id);
+    let label = Some(field(&fields, "label")).filter(|l| !l.is_empty());
+    let done = async {
+        let role = role?;
+        let scope_id = scope_id
+            .transpose()
+            .map_err(|_| AppError::invalid("scope", "a number"))?;
+        let scope = TokenScope {
+            structure_id: scope_id.filter(|_| role == Role::Structure),
+            operator_id: scope_id.filter(|_| role == Role::Operator),
+        };
+        tokens::create(&state, &actor, role, scope, label).await
+    }
+    .await
+    .map(|(_, secret)| {
+        html! {
+            (notice(c.lang().texts(), Notice::Done, c.texts().token_shown_once))
+            p { code class="secret" { (secret) } }
+        }
+    });
+    answer(&state, &c, &uri, done).await
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let actor = account_actor(c.person.account.id);
+    let done = tokens::revoke(&state, &actor, id)
+        .await
+        .map(|()| notice(c.lang().texts(), Notice::Done, c.texts().token_revoked));
+    answer(&state, &c, &uri, done).await
+}

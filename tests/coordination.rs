@@ -1,0 +1,311 @@
+//! The coordinator's desk, on SQLite and PostgreSQL, over HTTP: the
+//! dashboard's figures, structures (register, rename, deactivate), quotas,
+//! operators, tokens, the donor report and its CSV, the integrity page;
+//! auditors read it all and change nothing; structures' people cannot
+//! reach it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
+
+mod common;
+
+use common::desk::{Browser, Page};
+use common::{Db, TestApp, assert_books_clean};
+use reqwest::StatusCode;
+
+const PAGES: [&str; 8] = [
+    "/desk/coordination",
+    "/desk/coordination/structures",
+    "/desk/coordination/grants",
+    "/desk/coordination/networks",
+    "/desk/accounts",
+    "/desk/coordination/tokens",
+    "/desk/coordination/donor",
+    "/desk/coordination/integrity",
+];
+
+/// The number a notice names: "… sous le numéro 7."
+fn number_after(page: &Page, words: &str) -> i64 {
+    let rest = page
+        .text
+        .split(words)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", page.text));
+    rest.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let coordinator = app.person(&app.admin, "coordinator", None).await;
+    let mut desk = Browser::sign_in_as(&app, &coordinator).await;
+    for path in PAGES {
+        let page = desk.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+        assert!(
+            page.text.contains("Rapport donateur"),
+            "{path}: the coordinator's menu"
+        );
+    }
+    let csrf = desk.csrf_on("/desk/coordination").await;
+
+    // A structure, renamed.
+    let made = desk
+        .post(
+            "/desk/coordination/structures",
+            &[
+                ("csrf", &csrf),
+                ("name", "Centre social"),
+                ("external_ref", "CS-75-01"),
+            ],
+        )
+        .await;
+    made.assert_says(
+        StatusCode::OK,
+        "La structure est enregistrée sous le numéro ",
+    );
+    let sid = number_after(&made, "sous le numéro ");
+    desk.post(
+        &format!("/desk/coordination/structures/{sid}/rename"),
+        &[("csrf", &csrf), ("name", "Centre social Émile-Zola")],
+    )
+    .await
+    .assert_says(StatusCode::OK, "La structure est renommée.");
+    desk.post(
+        "/desk/coordination/structures",
+        &[("csrf", &csrf), ("name", "")],
+    )
+    .await
+    .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Vérifiez le champ");
+
+    // 100 Go on SFR, monthly: 102400 MB in the structure's books.
+    let sid_text = sid.to_string();
+    desk.post(
+        "/desk/coordination/grants",
+        &[
+            ("csrf", &csrf),
+            ("structure_id", &sid_text),
+            ("operator_id", "1"),
+            ("resource", "data_mb"),
+            ("amount", "100"),
+            ("recurrence", "monthly"),
+            ("ends", ""),
+        ],
+    )
+    .await
+    .assert_says(StatusCode::OK, "Le quota est attribué.");
+    let grants = desk.get("/desk/coordination/grants").await;
+    assert!(
+        grants.text.contains("100 Go") && grants.text.contains("Chaque mois"),
+        "{}",
+        grants.text
+    );
+    desk.post(
+        "/desk/coordination/grants",
+        &[
+            ("csrf", &csrf),
+            ("structure_id", &sid_text),
+            ("operator_id", "1"),
+            ("resource", "data_mb"),
+            ("amount", "0"),
+        ],
+    )
+    .await
+    .assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Vérifiez le champ « amount »",
+    );
+
+    // A structure token, shown once; codes issued and one redeemed.
+    let created = desk
+        .post(
+            "/desk/coordination/tokens",
+            &[
+                ("csrf", &csrf),
+                ("role", "structure"),
+                ("scope", &sid_text),
+                ("label", "logiciel"),
+            ],
+        )
+        .await;
+    created.assert_says(StatusCode::OK, "il ne sera plus jamais affiché");
+    let token = created
+        .text
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.balance(&token, "data_mb").await["granted"], 102_400);
+    let pairs = app.issue_pairs(&token, "data-1gb", 3).await;
+    let operator = app.token("operator", None).await;
+    assert!(
+        app.redeem(&operator, &pairs[0].1, "+33612345678")
+            .await
+            .status
+            .is_success()
+    );
+    let listed = desk.get("/desk/coordination/tokens").await;
+    assert!(
+        !listed.text.contains(&token),
+        "a token's secret is shown once only"
+    );
+
+    // The dashboard counts them; the charts come with their tables.
+    let board = desk.get("/desk/coordination").await;
+    board.assert_says(StatusCode::OK, "Ce mois-ci");
+    assert!(
+        board
+            .text
+            .contains("<th scope=\"row\">SFR</th><td class=\"num\">3</td><td class=\"num\">1</td>"),
+        "{}",
+        board.text
+    );
+    assert!(board.text.contains("role=\"img\""));
+    assert_eq!(board.text.matches("<figure class=\"chart\">").count(), 2);
+    assert!(
+        board.text.contains("Centre social Émile-Zola (N° "),
+        "{}",
+        board.text
+    );
+    assert!(
+        board.text.contains("<strong>97 Go</strong>"),
+        "quota left: {}",
+        board.text
+    );
+
+    // An operator; the donor report and its CSV.
+    desk.post(
+        "/desk/coordination/networks",
+        &[
+            ("csrf", &csrf),
+            ("name", "Bouygues Telecom"),
+            ("instructions_fr", ""),
+        ],
+    )
+    .await
+    .assert_says(StatusCode::OK, "L’opérateur est ajouté.");
+    let report = desk.get("/desk/coordination/donor?operator_id=1").await;
+    report.assert_says(StatusCode::OK, "Rapport pour SFR");
+    assert!(
+        report.text.contains("Centre social Émile-Zola"),
+        "{}",
+        report.text
+    );
+    let csv = desk.get("/desk/coordination/donor.csv?operator_id=1").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.text.starts_with("month,structure_id,structure_name,"),
+        "{}",
+        csv.text
+    );
+    assert!(csv.text.contains("Centre social Émile-Zola"));
+    desk.get("/desk/coordination/integrity")
+        .await
+        .assert_says(StatusCode::OK, "Aucune alerte");
+
+    // Deactivated, the structure's people are signed out and its tokens die.
+    let staff = app.person(&token, "structure_staff", None).await;
+    let mut staff_desk = Browser::sign_in_as(&app, &staff).await;
+    staff_desk
+        .get("/desk/coordination")
+        .await
+        .assert_says(StatusCode::NOT_FOUND, "introuvable");
+    desk.post(
+        &format!("/desk/coordination/structures/{sid}/deactivate"),
+        &[("csrf", &csrf)],
+    )
+    .await
+    .assert_says(StatusCode::OK, "La structure est désactivée");
+    assert_eq!(
+        staff_desk.get("/desk/").await.location(),
+        "/desk/sign-in?expired=1"
+    );
+    assert_eq!(
+        staff_desk
+            .try_sign_in(&staff.login, &staff.password)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/v1/balance", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(the_coordinator_runs_the_scheme_from_the_desk);
+
+/// An auditor reads every page of the coordinator's desk, sees no form,
+/// and every form they could forge is refused with nothing changed.
+async fn auditors_read_the_coordinators_desk_and_change_nothing(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (sid, _) = app.funded_structure("Centre social", 1024).await;
+    let auditor = app.person(&app.admin, "auditor", None).await;
+    let mut desk = Browser::sign_in_as(&app, &auditor).await;
+    for path in PAGES {
+        let page = desk.get(path).await;
+        page.assert_says(StatusCode::OK, "lecture seule");
+        assert!(
+            !page
+                .text
+                .contains("method=\"post\" action=\"/desk/coordination"),
+            "{path}"
+        );
+    }
+    let csrf = desk.csrf_on("/desk/coordination").await;
+    let before = app.get("/v1/structures", &app.admin).await.body;
+    let sid_text = sid.to_string();
+    for (path, fields) in [
+        (
+            "/desk/coordination/structures".to_owned(),
+            vec![("name", "Intrus")],
+        ),
+        (
+            format!("/desk/coordination/structures/{sid}/rename"),
+            vec![("name", "Intrus")],
+        ),
+        (
+            format!("/desk/coordination/structures/{sid}/deactivate"),
+            vec![],
+        ),
+        (
+            "/desk/coordination/grants".to_owned(),
+            vec![
+                ("structure_id", sid_text.as_str()),
+                ("operator_id", "1"),
+                ("resource", "data_mb"),
+                ("amount", "5"),
+            ],
+        ),
+        (
+            "/desk/coordination/networks".to_owned(),
+            vec![("name", "Intrus")],
+        ),
+        (
+            "/desk/coordination/tokens".to_owned(),
+            vec![("role", "admin")],
+        ),
+        ("/desk/coordination/integrity".to_owned(), vec![]),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        desk.post(&path, &form)
+            .await
+            .assert_says(StatusCode::NOT_FOUND, "introuvable");
+    }
+    assert_eq!(app.get("/v1/structures", &app.admin).await.body, before);
+    let (_, token) = (0, app.token("structure", Some(sid)).await);
+    assert_eq!(app.balance(&token, "data_mb").await["granted"], 1024);
+    assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(auditors_read_the_coordinators_desk_and_change_nothing);
