@@ -303,9 +303,17 @@ fn print_first_start(first: &server::FirstStart) {
             println!("demo operator token, second network (shown once): {token}");
         }
         println!("demo auditor token (shown once): {}", demo.auditor_token);
+        let (login, code) = &demo.manager;
+        println!("demo structure manager: login {login}, activation code (shown once): {code}");
     }
     if let Some(token) = &first.admin_token {
         println!("first admin token (shown once): {token}");
+    }
+    if let Some((login, code)) = &first.coordinator {
+        println!(
+            "first coordinator account: login {login}, activation code (shown once): {code} \
+             (choose its password at /desk/activate)"
+        );
     }
 }
 

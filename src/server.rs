@@ -43,6 +43,8 @@ pub enum ServerError {
     Listen(std::io::Error),
     #[error("the system random number generator failed")]
     Random,
+    #[error("the first coordinator account could not be created: {0}")]
+    FirstAccount(String),
     #[error("the demo needs an operator, and the database has none")]
     Demo,
 }
@@ -63,8 +65,14 @@ pub struct ServerConfig {
 #[derive(Debug, Default)]
 pub struct FirstStart {
     pub admin_token: Option<String>,
+    /// The first coordinator's login and activation code, when the
+    /// database had no account yet.
+    pub coordinator: Option<(String, String)>,
     pub demo: Option<DemoTokens>,
 }
+
+/// The login of the coordinator account the first start creates.
+pub const FIRST_COORDINATOR_LOGIN: &str = "coordination";
 
 #[derive(Debug)]
 pub struct DemoTokens {
@@ -76,6 +84,8 @@ pub struct DemoTokens {
     /// first network's.
     pub second_operator_token: Option<String>,
     pub auditor_token: String,
+    /// The demo structure's manager: login and activation code.
+    pub manager: (String, String),
 }
 
 /// A running server.
@@ -143,6 +153,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
             )
             .await?,
         );
+    }
+    if store.list_accounts(None).await?.is_empty() {
+        first_start.coordinator = Some(first_coordinator(&store, &config.limits, now).await?);
     }
     if config.demo {
         first_start.demo = create_demo(&store, now).await?;
@@ -223,6 +236,30 @@ pub async fn create_token(
     Ok(token)
 }
 
+/// The first coordinator account, so that someone can open the desk:
+/// its login and one-time activation code.
+async fn first_coordinator(
+    store: &Store,
+    limits: &Limits,
+    now: i64,
+) -> Result<(String, String), ServerError> {
+    let terms = crate::app::accounts::CodeTerms {
+        ttl_secs: limits.desk.activation_ttl_secs,
+        now,
+    };
+    let order = crate::app::accounts::AccountOrder {
+        role: crate::domain::account::AccountRole::Coordinator,
+        login: FIRST_COORDINATOR_LOGIN,
+        display_name: "Coordination",
+        structure_id: None,
+    };
+    let manager = crate::domain::account::AccountManager::Coordinator;
+    let made = crate::app::accounts::create(store, terms, manager, "system", order)
+        .await
+        .map_err(|e| ServerError::FirstAccount(e.to_string()))?;
+    Ok((made.account.login, made.activation_code))
+}
+
 /// A demo structure with quota and one token per role, once.
 async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, ServerError> {
     let exists = store
@@ -268,7 +305,22 @@ async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, Serv
         };
         store.create_grant("system", &grant, now).await?;
     }
+    let terms = crate::app::accounts::CodeTerms {
+        ttl_secs: crate::config::DeskOptions::default().activation_ttl_secs,
+        now,
+    };
+    let order = crate::app::accounts::AccountOrder {
+        role: crate::domain::account::AccountRole::StructureManager,
+        login: "demo.responsable",
+        display_name: "Responsable de démonstration",
+        structure_id: Some(structure.id),
+    };
+    let manager = crate::domain::account::AccountManager::Coordinator;
+    let made = crate::app::accounts::create(store, terms, manager, "system", order)
+        .await
+        .map_err(|e| ServerError::FirstAccount(e.to_string()))?;
     Ok(Some(DemoTokens {
+        manager: (made.account.login, made.activation_code),
         structure_id: structure.id,
         structure_token: create_token(
             store,

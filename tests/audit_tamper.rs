@@ -367,6 +367,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
             .map(|r| (r.try_get("kind").unwrap(), r.try_get("n").unwrap()))
             .collect();
     let expected_kinds = [
+        ("account_created", 1), // the first start's coordinator
         ("cancel", 1),
         ("confirm", 1),
         ("credit", 5), // four grants, and the monthly one once more

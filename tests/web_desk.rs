@@ -11,15 +11,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use common::chromium::{BROWSER_TURN, Driver, browser_available, is_png, scan, wait_for};
 use common::desk::{Browser, Page};
 use common::{Db, PERSON_PASSWORD, TestApp, test_limits};
+use fantoccini::Locator;
 use relay_topup::clock::{Clock, ManualClock, SystemClock};
 use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The serials a print address names.
 fn serials_in(location: &str) -> Vec<String> {
@@ -908,133 +907,6 @@ both!(cookies_are_secure_behind_tls);
 // In a real browser
 // ---------------------------------------------------------------------------
 
-const REQUIRE_BROWSER_VAR: &str = "RELAY_TOPUP_REQUIRE_BROWSER";
-/// Generous: the machine running the tests may be small and busy.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn installed(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Whether the browser tests can run; panics when they must and cannot.
-fn browser_available() -> bool {
-    let ok = installed("chromium", "--version")
-        && installed("chromedriver", "--version")
-        && installed("zbarimg", "--version");
-    if !ok {
-        if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
-            panic!("{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver or zbarimg is missing");
-        }
-        common::note_skipped(
-            "browser",
-            "chromium not installed (apt-get install chromium chromium-driver zbar-tools)",
-        );
-    }
-    ok
-}
-
-/// chromedriver on a free port, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let status = format!("{}/status", driver.url);
-        let http = reqwest::Client::new();
-        for _ in 0..600 {
-            let ready = match http.get(&status).send().await {
-                Ok(r) => r.json::<Value>().await.ok(),
-                Err(_) => None,
-            };
-            if ready.is_some_and(|v| v["value"]["ready"] == true) {
-                return driver;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not become ready");
-    }
-
-    async fn browser(&self, profile: &std::path::Path) -> fantoccini::Client {
-        let args = vec![
-            "--headless".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--window-size=1280,1600".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
-        ];
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({ "binary": "/usr/bin/chromium", "args": args }),
-        );
-        let client = fantoccini::ClientBuilder::new(
-            hyper_util::client::legacy::connect::HttpConnector::new(),
-        )
-        .capabilities(caps)
-        .connect(&self.url)
-        .await
-        .unwrap();
-        client
-            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-                Some(BROWSER_TIMEOUT),
-                Some(BROWSER_TIMEOUT),
-                Some(Duration::ZERO),
-            ))
-            .await
-            .unwrap();
-        client
-    }
-}
-
-/// Browser tests take turns: two Chromiums at once on a small machine only
-/// make both slow.
-static BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-use fantoccini::Locator;
-
-async fn wait_for(client: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
-    client
-        .wait()
-        .at_most(BROWSER_TIMEOUT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-}
-
 /// Signs in, in the browser, as a new staff member of `token`'s structure.
 async fn sign_in_in_browser(client: &fantoccini::Client, app: &TestApp, token: &str) {
     let person = app.person(token, "structure_staff", None).await;
@@ -1102,25 +974,6 @@ async fn issue_in_browser(
         .await
         .unwrap();
     wait_for(client, ".slips .slip").await;
-}
-
-fn is_png(bytes: &[u8]) -> bool {
-    bytes.len() > 8 && bytes.starts_with(b"\x89PNG\r\n\x1a\n")
-}
-
-/// What zbarimg reads in a PNG file.
-fn scan(path: &std::path::Path) -> String {
-    let out = Command::new("zbarimg")
-        .args(["--raw", "-q"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zbarimg found no code in {}",
-        path.display()
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Sign in, issue 3 codes, print them (screenshot, QR scanned back), void

@@ -84,7 +84,7 @@ impl Store {
     ) -> Result<Vec<VoucherRow>> {
         let sql = format!(
             "SELECT {} FROM vouchers WHERE issue_entry_id = $1 AND structure_id = $2 ORDER BY id",
-            super::vouchers::VOUCHER_COLUMNS
+            super::voucher_state::VOUCHER_COLUMNS
         );
         let rows = sqlx::query(&sql)
             .bind(lot)
@@ -109,7 +109,7 @@ impl Store {
         super::admin::ensure_live(&mut tx, principal).await?;
         let sql = format!(
             "SELECT {} FROM vouchers WHERE issue_entry_id = $1 AND structure_id = $2 ORDER BY id{}",
-            super::vouchers::VOUCHER_COLUMNS,
+            super::voucher_state::VOUCHER_COLUMNS,
             self.for_update()
         );
         let rows = sqlx::query(&sql)

@@ -14,6 +14,14 @@ use super::{Result, StorageError};
 use crate::domain::VoucherState;
 use crate::domain::lifecycle::{self, Transition};
 
+/// The columns [`voucher_from_row`] reads: a voucher's own, the hold of
+/// its reserved redemption if any (so that a hold that ran out reads as
+/// `issued` everywhere, sweeper or not) and its product's network.
+pub(crate) const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
+     expires_at, state_changed_at, attestation, issue_entry_id, (SELECT r.hold_expires_at FROM redemptions r \
+     WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at, \
+     (SELECT p.operator_id FROM products p WHERE p.id = vouchers.product_id) AS operator_id";
+
 /// A voucher as stored (without its code, which the key set recomputes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoucherRow {

@@ -7,7 +7,7 @@ use super::events::{self};
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self as ledger, Entry, LedgerRow};
 use super::voiding::{Voided, void_locked};
-use super::voucher_state::{VoucherRow, expire_one, voucher_from_row};
+use super::voucher_state::{VOUCHER_COLUMNS, VoucherRow, expire_one, voucher_from_row};
 use super::{Result, StorageError, Store, values_placeholders};
 use crate::code::{Format, KeySet};
 use crate::domain::minting::{CODE_KEY_SPAN, Minter, NewVoucher, PIN_KEY_SPAN, PIN_ROW_BASE};
@@ -49,12 +49,6 @@ pub struct VoucherPage {
     pub next: Option<(i64, i64)>,
 }
 
-/// A voucher's columns, and the hold of its reserved redemption if any, so
-/// that a hold that ran out reads as `issued` everywhere, sweeper or not.
-pub(super) const VOUCHER_COLUMNS: &str = "id, structure_id, product_id, resource, amount, state, reference, issued_at, \
-     expires_at, state_changed_at, attestation, issue_entry_id, (SELECT r.hold_expires_at FROM redemptions r \
-     WHERE r.voucher_id = vouchers.id AND r.state = 'reserved') AS hold_expires_at, \
-     (SELECT p.operator_id FROM products p WHERE p.id = vouchers.product_id) AS operator_id";
 /// Parameters shared by every row of the multi-row voucher insert.
 const SHARED_PARAMS: usize = 12;
 /// Parameters of each row: id, attestation, bucket.

@@ -9,21 +9,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::DeskResult;
-use super::form_fields;
 use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
+use super::{form_fields, lot_href};
 use crate::app::AppState;
 use crate::app::lots;
 use crate::clock::rfc3339;
 use crate::domain::VoucherState;
 use crate::http::lots::{lot_csv, lot_view};
 use crate::storage::VoucherRow;
-
-/// The lot page's address.
-pub fn lot_href(lot: i64) -> String {
-    format!("/desk/lots/{lot}")
-}
 
 fn voidable(rows: &[VoucherRow]) -> usize {
     rows.iter()

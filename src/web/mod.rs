@@ -108,6 +108,11 @@ pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, String> {
 
 /// A failure of ours (no randomness, a broken invariant): logged, and
 /// shown as the generic error page.
+/// A lot page's address (slips, vouchers and the lot page link to it).
+pub(crate) fn lot_href(lot: i64) -> String {
+    format!("/desk/lots/{lot}")
+}
+
 pub(crate) fn internal() -> DeskError {
     tracing::error!("desk: internal error");
     DeskError::Problem(Problem::internal())

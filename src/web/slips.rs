@@ -230,8 +230,7 @@ fn layout_form(t: &Texts, lang: Lang, r: &PrintRequest) -> Markup {
                 }
             }
             button type="submit" { (p.layout_submit) }
-            " "
-            span class="hint" { (t.print_help) }
+            @if r.layout == Layout::A4Sheet { " " span class="hint" { (t.print_help) } }
         }
     }
 }
@@ -307,7 +306,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
             }
             @if slips.is_empty() { p { (t.print_nothing) } } @else { (layout_form(t, desk.lang, &request)) }
             @for lot in &lots {
-                p { a href=(super::lots::lot_href(*lot)) { ((desk.lang.lots().lot_title)(*lot)) } }
+                p { a href=(super::lot_href(*lot)) { ((desk.lang.lots().lot_title)(*lot)) } }
             }
         }
         div class=(format!("slips layout-{}", request.layout.as_str())) {

@@ -154,7 +154,7 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
             dt { (t.col_expires) } dd { (date_of(t, &v.expires_at)) }
             @if v.lot > 0 {
                 dt { (desk.lang.lots().lot_label) }
-                dd { a href=(super::lots::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(v.lot)) } }
+                dd { a href=(super::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(v.lot)) } }
             }
         }
     }

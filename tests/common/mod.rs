@@ -2,6 +2,7 @@
 //! (a fresh SQLite file, or a fresh PostgreSQL database), driven over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Shared by several test crates.
 
+pub mod chromium;
 pub mod desk;
 
 use std::collections::HashMap;

@@ -1,0 +1,321 @@
+//! The people's journey through both desks, in headless Chromium, on
+//! SQLite and PostgreSQL: the coordinator signs in, registers a structure,
+//! grants it quota and creates its manager; the manager activates the
+//! account and creates a staff member; the staff member issues a lot,
+//! prints it in each layout (every QR code read back by zbarimg), and
+//! voids it; the coordinator's dashboard then shows those figures.
+//!
+//! Every page on the way is checked with axe-core (no violation of impact
+//! "serious" or "critical") and kept as a screenshot under
+//! `target/tmp/desk-journey/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::chromium::{
+    BROWSER_TURN, Driver, assert_accessible, axe_source, browser_available, scan, wait_for,
+};
+use common::{Db, PERSON_PASSWORD, TestApp};
+use fantoccini::{Client, Locator};
+
+/// A browser on the app, with the pages it has checked and kept.
+struct Visit<'a> {
+    client: Client,
+    app: &'a TestApp,
+    axe: String,
+    dir: PathBuf,
+    pages: usize,
+}
+
+impl Visit<'_> {
+    /// Checks the page shown with axe-core and keeps its screenshot.
+    async fn check(&mut self, name: &str) {
+        assert_accessible(&self.client, &self.axe, name).await;
+        self.pages += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self.dir.join(format!("{:02}-{name}.png", self.pages));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    async fn open(&mut self, path: &str, wait: &str, name: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.app.base))
+            .await
+            .unwrap();
+        wait_for(&self.client, wait).await;
+        self.check(name).await;
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = wait_for(&self.client, css).await;
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        wait_for(&self.client, css).await.click().await.unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        wait_for(&self.client, css).await.text().await.unwrap()
+    }
+
+    /// Chooses a password with `code` on the activation page.
+    async fn activate(&mut self, code: &str, name: &str) {
+        self.open("/desk/activate", "#code", name).await;
+        self.fill("#code", code).await;
+        self.fill("#password", PERSON_PASSWORD).await;
+        self.fill("#confirm", PERSON_PASSWORD).await;
+        self.click("main form button[type=submit]").await;
+        let done = self.text(".notice-done").await;
+        assert!(done.contains("Votre mot de passe est enregistré"), "{done}");
+    }
+
+    async fn sign_in(&mut self, login: &str, lands_on: &str, name: &str) {
+        self.open("/desk/sign-in", "#login", "sign-in").await;
+        self.fill("#login", login).await;
+        self.fill("#password", PERSON_PASSWORD).await;
+        self.click("main form button[type=submit]").await;
+        wait_for(&self.client, lands_on).await;
+        self.check(name).await;
+    }
+
+    async fn sign_out(&self) {
+        self.click("form.sign-out button").await;
+        wait_for(&self.client, "#login").await;
+    }
+
+    /// The activation code a page shows once, after "… : ".
+    async fn shown_code(&self) -> String {
+        let text = self.text(".notice-done").await;
+        let code: String = text.rsplit(": ").next().unwrap().chars().take(19).collect();
+        assert_eq!(code.len(), 19, "{text}");
+        code
+    }
+
+    /// Creates an account on the accounts page; answers its code.
+    async fn create_account(
+        &mut self,
+        name: &str,
+        login: &str,
+        role: &str,
+        structure: Option<&str>,
+    ) -> String {
+        self.open(
+            "/desk/accounts",
+            "#display_name",
+            &format!("accounts-{role}"),
+        )
+        .await;
+        self.fill("#display_name", name).await;
+        self.fill("#login", login).await;
+        wait_for(&self.client, "#role")
+            .await
+            .select_by_value(role)
+            .await
+            .unwrap();
+        if let Some(s) = structure {
+            self.fill("#structure_id", s).await;
+        }
+        self.click("main form.stack button[type=submit]").await;
+        self.shown_code().await
+    }
+}
+
+async fn the_journey_through_both_desks(db: Db) {
+    if !browser_available() {
+        return;
+    }
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let axe = axe_source();
+    let _turn = BROWSER_TURN.lock().await;
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("desk-journey")
+        .join(format!("{db:?}").to_lowercase());
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut v = Visit {
+        client: driver.browser(profile.path()).await,
+        app: &app,
+        axe,
+        dir,
+        pages: 0,
+    };
+
+    // The coordinator: activation, the dashboard, a structure, its quota,
+    // its manager; every page of the coordinator's desk.
+    let coordinator = app.create_account(&app.admin, "coordinator", None).await;
+    let code = coordinator.body["activation_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    v.activate(&code, "activate").await;
+    let login = coordinator.body["login"].as_str().unwrap().to_owned();
+    v.sign_in(&login, "figure.chart", "dashboard").await;
+    v.open("/desk/coordination/structures", "#name", "structures")
+        .await;
+    v.fill("#name", "Centre social Émile-Zola").await;
+    v.click("main form.stack button[type=submit]").await;
+    let made = v.text(".notice-done").await;
+    let sid: String = made
+        .rsplit("numéro ")
+        .next()
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(!sid.is_empty(), "{made}");
+    v.check("structure-registered").await;
+    v.open("/desk/coordination/grants", "#amount", "grants")
+        .await;
+    wait_for(&v.client, "#structure_id")
+        .await
+        .select_by_value(&sid)
+        .await
+        .unwrap();
+    v.fill("#amount", "10").await;
+    v.click("main form.stack button[type=submit]").await;
+    assert!(
+        v.text(".notice-done")
+            .await
+            .contains("Le quota est attribué")
+    );
+    let manager_code = v
+        .create_account("Marc R.", "marc.r", "structure_manager", Some(&sid))
+        .await;
+    for (path, name) in [
+        ("/desk/nope?lang=fr", "not-found"),
+        ("/desk/coordination/networks", "networks"),
+        ("/desk/coordination/tokens", "tokens"),
+        ("/desk/coordination/donor", "donor-report"),
+        ("/desk/coordination/integrity", "integrity"),
+        ("/desk/coordination?lang=en", "dashboard-en"),
+        ("/desk/coordination?lang=fr", "dashboard-fr"),
+    ] {
+        v.open(path, "main h1", name).await;
+    }
+    v.sign_out().await;
+
+    // The manager activates, signs in, creates a staff member.
+    v.activate(&manager_code, "activate-manager").await;
+    v.sign_in("marc.r", "table.balances", "home-manager").await;
+    let staff_code = v
+        .create_account("Amina B.", "amina.b", "structure_staff", None)
+        .await;
+    v.sign_out().await;
+
+    // The staff member issues a lot of three and prints it in each layout.
+    v.activate(&staff_code, "activate-staff").await;
+    v.sign_in("amina.b", "table.balances", "home-staff").await;
+    v.open("/desk/issue", "#product", "issue").await;
+    wait_for(&v.client, "#product")
+        .await
+        .select_by_value("data-1gb")
+        .await
+        .unwrap();
+    v.fill("#count", "3").await;
+    v.click("main form button[type=submit]").await;
+    wait_for(&v.client, ".slips .slip").await;
+    v.check("print").await;
+    let lot_href = wait_for(&v.client, "a[href^='/desk/lots/']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let lot: i64 = lot_href.rsplit('/').next().unwrap().parse().unwrap();
+    let codes: Vec<String> = {
+        let token = app.token("structure", Some(sid.parse().unwrap())).await;
+        let lot_json = app.get(&format!("/v1/lots/{lot}"), &token).await;
+        let mut codes = Vec::new();
+        for voucher in lot_json.body["vouchers"].as_array().unwrap() {
+            let serial = voucher["serial"].as_str().unwrap();
+            let one = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
+            codes.push(one.body["code"].as_str().unwrap().replace('-', ""));
+        }
+        codes.sort();
+        codes
+    };
+    assert_eq!(codes.len(), 3);
+    for layout in ["a4", "labels", "receipt"] {
+        v.open(
+            &format!("/desk/print?lot={lot}&layout={layout}"),
+            ".slips .slip",
+            &format!("print-{layout}"),
+        )
+        .await;
+        let slips = v.client.find_all(Locator::Css(".slip")).await.unwrap();
+        assert_eq!(slips.len(), 3, "{layout}");
+        let mut read = Vec::new();
+        for (i, slip) in slips.iter().enumerate() {
+            let qr = slip.find(Locator::Css(".qr svg")).await.unwrap();
+            let arg = serde_json::to_value(&qr).unwrap();
+            v.client
+                .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+                .await
+                .unwrap();
+            let png = qr.screenshot().await.unwrap();
+            let path = v.dir.join(format!("qr-{layout}-{i}.png"));
+            std::fs::write(&path, png).unwrap();
+            read.push(scan(&path));
+        }
+        read.sort();
+        assert_eq!(
+            read, codes,
+            "{layout}: every slip's QR code reads back as its code"
+        );
+    }
+
+    // One code's page and its void confirmation, then the lot page and
+    // its void with a reason and one confirmation.
+    v.open("/desk/vouchers", "main h1", "vouchers").await;
+    let first = wait_for(&v.client, "main table a[href^='/desk/vouchers/']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    v.open(&first, "ul.history", "voucher").await;
+    v.open(
+        &format!("{first}/void"),
+        "main form button.danger",
+        "void-confirm",
+    )
+    .await;
+    v.open(&lot_href, "#reason", "lot").await;
+    v.fill("#reason", "feuille perdue").await;
+    v.click("#confirm").await;
+    v.click("main form button.danger").await;
+    let voided = v.text(".notice-done").await;
+    assert!(voided.contains("3 codes annulés"), "{voided}");
+    v.check("lot-voided").await;
+    v.open("/desk/vouchers?state=voided", "main h1", "vouchers-voided")
+        .await;
+    v.open(&first, "ul.history", "voucher-voided").await;
+    let history = v.text("ul.history").await;
+    assert!(
+        history.contains("Émis par Amina B.") && history.contains("Annulé par Amina B."),
+        "{history}"
+    );
+    v.open(&format!("{first}/void"), "main h1", "void-refused")
+        .await;
+    v.sign_out().await;
+
+    // The coordinator's dashboard counts the lot: three issued, three voided.
+    v.sign_in(&login, "figure.chart", "dashboard-after").await;
+    let month = v.text("main table").await;
+    assert!(month.contains("SFR 3 0 0 3 10 Go"), "{month}");
+    eprintln!(
+        "desk journey: {} pages checked with axe-core, screenshots in {}",
+        v.pages,
+        v.dir.display()
+    );
+    v.client.close().await.unwrap();
+    app.stop().await;
+}
+both!(the_journey_through_both_desks);
