@@ -61,8 +61,11 @@ pub struct AccountBody {
     pub role: AccountRole,
     /// 3 to 64 characters: letters, digits, `.`, `_`, `-`, `@`; compared
     /// in lower case.
+    #[schema(min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@-]{3,64}$")]
     pub login: String,
-    /// How the person is named in the audit trail ("Amina B.").
+    /// How the person is named in the audit trail ("Amina B."): at most
+    /// 100 characters, not blank.
+    #[schema(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$")]
     pub display_name: String,
     /// For structure roles; a structure token may leave it out (its own).
     pub structure_id: Option<i64>,
