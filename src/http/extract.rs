@@ -97,53 +97,49 @@ pub type Admin = Caller<AdminRole>;
 pub type Operator = Caller<OperatorRole>;
 pub type Auditor = Caller<AuditorRole>;
 
-/// A caller holding a live admin or auditor token: the reports both read
-/// (the coordinator answers to donors, the auditor checks the books).
-#[derive(Debug)]
-pub struct Reader {
-    pub principal: Principal,
-}
-
-impl<S> FromRequestParts<S> for Reader
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let principal = principal(parts, &state).await?;
-        match principal.role {
-            Role::Admin | Role::Auditor => Ok(Self { principal }),
-            _ => Err(Problem::forbidden()),
+/// An extractor for a caller holding a live token of either of two roles:
+/// 401 without a valid token, 403 with a token of any other role.
+macro_rules! either_role {
+    ($(#[$doc:meta])* $name:ident, $a:path, $b:path) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            pub principal: Principal,
         }
-    }
-}
 
-/// A caller holding a live admin or structure token: those that manage
-/// people's accounts (the coordinator, or a structure for its own staff).
-#[derive(Debug)]
-pub struct AdminOrStructure {
-    pub principal: Principal,
-}
+        impl<S> FromRequestParts<S> for $name
+        where
+            AppState: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = Problem;
 
-impl<S> FromRequestParts<S> for AdminOrStructure
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let principal = principal(parts, &state).await?;
-        match principal.role {
-            Role::Admin | Role::Structure => Ok(Self { principal }),
-            _ => Err(Problem::forbidden()),
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let state = AppState::from_ref(state);
+                let principal = principal(parts, &state).await?;
+                match principal.role {
+                    $a | $b => Ok(Self { principal }),
+                    _ => Err(Problem::forbidden()),
+                }
+            }
         }
-    }
+    };
 }
+
+either_role!(
+    /// An admin or auditor token: the reports both read (the coordinator
+    /// answers to donors, the auditor checks the books).
+    Reader,
+    Role::Admin,
+    Role::Auditor
+);
+either_role!(
+    /// An admin or structure token: those that manage people's accounts
+    /// (the coordinator, or a structure for its own staff).
+    AdminOrStructure,
+    Role::Admin,
+    Role::Structure
+);
 
 pub use crate::app::StructureCaller;
 

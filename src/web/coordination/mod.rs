@@ -135,6 +135,26 @@ impl Coordinator {
         page(&chrome, title, body_class, body)
     }
 
+    /// A notice that a form was done.
+    pub fn done(&self, text: &str) -> Markup {
+        notice(self.person.lang.texts(), Notice::Done, text)
+    }
+
+    /// How a form's page answers: 200 with what was done, or 422 with the
+    /// refusal in plain words (nothing changed).
+    pub fn outcome(
+        &self,
+        done: Result<Markup, AppError>,
+    ) -> Result<(axum::http::StatusCode, Markup), DeskError> {
+        match done {
+            Ok(shown) => Ok((axum::http::StatusCode::OK, shown)),
+            Err(e) => Ok((
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                self.refusal(e)?,
+            )),
+        }
+    }
+
     /// A refusal of a form in plain words; anything but a refusal (a
     /// database failure) stays an error page.
     pub fn refusal(&self, error: AppError) -> Result<Markup, DeskError> {

@@ -13,7 +13,6 @@ use crate::domain::{NewOperator, account_actor};
 use crate::web::error::DeskResult;
 use crate::web::form_fields;
 use crate::web::home::network_name;
-use crate::web::layout::{Notice, notice};
 use crate::web::slips::product_words;
 
 async fn render(
@@ -102,21 +101,9 @@ pub async fn add_operator(
         instructions_en: None,
     };
     let actor = account_actor(c.person.account.id);
-    match operators::register(&state.store, &actor, &new, state.now()).await {
-        Ok(_) => {
-            let shown = notice(c.lang().texts(), Notice::Done, c.texts().operator_added);
-            render(&state, &c, &uri, StatusCode::OK, Some(shown)).await
-        }
-        Err(e) => {
-            let shown = c.refusal(e)?;
-            render(
-                &state,
-                &c,
-                &uri,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(shown),
-            )
-            .await
-        }
-    }
+    let done = operators::register(&state.store, &actor, &new, state.now())
+        .await
+        .map(|_| c.done(c.texts().operator_added));
+    let (status, shown) = c.outcome(done)?;
+    render(&state, &c, &uri, status, Some(shown)).await
 }

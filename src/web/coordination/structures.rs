@@ -17,7 +17,6 @@ use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::quantity;
 use crate::web::form_fields;
 use crate::web::home::network_name;
-use crate::web::layout::{Notice, notice};
 
 fn structures_page(c: &Coordinator, all: &[Structure], shown: Option<Markup>) -> Markup {
     let x = c.texts();
@@ -97,24 +96,15 @@ pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
     render(&state, &c, &uri, StatusCode::OK, None).await
 }
 
-/// The page again after a form: the notice on success, the refusal in
-/// words otherwise (422), nothing changed.
+/// The page again after a form: what was done, or why not.
 async fn after(
     state: &AppState,
     c: &Coordinator,
     uri: &Uri,
     done: Result<String, AppError>,
 ) -> DeskResult<Response> {
-    match done {
-        Ok(text) => {
-            let shown = notice(c.lang().texts(), Notice::Done, &text);
-            render(state, c, uri, StatusCode::OK, Some(shown)).await
-        }
-        Err(e) => {
-            let shown = c.refusal(e)?;
-            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
-        }
-    }
+    let (status, shown) = c.outcome(done.map(|text| c.done(&text)))?;
+    render(state, c, uri, status, Some(shown)).await
 }
 
 pub async fn register(
@@ -311,23 +301,8 @@ pub async fn grant(
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    match done {
-        Ok(()) => {
-            let shown = notice(c.lang().texts(), Notice::Done, c.texts().granted_notice);
-            grants_page(&state, &c, &uri, StatusCode::OK, Some(shown)).await
-        }
-        Err(e) => {
-            let shown = c.refusal(e)?;
-            grants_page(
-                &state,
-                &c,
-                &uri,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(shown),
-            )
-            .await
-        }
-    }
+    let (status, shown) = c.outcome(done.map(|()| c.done(c.texts().granted_notice)))?;
+    grants_page(&state, &c, &uri, status, Some(shown)).await
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use crate::domain::{Role, account_actor};
 use crate::storage::TokenScope;
 use crate::web::error::DeskResult;
 use crate::web::form_fields;
-use crate::web::layout::{Notice, notice};
 use crate::web::slips::date_of;
 
 async fn render(
@@ -98,13 +97,8 @@ async fn answer(
     uri: &Uri,
     done: Result<Markup, AppError>,
 ) -> DeskResult<Response> {
-    match done {
-        Ok(shown) => render(state, c, uri, StatusCode::OK, Some(shown)).await,
-        Err(e) => {
-            let shown = c.refusal(e)?;
-            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
-        }
-    }
+    let (status, shown) = c.outcome(done)?;
+    render(state, c, uri, status, Some(shown)).await
 }
 
 pub async fn create(
@@ -136,7 +130,7 @@ pub async fn create(
     .await
     .map(|(_, secret)| {
         html! {
-            (notice(c.lang().texts(), Notice::Done, c.texts().token_shown_once))
+            (c.done(c.texts().token_shown_once))
             p { code class="secret" { (secret) } }
         }
     });
@@ -155,6 +149,6 @@ pub async fn revoke(
     let actor = account_actor(c.person.account.id);
     let done = tokens::revoke(&state, &actor, id)
         .await
-        .map(|()| notice(c.lang().texts(), Notice::Done, c.texts().token_revoked));
+        .map(|()| c.done(c.texts().token_revoked));
     answer(&state, &c, &uri, done).await
 }
