@@ -190,6 +190,30 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     )
     .await
     .assert_says(StatusCode::OK, "L’opérateur est ajouté.");
+    // A product withdrawn is refused to structures at once; offered again,
+    // it is issued again.
+    desk.post(
+        "/desk/coordination/products/data-5gb/withdraw",
+        &[("csrf", &csrf)],
+    )
+    .await
+    .assert_says(StatusCode::OK, "Le catalogue est à jour");
+    let refused = app.issue(&token, "data-5gb", 1).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{refused:?}"
+    );
+    desk.post(
+        "/desk/coordination/products/data-5gb/offer",
+        &[("csrf", &csrf)],
+    )
+    .await
+    .assert_says(StatusCode::OK, "Le catalogue est à jour");
+    assert_eq!(
+        app.issue(&token, "data-5gb", 1).await.status,
+        StatusCode::CREATED
+    );
     let report = desk.get("/desk/coordination/donor?operator_id=1").await;
     report.assert_says(StatusCode::OK, "Rapport pour SFR");
     assert!(

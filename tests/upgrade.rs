@@ -252,6 +252,57 @@ async fn an_old_database_upgrades_in_place(release: &Release, db: Db) {
     let a = app.redeem(&operator, &pin, "+33612345678").await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     assert_eq!(app.issue_codes(&structure, 1).await.len(), 1);
+
+    // Codes issued before lots existed have lots: their issue requests.
+    let listed = app.get("/v1/vouchers?limit=500", &structure).await;
+    let vouchers = listed.body["vouchers"].as_array().unwrap().clone();
+    assert!(
+        vouchers.iter().all(|v| v["lot"].as_i64() > Some(0)),
+        "{vouchers:?}"
+    );
+    // The first old code's lot holds it, redeemed; voiding that lot
+    // changes nothing of what was redeemed or voided before.
+    let serial = &codes[0][..9];
+    let old = app.get(&format!("/v1/vouchers/{serial}"), &structure).await;
+    let lot = old.body["lot"].as_i64().unwrap();
+    let read = app.get(&format!("/v1/lots/{lot}"), &structure).await;
+    assert!(read.text.contains(serial), "{read:?}");
+    let voided = app
+        .post(
+            &format!("/v1/lots/{lot}/void"),
+            &structure,
+            json!({ "reason": "feuille perdue" }),
+        )
+        .await;
+    assert_eq!(voided.status, StatusCode::OK, "{voided:?}");
+    let after = app.get(&format!("/v1/lots/{lot}"), &structure).await;
+    let open = after.body["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["state"] == "voided")
+        .count();
+    let before = read.body["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["state"] == "issued" || v["state"] == "voided")
+        .count();
+    assert_eq!(open, before, "{after:?}");
+    let a = app.redeem(&operator, &codes[0], "+33612345678").await;
+    assert_eq!(a.code(), Some("already_redeemed"), "{a:?}");
+
+    // People: the first start made a coordinator; a structure's staff
+    // member is created, activates and signs in to the upgraded desk.
+    let accounts = app.get("/v1/accounts", &app.admin).await;
+    assert!(
+        accounts.text.contains("\"login\":\"coordination\""),
+        "{accounts:?}"
+    );
+    let person = app.person(&structure, "structure_staff", None).await;
+    let mut desk = common::desk::Browser::sign_in_as(&app, &person).await;
+    assert_eq!(desk.get("/desk/").await.status, StatusCode::OK);
+
     common::assert_books_clean(&app).await;
     let verify = cli(&database_url, &key_file, &["audit", "verify"]);
     assert!(verify.ok(), "{}\n{}", verify.stdout, verify.stderr);

@@ -49,6 +49,10 @@ pub fn router() -> Router<AppState> {
             get(networks::list).post(networks::add_operator),
         )
         .route(
+            "/desk/coordination/products/{id}/{action}",
+            post(networks::product),
+        )
+        .route(
             "/desk/coordination/tokens",
             get(tokens::list).post(tokens::create),
         )

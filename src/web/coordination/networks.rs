@@ -2,15 +2,15 @@
 //! coordinator: the list of both, and registering an operator.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::{Coordinator, field};
-use crate::app::{AppState, operators};
-use crate::domain::{NewOperator, account_actor};
-use crate::web::error::DeskResult;
+use crate::app::{AppError, AppState, operators};
+use crate::domain::{NewOperator, Product, account_actor};
+use crate::web::error::{DeskError, DeskResult};
 use crate::web::form_fields;
 use crate::web::home::network_name;
 use crate::web::slips::product_words;
@@ -66,6 +66,7 @@ async fn render(
                 th scope="col" { (x.network) }
                 th scope="col" { (x.product_label) }
                 th scope="col" { (x.product_active) }
+                @if c.may_change { th scope="col" { (x.col_change) } }
             } }
             tbody {
                 @for p in &products {
@@ -74,6 +75,15 @@ async fn render(
                         td { (network_name(&networks, p.operator_id)) }
                         th scope="row" { (product_words(c.lang(), p)) }
                         td { (if p.active { x.yes } else { x.no }) }
+                        @if c.may_change {
+                            td {
+                                form method="post" action=(format!("/desk/coordination/products/{}/{}", p.id, if p.active { "withdraw" } else { "offer" })) class="inline" {
+                                    input type="hidden" name="csrf" value=(c.person.csrf_token);
+                                    @let label = if p.active { x.withdraw } else { x.offer };
+                                    button type="submit" aria-label=(format!("{label} — {}", p.id)) { (label) }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -84,6 +94,39 @@ async fn render(
 
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
     render(&state, &c, &uri, StatusCode::OK, None).await
+}
+
+/// Offers a product again, or withdraws it: structures stop seeing it at
+/// once; codes already issued keep working.
+pub async fn product(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let active = match action.as_str() {
+        "offer" => true,
+        "withdraw" => false,
+        _ => return Err(DeskError::not_found()),
+    };
+    let product = state
+        .store
+        .get_product(&id)
+        .await?
+        .ok_or_else(DeskError::not_found)?;
+    let actor = account_actor(c.person.account.id);
+    let saved = Product { active, ..product };
+    let done = state
+        .store
+        .upsert_product(&actor, &saved, state.now())
+        .await
+        .map_err(AppError::from)
+        .map(|()| c.done(c.texts().product_saved));
+    let (status, shown) = c.outcome(done)?;
+    render(&state, &c, &uri, status, Some(shown)).await
 }
 
 pub async fn add_operator(
