@@ -290,6 +290,13 @@ async fn a_lot_at_the_desk(db: Db) {
         "{}",
         detail.text
     );
+    // Printing showed the codes: on record, once per page shown.
+    assert_eq!(
+        detail.text.matches("Imprimé — Amina B., le ").count(),
+        4,
+        "{}",
+        detail.text
+    );
     assert_books_clean(&app).await;
     app.stop().await;
 }

@@ -172,6 +172,20 @@ pub async fn history(
     Ok(state.store.voucher_history(row.id).await?)
 }
 
+/// Records who printed which of the caller's vouchers (their row ids).
+pub async fn record_print(
+    state: &AppState,
+    caller: &StructureCaller,
+    ids: &[i64],
+) -> AppResult<()> {
+    let actor = caller.principal.actor();
+    state
+        .store
+        .record_print(&actor, caller.structure_id, ids, state.now())
+        .await?;
+    Ok(())
+}
+
 /// Voids one of the caller's unredeemed codes; its quota is given back.
 pub async fn void(
     state: &AppState,

@@ -178,6 +178,7 @@ impl Replay {
                 self.redemption(e, &data)
             }
             "keys_rotated" | "integrity_alarm" | "integrity_acknowledged" => Ok(None),
+            "print" => self.printed(e),
             _ => Err("its kind is unknown".to_owned()),
         };
         match result {
@@ -277,6 +278,16 @@ impl Replay {
                 self.accounts.insert(id, true);
             }
             _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Printing changes nothing; it must name a voucher of its structure.
+    fn printed(&self, e: &EventRow) -> Result<Option<Effect>, String> {
+        let id = e.voucher_id.ok_or("no voucher")?;
+        let v = self.vouchers.get(&id).ok_or("unknown voucher")?;
+        if Some(v.structure_id) != e.structure_id {
+            return Err("a voucher of another structure".into());
         }
         Ok(None)
     }

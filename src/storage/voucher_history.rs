@@ -47,3 +47,28 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Records that `actor` printed these vouchers of the structure (shown
+    /// their codes): one `print` event each, so that a voucher's history
+    /// says who printed it, and reprints of lost sheets are on record.
+    pub async fn record_print(
+        &self,
+        actor: &str,
+        structure_id: i64,
+        voucher_ids: &[i64],
+        now: i64,
+    ) -> Result<()> {
+        if voucher_ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let events: Vec<(i64, serde_json::Value)> = voucher_ids
+            .iter()
+            .map(|id| (*id, serde_json::json!({})))
+            .collect();
+        super::events::append_voucher_events(&mut tx, now, "print", actor, structure_id, &events);
+        super::events::commit(tx).await?;
+        Ok(())
+    }
+}

@@ -254,18 +254,29 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
         return Ok((status, page(&chrome, t.print_title, "print", body)).into_response());
     }
     let keys = state.keys.get();
-    let mut vouchers = Vec::with_capacity(serials.len());
+    let mut rows = Vec::with_capacity(serials.len());
     for serial in serials {
-        let row = own_voucher(&state, &desk.caller, serial).await?;
-        vouchers.push(view(&keys, &row)?);
+        rows.push(own_voucher(&state, &desk.caller, serial).await?);
     }
     if let Some(lot) = request.lot {
-        for row in crate::app::lots::read(&state, &desk.caller, lot).await? {
-            if row.state == VoucherState::Issued {
-                vouchers.push(view(&keys, &row)?);
-            }
-        }
+        let lot_rows = crate::app::lots::read(&state, &desk.caller, lot).await?;
+        rows.extend(
+            lot_rows
+                .into_iter()
+                .filter(|r| r.state == VoucherState::Issued),
+        );
     }
+    let vouchers = rows
+        .iter()
+        .map(|row| view(&keys, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Showing codes is on record: who printed which, and when.
+    let printed: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.state == VoucherState::Issued)
+        .map(|r| r.id)
+        .collect();
+    crate::app::vouchers::record_print(&state, &desk.caller, &printed).await?;
     let lots: Vec<i64> = {
         let mut l: Vec<i64> = vouchers.iter().map(|v| v.lot).filter(|l| *l > 0).collect();
         l.dedup();
