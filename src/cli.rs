@@ -288,33 +288,53 @@ async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(
     Ok(())
 }
 
+/// Prints the secrets made at first start, once. Whoever started the
+/// service may stop reading its output (a script that only wanted the
+/// admin token): a closed output is no reason to stop serving, so write
+/// errors are ignored. The admin token comes last.
 fn print_first_start(first: &server::FirstStart) {
+    use std::io::Write as _;
+    let mut lines = Vec::new();
     if let Some(demo) = &first.demo {
-        println!("demo structure id: {}", demo.structure_id);
-        println!(
+        lines.push(format!("demo structure id: {}", demo.structure_id));
+        lines.push(format!(
             "demo structure token (shown once): {}",
             demo.structure_token
-        );
-        println!(
+        ));
+        lines.push(format!(
             "demo operator token, first network (shown once): {}",
             demo.operator_token
-        );
+        ));
         if let Some(token) = &demo.second_operator_token {
-            println!("demo operator token, second network (shown once): {token}");
+            lines.push(format!(
+                "demo operator token, second network (shown once): {token}"
+            ));
         }
-        println!("demo auditor token (shown once): {}", demo.auditor_token);
+        lines.push(format!(
+            "demo auditor token (shown once): {}",
+            demo.auditor_token
+        ));
         let (login, code) = &demo.manager;
-        println!("demo structure manager: login {login}, activation code (shown once): {code}");
-    }
-    if let Some(token) = &first.admin_token {
-        println!("first admin token (shown once): {token}");
+        lines.push(format!(
+            "demo structure manager: login {login}, activation code (shown once): {code}"
+        ));
     }
     if let Some((login, code)) = &first.coordinator {
-        println!(
+        lines.push(format!(
             "first coordinator account: login {login}, activation code (shown once): {code} \
              (choose its password at /desk/activate)"
-        );
+        ));
     }
+    if let Some(token) = &first.admin_token {
+        lines.push(format!("first admin token (shown once): {token}"));
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
 }
 
 async fn shutdown_signal() {
