@@ -71,6 +71,13 @@ enum Command {
     /// The product catalogue.
     #[command(subcommand)]
     Product(ProductCommand),
+    /// Writes a consistent copy of a live SQLite database to a new file
+    /// (PostgreSQL: pg_dump). Back up the key file after it.
+    Backup {
+        /// The copy to write; it must not exist yet.
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
     /// Export the audit trail, or verify a database or an export offline.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -467,6 +474,10 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
             println!("{}", product.id);
         }
         Command::Account(cmd) => accounts::run(store, cmd, now).await?,
+        Command::Backup { output } => {
+            store.backup_into(&output).await.map_err(err)?;
+            println!("{}", output.display());
+        }
         Command::Serve(_) | Command::Code(_) | Command::Keys(_) | Command::Audit(_) => {}
     }
     Ok(())

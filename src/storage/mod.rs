@@ -20,6 +20,7 @@ mod admin;
 mod audit;
 mod audit_changes;
 mod audit_rows;
+mod backup;
 pub mod batch;
 mod beneficiary_usage;
 mod dashboard;
@@ -90,6 +91,15 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Asked of the other backend (a backup of PostgreSQL is pg_dump's).
+    #[error("{0}")]
+    NotForThisDatabase(&'static str),
+    /// The SQLite file could not be opened or created.
+    #[error(
+        "cannot open the SQLite database {path}: {reason} \
+         (does its folder exist, and may this user write there?)"
+    )]
+    SqliteOpen { path: String, reason: String },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     /// A stored answer (idempotency) or event body could not be read or
@@ -166,6 +176,27 @@ pub struct Store {
     writers: Vec<batch::JobSender>,
 }
 
+/// An SQLite URL that creates its file when it does not exist, as the
+/// default URL does: `mode=rwc` unless the URL names a mode of its own
+/// (`mode=ro` to refuse writes) or is in memory.
+fn sqlite_creating(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if url.contains(":memory:") || query.split('&').any(|p| p.starts_with("mode=")) {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode=rwc")
+}
+
+/// The file an SQLite URL names, for messages.
+fn sqlite_path(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split('?').next().unwrap_or(rest)
+}
+
 impl Store {
     /// Connects, creating an SQLite file if needed, and runs the migrations.
     pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self> {
@@ -177,7 +208,11 @@ impl Store {
         } else {
             return Err(StorageError::UnsupportedUrl);
         };
-        let options = AnyConnectOptions::from_str(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_creating(url),
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
         let store = match backend {
             Backend::Sqlite => {
                 let busy_ms = settings.sqlite_busy_timeout_ms;
@@ -197,7 +232,11 @@ impl Store {
                 // before any reader opens the file.
                 let write = pool(1, SQLITE_WRITER_CACHE_KIB)
                     .connect_with(options.clone())
-                    .await?;
+                    .await
+                    .map_err(|e| StorageError::SqliteOpen {
+                        path: sqlite_path(&url).to_owned(),
+                        reason: e.to_string(),
+                    })?;
                 let read = pool(settings.max_connections, SQLITE_READER_CACHE_KIB)
                     .connect_with(options.clone())
                     .await?;
@@ -434,6 +473,25 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_create_their_file_unless_told_otherwise() {
+        assert_eq!(
+            sqlite_creating("sqlite:///srv/t.db"),
+            "sqlite:///srv/t.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_creating("sqlite://t.db?cache=shared"),
+            "sqlite://t.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_creating("sqlite://t.db?mode=ro"),
+            "sqlite://t.db?mode=ro"
+        );
+        assert_eq!(sqlite_creating("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(sqlite_path("sqlite:///srv/t.db?mode=rwc"), "/srv/t.db");
+        assert_eq!(sqlite_path("sqlite:t.db"), "t.db");
+    }
 
     #[test]
     fn chunks_are_powers_of_two_largest_first() {
