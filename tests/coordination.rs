@@ -327,7 +327,7 @@ async fn auditors_read_the_coordinators_desk_and_change_nothing(db: Db) {
             .assert_says(StatusCode::NOT_FOUND, "introuvable");
     }
     assert_eq!(app.get("/v1/structures", &app.admin).await.body, before);
-    let (_, token) = (0, app.token("structure", Some(sid)).await);
+    let token = app.token("structure", Some(sid)).await;
     assert_eq!(app.balance(&token, "data_mb").await["granted"], 1024);
     assert_books_clean(&app).await;
     app.stop().await;

@@ -84,7 +84,8 @@ pub fn year_months(now: i64) -> (Vec<i64>, usize) {
     (starts, current)
 }
 
-fn year_of(secs: i64) -> Option<i32> {
+/// The calendar year (UTC) of a time.
+pub fn year_of(secs: i64) -> Option<i32> {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .map(|t| t.year())

@@ -8,7 +8,7 @@ use sqlx::{Row, any::AnyRow};
 use super::events::{self, EventInput};
 use super::{Result, StorageError, Store, WriteTx, is_unique_violation};
 use crate::domain::account::{AccountRole, NewAccount};
-use crate::domain::{DomainError, account_actor};
+use crate::domain::{Credential, DomainError, Principal, account_actor};
 
 /// An account as stored, without its secrets.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -54,6 +54,18 @@ pub(super) fn account_from_row(row: &AnyRow) -> Result<Account> {
     })
 }
 
+impl Account {
+    /// The person as the rest of the service sees a caller.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            credential: Credential::Account(self.id),
+            role: self.role.role(),
+            structure_id: self.structure_id,
+            operator_id: None,
+        }
+    }
+}
+
 fn account_event(kind: &'static str, actor: &str, account: &Account) -> EventInput {
     EventInput {
         kind,
@@ -78,13 +90,7 @@ impl Store {
     ) -> Result<Account> {
         let mut tx = self.begin_write().await?;
         if let Some(id) = new.structure_id {
-            let exists = sqlx::query("SELECT id FROM structures WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(DomainError::NotFound("structure").into());
-            }
+            super::structures::ensure_structure(&mut tx, id).await?;
         }
         let inserted = sqlx::query(&format!(
             "INSERT INTO accounts (login, display_name, role, structure_id, activation_hash, \

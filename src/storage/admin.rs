@@ -255,13 +255,7 @@ impl Store {
             super::operators::ensure_operator(&mut tx, id).await?;
         }
         if let Some(id) = structure_id {
-            let exists = sqlx::query("SELECT id FROM structures WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(DomainError::NotFound("structure").into());
-            }
+            super::structures::ensure_structure(&mut tx, id).await?;
         }
         let id: i64 = sqlx::query(
             "INSERT INTO tokens (hash, role, structure_id, operator_id, label, created_at) \
@@ -302,14 +296,11 @@ impl Store {
                 .rows_affected()
                 == 1;
         if revoked {
-            let event = EventInput {
-                kind: "token_revoked",
-                actor: actor.to_owned(),
-                structure_id: None,
-                voucher_id: None,
-                data: serde_json::json!({ "token_id": id }),
-            };
-            events::append(&mut tx, now, &[event]);
+            events::append(
+                &mut tx,
+                now,
+                &[super::structures::token_revoked_event(actor, id)],
+            );
         }
         events::commit(tx).await?;
         Ok(revoked)
@@ -348,13 +339,7 @@ impl Store {
     /// each month from then on (see `credit_due_grants`).
     pub async fn create_grant(&self, actor: &str, g: &NewGrant, now: i64) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT id FROM structures WHERE id = $1")
-            .bind(g.structure_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(DomainError::NotFound("structure").into());
-        }
+        super::structures::ensure_structure(&mut tx, g.structure_id).await?;
         super::operators::ensure_operator(&mut tx, g.operator_id).await?;
         let next_credit_at = g
             .recurrence

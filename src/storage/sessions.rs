@@ -6,7 +6,6 @@ use sqlx::Row;
 
 use super::accounts::{Account, account_from_row};
 use super::{Result, Store};
-use crate::domain::{Credential, Principal};
 
 /// A session to record at sign-in.
 #[derive(Clone)]
@@ -112,17 +111,5 @@ impl Store {
             .await?;
         super::events::commit(tx).await?;
         Ok(())
-    }
-}
-
-impl WebSession {
-    /// The person as the rest of the service sees a caller.
-    pub fn principal(&self) -> Principal {
-        Principal {
-            credential: Credential::Account(self.account.id),
-            role: self.account.role.role(),
-            structure_id: self.account.structure_id,
-            operator_id: None,
-        }
     }
 }

@@ -23,7 +23,21 @@ fn structure_event(
     }
 }
 
-async fn ensure_structure(tx: &mut WriteTx, id: i64) -> Result<Option<i64>> {
+/// The event of a token's revocation, wherever it is revoked.
+pub(super) fn token_revoked_event(actor: &str, token_id: i64) -> EventInput {
+    EventInput {
+        kind: "token_revoked",
+        actor: actor.to_owned(),
+        structure_id: None,
+        voucher_id: None,
+        data: serde_json::json!({ "token_id": token_id }),
+    }
+}
+
+/// Refuses a write naming a structure that does not exist (404
+/// `structure`), inside the write's transaction; answers when it was
+/// deactivated, if it was.
+pub(super) async fn ensure_structure(tx: &mut WriteTx, id: i64) -> Result<Option<i64>> {
     let row = sqlx::query("SELECT deactivated_at FROM structures WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -86,14 +100,7 @@ impl Store {
             serde_json::json!({}),
         )];
         for row in &revoked {
-            let token_id: i64 = row.try_get("id")?;
-            events.push(EventInput {
-                kind: "token_revoked",
-                actor: actor.to_owned(),
-                structure_id: None,
-                voucher_id: None,
-                data: serde_json::json!({ "token_id": token_id }),
-            });
+            events.push(token_revoked_event(actor, row.try_get("id")?));
         }
         events::append(&mut tx, now, &events);
         events::commit(tx).await?;

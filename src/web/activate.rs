@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
@@ -89,17 +89,15 @@ pub async fn activate(
     if let Err(wait_secs) = sign_in_limit::check(&state.desk_sign_in_limiter, client) {
         state.metrics.rate_limited.inc();
         let shown = notice(t, Notice::Error, &(t.sign_in_throttled)(wait_secs));
-        let mut response = render(
+        tracing::info!(wait_secs, "desk activation attempts over the limit");
+        let page = render(
             &state,
             lang,
             &uri,
             StatusCode::TOO_MANY_REQUESTS,
             Some(shown),
         )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
-        return Ok(response);
+        return Ok(sign_in_limit::with_retry_after(page, wait_secs));
     }
     let fields = form_fields(&body);
     let expected = cookie(&headers, &sign_in_cookie_name(&state.limits.desk)).unwrap_or_default();

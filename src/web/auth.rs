@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
@@ -125,11 +125,8 @@ pub async fn sign_in(
                 &(lang.people().sign_in_locked)(retry_after_secs),
             );
             let status = StatusCode::TOO_MANY_REQUESTS;
-            let mut response = render_sign_in(&state, lang, &uri, status, Some(shown))?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
-            Ok(response)
+            let page = render_sign_in(&state, lang, &uri, status, Some(shown))?;
+            Ok(sign_in_limit::with_retry_after(page, wait_secs))
         }
         Err(SignInRefused::Refused) => {
             tracing::info!("desk sign-in refused: unknown login or wrong password");
@@ -147,11 +144,8 @@ fn throttled(state: &AppState, lang: Lang, uri: &Uri, wait_secs: u64) -> DeskRes
     tracing::info!(wait_secs, "desk sign-in attempts over the limit");
     let shown = notice(t, Notice::Error, &(t.sign_in_throttled)(wait_secs));
     let status = StatusCode::TOO_MANY_REQUESTS;
-    let mut response = render_sign_in(state, lang, uri, status, Some(shown))?;
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
-    Ok(response)
+    let page = render_sign_in(state, lang, uri, status, Some(shown))?;
+    Ok(sign_in_limit::with_retry_after(page, wait_secs))
 }
 
 /// Records a session for `account` and sends the browser to its desk.

@@ -22,7 +22,6 @@ use crate::app::AppState;
 use crate::app::StructureCaller;
 use crate::config::DeskOptions;
 use crate::domain::account::AccountRole;
-use crate::domain::{Credential, Principal};
 use crate::storage::Account;
 use crate::tokens;
 
@@ -272,12 +271,7 @@ where
         else {
             return Err(DeskError::NotAStructure);
         };
-        let principal = Principal {
-            credential: Credential::Account(person.account.id),
-            role: person.account.role.role(),
-            structure_id: Some(structure_id),
-            operator_id: None,
-        };
+        let principal = person.account.principal();
         Ok(Self {
             caller: StructureCaller {
                 principal,
@@ -345,7 +339,12 @@ mod tests {
     fn debug_output_leaves_the_form_token_out() {
         let desk = Desk {
             caller: StructureCaller {
-                principal: Principal::of_token(1, crate::domain::Role::Structure, Some(2), None),
+                principal: crate::domain::Principal::of_token(
+                    1,
+                    crate::domain::Role::Structure,
+                    Some(2),
+                    None,
+                ),
                 structure_id: 2,
             },
             structure_name: "Centre".into(),

@@ -56,6 +56,19 @@ pub fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, client: ClientKey) -> Re
     })
 }
 
+/// The answer to a client over a limit: `response` (a page drawn with
+/// status 429) with the seconds to wait in `Retry-After`.
+pub fn with_retry_after(
+    mut response: axum::response::Response,
+    wait_secs: u64,
+) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(wait_secs),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use super::charts::{Series, bars};
 use super::{CoordinationTexts, Coordinator};
 use crate::app::AppState;
-use crate::app::dashboard::{self, Dashboard, IDLE_DAYS};
+use crate::app::dashboard::{self, Dashboard, IDLE_DAYS, year_of};
 use crate::clock::rfc3339;
 use crate::storage::{Operator, PeriodCounts};
 use crate::web::error::DeskResult;
@@ -181,7 +181,11 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
     let networks = crate::app::operators::by_id(&state.store).await?;
     let x = c.texts();
     let month = d.months.get(d.current).copied().unwrap_or_default();
-    let month_title = (x.month_heading)(&format!("{} {}", month_name(x, month), year_of(month)));
+    let month_title = (x.month_heading)(&format!(
+        "{} {}",
+        month_name(x, month),
+        year_of(month).unwrap_or_default()
+    ));
     let this_month = per_network(
         &d,
         &networks,
@@ -201,15 +205,11 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
     };
     let body = html! {
         (counts_table(&c, &month_title, &this_month))
-        (counts_table(&c, &(x.year_heading)(year_of(month)), &year_rows))
+        (counts_table(&c, &(x.year_heading)(year_of(month).unwrap_or_default()), &year_rows))
         (quota_table(&c, &d, &networks))
         (monthly_chart(&c, &d))
         (network_chart(&c, &d, &networks))
         (structures_lists(&c, &d))
     };
     Ok(c.page(&uri, x.dashboard, "", body))
-}
-
-fn year_of(secs: i64) -> i32 {
-    time::OffsetDateTime::from_unix_timestamp(secs).map_or(0, |t| t.year())
 }
