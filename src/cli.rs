@@ -101,6 +101,12 @@ struct ServeArgs {
     #[arg(long, env = "RELAY_TOPUP_AUDIT_CONNECTIONS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..))]
     audit_connections: u32,
+    /// How long a request waits for a database connection before it is
+    /// answered 503 `database_unavailable` (at most the request timeout
+    /// less one second, so that an outage is named as such).
+    #[arg(long, env = "RELAY_TOPUP_DATABASE_WAIT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    database_wait_secs: u64,
     #[command(flatten)]
     limits: Limits,
 }
@@ -268,6 +274,10 @@ async fn open_store(url: &str) -> Result<Store, String> {
 }
 
 async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(), String> {
+    let wait_secs = args
+        .database_wait_secs
+        .min(args.limits.request_timeout_secs.saturating_sub(1))
+        .max(1);
     let config = ServerConfig {
         database_url: database_url.to_owned(),
         key_file: key_file.to_owned(),
@@ -276,6 +286,7 @@ async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(
         pool: PoolSettings {
             max_connections: args.max_connections,
             audit_connections: args.audit_connections,
+            acquire_timeout_secs: wait_secs,
             ..PoolSettings::default()
         },
         clock: Arc::new(SystemClock),

@@ -16,7 +16,7 @@ use super::net::PROBLEM_JSON;
 use crate::config::Limits;
 
 /// Statuses every operation can answer, and why.
-const ALWAYS: [(&str, &str); 2] = [
+const ALWAYS: [(&str, &str); 3] = [
     (
         "500",
         "`internal`: a failure on the server's side, logged; no detail",
@@ -25,6 +25,10 @@ const ALWAYS: [(&str, &str); 2] = [
         "503",
         "`unavailable`, `database_unavailable`, `request_timeout`, `busy` or \
          `integrity_hold`: try again later",
+    ),
+    (
+        "507",
+        "`storage_full`: the database has no space left; nothing was changed",
     ),
 ];
 /// Statuses of operations that need a token.

@@ -11,7 +11,13 @@ use serde::Serialize;
 use crate::app::AppError;
 use crate::code::CodeError;
 use crate::domain::{DomainError, VoucherState};
-use crate::storage::StorageError;
+use crate::storage::{Fault, StorageError};
+
+/// `Retry-After` when the database does not answer: a restart takes
+/// seconds.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+/// `Retry-After` when the database is full: someone has to free space.
+const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 60;
 
 /// An error answer. Build one with the constructors; they fix the status and
 /// code together so the two can never disagree. Boxed, so results that carry
@@ -181,6 +187,32 @@ impl Problem {
             "Service unavailable",
             detail,
         )
+    }
+
+    /// The database does not answer (stopped, restarting, out of
+    /// connections). What was asked was not done, or not acknowledged:
+    /// retry, with the same `Idempotency-Key` where there is one.
+    pub fn database_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "Database unavailable",
+            "the database does not answer; retry shortly (with the same Idempotency-Key \
+             where the request has one)",
+        )
+        .retry_after(DATABASE_RETRY_AFTER_SECS)
+    }
+
+    /// The database has no space left: nothing was written.
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "Storage full",
+            "the database has no space left to write, so nothing was changed; retry once \
+             its administrator has freed space",
+        )
+        .retry_after(STORAGE_FULL_RETRY_AFTER_SECS)
     }
 
     /// Every PIN key id (0 to 9) or code key id (0 to 31) has been used;
@@ -370,9 +402,17 @@ impl From<DomainError> for Problem {
 
 impl From<StorageError> for Problem {
     fn from(error: StorageError) -> Self {
-        match error {
-            StorageError::Domain(e) => e.into(),
-            other => {
+        match (error.fault(), error) {
+            (_, StorageError::Domain(e)) => e.into(),
+            (Some(Fault::Unavailable), other) => {
+                tracing::warn!(error = %other, "database unavailable");
+                Self::database_unavailable()
+            }
+            (Some(Fault::Full), other) => {
+                tracing::error!(error = %other, "database full");
+                Self::storage_full()
+            }
+            (None, other) => {
                 tracing::error!(error = %other, "storage error");
                 Self::internal()
             }

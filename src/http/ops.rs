@@ -33,7 +33,7 @@ pub struct Health {
 async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     state.store.ping().await.map_err(|e| {
         tracing::error!(error = %e, "health check failed");
-        Problem::unavailable("the database does not answer")
+        Problem::database_unavailable()
     })?;
     Ok(Json(Health { status: "ok" }))
 }

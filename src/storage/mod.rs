@@ -26,6 +26,7 @@ mod beneficiary_usage;
 mod dashboard;
 mod events;
 mod fast_redeem;
+mod fault;
 mod idempotency;
 mod lockout;
 mod operators;
@@ -62,6 +63,7 @@ pub use audit_changes::ChangesRead;
 pub use dashboard::{PeriodCounts, StructureActivity};
 pub use events::EventInput;
 pub(crate) use events::WriteTx;
+pub use fault::Fault;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
 pub use lockout::{FailureRecorded, GLOBAL_SOURCE, line_source, operator_source};
 pub use operators::Operator;
@@ -135,6 +137,10 @@ pub enum StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+/// How often one write replaces a stuck SQLite write connection before it
+/// gives up (and is answered 503 `database_unavailable`).
+const STUCK_WRITER_REPLACEMENTS: usize = 3;
+
 /// Pool sizes and timeouts, all named.
 #[derive(Clone, Debug)]
 pub struct PoolSettings {
@@ -155,7 +161,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             audit_connections: 2,
-            acquire_timeout_secs: 30,
+            acquire_timeout_secs: 5,
             sqlite_busy_timeout_ms: 10_000,
         }
     }
@@ -318,9 +324,32 @@ impl Store {
     /// lock is taken before anything is read.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match self.backend {
-            Backend::Sqlite => WriteTx::new(self.write.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite => WriteTx::new(self.begin_immediate().await?),
             Backend::Postgres => WriteTx::new(self.write.begin().await?),
         })
+    }
+
+    /// `BEGIN IMMEDIATE` on SQLite's write connection. When a write fails
+    /// with the disk full or an I/O error, SQLite may end the transaction by
+    /// itself; the driver's ROLLBACK then fails and it goes on counting a
+    /// transaction, so that connection can never begin again. It is closed
+    /// and replaced by a fresh one, once: the service writes again as soon
+    /// as the disk does.
+    async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        // Writes outside the batch writer share the connection: one of them
+        // may leave it stuck again between the replacement and the BEGIN.
+        for _ in 0..STUCK_WRITER_REPLACEMENTS {
+            match self.write.begin_with("BEGIN IMMEDIATE").await {
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    tracing::warn!(
+                        "the SQLite write connection was left in a failed transaction; replacing it"
+                    );
+                    self.write.acquire().await?.close().await?;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

@@ -80,6 +80,8 @@ pub fn problem_message(p: &Problem, t: &Texts, max_issue_count: usize) -> String
         ("quota_exceeded", _) => t.quota_exceeded.to_owned(),
         ("integrity_hold", _) => t.integrity_hold.to_owned(),
         ("request_timeout", _) => t.request_timeout.to_owned(),
+        ("database_unavailable", _) => t.database_unavailable.to_owned(),
+        ("storage_full", _) => t.storage_full.to_owned(),
         ("rate_limited", _) => (t.rate_limited)(p.retry_after.unwrap_or(1)),
         ("validation_failed", Some("count")) => (t.invalid_count)(max_issue_count),
         ("validation_failed", Some("reference")) => {

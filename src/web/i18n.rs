@@ -178,6 +178,10 @@ pub struct Texts {
     pub integrity_hold: &'static str,
     /// The request took longer than the service allows.
     pub request_timeout: &'static str,
+    /// The database does not answer for now.
+    pub database_unavailable: &'static str,
+    /// The database has no space left.
+    pub storage_full: &'static str,
     /// Rate-limit refusal, given the seconds to wait.
     pub rate_limited: fn(u64) -> String,
     /// Count refusal, given the most codes per request.
@@ -391,6 +395,11 @@ pub static FR: Texts = Texts {
         une anomalie. Le coordinateur a été alerté ; réessayez plus tard. Rien n’a été émis.",
     request_timeout: "Le service a mis trop de temps à répondre. Réessayez dans un instant : \
         un formulaire envoyé deux fois n’émet jamais de codes en double.",
+    database_unavailable: "Le service est momentanément indisponible. Rien n’a été enregistré ; \
+        réessayez dans quelques instants : un formulaire envoyé deux fois n’émet jamais de codes \
+        en double.",
+    storage_full: "Le service ne peut plus rien enregistrer pour le moment (espace de stockage \
+        plein). Rien n’a été émis ni modifié. Prévenez le coordinateur, puis réessayez plus tard.",
     rate_limited: |secs| {
         format!(
             "Trop de codes émis en peu de temps. Réessayez dans {secs} {}.",
@@ -573,6 +582,10 @@ pub static EN: Texts = Texts {
         The coordinator has been alerted; please try again later. Nothing was issued.",
     request_timeout: "The service took too long to answer. Please try again in a moment: \
         a form sent twice never issues codes twice.",
+    database_unavailable: "The service is unavailable for a moment. Nothing was saved; please \
+        try again shortly: a form sent twice never issues codes twice.",
+    storage_full: "The service cannot save anything for now (its storage is full). Nothing was \
+        issued or changed. Please tell the coordinator, then try again later.",
     rate_limited: |secs| {
         format!(
             "Too many codes issued in a short time. Try again in {secs} {}.",

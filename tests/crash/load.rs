@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 use crate::common::{Answer, cli};
 use crate::model::{Model, Op, Rng};
@@ -64,12 +65,13 @@ async fn send(client: &reqwest::Client, base: &str, model: &Model, op: &Op) -> O
         request = request.header("Idempotency-Key", key);
     }
     let response = request.send().await.ok()?;
-    let status = response.status();
+    let (status, headers) = (response.status(), response.headers().clone());
     let text = response.text().await.ok()?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Some(Answer {
         status,
-        headers: Default::default(),
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        headers,
+        body,
         text,
     })
 }
@@ -82,8 +84,16 @@ impl Shared {
         }
     }
 
-    pub fn start_load(&self) {
+    /// Starts `clients` client tasks on `base`, until [`Self::stop_load`].
+    pub fn start_load(&self, base: &str, clients: usize, seed: u64) -> Vec<JoinHandle<usize>> {
         self.running.store(true, Ordering::SeqCst);
+        (0..clients as u64)
+            .map(|w| {
+                let (shared, base) = (self.clone(), base.to_owned());
+                let rng = Rng((seed ^ (w + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+                tokio::spawn(async move { shared.work(&base, rng).await })
+            })
+            .collect()
     }
 
     pub fn stop_load(&self) {
@@ -142,7 +152,7 @@ impl Shared {
     }
 
     /// One client's loop until the load stops; returns its request count.
-    pub async fn work(&self, base: &str, mut rng: Rng) -> usize {
+    async fn work(&self, base: &str, mut rng: Rng) -> usize {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -294,6 +304,15 @@ impl Shared {
             assert_eq!(again, serials, "replay of {key} gave other codes");
         }
     }
+}
+
+/// Waits for the clients; returns how many requests they sent.
+pub async fn requests_sent(clients: Vec<JoinHandle<usize>>) -> usize {
+    let mut sent = 0;
+    for client in clients {
+        sent += client.await.unwrap();
+    }
+    sent
 }
 
 /// Every voucher of the structure: serial → state.

@@ -24,6 +24,7 @@
 mod common;
 mod load;
 mod model;
+mod outage;
 mod serve;
 
 use std::time::Duration;
@@ -37,14 +38,14 @@ use serve::Serve;
 /// Quota for the whole run: never the limit under test here.
 const GRANT_MB: i64 = 1_000_000_000;
 /// Client tasks sending requests at once.
-const WORKERS: usize = 8;
+pub const WORKERS: usize = 8;
 
 both!(crash_cycles);
 
 async fn crash_cycles(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::serve::workdir(&format!("cycles-{db:?}"));
     let url = match db {
-        Db::Sqlite => format!("sqlite://{}", dir.path().join("crash.db").display()),
+        Db::Sqlite => format!("sqlite://{}", &dir.join("crash.db").display()),
         Db::Postgres => match common::fresh_postgres_url().await {
             Some(url) => url,
             None => return,
@@ -55,15 +56,15 @@ async fn crash_cycles(db: Db) {
     println!("crash {db:?}: {cycles} cycles, CRASH_SEED={seed}");
     let mut rng = Rng(seed);
 
-    let (mut serve, admin) = Serve::first_start(&url, dir.path()).await;
+    let (mut serve, admin) = Serve::first_start(&url, &dir).await;
     let shared = Shared::new(setup(&serve, &admin).await);
     let (mut sent_total, mut retried_total) = (0, 0);
     for cycle in 1..=cycles {
         let load_ms = 150 + rng.below(900);
         let sent = load_then_kill(&mut serve, &shared, load_ms, rng.next()).await;
-        serve = Serve::restart(&url, dir.path(), cycle as usize).await;
+        serve = Serve::restart(&url, &dir, cycle as usize).await;
         let retried = shared.retry_pending(&serve).await;
-        let vouchers = shared.check(&serve, &url, dir.path()).await;
+        let vouchers = shared.check(&serve, &url, &dir).await;
         sent_total += sent;
         retried_total += retried;
         println!(
@@ -88,7 +89,7 @@ fn env_number(name: &str) -> Option<u64> {
 }
 
 /// A funded structure, with its token and an operator's.
-async fn setup(serve: &Serve, admin: &str) -> Model {
+pub async fn setup(serve: &Serve, admin: &str) -> Model {
     let s = serve
         .post(admin, "/v1/structures", json!({ "name": "Crash" }), None)
         .await;
@@ -119,21 +120,10 @@ async fn token(serve: &Serve, admin: &str, body: serde_json::Value) -> String {
 /// Runs the load for `load_ms`, kills the server mid-flight and waits for
 /// every client to notice; returns the number of requests sent.
 async fn load_then_kill(serve: &mut Serve, shared: &Shared, load_ms: u64, seed: u64) -> usize {
-    shared.start_load();
-    let workers: Vec<_> = (0..WORKERS as u64)
-        .map(|w| {
-            let (shared, base) = (shared.clone(), serve.base.clone());
-            let rng = Rng((seed ^ (w + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
-            tokio::spawn(async move { shared.work(&base, rng).await })
-        })
-        .collect();
+    let workers = shared.start_load(&serve.base, WORKERS, seed);
     tokio::time::sleep(Duration::from_millis(load_ms)).await;
     // No new request from here on; those in flight meet the kill.
     shared.stop_load();
     serve.kill();
-    let mut sent = 0;
-    for w in workers {
-        sent += w.await.unwrap();
-    }
-    sent
+    load::requests_sent(workers).await
 }

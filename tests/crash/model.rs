@@ -120,10 +120,13 @@ impl Model {
         };
         if a.status.as_u16() >= 500 {
             let code = a.code().unwrap_or("(no problem code)");
-            *self
-                .failures
-                .entry(format!("{} {code}", a.status.as_u16()))
-                .or_default() += 1;
+            let retry = if a.headers.contains_key("retry-after") {
+                "with"
+            } else {
+                "without"
+            };
+            let failure = format!("{} {code} {retry} Retry-After", a.status.as_u16());
+            *self.failures.entry(failure).or_default() += 1;
             self.pending.push(op);
             return;
         }

@@ -22,6 +22,17 @@ impl Drop for Serve {
     }
 }
 
+/// A folder for one test's database, key file and server logs, kept under
+/// `target/tmp/crash/` after the run for whoever reads a failure.
+pub fn workdir(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("crash")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -124,6 +135,10 @@ impl Serve {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("serve did not answer /healthz within a minute");
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no shutdown, no flush, no goodbye.
