@@ -454,14 +454,25 @@ async fn accounts_are_managed_only_within_reach(db: Db) {
     assert_eq!(a_list.body["accounts"], json!([]), "{a_list:?}");
     let b_list = app.get("/v1/accounts", &b_token).await;
     assert_eq!(b_list.body["accounts"].as_array().unwrap().len(), 2);
-    // Auditor and operator tokens are refused outright.
-    for role in ["auditor", "operator"] {
-        let token = app.token(role, None).await;
-        assert_eq!(
-            app.get("/v1/accounts", &token).await.status,
-            StatusCode::FORBIDDEN
-        );
-    }
+    // An auditor reads every account and changes none; an operator token
+    // is refused outright.
+    let auditor = app.token("auditor", None).await;
+    let all = app.get("/v1/accounts", &auditor).await;
+    assert_eq!(all.status, StatusCode::OK, "{all:?}");
+    assert_eq!(all.body, app.get("/v1/accounts", &app.admin).await.body);
+    let refused = app
+        .post(
+            &format!("/v1/accounts/{b_staff_id}/disable"),
+            &auditor,
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let operator = app.token("operator", None).await;
+    assert_eq!(
+        app.get("/v1/accounts", &operator).await.status,
+        StatusCode::FORBIDDEN
+    );
     // B disables its staff member; doing it again changes nothing.
     for _ in 0..2 {
         let a = app
@@ -565,6 +576,16 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
     };
     assert_eq!(by("coord.nat"), "cli");
     assert!(by("marc.r").starts_with("account:"));
+    // `audit verify` names the people who acted, from the chain alone.
+    let verify = cli(&app.database_url, &keys, &["audit", "verify"]);
+    assert!(verify.ok(), "{verify:?}");
+    let coordinator_id = by("marc.r").trim_start_matches("account:").to_owned();
+    assert!(
+        verify.stdout.contains(&format!(
+            "Claire D. (account {coordinator_id}, coord.nat): account_activated 1, account_created 1"
+        )),
+        "{verify:?}"
+    );
     assert_books_clean(&app).await;
     app.stop().await;
 }

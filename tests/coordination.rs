@@ -8,10 +8,11 @@
 mod common;
 
 use common::desk::{Browser, Page};
-use common::{Db, TestApp, assert_books_clean};
+use common::{Db, FIRST_NETWORK, TestApp, assert_books_clean, token_body};
 use reqwest::StatusCode;
+use serde_json::json;
 
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 9] = [
     "/desk/coordination",
     "/desk/coordination/structures",
     "/desk/coordination/grants",
@@ -19,6 +20,7 @@ const PAGES: [&str; 8] = [
     "/desk/accounts",
     "/desk/coordination/tokens",
     "/desk/coordination/donor",
+    "/desk/coordination/journal",
     "/desk/coordination/integrity",
 ];
 
@@ -102,6 +104,16 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         grants.text.contains("100 Go") && grants.text.contains("Chaque mois"),
         "{}",
         grants.text
+    );
+    // Both figures as people count them: what is left, and what it allows.
+    let listed = desk.get("/desk/coordination/structures").await;
+    assert!(listed.text.contains("SFR, "), "{}", listed.text);
+    assert!(listed.text.contains(" : 100 Go"), "{}", listed.text);
+    let dashboard = desk.get("/desk/coordination").await;
+    assert!(
+        dashboard.text.contains("100 codes de 1 Go"),
+        "{}",
+        dashboard.text
     );
     desk.post(
         "/desk/coordination/grants",
@@ -261,6 +273,67 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         app.get("/v1/balance", &token).await.status,
         StatusCode::UNAUTHORIZED
     );
+    // Nothing new reaches a deactivated structure: no account, no token,
+    // no grant; each refusal names the structure and changes nothing.
+    let reader = app.token("auditor", None).await;
+    let accounts_before = app.get("/v1/accounts", &app.admin).await.body;
+    let events_before = app.get("/v1/audit/events?limit=500", &reader).await.body;
+    let refusals = [
+        (
+            "/v1/accounts".to_owned(),
+            json!({"role": "structure_manager", "login": "tard.venu",
+                   "display_name": "Tard V.", "structure_id": sid}),
+        ),
+        ("/v1/tokens".to_owned(), token_body("structure", Some(sid))),
+        (
+            format!("/v1/structures/{sid}/grants"),
+            json!({"operator_id": FIRST_NETWORK, "resource": "data_mb", "amount": 1024}),
+        ),
+    ];
+    for (path, body) in refusals {
+        let a = app.post(&path, &app.admin, body).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {a:?}");
+        assert_eq!(a.body["code"], "validation_failed", "{path}: {a:?}");
+        assert!(a.text.contains("structure_id"), "{path}: {a:?}");
+    }
+    desk.post(
+        "/desk/coordination/grants",
+        &[
+            ("csrf", &csrf),
+            ("structure_id", &sid_text),
+            ("operator_id", "1"),
+            ("resource", "data_mb"),
+            ("amount", "1"),
+        ],
+    )
+    .await
+    .assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Cette structure est désactivée",
+    );
+    assert_eq!(
+        app.get("/v1/accounts", &app.admin).await.body,
+        accounts_before
+    );
+    assert_eq!(
+        app.get("/v1/audit/events?limit=500", &reader).await.body,
+        events_before
+    );
+    // The journal tells who did it, and the API names the person too.
+    let journal = desk.get("/desk/coordination/journal").await;
+    journal.assert_says(StatusCode::OK, "Structure désactivée");
+    for line in ["Structure renommée", "Quota attribué", "Amina B."] {
+        assert!(journal.text.contains(line), "{line}: {}", journal.text);
+    }
+    let named = events_before["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "structure_renamed")
+        .unwrap()
+        .clone();
+    assert_eq!(named["actor"], format!("account:{}", coordinator.id));
+    assert_eq!(named["actor_name"], "Amina B.");
     assert_books_clean(&app).await;
     app.stop().await;
 }

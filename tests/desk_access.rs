@@ -71,7 +71,7 @@ fn area(path: &str) -> Area {
         | "/desk/{*rest}" => Area::Open,
         p if p.starts_with("/desk/coordination") => Area::Coordination,
         p if p.starts_with("/desk/accounts") => Area::Accounts,
-        "/desk/" | "/desk/issue" | "/desk/print" => Area::Structure,
+        "/desk/" | "/desk/issue" | "/desk/print" | "/desk/lots" => Area::Structure,
         p if p.starts_with("/desk/vouchers") || p.starts_with("/desk/lots/") => Area::Structure,
         other => panic!("{other}: a new desk route; say whose it is in tests/desk_access.rs"),
     }
@@ -225,6 +225,10 @@ async fn every_desk_route_is_reached_only_by_whom_it_serves(db: Db) {
                     Expect::OkWithout => {
                         assert_eq!(page.status, StatusCode::OK, "{what}: {}", page.text);
                         assert!(!page.text.contains(&serial), "{what} shows A's code");
+                        assert!(
+                            !page.text.contains(&format!("/desk/lots/{lot}\"")),
+                            "{what} shows A's lot"
+                        );
                         assert!(
                             !page.text.contains(&a_staff.login),
                             "{what} shows A's staff"

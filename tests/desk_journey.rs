@@ -310,6 +310,17 @@ async fn the_journey_through_both_desks(db: Db) {
     v.sign_in(&login, "figure.chart", "dashboard-after").await;
     let month = v.text("main table").await;
     assert!(month.contains("SFR 3 0 0 3 10 Go"), "{month}");
+    // The journal says who did it, in words.
+    v.open("/desk/coordination/journal", "main table", "journal")
+        .await;
+    let journal = v.text("main table").await;
+    for line in [
+        "Annulation d'un code Amina B.",
+        "Émission de codes Amina B.",
+        "Compte créé Marc R.",
+    ] {
+        assert!(journal.contains(line), "{line}: {journal}");
+    }
     eprintln!(
         "desk journey: {} pages checked with axe-core, screenshots in {}",
         v.pages,

@@ -297,6 +297,22 @@ async fn a_lot_at_the_desk(db: Db) {
         "{}",
         detail.text
     );
+    // The list of lots, newest first, says what is left of each.
+    let (newer, _) = issue_lot(&app, &token, 2).await;
+    let lots = desk.get("/desk/lots").await;
+    lots.assert_says(StatusCode::OK, "Encore utilisables");
+    let at = |lot: i64| lots.text.find(&format!("/desk/lots/{lot}\"")).unwrap();
+    assert!(at(newer) < at(lot), "{}", lots.text);
+    let figures = |codes: i64, open: i64| {
+        format!(
+            "<td class=\"num\">{codes}</td><td class=\"num\">{open}</td><td class=\"num\">0</td>"
+        )
+    };
+    assert!(lots.text.contains(&figures(2, 2)), "{}", lots.text);
+    assert!(lots.text.contains(&figures(3, 0)), "{}", lots.text);
+    let older = desk.get(&format!("/desk/lots?before={newer}")).await;
+    assert!(!older.text.contains(&format!("/desk/lots/{newer}\"")));
+    assert!(older.text.contains(&format!("/desk/lots/{lot}\"")));
     assert_books_clean(&app).await;
     app.stop().await;
 }

@@ -6,10 +6,25 @@
 use super::{AppError, AppResult, AppState, StructureCaller};
 use crate::domain::check_text;
 use crate::domain::minting::voucher_from_row_id;
-use crate::storage::{LotVoided, VoucherRow};
+use crate::storage::{LotSummary, LotVoided, VoucherRow};
 
 /// Longest reason for voiding a lot.
 pub const MAX_VOID_REASON_CHARS: usize = 200;
+/// Lots on one page of a structure's list.
+pub const LOTS_PER_PAGE: i64 = 50;
+
+/// The caller's lots before lot `before` (the newest when `None`), a page
+/// of them, newest first.
+pub async fn list(
+    state: &AppState,
+    caller: &StructureCaller,
+    before: Option<i64>,
+) -> AppResult<Vec<LotSummary>> {
+    Ok(state
+        .store
+        .structure_lots(caller.structure_id, before, LOTS_PER_PAGE, state.now())
+        .await?)
+}
 
 /// The vouchers of one of the caller's lots; another's is not found.
 pub async fn read(

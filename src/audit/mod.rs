@@ -17,6 +17,7 @@ pub mod chain;
 pub mod donor_report;
 pub mod incremental;
 mod networks;
+pub mod people;
 pub mod reconcile;
 pub mod replay;
 pub mod report;

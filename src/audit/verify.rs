@@ -41,6 +41,8 @@ pub struct Outcome {
     /// The last event's seq and hash.
     pub head: Option<(i64, String)>,
     pub findings: Vec<Finding>,
+    /// The people the chain names as actors, and what each did.
+    pub people: Vec<super::people::PersonActions>,
 }
 
 /// Runs every check over a snapshot.
@@ -77,6 +79,7 @@ pub fn verify_books(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> (Outcom
             .last()
             .map(|e| (e.seq.unwrap_or(0), e.hash.clone().unwrap_or_default())),
         findings,
+        people: super::people::who_did_what(&s.events),
     };
     (outcome, replay)
 }

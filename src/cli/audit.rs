@@ -179,6 +179,12 @@ fn report(snapshot: &Snapshot, keys: &VerifyingKeys, json: bool) -> ExitCode {
             "checked {} events (head seq {seq}, hash {hash}), {} checkpoints, {} vouchers",
             outcome.events, outcome.checkpoints, outcome.vouchers
         );
+        if !outcome.people.is_empty() {
+            println!("people who acted: {}", outcome.people.len());
+            for person in &outcome.people {
+                println!("  {person}");
+            }
+        }
         for f in &outcome.findings {
             println!("FAIL {f}");
         }

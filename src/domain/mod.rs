@@ -120,6 +120,10 @@ pub enum DomainError {
     },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Nothing new (an account, a token, a grant) goes to a deactivated
+    /// structure; its history stays readable.
+    #[error("structure_id: this structure is deactivated")]
+    StructureDeactivated,
     #[error("the voucher is {}", .0.as_str())]
     WrongState(VoucherState),
     #[error("this Idempotency-Key was used with another request")]

@@ -55,6 +55,29 @@ where
     }
 }
 
+/// Who may read the list: the managers above, and auditors, who read
+/// everything (as if they were the coordinator) but change nothing.
+#[derive(Debug)]
+pub struct ListReader(AccountManager);
+
+impl<S> FromRequestParts<S> for ListReader
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let principal = super::extract::principal(parts, &state).await?;
+        match (principal.role, principal.structure_id) {
+            (Role::Admin | Role::Auditor, _) => Ok(Self(AccountManager::Coordinator)),
+            (Role::Structure, Some(id)) => Ok(Self(AccountManager::Structure(id))),
+            _ => Err(Problem::forbidden()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountBody {
@@ -160,15 +183,15 @@ pub struct AccountList {
     pub accounts: Vec<AccountView>,
 }
 
-/// Lists accounts: all of them for an admin token, the structure's own
-/// for a structure token.
+/// Lists accounts: all of them for an admin or auditor token, the
+/// structure's own for a structure token.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     responses((status = 200, body = AccountList), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn list_accounts(
     State(state): State<AppState>,
-    caller: Manager,
+    ListReader(scope): ListReader,
 ) -> ApiResult<Json<AccountList>> {
-    let all = accounts::list(&state.store, caller.manager).await?;
+    let all = accounts::list(&state.store, scope).await?;
     let accounts = all.into_iter().map(AccountView::from).collect();
     Ok(Json(AccountList { accounts }))
 }

@@ -215,7 +215,11 @@ pub struct EventView {
     /// Unix seconds, as hashed.
     pub at_secs: i64,
     pub kind: String,
+    /// `account:N` for a person, `token:N` for a token, `system`…
     pub actor: String,
+    /// The person's name ("Amina B.") when the actor is an account; not
+    /// part of the hash.
+    pub actor_name: Option<String>,
     pub structure_id: Option<i64>,
     pub voucher_id: Option<i64>,
     /// The event's details: JSON text exactly as hashed.
@@ -246,12 +250,13 @@ async fn audit_events(
     let rows = state.store.events_after(after, as_i64(limit)).await?;
     let events: Vec<EventView> = rows
         .into_iter()
-        .map(|e| EventView {
+        .map(|(e, actor_name)| EventView {
             seq: e.seq.unwrap_or(0),
             at: rfc3339(e.at),
             at_secs: e.at,
             kind: e.kind,
             actor: e.actor,
+            actor_name,
             structure_id: e.structure_id,
             voucher_id: e.voucher_id,
             data: e.data,

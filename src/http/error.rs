@@ -330,6 +330,9 @@ impl From<DomainError> for Problem {
                 error.to_string(),
             ),
             DomainError::NotFound(what) => Self::not_found(what),
+            DomainError::StructureDeactivated => {
+                Self::validation("structure_id", error.to_string())
+            }
             DomainError::WrongState(state) => Self::wrong_state(state),
             DomainError::IdempotencyConflict => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -18,7 +18,7 @@ use crate::domain::{Principal, Role};
 use crate::tokens;
 
 /// The caller behind the bearer token, whatever its role.
-async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
+pub(super) async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
     let header = parts
         .headers
         .get(AUTHORIZATION)

@@ -90,7 +90,7 @@ impl Store {
     ) -> Result<Account> {
         let mut tx = self.begin_write().await?;
         if let Some(id) = new.structure_id {
-            super::structures::ensure_structure(&mut tx, id).await?;
+            super::structures::ensure_active_structure(&mut tx, id).await?;
         }
         let inserted = sqlx::query(&format!(
             "INSERT INTO accounts (login, display_name, role, structure_id, activation_hash, \

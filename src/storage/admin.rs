@@ -255,7 +255,7 @@ impl Store {
             super::operators::ensure_operator(&mut tx, id).await?;
         }
         if let Some(id) = structure_id {
-            super::structures::ensure_structure(&mut tx, id).await?;
+            super::structures::ensure_active_structure(&mut tx, id).await?;
         }
         let id: i64 = sqlx::query(
             "INSERT INTO tokens (hash, role, structure_id, operator_id, label, created_at) \
@@ -339,7 +339,7 @@ impl Store {
     /// each month from then on (see `credit_due_grants`).
     pub async fn create_grant(&self, actor: &str, g: &NewGrant, now: i64) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        super::structures::ensure_structure(&mut tx, g.structure_id).await?;
+        super::structures::ensure_active_structure(&mut tx, g.structure_id).await?;
         super::operators::ensure_operator(&mut tx, g.operator_id).await?;
         let next_credit_at = g
             .recurrence

@@ -135,16 +135,44 @@ impl Store {
         Ok(snapshot)
     }
 
-    /// Sealed events after `after`, in chain order.
-    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<EventRow>> {
+    /// Sealed events after `after`, in chain order, each with the display
+    /// name of the person who acted, when a person did.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(EventRow, Option<String>)>> {
         let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT {}, a.display_name FROM events e \
+             LEFT JOIN accounts a ON e.actor = 'account:' || a.id \
+             WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+            prefixed_event_columns()
         ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(event_from_row).collect()
+        named_events(&rows)
+    }
+
+    /// The latest sealed events, before seq `before` when given, newest
+    /// first, each with the name of the person who acted, if one did.
+    pub async fn latest_events(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(EventRow, Option<String>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {}, a.display_name FROM events e \
+             LEFT JOIN accounts a ON e.actor = 'account:' || a.id \
+             WHERE e.seq IS NOT NULL AND e.seq < $1 ORDER BY e.seq DESC LIMIT $2",
+            prefixed_event_columns()
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        named_events(&rows)
     }
 
     /// Sealed events before `to` (Unix seconds), in chain order.
@@ -335,4 +363,20 @@ impl Store {
         }
         Ok(keys)
     }
+}
+
+/// The event columns as `e.id, e.seq, …`, for reads joined with accounts.
+fn prefixed_event_columns() -> String {
+    EVENT_COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Events read with the acting person's `display_name` beside them.
+fn named_events(rows: &[AnyRow]) -> Result<Vec<(EventRow, Option<String>)>> {
+    rows.iter()
+        .map(|r| Ok((event_from_row(r)?, r.try_get("display_name")?)))
+        .collect()
 }

@@ -139,6 +139,29 @@ impl Store {
             .collect()
     }
 
+    /// Each structure's balances, per network and resource, by structure.
+    pub async fn balances_by_structure(&self) -> Result<Vec<(i64, Balance)>> {
+        let rows = sqlx::query(
+            "SELECT structure_id, operator_id, resource, granted, issued, returned, lapsed \
+             FROM balances ORDER BY structure_id, operator_id, resource",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let balance = Balance::new(
+                    r.try_get("operator_id")?,
+                    r.try_get("resource")?,
+                    r.try_get("granted")?,
+                    r.try_get("issued")?,
+                    r.try_get("returned")?,
+                    r.try_get("lapsed")?,
+                );
+                Ok((r.try_get("structure_id")?, balance))
+            })
+            .collect()
+    }
+
     /// Every active structure with the codes it issued since `since` and
     /// its last issue ever, most codes first.
     pub async fn structure_activity(&self, since: i64) -> Result<Vec<StructureActivity>> {

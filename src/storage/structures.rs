@@ -46,6 +46,16 @@ pub(super) async fn ensure_structure(tx: &mut WriteTx, id: i64) -> Result<Option
     Ok(row.try_get("deactivated_at")?)
 }
 
+/// Refuses a write that would give a deactivated structure something new
+/// (an account, a token, a grant): 404 when it does not exist, 422 on
+/// `structure_id` when it was deactivated. Its history stays readable.
+pub(super) async fn ensure_active_structure(tx: &mut WriteTx, id: i64) -> Result<()> {
+    match ensure_structure(tx, id).await? {
+        None => Ok(()),
+        Some(_) => Err(DomainError::StructureDeactivated.into()),
+    }
+}
+
 impl Store {
     /// Renames a structure.
     pub async fn rename_structure(&self, actor: &str, id: i64, name: &str, now: i64) -> Result<()> {

@@ -182,6 +182,7 @@ async fn answer(
                     ..
                 }) => p.invalid_name,
                 AppError::Domain(DomainError::NotFound("structure")) => p.unknown_structure,
+                AppError::Domain(DomainError::StructureDeactivated) => p.structure_deactivated,
                 AppError::Domain(DomainError::Validation { .. }) | AppError::Invalid { .. } => {
                     p.invalid_role
                 }

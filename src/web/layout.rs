@@ -87,6 +87,7 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                                         li { a href="/desk/" { (t.nav_home) } }
                                         li { a href="/desk/issue" { (t.nav_issue) } }
                                         li { a href="/desk/vouchers" { (t.nav_vouchers) } }
+                                        li { a href="/desk/lots" { (chrome.lang.lots().lots_title) } }
                                     }
                                     Nav::Coordination => {
                                         @for (href, label) in chrome.lang.coordination().menu() {

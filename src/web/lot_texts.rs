@@ -33,6 +33,16 @@ pub struct LotTexts {
     pub layout_legend: &'static str,
     pub layout_name: fn(Layout) -> &'static str,
     pub layout_submit: &'static str,
+    // The list of a structure's lots.
+    pub lots_title: &'static str,
+    pub lots_intro: &'static str,
+    pub col_lot: &'static str,
+    pub col_issued: &'static str,
+    pub col_codes: &'static str,
+    pub col_open: &'static str,
+    pub col_redeemed: &'static str,
+    pub no_lots: &'static str,
+    pub older_lots: &'static str,
 }
 
 impl Lang {
@@ -118,6 +128,16 @@ static FR: LotTexts = LotTexts {
         Layout::Receipt => "Imprimante à tickets, 80 mm",
     },
     layout_submit: "Afficher cette mise en page",
+    lots_title: "Lots",
+    lots_intro: "Chaque émission forme un lot, dont le numéro est imprimé sur ses bons. \
+                 Ouvrez un lot pour l’imprimer à nouveau, l’exporter ou l’annuler si la feuille est perdue.",
+    col_lot: "Lot",
+    col_issued: "Émis le",
+    col_codes: "Codes",
+    col_open: "Encore utilisables",
+    col_redeemed: "Utilisés",
+    no_lots: "Aucun lot pour l’instant : les codes émis apparaîtront ici.",
+    older_lots: "Lots plus anciens",
 };
 
 static EN: LotTexts = LotTexts {
@@ -178,4 +198,14 @@ static EN: LotTexts = LotTexts {
         Layout::Receipt => "Receipt printer, 80 mm",
     },
     layout_submit: "Show this layout",
+    lots_title: "Lots",
+    lots_intro: "Each issue makes a lot, whose number is printed on its slips. \
+                 Open a lot to print it again, export it, or void it if the sheet is lost.",
+    col_lot: "Lot",
+    col_issued: "Issued on",
+    col_codes: "Codes",
+    col_open: "Still usable",
+    col_redeemed: "Redeemed",
+    no_lots: "No lot yet: issued codes will show here.",
+    older_lots: "Older lots",
 };

@@ -22,6 +22,7 @@ mod home;
 pub mod i18n;
 mod issue;
 mod layout;
+mod lot_list;
 mod lot_texts;
 mod lots;
 mod people_texts;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(vouchers::void_confirm).post(vouchers::void),
         )
         .route("/desk/print", get(slips::print))
+        .route("/desk/lots", get(lot_list::list))
         .route("/desk/lots/{lot}", get(lots::show))
         .route("/desk/lots/{lot}/export.csv", get(lots::export))
         .route("/desk/lots/{lot}/void", post(lots::void))

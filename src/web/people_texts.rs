@@ -57,6 +57,8 @@ pub struct PeopleTexts {
     pub invalid_name: &'static str,
     pub invalid_role: &'static str,
     pub unknown_structure: &'static str,
+    /// A deactivated structure gets no new account, token or quota.
+    pub structure_deactivated: &'static str,
     pub read_only: &'static str,
 }
 
@@ -155,6 +157,7 @@ fn fr() -> PeopleTexts {
         invalid_name: "Le nom affiché est obligatoire (100 caractères au plus).",
         invalid_role: "Vous ne pouvez pas créer ce type de compte ici.",
         unknown_structure: "Aucune structure ne porte ce numéro.",
+        structure_deactivated: "Cette structure est désactivée : elle ne reçoit plus ni compte, ni jeton, ni quota. Son historique reste consultable.",
         read_only: "Vous consultez cette page en lecture seule.",
     }
 }
@@ -241,6 +244,7 @@ fn en() -> PeopleTexts {
         invalid_name: "The display name is required (100 characters at most).",
         invalid_role: "You may not create this kind of account here.",
         unknown_structure: "No structure has this number.",
+        structure_deactivated: "This structure is deactivated: it gets no new account, token or quota. Its history stays readable.",
         read_only: "You are viewing this page read-only.",
     }
 }

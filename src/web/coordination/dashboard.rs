@@ -13,9 +13,10 @@ use super::{CoordinationTexts, Coordinator};
 use crate::app::AppState;
 use crate::app::dashboard::{self, Dashboard, IDLE_DAYS, year_of};
 use crate::clock::rfc3339;
+use crate::domain::Product;
 use crate::storage::{Operator, PeriodCounts};
 use crate::web::error::DeskResult;
-use crate::web::figures::quantity;
+use crate::web::figures::{allows, quantity};
 use crate::web::home::{network_name, resource_name};
 use crate::web::slips::date_of;
 
@@ -121,12 +122,32 @@ fn network_chart(c: &Coordinator, d: &Dashboard, networks: &BTreeMap<i64, Operat
     html! {
         h2 { (x.per_network_chart) }
         (bars("chart-networks", x.per_network_chart, &labels, &[
-            Series { name: x.redeemed, values: redeemed },
+            Series { name: x.redeemed, values: redeemed.clone() },
         ]))
+        table {
+            caption { (x.per_network_chart) }
+            thead { tr {
+                th scope="col" { (x.network) }
+                th scope="col" class="num" { (x.redeemed) }
+            } }
+            tbody {
+                @for (label, n) in labels.iter().zip(&redeemed) {
+                    tr {
+                        th scope="row" { (label) }
+                        td class="num" { (n) }
+                    }
+                }
+            }
+        }
     }
 }
 
-fn quota_table(c: &Coordinator, d: &Dashboard, networks: &BTreeMap<i64, Operator>) -> Markup {
+fn quota_table(
+    c: &Coordinator,
+    d: &Dashboard,
+    networks: &BTreeMap<i64, Operator>,
+    catalogue: &[Product],
+) -> Markup {
     let (t, x) = (c.lang().texts(), c.texts());
     html! {
         table {
@@ -143,7 +164,11 @@ fn quota_table(c: &Coordinator, d: &Dashboard, networks: &BTreeMap<i64, Operator
                         td { (network_name(networks, b.operator_id)) }
                         th scope="row" { (resource_name(t, &b.resource)) }
                         td class="num" { (quantity(c.lang(), &b.resource, b.granted)) }
-                        td class="num" { strong { (quantity(c.lang(), &b.resource, b.available)) } }
+                        td class="num" {
+                            strong { (quantity(c.lang(), &b.resource, b.available)) }
+                            @let fits = allows(c.lang(), b.operator_id, &b.resource, b.available, catalogue);
+                            @if !fits.is_empty() { br; span class="hint" { (fits) } }
+                        }
                     }
                 }
             }
@@ -179,6 +204,7 @@ fn structures_lists(c: &Coordinator, d: &Dashboard) -> Markup {
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Markup> {
     let d = dashboard::dashboard(&state).await?;
     let networks = crate::app::operators::by_id(&state.store).await?;
+    let catalogue = state.store.list_products().await?;
     let x = c.texts();
     let month = d.months.get(d.current).copied().unwrap_or_default();
     let month_title = (x.month_heading)(&format!(
@@ -206,7 +232,7 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
     let body = html! {
         (counts_table(&c, &month_title, &this_month))
         (counts_table(&c, &(x.year_heading)(year_of(month).unwrap_or_default()), &year_rows))
-        (quota_table(&c, &d, &networks))
+        (quota_table(&c, &d, &networks, &catalogue))
         (monthly_chart(&c, &d))
         (network_chart(&c, &d, &networks))
         (structures_lists(&c, &d))

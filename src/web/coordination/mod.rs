@@ -1,13 +1,14 @@
 //! The coordinator's desk: the dashboard, structures, quotas, operators and
-//! products, tokens, the donor report and the integrity status (accounts
-//! are [`super::accounts`]). Auditors see the same pages without their
-//! forms, and every form refuses them. Each page is a thin adapter over a
+//! products, tokens, the donor report, the journal of who did what and the
+//! integrity status (accounts are [`super::accounts`]). Auditors see the
+//! same pages without their forms, and every form refuses them. Each page is a thin adapter over a
 //! use case of [`crate::app`], as the structure desk is.
 
 mod charts;
 mod dashboard;
 mod donor;
 mod integrity;
+mod journal;
 mod networks;
 mod structures;
 mod texts;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/desk/coordination/donor", get(donor::show))
         .route("/desk/coordination/donor.csv", get(donor::csv))
+        .route("/desk/coordination/journal", get(journal::show))
         .route(
             "/desk/coordination/integrity",
             get(integrity::show).post(integrity::acknowledge),
@@ -171,6 +173,9 @@ impl Coordinator {
                 (c.invalid_field)(what)
             }
             AppError::Domain(DomainError::AlreadyExists(what)) => (c.invalid_field)(what),
+            AppError::Domain(DomainError::StructureDeactivated) => {
+                self.person.lang.people().structure_deactivated.to_owned()
+            }
             _ => return Err(error.into()),
         };
         Ok(notice(t, Notice::Error, &text))

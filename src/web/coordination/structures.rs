@@ -1,6 +1,8 @@
 //! Structures (register, rename, deactivate) and quotas (grant one-off or
 //! monthly, with an optional end), for the coordinator.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -10,15 +12,34 @@ use maud::{Markup, html};
 use super::{Coordinator, field};
 use crate::app::grants::{self, GrantOrder};
 use crate::app::{AppError, AppState, structures};
+use crate::domain::Balance;
 use crate::domain::Recurrence;
 use crate::domain::account_actor;
-use crate::storage::Structure;
+use crate::storage::{Operator, Structure};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::quantity;
 use crate::web::form_fields;
-use crate::web::home::network_name;
+use crate::web::home::{network_name, resource_name};
 
-fn structures_page(c: &Coordinator, all: &[Structure], shown: Option<Markup>) -> Markup {
+/// A structure's quota left, a line per network and resource ("SFR,
+/// Données : 100 Go").
+fn quota_left(c: &Coordinator, balances: &[Balance], networks: &BTreeMap<i64, Operator>) -> Markup {
+    let t = c.lang().texts();
+    html! {
+        @for b in balances {
+            (network_name(networks, b.operator_id)) ", " (resource_name(t, &b.resource)) " : "
+            (quantity(c.lang(), &b.resource, b.available)) br;
+        }
+    }
+}
+
+fn structures_page(
+    c: &Coordinator,
+    all: &[Structure],
+    balances: &BTreeMap<i64, Vec<Balance>>,
+    networks: &BTreeMap<i64, Operator>,
+    shown: Option<Markup>,
+) -> Markup {
     let x = c.texts();
     let csrf = &c.person.csrf_token;
     html! {
@@ -30,6 +51,7 @@ fn structures_page(c: &Coordinator, all: &[Structure], shown: Option<Markup>) ->
                 th scope="col" { (x.structure_name) }
                 th scope="col" { (x.external_ref) }
                 th scope="col" { (x.state) }
+                th scope="col" { (x.left) }
                 @if c.may_change { th scope="col" { (x.rename) } th scope="col" { (x.deactivate) } }
             } }
             tbody {
@@ -39,6 +61,7 @@ fn structures_page(c: &Coordinator, all: &[Structure], shown: Option<Markup>) ->
                         th scope="row" { (s.name) }
                         td { (s.external_ref.as_deref().unwrap_or_default()) }
                         td { (if s.active { x.active } else { x.deactivated }) }
+                        td { (quota_left(c, balances.get(&s.id).map_or(&[][..], Vec::as_slice), networks)) }
                         @if c.may_change {
                             td {
                                 form method="post" action=(format!("/desk/coordination/structures/{}/rename", s.id)) class="inline" {
@@ -88,7 +111,12 @@ async fn render(
     shown: Option<Markup>,
 ) -> DeskResult<Response> {
     let all = state.store.list_structures().await?;
-    let body = structures_page(c, &all, shown);
+    let mut balances: BTreeMap<i64, Vec<Balance>> = BTreeMap::new();
+    for (id, b) in state.store.balances_by_structure().await? {
+        balances.entry(id).or_default().push(b);
+    }
+    let networks = crate::app::operators::by_id(&state.store).await?;
+    let body = structures_page(c, &all, &balances, &networks, shown);
     Ok((status, c.page(uri, c.texts().structures, "", body)).into_response())
 }
 

@@ -10,6 +10,7 @@ pub struct CoordinationTexts {
     pub accounts: &'static str,
     pub tokens: &'static str,
     pub donor: &'static str,
+    pub journal: &'static str,
     pub integrity: &'static str,
     pub read_only: &'static str,
     // Dashboard.
@@ -112,7 +113,7 @@ pub struct CoordinationTexts {
 
 impl CoordinationTexts {
     /// The coordinator's menu: address and words.
-    pub fn menu(&self) -> [(&'static str, &'static str); 8] {
+    pub fn menu(&self) -> [(&'static str, &'static str); 9] {
         [
             ("/desk/coordination", self.dashboard),
             ("/desk/coordination/structures", self.structures),
@@ -121,6 +122,7 @@ impl CoordinationTexts {
             ("/desk/accounts", self.accounts),
             ("/desk/coordination/tokens", self.tokens),
             ("/desk/coordination/donor", self.donor),
+            ("/desk/coordination/journal", self.journal),
             ("/desk/coordination/integrity", self.integrity),
         ]
     }
@@ -143,6 +145,7 @@ static FR: CoordinationTexts = CoordinationTexts {
     accounts: "Comptes",
     tokens: "Jetons d’accès",
     donor: "Rapport donateur",
+    journal: "Journal",
     integrity: "Intégrité",
     read_only: "Vous consultez cette page en lecture seule.",
     month_heading: |m| format!("Ce mois-ci ({m})"),
@@ -248,6 +251,7 @@ static EN: CoordinationTexts = CoordinationTexts {
     accounts: "Accounts",
     tokens: "Access tokens",
     donor: "Donor report",
+    journal: "Journal",
     integrity: "Integrity",
     read_only: "You are viewing this page read-only.",
     month_heading: |m| format!("This month ({m})"),
