@@ -226,6 +226,74 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         app.issue(&token, "data-5gb", 1).await.status,
         StatusCode::CREATED
     );
+    // A product of half a Go for basic phones, added at the desk in Go as
+    // people count it, then changed; its network stays its own.
+    let product =
+        |id: &'static str, operator: &'static str, amount: &'static str, label: &'static str| {
+            [
+                ("id", id),
+                ("operator_id", operator),
+                ("kind", "data"),
+                ("amount", amount),
+                ("validity_days", "15"),
+                ("code_validity_days", "90"),
+                ("label_fr", label),
+                ("label_en", "512 MB of mobile data"),
+                ("format", "pin"),
+                ("active", "yes"),
+            ]
+        };
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(product(
+        "data-512mb",
+        "1",
+        "0,5",
+        "512 Mo de données internet",
+    ));
+    desk.post("/desk/coordination/products", &fields)
+        .await
+        .assert_says(StatusCode::OK, "Le catalogue est à jour");
+    let saved = |body: &serde_json::Value| {
+        body["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "data-512mb")
+            .cloned()
+            .unwrap()
+    };
+    let made = saved(&app.get("/v1/products", &app.admin).await.body);
+    assert_eq!(
+        (
+            made["amount"].clone(),
+            made["format"].clone(),
+            made["resource"].clone()
+        ),
+        (json!(512), json!("pin"), json!("data_mb")),
+        "{made}"
+    );
+    let issued = app.issue(&token, "data-512mb", 1).await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
+    let form = desk.get("/desk/coordination/products/data-512mb").await;
+    form.assert_says(StatusCode::OK, "value=\"0,5\"");
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(product("data-512mb", "1", "0,5", "Un demi-Go d’internet"));
+    desk.post("/desk/coordination/products", &fields)
+        .await
+        .assert_says(StatusCode::OK, "Le catalogue est à jour");
+    let changed = saved(&app.get("/v1/products", &app.admin).await.body);
+    assert_eq!(changed["label_fr"], "Un demi-Go d’internet");
+    for (operator, amount) in [("2", "0,5"), ("1", "beaucoup"), ("1", "0")] {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(product("data-512mb", operator, amount, "Autre"));
+        desk.post("/desk/coordination/products", &fields)
+            .await
+            .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Vérifiez le champ");
+    }
+    assert_eq!(
+        saved(&app.get("/v1/products", &app.admin).await.body),
+        changed
+    );
     let report = desk.get("/desk/coordination/donor?operator_id=1").await;
     report.assert_says(StatusCode::OK, "Rapport pour SFR");
     assert!(

@@ -97,6 +97,7 @@ fn fill(path: &str, t: &Targets) -> String {
             "{action}" => "deactivate".into(),
             "{id}" if path.contains("/accounts/") => t.staff_id.to_string(),
             "{id}" if path.contains("/tokens/") => t.token_id.to_string(),
+            "{id}" if path.contains("/products/") => "data-1gb".into(),
             "{id}" => t.structure_id.to_string(),
             other => other.to_owned(),
         };

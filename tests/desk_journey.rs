@@ -296,6 +296,7 @@ async fn the_journey_through_both_desks(db: Db) {
     v.check("lot-voided").await;
     v.open("/desk/vouchers?state=voided", "main h1", "vouchers-voided")
         .await;
+    v.open("/desk/lots", "main table", "lots").await;
     v.open(&first, "ul.history", "voucher-voided").await;
     let history = v.text("ul.history").await;
     assert!(

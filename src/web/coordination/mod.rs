@@ -4,6 +4,7 @@
 //! same pages without their forms, and every form refuses them. Each page is a thin adapter over a
 //! use case of [`crate::app`], as the structure desk is.
 
+mod catalogue;
 mod charts;
 mod dashboard;
 mod donor;
@@ -49,6 +50,8 @@ pub fn router() -> Router<AppState> {
             "/desk/coordination/networks",
             get(networks::list).post(networks::add_operator),
         )
+        .route("/desk/coordination/products", post(catalogue::save))
+        .route("/desk/coordination/products/{id}", get(catalogue::edit))
         .route(
             "/desk/coordination/products/{id}/{action}",
             post(networks::product),

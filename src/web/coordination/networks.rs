@@ -15,7 +15,7 @@ use crate::web::form_fields;
 use crate::web::home::network_name;
 use crate::web::slips::product_words;
 
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     c: &Coordinator,
     uri: &Uri,
@@ -77,6 +77,8 @@ async fn render(
                         td { (if p.active { x.yes } else { x.no }) }
                         @if c.may_change {
                             td {
+                                a href=(format!("/desk/coordination/products/{}", p.id)) aria-label=(format!("{} — {}", x.col_change, p.id)) { (x.col_change) }
+                                " "
                                 form method="post" action=(format!("/desk/coordination/products/{}/{}", p.id, if p.active { "withdraw" } else { "offer" })) class="inline" {
                                     input type="hidden" name="csrf" value=(c.person.csrf_token);
                                     @let label = if p.active { x.withdraw } else { x.offer };
@@ -87,6 +89,10 @@ async fn render(
                     }
                 }
             }
+        }
+        @if c.may_change {
+            h2 { (super::catalogue::new_product_heading(c.lang())) }
+            (super::catalogue::product_form(c, &networks, None))
         }
     };
     Ok((status, c.page(uri, x.networks, "", body)).into_response())
