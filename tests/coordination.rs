@@ -320,9 +320,17 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         .get("/desk/coordination")
         .await
         .assert_says(StatusCode::NOT_FOUND, "introuvable");
+    // Asked once more, saying what it does; nothing is done until confirmed.
     desk.post(
         &format!("/desk/coordination/structures/{sid}/deactivate"),
         &[("csrf", &csrf)],
+    )
+    .await
+    .assert_says(StatusCode::OK, "Cela ne peut pas être défait.");
+    assert_eq!(staff_desk.get("/desk/").await.status, StatusCode::OK);
+    desk.post(
+        &format!("/desk/coordination/structures/{sid}/deactivate"),
+        &[("csrf", &csrf), ("confirm", "yes")],
     )
     .await
     .assert_says(StatusCode::OK, "La structure est désactivée");
@@ -474,3 +482,79 @@ async fn auditors_read_the_coordinators_desk_and_change_nothing(db: Db) {
     app.stop().await;
 }
 both!(auditors_read_the_coordinators_desk_and_change_nothing);
+
+/// An integrity alarm at the desk: the coordinator and the auditor see it,
+/// with its moment in words and its findings; only the coordinator
+/// acknowledges it, and that is on record under their name.
+async fn an_alarm_is_read_and_acknowledged_at_the_desk(db: Db) {
+    // 2027-01-15 08:00 UTC; the service's own periodic check stays away.
+    let clock = relay_topup::clock::ManualClock::new(1_800_000_000);
+    let limits = relay_topup::config::Limits {
+        integrity_check_secs: 365 * 86_400,
+        ..common::test_limits()
+    };
+    let Some(app) = TestApp::spawn_with(db, limits, Some(clock)).await else {
+        return;
+    };
+    let (sid, _) = app.funded_structure("Centre social", 1024).await;
+    let coordinator = app.person(&app.admin, "coordinator", None).await;
+    let auditor = app.person(&app.admin, "auditor", None).await;
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "UPDATE balances SET granted = granted + 7 WHERE structure_id = {sid}"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    <sqlx::AnyConnection as sqlx::Connection>::close(conn)
+        .await
+        .unwrap();
+    let state = &app.running().state;
+    let checked = relay_topup::integrity::check_incremental(state, &mut Default::default()).await;
+    assert!(checked.unwrap().alarm_id.is_some());
+
+    let mut reader = Browser::sign_in_as(&app, &auditor).await;
+    let seen = reader.get("/desk/coordination/integrity").await;
+    seen.assert_says(StatusCode::OK, "Une alerte d’intégrité est ouverte");
+    assert!(
+        seen.text.contains("15 janvier 2027 08:00 UTC"),
+        "{}",
+        seen.text
+    );
+    let finding = format!(
+        "balances structure {sid} operator 1 data_mb : running total differs from the events \
+         (attendu 1024, trouvé 1031) [balance.granted]"
+    );
+    assert!(seen.text.contains(&finding), "{}", seen.text);
+    assert!(
+        !seen.text.contains("J’ai pris connaissance"),
+        "{}",
+        seen.text
+    );
+
+    let mut desk = Browser::sign_in_as(&app, &coordinator).await;
+    let csrf = desk.csrf_on("/desk/coordination/integrity").await;
+    desk.post("/desk/coordination/integrity", &[("csrf", &csrf)])
+        .await
+        .assert_says(StatusCode::OK, "1 alerte(s) prise(s) en compte");
+    let events = app
+        .get(
+            "/v1/audit/events?limit=500",
+            &app.token("auditor", None).await,
+        )
+        .await;
+    let acknowledged = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "integrity_acknowledged")
+        .cloned()
+        .unwrap();
+    assert_eq!(acknowledged["actor"], format!("account:{}", coordinator.id));
+    assert_eq!(acknowledged["actor_name"], "Amina B.");
+    app.stop().await;
+}
+both!(an_alarm_is_read_and_acknowledged_at_the_desk);

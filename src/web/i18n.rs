@@ -63,16 +63,9 @@ pub struct Texts {
     pub notice_info: &'static str,
 
     pub sign_in_title: &'static str,
-    pub sign_in_intro: &'static str,
-    pub sign_in_token_label: &'static str,
-    pub sign_in_token_hint: &'static str,
     pub sign_in_submit: &'static str,
     pub signed_out_notice: &'static str,
     pub session_expired_notice: &'static str,
-    /// The one refusal for every token that cannot open the desk, whatever
-    /// the reason, so the page never tells whether a token exists or which
-    /// role it has.
-    pub sign_in_refused: &'static str,
     /// Too many sign-in attempts, given the seconds to wait.
     pub sign_in_throttled: fn(u64) -> String,
 
@@ -221,6 +214,19 @@ impl Texts {
             .unwrap_or_default();
         format!("{} {month} {}", date.day(), date.year())
     }
+
+    /// `20 février 2026 14:05 UTC`: a moment, from Unix seconds.
+    pub fn date_time(&self, at_secs: i64) -> String {
+        match time::OffsetDateTime::from_unix_timestamp(at_secs) {
+            Ok(t) => format!(
+                "{} {:02}:{:02} UTC",
+                self.date(t.date()),
+                t.hour(),
+                t.minute()
+            ),
+            Err(_) => at_secs.to_string(),
+        }
+    }
 }
 
 fn plural(n: i64, one: &'static str, many: &'static str) -> &'static str {
@@ -251,14 +257,9 @@ pub static FR: Texts = Texts {
     notice_info: "Information :",
 
     sign_in_title: "Connexion au guichet",
-    sign_in_intro: "Connectez-vous avec le jeton de votre structure, remis par le coordinateur.",
-    sign_in_token_label: "Jeton de la structure",
-    sign_in_token_hint: "Il commence par « rtk_ ». Ne le communiquez à personne.",
     sign_in_submit: "Se connecter",
     signed_out_notice: "Vous êtes déconnecté.",
     session_expired_notice: "Votre session a expiré ou a été fermée : reconnectez-vous.",
-    sign_in_refused: "Ce jeton ne permet pas d’ouvrir le guichet : il est inconnu, a été révoqué, \
-        ou n’est pas celui d’une structure. Vérifiez-le ou demandez-en un nouveau au coordinateur.",
     sign_in_throttled: |secs| {
         format!(
             "Trop de tentatives de connexion depuis ce réseau en peu de temps. \
@@ -443,14 +444,9 @@ pub static EN: Texts = Texts {
     notice_info: "Note:",
 
     sign_in_title: "Sign in to the desk",
-    sign_in_intro: "Sign in with your structure's token, given to you by the coordinator.",
-    sign_in_token_label: "Structure token",
-    sign_in_token_hint: "It starts with \u{201c}rtk_\u{201d}. Never share it.",
     sign_in_submit: "Sign in",
     signed_out_notice: "You are signed out.",
     session_expired_notice: "Your session has expired or was closed: please sign in again.",
-    sign_in_refused: "This token cannot open the desk: it is unknown, has been revoked, \
-        or is not a structure's token. Check it or ask the coordinator for a new one.",
     sign_in_throttled: |secs| {
         format!(
             "Too many sign-in attempts from this network in a short time. \

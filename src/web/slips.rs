@@ -161,7 +161,7 @@ pub enum Layout {
     /// Eight slips per A4 sheet, 2 × 4.
     #[default]
     A4Sheet,
-    /// Twenty-four labels per A4 sheet, 3 × 8 (70 × 37 mm).
+    /// Twenty-four labels per A4 sheet, 3 × 8 (70 × 36 mm).
     Labels,
     /// One slip after another on an 80 mm receipt roll.
     Receipt,

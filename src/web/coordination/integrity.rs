@@ -9,11 +9,24 @@ use maud::{Markup, html};
 
 use super::Coordinator;
 use crate::app::AppState;
-use crate::clock::rfc3339;
 use crate::domain::account_actor;
 use crate::web::error::DeskResult;
 use crate::web::form_fields;
 use crate::web::layout::{Notice, notice};
+
+/// A finding as a line to read: where, what, and the figures, with its
+/// check's name for whoever looks into it.
+fn finding_words(c: &Coordinator, f: &serde_json::Value) -> String {
+    let text = |k: &str| f.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    if let Some(plain) = f.as_str() {
+        return plain.to_owned();
+    }
+    let mut line = format!("{} {} : {}", text("table"), text("row"), text("detail"));
+    if !text("expected").is_empty() || !text("found").is_empty() {
+        line.push_str(&(c.texts().expected_found)(text("expected"), text("found")));
+    }
+    format!("{line} [{}]", text("check"))
+}
 
 async fn render(
     state: &AppState,
@@ -30,7 +43,7 @@ async fn render(
         .and_then(|a| serde_json::from_str::<Vec<serde_json::Value>>(&a.findings).ok())
         .unwrap_or_default()
         .iter()
-        .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned))
+        .map(|f| finding_words(c, f))
         .collect();
     let body = html! {
         @if let Some(n) = shown { (n) }
@@ -38,7 +51,7 @@ async fn render(
             None => { (notice(t, Notice::Done, x.integrity_ok)) }
             Some(a) => {
                 (notice(t, Notice::Error, x.integrity_alarm))
-                p { (rfc3339(a.raised_at)) }
+                p { (t.date_time(a.raised_at)) }
                 h2 { (x.findings) }
                 ul { @for f in &findings { li { code { (f) } } } }
                 @if c.may_change {

@@ -147,19 +147,6 @@ impl JournalTexts {
     }
 }
 
-/// The date and time of an event, in UTC.
-fn when(lang: Lang, at: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(at) {
-        Ok(t) => format!(
-            "{} {:02}:{:02} UTC",
-            lang.texts().date(t.date()),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => at.to_string(),
-    }
-}
-
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
     let j = JournalTexts::of(c.lang());
     // A page starts before a seq; anything else reads as the first page.
@@ -185,7 +172,7 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
                 tbody {
                     @for (e, person) in &events {
                         tr {
-                            td { (when(c.lang(), e.at)) }
+                            td { (c.lang().texts().date_time(e.at)) }
                             td { (j.kind(&e.kind)) }
                             td { (j.actor(&e.actor, person.as_deref())) }
                             td { (e.structure_id.map(|n| n.to_string()).unwrap_or_default()) }

@@ -178,12 +178,42 @@ pub async fn change(
         )
         .await
         .map(|()| x.renamed_notice.to_owned()),
+        "deactivate" if field(&fields, "confirm") != "yes" => {
+            return confirm_deactivation(&state, &c, &uri, id).await;
+        }
         "deactivate" => structures::deactivate(&state, &actor, id)
             .await
             .map(|()| x.deactivated_notice.to_owned()),
         _ => return Err(DeskError::not_found()),
     };
     after(&state, &c, &uri, done).await
+}
+
+/// Deactivating cannot be undone and signs people out at once: it is
+/// asked once more, saying what it does, before it is done.
+async fn confirm_deactivation(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    id: i64,
+) -> DeskResult<Response> {
+    let x = c.texts();
+    let structure = state
+        .store
+        .get_structure(id)
+        .await?
+        .filter(|s| s.active)
+        .ok_or_else(DeskError::not_found)?;
+    let body = html! {
+        p { ((x.deactivate_confirm)(&structure.name)) }
+        form method="post" action=(format!("/desk/coordination/structures/{id}/deactivate")) class="stack" {
+            input type="hidden" name="csrf" value=(c.person.csrf_token);
+            input type="hidden" name="confirm" value="yes";
+            button type="submit" class="danger" { (x.deactivate_yes) }
+        }
+        p { a href="/desk/coordination/structures" { (x.keep_structure) } }
+    };
+    Ok((StatusCode::OK, c.page(uri, x.deactivate, "", body)).into_response())
 }
 
 async fn grants_page(

@@ -48,6 +48,9 @@ pub struct CoordinationTexts {
     pub registered_notice: fn(i64) -> String,
     pub renamed_notice: &'static str,
     pub deactivated_notice: &'static str,
+    pub deactivate_confirm: fn(&str) -> String,
+    pub deactivate_yes: &'static str,
+    pub keep_structure: &'static str,
     pub number: &'static str,
     // Grants.
     pub structure: &'static str,
@@ -104,6 +107,7 @@ pub struct CoordinationTexts {
     pub integrity_ok: &'static str,
     pub integrity_alarm: &'static str,
     pub findings: &'static str,
+    pub expected_found: fn(&str, &str) -> String,
     pub acknowledge: &'static str,
     pub acknowledged_notice: fn(u64) -> String,
     pub last_check: fn(i64, i64) -> String,
@@ -184,6 +188,15 @@ static FR: CoordinationTexts = CoordinationTexts {
     registered_notice: |id| format!("La structure est enregistrée sous le numéro {id}."),
     renamed_notice: "La structure est renommée.",
     deactivated_notice: "La structure est désactivée : ses membres ne peuvent plus se connecter et ses jetons sont révoqués.",
+    deactivate_confirm: |name| {
+        format!(
+            "Désactiver « {name} » ? Ses membres seront déconnectés et ne pourront plus se connecter, \
+             ses jetons seront révoqués et elle ne recevra plus de quota. Son historique reste consultable. \
+             Cela ne peut pas être défait."
+        )
+    },
+    deactivate_yes: "Oui, désactiver la structure",
+    keep_structure: "Non, revenir aux structures",
     number: "N°",
     structure: "Structure",
     amount_data: "Données (Go)",
@@ -235,6 +248,7 @@ static FR: CoordinationTexts = CoordinationTexts {
     integrity_ok: "Aucune alerte : les comptes et l’historique concordent.",
     integrity_alarm: "Une alerte d’intégrité est ouverte : l’émission et l’utilisation des codes sont suspendues.",
     findings: "Constats",
+    expected_found: |e, f| format!(" (attendu {e}, trouvé {f})"),
     acknowledge: "J’ai pris connaissance de l’alerte",
     acknowledged_notice: |n| format!("{n} alerte(s) prise(s) en compte. Le service reprend."),
     last_check: |signed, head| {
@@ -289,6 +303,15 @@ static EN: CoordinationTexts = CoordinationTexts {
     registered_notice: |id| format!("The structure is registered as number {id}."),
     renamed_notice: "The structure is renamed.",
     deactivated_notice: "The structure is deactivated: its people can no longer sign in and its tokens are revoked.",
+    deactivate_confirm: |name| {
+        format!(
+            "Deactivate \u{201c}{name}\u{201d}? Its people will be signed out and unable to sign in, \
+             its tokens revoked, and it will get no more quota. Its history stays readable. \
+             This cannot be undone."
+        )
+    },
+    deactivate_yes: "Yes, deactivate the structure",
+    keep_structure: "No, back to the structures",
     number: "No.",
     structure: "Structure",
     amount_data: "Data (GB)",
@@ -340,6 +363,7 @@ static EN: CoordinationTexts = CoordinationTexts {
     integrity_ok: "No alarm: the books and the history agree.",
     integrity_alarm: "An integrity alarm is open: issuing and redemption are halted.",
     findings: "Findings",
+    expected_found: |e, f| format!(" (expected {e}, found {f})"),
     acknowledge: "I have taken note of the alarm",
     acknowledged_notice: |n| format!("{n} alarm(s) acknowledged. The service resumes."),
     last_check: |signed, head| format!("History: {head} events, signed up to no. {signed}."),
