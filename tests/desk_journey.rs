@@ -15,9 +15,11 @@ mod common;
 use std::path::PathBuf;
 
 use common::chromium::{
-    BROWSER_TURN, Driver, assert_accessible, axe_source, browser_available, scan, wait_for,
+    BROWSER_TURN, Driver, assert_accessible, axe_source, browser_available, scan, scan_pdf,
+    wait_for,
 };
 use common::{Db, PERSON_PASSWORD, TestApp};
+use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
 use fantoccini::{Client, Locator};
 
 /// A browser on the app, with the pages it has checked and kept.
@@ -268,6 +270,38 @@ async fn the_journey_through_both_desks(db: Db) {
         assert_eq!(
             read, codes,
             "{layout}: every slip's QR code reads back as its code"
+        );
+        // Printed on its paper at its real size (the labels' QR codes are
+        // the smallest), then read back from the page as a printer at
+        // 150 dpi would put it on paper.
+        let (width_cm, height_cm) = if layout == "receipt" {
+            (8.0, 29.7)
+        } else {
+            (21.0, 29.7)
+        };
+        let paper = PrintConfiguration::builder()
+            .size(PrintSize {
+                width: width_cm,
+                height: height_cm,
+            })
+            .margins(PrintMargins {
+                top: 0.0,
+                bottom: 0.0,
+                left: 0.0,
+                right: 0.0,
+            })
+            .shrink_to_fit(false)
+            .background(true)
+            .build()
+            .unwrap();
+        let pdf = v.client.print(paper).await.unwrap();
+        let pdf_path = v.dir.join(format!("print-{layout}.pdf"));
+        std::fs::write(&pdf_path, pdf).unwrap();
+        let mut printed = scan_pdf(&pdf_path, 150);
+        printed.sort();
+        assert_eq!(
+            printed, codes,
+            "{layout}: every printed slip's QR code reads back as its code"
         );
     }
 

@@ -2,7 +2,8 @@
 //! browser tests: starting them, waiting for elements, reading QR codes
 //! back with zbarimg, and checking pages with axe-core.
 //!
-//! They need Debian's `chromium`, `chromium-driver` and `zbar-tools`, and
+//! They need Debian's `chromium`, `chromium-driver`, `zbar-tools` and
+//! `poppler-utils` (pdftoppm, to read printed pages back), and
 //! axe-core from the npm registry (`scripts/test` fetches it into
 //! `target/axe-core`). Without them the browser tests print what is
 //! missing and pass, unless RELAY_TOPUP_REQUIRE_BROWSER=1 (as in CI).
@@ -30,14 +31,17 @@ pub fn installed(program: &str, arg: &str) -> bool {
 pub fn browser_available() -> bool {
     let ok = installed("chromium", "--version")
         && installed("chromedriver", "--version")
-        && installed("zbarimg", "--version");
+        && installed("zbarimg", "--version")
+        && installed("pdftoppm", "-v");
     if !ok {
         if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
-            panic!("{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver or zbarimg is missing");
+            panic!(
+                "{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver, zbarimg or pdftoppm is missing"
+            );
         }
         super::note_skipped(
             "browser",
-            "chromium not installed (apt-get install chromium chromium-driver zbar-tools)",
+            "chromium not installed (apt-get install chromium chromium-driver zbar-tools poppler-utils)",
         );
     }
     ok
@@ -155,6 +159,46 @@ pub fn scan(path: &std::path::Path) -> String {
         path.display()
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Every code zbarimg reads on the pages of a PDF, rendered at `dpi` as
+/// a printer would (pdftoppm, one PNG per page next to the PDF).
+pub fn scan_pdf(pdf: &std::path::Path, dpi: u32) -> Vec<String> {
+    let prefix = pdf.with_extension("");
+    let out = Command::new("pdftoppm")
+        .args(["-png", "-r", &dpi.to_string()])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pdftoppm {}: {out:?}", pdf.display());
+    let stem = prefix.file_name().unwrap().to_string_lossy().into_owned();
+    let mut pages: Vec<_> = std::fs::read_dir(pdf.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("{stem}-")) && name.ends_with(".png")
+        })
+        .collect();
+    pages.sort();
+    assert!(!pages.is_empty(), "no page rendered from {}", pdf.display());
+    let mut codes = Vec::new();
+    for page in &pages {
+        let out = Command::new("zbarimg")
+            .args(["--raw", "-q"])
+            .arg(page)
+            .output()
+            .unwrap();
+        codes.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    codes
 }
 
 /// Where axe-core's browser build is: `RELAY_TOPUP_AXE_JS`, or where
