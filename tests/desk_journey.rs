@@ -356,6 +356,41 @@ async fn the_journey_through_both_desks(db: Db) {
     ] {
         assert!(journal.contains(line), "{line}: {journal}");
     }
+    // Deactivating is asked once more; the question is a page too.
+    v.open(
+        "/desk/coordination/structures",
+        "main table",
+        "structures-after",
+    )
+    .await;
+    v.click("form[action$='/deactivate'] button").await;
+    wait_for(&v.client, "main form button.danger").await;
+    v.check("deactivate-confirm").await;
+    v.sign_out().await;
+
+    // An auditor reads the same pages, without their forms.
+    let made = app.create_account(&app.admin, "auditor", None).await;
+    let auditor_login = made.body["login"].as_str().unwrap().to_owned();
+    v.activate(
+        made.body["activation_code"].as_str().unwrap(),
+        "activate-auditor",
+    )
+    .await;
+    v.sign_in(&auditor_login, "figure.chart", "auditor-dashboard")
+        .await;
+    for (path, name) in [
+        ("/desk/coordination/structures", "auditor-structures"),
+        ("/desk/coordination/grants", "auditor-grants"),
+        ("/desk/coordination/networks", "auditor-networks"),
+        ("/desk/coordination/products/data-1gb", "auditor-product"),
+        ("/desk/accounts", "auditor-accounts"),
+        ("/desk/coordination/tokens", "auditor-tokens"),
+        ("/desk/coordination/donor", "auditor-donor-report"),
+        ("/desk/coordination/journal", "auditor-journal"),
+        ("/desk/coordination/integrity", "auditor-integrity"),
+    ] {
+        v.open(path, "main h1", name).await;
+    }
     eprintln!(
         "desk journey: {} pages checked with axe-core, screenshots in {}",
         v.pages,
