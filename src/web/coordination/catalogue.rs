@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -15,10 +14,9 @@ use maud::{Markup, html};
 use super::{Coordinator, field};
 use crate::app::{AppError, AppState, operators};
 use crate::code::Format;
-use crate::domain::{Product, account_actor};
+use crate::domain::Product;
 use crate::storage::Operator;
 use crate::web::error::{DeskError, DeskResult};
-use crate::web::form_fields;
 use crate::web::i18n::Lang;
 
 const MB_PER_GB: i64 = 1024;
@@ -219,7 +217,9 @@ pub fn product_form(
 }
 
 /// The product a filled form describes, or the field that does not fit.
-fn product_from(fields: &std::collections::HashMap<String, String>) -> Result<Product, AppError> {
+pub(super) fn product_from(
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<Product, AppError> {
     let number = |name: &'static str| {
         field(fields, name)
             .parse::<i64>()
@@ -259,29 +259,6 @@ fn product_from(fields: &std::collections::HashMap<String, String>) -> Result<Pr
     };
     product.check()?;
     Ok(product)
-}
-
-/// Adds a product, or changes the one with the same id.
-pub async fn save(
-    State(state): State<AppState>,
-    c: Coordinator,
-    uri: Uri,
-    body: Bytes,
-) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
-    let actor = account_actor(c.person.account.id);
-    let done = async {
-        let product = product_from(&fields)?;
-        state
-            .store
-            .upsert_product(&actor, &product, state.now())
-            .await?;
-        Ok(c.done(c.texts().product_saved))
-    }
-    .await;
-    let (status, shown) = c.outcome(done)?;
-    super::networks::render(&state, &c, &uri, status, Some(shown)).await
 }
 
 /// One product's form, filled.

@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
             "/desk/coordination/networks",
             get(networks::list).post(networks::add_operator),
         )
-        .route("/desk/coordination/products", post(catalogue::save))
+        .route("/desk/coordination/products", post(networks::save_product))
         .route("/desk/coordination/products/{id}", get(catalogue::edit))
         .route(
             "/desk/coordination/products/{id}/{action}",

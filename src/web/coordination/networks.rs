@@ -156,3 +156,26 @@ pub async fn add_operator(
     let (status, shown) = c.outcome(done)?;
     render(&state, &c, &uri, status, Some(shown)).await
 }
+
+/// Adds a product, or changes the one with the same id.
+pub async fn save_product(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = form_fields(&body);
+    c.check_form(&fields)?;
+    let actor = account_actor(c.person.account.id);
+    let done = async {
+        let product = super::catalogue::product_from(&fields)?;
+        state
+            .store
+            .upsert_product(&actor, &product, state.now())
+            .await?;
+        Ok(c.done(c.texts().product_saved))
+    }
+    .await;
+    let (status, shown) = c.outcome(done)?;
+    render(&state, &c, &uri, status, Some(shown)).await
+}
