@@ -41,13 +41,18 @@ pub struct Outcome {
     /// The last event's seq and hash.
     pub head: Option<(i64, String)>,
     pub findings: Vec<Finding>,
-    /// The people the chain names as actors, and what each did.
+    /// The people the chain names as actors, and what each did (filled by
+    /// [`verify`] only).
     pub people: Vec<super::people::PersonActions>,
 }
 
 /// Runs every check over a snapshot.
 pub fn verify(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> Outcome {
-    verify_books(s, keys, scope).0
+    let mut outcome = verify_books(s, keys, scope).0;
+    // Who did what is for people reading the verification, not for the
+    // service's periodic check, which runs verify_books alone.
+    outcome.people = super::people::who_did_what(&s.events);
+    outcome
 }
 
 /// Runs every check over a snapshot, and gives back the replayed events
@@ -79,7 +84,7 @@ pub fn verify_books(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> (Outcom
             .last()
             .map(|e| (e.seq.unwrap_or(0), e.hash.clone().unwrap_or_default())),
         findings,
-        people: super::people::who_did_what(&s.events),
+        people: Vec::new(),
     };
     (outcome, replay)
 }

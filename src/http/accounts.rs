@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{AdminOrStructure, ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, principal};
 use crate::app::AppState;
 use crate::app::accounts::{self, AccountOrder, CodeTerms, WithCode};
 use crate::clock::rfc3339;
@@ -26,6 +26,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_account, list_accounts))
         .routes(routes!(disable_account))
         .routes(routes!(reset_account))
+}
+
+/// Whose accounts a token reaches: an admin token all of them (the
+/// coordinator), a structure token its own staff; an auditor's reads all,
+/// as if it were the coordinator's, where `auditors_read`. Any other token
+/// is refused (403).
+fn reach(principal: &Principal, auditors_read: bool) -> Result<AccountManager, Problem> {
+    match (principal.role, principal.structure_id) {
+        (Role::Admin, _) => Ok(AccountManager::Coordinator),
+        (Role::Auditor, _) if auditors_read => Ok(AccountManager::Coordinator),
+        (Role::Structure, Some(id)) => Ok(AccountManager::Structure(id)),
+        _ => Err(Problem::forbidden()),
+    }
 }
 
 /// An admin token (the coordinator) or a structure token (its manager).
@@ -43,20 +56,14 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let principal = AdminOrStructure::from_request_parts(parts, state)
-            .await?
-            .principal;
-        let manager = match (principal.role, principal.structure_id) {
-            (Role::Admin, _) => AccountManager::Coordinator,
-            (Role::Structure, Some(id)) => AccountManager::Structure(id),
-            _ => return Err(Problem::forbidden()),
-        };
+        let principal = principal(parts, &AppState::from_ref(state)).await?;
+        let manager = reach(&principal, false)?;
         Ok(Self { principal, manager })
     }
 }
 
 /// Who may read the list: the managers above, and auditors, who read
-/// everything (as if they were the coordinator) but change nothing.
+/// everything but change nothing.
 #[derive(Debug)]
 pub struct ListReader(AccountManager);
 
@@ -68,13 +75,8 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let principal = super::extract::principal(parts, &state).await?;
-        match (principal.role, principal.structure_id) {
-            (Role::Admin | Role::Auditor, _) => Ok(Self(AccountManager::Coordinator)),
-            (Role::Structure, Some(id)) => Ok(Self(AccountManager::Structure(id))),
-            _ => Err(Problem::forbidden()),
-        }
+        let principal = principal(parts, &AppState::from_ref(state)).await?;
+        Ok(Self(reach(&principal, true)?))
     }
 }
 

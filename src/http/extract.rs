@@ -133,13 +133,6 @@ either_role!(
     Role::Admin,
     Role::Auditor
 );
-either_role!(
-    /// An admin or structure token: those that manage people's accounts
-    /// (the coordinator, or a structure for its own staff).
-    AdminOrStructure,
-    Role::Admin,
-    Role::Structure
-);
 
 pub use crate::app::StructureCaller;
 

@@ -126,16 +126,7 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(Balance::new(
-                    r.try_get("operator_id")?,
-                    r.try_get("resource")?,
-                    r.try_get("granted")?,
-                    r.try_get("issued")?,
-                    r.try_get("returned")?,
-                    r.try_get("lapsed")?,
-                ))
-            })
+            .map(|r| super::quota::balance_from_row(r, 0))
             .collect()
     }
 
@@ -149,15 +140,10 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let balance = Balance::new(
-                    r.try_get("operator_id")?,
-                    r.try_get("resource")?,
-                    r.try_get("granted")?,
-                    r.try_get("issued")?,
-                    r.try_get("returned")?,
-                    r.try_get("lapsed")?,
-                );
-                Ok((r.try_get("structure_id")?, balance))
+                Ok((
+                    r.try_get("structure_id")?,
+                    super::quota::balance_from_row(r, 0)?,
+                ))
             })
             .collect()
     }

@@ -339,19 +339,22 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         rows.iter()
-            .map(|r| {
-                let pending: i64 = r.try_get("pending_lapse")?;
-                Ok(Balance::new(
-                    r.try_get("operator_id")?,
-                    r.try_get("resource")?,
-                    r.try_get("granted")?,
-                    r.try_get("issued")?,
-                    r.try_get("returned")?,
-                    r.try_get::<i64, _>("lapsed")? + pending,
-                ))
-            })
+            .map(|r| balance_from_row(r, r.try_get("pending_lapse")?))
             .collect()
     }
+}
+
+/// A balance read from its columns (`operator_id`, `resource`, `granted`,
+/// `issued`, `returned`, `lapsed`), with `pending_lapse` more lapsed.
+pub(super) fn balance_from_row(r: &sqlx::any::AnyRow, pending_lapse: i64) -> Result<Balance> {
+    Ok(Balance::new(
+        r.try_get("operator_id")?,
+        r.try_get("resource")?,
+        r.try_get("granted")?,
+        r.try_get("issued")?,
+        r.try_get("returned")?,
+        r.try_get::<i64, _>("lapsed")? + pending_lapse,
+    ))
 }
 
 /// The open buckets of an account, locked for the transaction.

@@ -15,9 +15,7 @@ use crate::clock::rfc3339;
 
 pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Markup> {
     // A page starts before a lot; anything else reads as the first page.
-    let before = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "before")
-        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let before = crate::web::query_value(&uri, "before").and_then(|v| v.parse::<i64>().ok());
     let all = lots::list(&state, &desk.caller, before).await?;
     let (t, l) = (desk.lang.texts(), desk.lang.lots());
     let oldest = all.last().map(|s| s.lot);

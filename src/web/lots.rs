@@ -97,9 +97,8 @@ pub async fn show(
 ) -> DeskResult<Markup> {
     let rows = lots::read(&state, &desk.caller, lot).await?;
     let l = desk.lang.lots();
-    let voided = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "voided")
-        .and_then(|(_, v)| v.split_once('.').map(|(a, b)| (a.parse(), b.parse())))
+    let voided = super::query_value(&uri, "voided")
+        .and_then(|v| v.split_once('.').map(|(a, b)| (a.parse(), b.parse())))
         .and_then(|(a, b)| Some((a.ok()?, b.ok()?)));
     let shown =
         voided.map(|(v, e)| notice(desk.lang.texts(), Notice::Done, &(l.voided_notice)(v, e)));

@@ -108,6 +108,13 @@ pub(crate) fn form_fields(body: &[u8]) -> HashMap<String, String> {
     fields
 }
 
+/// The first value of `name` in a request's query string, if any.
+pub(crate) fn query_value(uri: &axum::http::Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// A failure of ours (no randomness, a broken invariant): logged, and
 /// shown as the generic error page.
 /// A lot page's address (slips, vouchers and the lot page link to it).

@@ -9,9 +9,7 @@ use maud::{Markup, html};
 
 use super::Coordinator;
 use crate::app::AppState;
-use crate::domain::account_actor;
 use crate::web::error::DeskResult;
-use crate::web::form_fields;
 use crate::web::layout::{Notice, notice};
 
 /// A finding as a line to read: where, what, and the figures, with its
@@ -77,9 +75,8 @@ pub async fn acknowledge(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
-    let actor = account_actor(c.person.account.id);
+    c.accept_form(&body)?;
+    let actor = c.actor();
     let done = crate::integrity::acknowledge(&state, &actor).await?;
     let shown = notice(
         c.lang().texts(),

@@ -150,9 +150,7 @@ impl JournalTexts {
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
     let j = JournalTexts::of(c.lang());
     // A page starts before a seq; anything else reads as the first page.
-    let before = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "before")
-        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let before = crate::web::query_value(&uri, "before").and_then(|v| v.parse::<i64>().ok());
     let events = state
         .store
         .latest_events(before, JOURNAL_PAGE_EVENTS)

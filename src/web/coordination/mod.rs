@@ -114,19 +114,26 @@ impl Coordinator {
         self.person.lang.coordination()
     }
 
-    /// Checks a form: the session's token, and that the person may change
-    /// things (an auditor's form is not found, as any page they cannot use).
-    pub fn check_form(
+    /// Reads a posted form and checks it: the session's token, and that
+    /// the person may change things (an auditor's form is not found, as
+    /// any page they cannot use).
+    pub fn accept_form(
         &self,
-        fields: &std::collections::HashMap<String, String>,
-    ) -> Result<(), DeskError> {
+        body: &[u8],
+    ) -> Result<std::collections::HashMap<String, String>, DeskError> {
+        let fields = super::form_fields(body);
         self.person
             .check_csrf(fields.get("csrf").map(String::as_str))?;
         if self.may_change {
-            Ok(())
+            Ok(fields)
         } else {
             Err(DeskError::not_found())
         }
+    }
+
+    /// How the audit trail names this person.
+    pub fn actor(&self) -> String {
+        crate::domain::account_actor(self.person.account.id)
     }
 
     /// A page of the coordinator's desk.

@@ -9,9 +9,8 @@ use maud::{Markup, html};
 
 use super::{Coordinator, field};
 use crate::app::{AppError, AppState, operators};
-use crate::domain::{NewOperator, Product, account_actor};
+use crate::domain::{NewOperator, Product};
 use crate::web::error::{DeskError, DeskResult};
-use crate::web::form_fields;
 use crate::web::home::network_name;
 use crate::web::slips::product_words;
 
@@ -111,8 +110,7 @@ pub async fn product(
     Path((id, action)): Path<(String, String)>,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
+    c.accept_form(&body)?;
     let active = match action.as_str() {
         "offer" => true,
         "withdraw" => false,
@@ -123,7 +121,7 @@ pub async fn product(
         .get_product(&id)
         .await?
         .ok_or_else(DeskError::not_found)?;
-    let actor = account_actor(c.person.account.id);
+    let actor = c.actor();
     let saved = Product { active, ..product };
     let done = state
         .store
@@ -141,15 +139,14 @@ pub async fn add_operator(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
+    let fields = c.accept_form(&body)?;
     let new = NewOperator {
         name: field(&fields, "name").to_owned(),
         instructions_fr: Some(field(&fields, "instructions_fr").to_owned())
             .filter(|i| !i.is_empty()),
         instructions_en: None,
     };
-    let actor = account_actor(c.person.account.id);
+    let actor = c.actor();
     let done = operators::register(&state.store, &actor, &new, state.now())
         .await
         .map(|_| c.done(c.texts().operator_added));
@@ -164,9 +161,8 @@ pub async fn save_product(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
-    let actor = account_actor(c.person.account.id);
+    let fields = c.accept_form(&body)?;
+    let actor = c.actor();
     let done = async {
         let product = super::catalogue::product_from(&fields)?;
         state

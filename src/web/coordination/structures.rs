@@ -14,11 +14,9 @@ use crate::app::grants::{self, GrantOrder};
 use crate::app::{AppError, AppState, structures};
 use crate::domain::Balance;
 use crate::domain::Recurrence;
-use crate::domain::account_actor;
 use crate::storage::{Operator, Structure};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::quantity;
-use crate::web::form_fields;
 use crate::web::home::{network_name, resource_name};
 
 /// A structure's quota left, a line per network and resource ("SFR,
@@ -141,10 +139,9 @@ pub async fn register(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
+    let fields = c.accept_form(&body)?;
     let external_ref = Some(field(&fields, "external_ref")).filter(|r| !r.is_empty());
-    let actor = account_actor(c.person.account.id);
+    let actor = c.actor();
     let done = structures::register(
         &state.store,
         &actor,
@@ -164,9 +161,8 @@ pub async fn change(
     Path((id, action)): Path<(i64, String)>,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
-    let actor = account_actor(c.person.account.id);
+    let fields = c.accept_form(&body)?;
+    let actor = c.actor();
     let x = c.texts();
     let done = match action.as_str() {
         "rename" => structures::rename(
@@ -329,8 +325,7 @@ pub async fn grant(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
+    let fields = c.accept_form(&body)?;
     let parse = |name: &'static str| {
         field(&fields, name)
             .parse::<i64>()
@@ -352,7 +347,7 @@ pub async fn grant(
             recurrence: (field(&fields, "recurrence") == "monthly").then_some(Recurrence::Monthly),
         })
     };
-    let actor = account_actor(c.person.account.id);
+    let actor = c.actor();
     let done = match order() {
         Ok(order) => grants::grant(&state.store, &actor, order, state.now())
             .await

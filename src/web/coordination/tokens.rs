@@ -10,10 +10,9 @@ use maud::{Markup, html};
 use super::{Coordinator, field};
 use crate::app::{AppError, AppState, tokens};
 use crate::clock::rfc3339;
-use crate::domain::{Role, account_actor};
+use crate::domain::Role;
 use crate::storage::TokenScope;
 use crate::web::error::DeskResult;
-use crate::web::form_fields;
 use crate::web::slips::date_of;
 
 async fn render(
@@ -107,14 +106,13 @@ pub async fn create(
     uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
+    let fields = c.accept_form(&body)?;
     let role = Role::parse(field(&fields, "role"))
         .ok_or_else(|| AppError::invalid("role", "unknown role"));
     let scope_id = Some(field(&fields, "scope"))
         .filter(|s| !s.is_empty())
         .map(str::parse::<i64>);
-    let actor = account_actor(c.person.account.id);
+    let actor = c.actor();
     let label = Some(field(&fields, "label")).filter(|l| !l.is_empty());
     let done = async {
         let role = role?;
@@ -144,9 +142,8 @@ pub async fn revoke(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> DeskResult<Response> {
-    let fields = form_fields(&body);
-    c.check_form(&fields)?;
-    let actor = account_actor(c.person.account.id);
+    c.accept_form(&body)?;
+    let actor = c.actor();
     let done = tokens::revoke(&state, &actor, id)
         .await
         .map(|()| c.done(c.texts().token_revoked));
