@@ -99,7 +99,7 @@ async fn issuers(state: &AppState) -> Vec<Issuer> {
     for i in 0..STRUCTURES {
         let name = format!("Structure {i}");
         let structure_id = store
-            .create_structure("bench", &name, None, T0)
+            .create_structure("bench", &name, None, None, T0)
             .await
             .unwrap()
             .id;

@@ -334,7 +334,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
     let product = relay_topup::domain::catalogue::seed_catalogue(network, (network, "x")).remove(0);
     store.upsert_product("bench", &product, now).await.unwrap();
     let s = store
-        .create_structure("bench", "raw", None, now)
+        .create_structure("bench", "raw", None, None, now)
         .await
         .unwrap();
     let grant = NewGrant {

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod audit;
+mod tree;
 
 use crate::app::grants::{self, GrantOrder};
 use crate::app::operators;
@@ -22,7 +23,7 @@ use crate::config::Limits;
 use crate::domain::{NewOperator, Product, Recurrence, Role};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 use crate::server::{self, DEFAULT_DATABASE_URL, ServerConfig};
-use crate::storage::{PoolSettings, Store, TokenScope};
+use crate::storage::{PoolSettings, Store, TokenScope, TransferKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +63,11 @@ enum Command {
     Operator(OperatorCommand),
     /// Grant quota to a structure.
     Grant(GrantArgs),
+    /// Pass quota from an association to one of its members.
+    Allocate(tree::TransferArgs),
+    /// Take back from a member quota it has not issued, for its
+    /// association.
+    Clawback(tree::TransferArgs),
     /// People's accounts for the desk.
     #[command(subcommand)]
     Account(accounts::AccountCommand),
@@ -139,6 +145,17 @@ enum StructureCommand {
         name: String,
         #[arg(long)]
         external_ref: Option<String>,
+        /// Its association's id (at most three levels under the
+        /// coordinator).
+        #[arg(long)]
+        parent: Option<i64>,
+    },
+    /// Puts a structure under another association; without --parent,
+    /// directly under the coordinator. Prints its id.
+    Move {
+        id: i64,
+        #[arg(long)]
+        parent: Option<i64>,
     },
     /// Lists structures.
     List,
@@ -388,12 +405,29 @@ async fn admin(database_url: &str, command: Command) -> Result<(), String> {
 
 async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), String> {
     match command {
-        Command::Structure(StructureCommand::Add { name, external_ref }) => {
-            let s = store
-                .create_structure("cli", &name, external_ref.as_deref(), now)
+        Command::Structure(StructureCommand::Add {
+            name,
+            external_ref,
+            parent,
+        }) => {
+            let new = crate::app::structures::NewStructure {
+                name: &name,
+                external_ref: external_ref.as_deref(),
+                parent_id: parent,
+            };
+            let s = crate::app::structures::register(store, "cli", new, now)
                 .await
                 .map_err(err)?;
             println!("{}", s.id);
+        }
+        Command::Structure(StructureCommand::Move { id, parent }) => {
+            tree::move_under(store, id, parent, now).await?;
+        }
+        Command::Allocate(args) => {
+            tree::transfer(store, TransferKind::Allocation, &args, now).await?;
+        }
+        Command::Clawback(args) => {
+            tree::transfer(store, TransferKind::Clawback, &args, now).await?;
         }
         Command::Structure(StructureCommand::List) => {
             for s in store.list_structures().await.map_err(err)? {

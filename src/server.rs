@@ -275,6 +275,7 @@ async fn create_demo(store: &Store, now: i64) -> Result<Option<DemoTokens>, Serv
             "system",
             "Structure de démonstration",
             Some(DEMO_STRUCTURE_REF),
+            None,
             now,
         )
         .await?;

@@ -22,13 +22,16 @@ use serde_json::{Value, json};
 /// `reports`: the reports both the coordinator and the auditors read.
 /// `accounts`: people's accounts, managed by the coordinator (admin) and,
 /// for their own staff, by structures.
-const ROLES: [&str; 7] = [
+/// `associations`: the tree, changed by the coordinator and by each
+/// association within its own subtree, read by auditors too.
+const ROLES: [&str; 8] = [
     "admin",
     "structure",
     "operator",
     "auditor",
     "reports",
     "accounts",
+    "associations",
     "public",
 ];
 
@@ -39,6 +42,8 @@ fn may_call(tag: &str, method: &Method, role: &str) -> bool {
         || (tag == "reports" && matches!(role, "admin" | "auditor"))
         || (tag == "accounts" && matches!(role, "admin" | "structure"))
         || (tag == "accounts" && role == "auditor" && method == Method::GET)
+        || (tag == "associations" && matches!(role, "admin" | "structure"))
+        || (tag == "associations" && role == "auditor" && method == Method::GET)
 }
 /// The roles a token can have.
 const TOKEN_ROLES: [&str; 4] = ["admin", "structure", "operator", "auditor"];
@@ -301,6 +306,12 @@ fn valid_body(op: &Operation) -> Option<Body> {
             "label_fr": "Intrus", "label_en": "Intruder"
         }),
         ("POST", "/v1/vouchers") => json!({ "product": "data-1gb", "count": 1 }),
+        ("POST", "/v1/structures/{id}/allocations" | "/v1/structures/{id}/clawbacks") => {
+            json!({ "operator_id": 1, "resource": "data_mb", "amount": 999 })
+        }
+        ("POST", "/v1/needs") => json!({
+            "operator_id": 1, "resource": "data_mb", "amount": 999, "reason": "intrusion"
+        }),
         ("POST", "/v1/lots/{lot}/void") => json!({ "reason": "intrusion" }),
         ("POST", "/v1/accounts") => json!({
             "role": "structure_staff", "login": "intrus", "display_name": "Intrus", "structure_id": 2
@@ -721,7 +732,7 @@ async fn openapi_document_matches_the_router(db: Db) {
             "structure" => Some(s_token.clone()),
             "operator" => Some(operator.clone()),
             "auditor" | "reports" => Some(auditor.clone()),
-            "accounts" => Some(app.admin.clone()),
+            "accounts" | "associations" => Some(app.admin.clone()),
             _ => None,
         }
     };

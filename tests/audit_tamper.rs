@@ -45,6 +45,13 @@ fn limits() -> Limits {
 struct Facts {
     s1: i64,
     s2: i64,
+    /// A member of structure 1, which allocated it 2 GB and clawed 1 GB
+    /// back.
+    s4: i64,
+    /// The received entry of that allocation, at structure 4.
+    allocation_received_entry: i64,
+    /// The claw-back's transfer id.
+    clawback: i64,
     /// The monthly grant of structure 3 (credited twice).
     monthly_grant: i64,
     /// The bucket of structure 1's data grant.
@@ -275,6 +282,27 @@ async fn realistic(db: Db) -> Option<Realistic> {
         1024 + 2 * 512
     );
     app.issue_pairs(&st3, "voice-7d", 1).await;
+    // Structure 1 is an association: it passes 2 GB to a member and takes
+    // 1 GB back, with its own token.
+    let s4 = created(
+        &app,
+        "/v1/structures",
+        &admin,
+        json!({ "name": "Antenne Belleville", "parent_id": s1 }),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let quota = json!({ "operator_id": 1, "resource": "data_mb", "amount": 2048 });
+    let allocation = created(
+        &app,
+        &format!("/v1/structures/{s4}/allocations"),
+        &st1,
+        quota,
+    )
+    .await;
+    let quota = json!({ "operator_id": 1, "resource": "data_mb", "amount": 1024 });
+    let clawback = created(&app, &format!("/v1/structures/{s4}/clawbacks"), &st1, quota).await;
     let last_checkpoint = checkpoint(&app, &key_file, clock.now_secs()).await;
 
     let keys = app
@@ -313,6 +341,16 @@ async fn realistic(db: Db) -> Option<Realistic> {
     let facts = Facts {
         s1,
         s2,
+        s4,
+        allocation_received_entry: one(
+            &mut conn,
+            format!(
+                "SELECT id FROM ledger WHERE kind = 'received' AND transfer_id = {}",
+                allocation["id"]
+            ),
+        )
+        .await,
+        clawback: clawback["id"].as_i64().unwrap(),
         monthly_grant,
         s1_data_bucket: one(
             &mut conn,
@@ -368,7 +406,9 @@ async fn realistic(db: Db) -> Option<Realistic> {
             .collect();
     let expected_kinds = [
         ("account_created", 1), // the first start's coordinator
+        ("allocation", 1),
         ("cancel", 1),
+        ("clawback", 1),
         ("confirm", 1),
         ("credit", 5), // four grants, and the monthly one once more
         ("expire", 2),
@@ -382,7 +422,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
         ("redeem", 5),
         ("reserve", 3),
         ("reverse", 1),
-        ("structure_created", 3),
+        ("structure_created", 4),
         ("token_created", 7),
         ("token_revoked", 1),
         ("void", 1),
@@ -500,6 +540,68 @@ fn cases(f: &Facts) -> Vec<Case> {
     let extra_redemption = f.max_redemption_id + 1;
     let [c1, c2] = f.checkpoints;
     vec![
+        case(
+            "allocation moved to another structure",
+            vec![format!(
+                "UPDATE ledger SET structure_id = {} WHERE id = {}",
+                f.s2, f.allocation_received_entry
+            )],
+            vec![
+                finding(
+                    "ledger.unexplained",
+                    "ledger",
+                    format!("id {}", f.allocation_received_entry),
+                    None,
+                ),
+                // What arrived at the member is no longer in its entries,
+                // and another structure's entries hold it.
+                finding(
+                    "ledger.sum",
+                    "balances",
+                    balance(f.s4, "data_mb"),
+                    Some(2048),
+                ),
+                finding(
+                    "ledger.sum",
+                    "balances",
+                    balance(f.s2, "data_mb"),
+                    Some(-2048),
+                ),
+            ],
+        ),
+        case(
+            "claw-back deleted",
+            vec![format!(
+                "DELETE FROM ledger WHERE transfer_id = {}",
+                f.clawback
+            )],
+            vec![
+                finding(
+                    "ledger.missing_transfer",
+                    "ledger",
+                    format!("transfer {}", f.clawback),
+                    None,
+                ),
+                finding(
+                    "ledger.missing_transfer",
+                    "ledger",
+                    format!("transfer {}", f.clawback),
+                    None,
+                ),
+                finding(
+                    "ledger.sum",
+                    "balances",
+                    balance(f.s4, "data_mb"),
+                    Some(1024),
+                ),
+                finding(
+                    "ledger.sum",
+                    "balances",
+                    balance(f.s1, "data_mb"),
+                    Some(1024),
+                ),
+            ],
+        ),
         case(
             "voucher amount raised",
             vec![format!("UPDATE vouchers SET amount = 2048 WHERE id = {v}")],

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 pub mod accounts;
+pub mod associations;
 pub mod audit;
 pub mod balances;
 pub mod dashboard;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod grants;
 pub mod issue;
 pub mod lots;
+pub mod needs;
 pub mod operators;
 pub mod redeem;
 pub mod statement;

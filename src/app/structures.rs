@@ -5,20 +5,42 @@ use super::{AppResult, AppState};
 use crate::domain::{MAX_LABEL_CHARS, MAX_NAME_CHARS, check_text};
 use crate::storage::{Store, Structure};
 
+/// A structure to register.
+#[derive(Clone, Copy, Debug)]
+pub struct NewStructure<'a> {
+    pub name: &'a str,
+    pub external_ref: Option<&'a str>,
+    /// Its association, at most two levels under the coordinator.
+    pub parent_id: Option<i64>,
+}
+
 /// Registers a structure by `actor`.
 pub async fn register(
     store: &Store,
     actor: &str,
-    name: &str,
-    external_ref: Option<&str>,
+    new: NewStructure<'_>,
     now: i64,
 ) -> AppResult<Structure> {
-    let name = check_text("name", Some(name), MAX_NAME_CHARS)?.unwrap_or_default();
-    let external_ref = check_text("external_ref", external_ref, MAX_LABEL_CHARS)?;
+    let name = check_text("name", Some(new.name), MAX_NAME_CHARS)?.unwrap_or_default();
+    let external_ref = check_text("external_ref", new.external_ref, MAX_LABEL_CHARS)?;
     let s = store
-        .create_structure(actor, &name, external_ref.as_deref(), now)
+        .create_structure(actor, &name, external_ref.as_deref(), new.parent_id, now)
         .await?;
-    tracing::info!(structure = s.id, "structure registered");
+    tracing::info!(structure = s.id, parent = ?s.parent_id, "structure registered");
+    Ok(s)
+}
+
+/// Puts a structure under another association, or none: the
+/// coordinator's move, recorded in the audit trail.
+pub async fn move_under(
+    store: &Store,
+    actor: &str,
+    id: i64,
+    parent_id: Option<i64>,
+    now: i64,
+) -> AppResult<Structure> {
+    let s = store.move_structure(actor, id, parent_id, now).await?;
+    tracing::info!(structure = id, parent = ?parent_id, "structure moved");
     Ok(s)
 }
 

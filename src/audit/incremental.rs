@@ -312,6 +312,17 @@ impl Verified {
             buckets: pick(&r.buckets, buckets.chain(rows.buckets.iter().map(|x| x.id))),
             // All of them: every product names one.
             operators: r.operators.clone(),
+            parents: pick(
+                &r.parents,
+                touched
+                    .structures
+                    .iter()
+                    .copied()
+                    .chain(rows.structures.iter().map(|x| x.id)),
+            ),
+            // Checked as their events are replayed and their entries counted.
+            transfers: BTreeMap::new(),
+            needs: BTreeMap::new(),
             findings: Vec::new(),
         }
     }
@@ -337,7 +348,16 @@ impl Touched {
             "redeem" | "reserve" | "confirm" | "cancel" | "hold_timeout" | "reverse" => {
                 self.redemptions.extend(id("redemption_id"));
             }
-            "structure_created" | "structure_renamed" => self.structures.extend(e.structure_id),
+            "structure_created" | "structure_renamed" | "structure_moved" => {
+                self.structures.extend(e.structure_id);
+            }
+            "allocation" | "clawback" => self.buckets.extend(
+                data.get("buckets")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b.get("bucket_id").and_then(serde_json::Value::as_i64)),
+            ),
             "token_created" | "token_revoked" => self.tokens.extend(id("token_id")),
             "grant" => self.grants.extend(id("grant_id")),
             "product_saved" => self.products.extend(
@@ -350,15 +370,15 @@ impl Touched {
         // Only these move quota (and write ledger entries).
         let moves_quota = matches!(
             e.kind.as_str(),
-            "credit" | "lapse" | "issue" | "void" | "expire"
+            "credit" | "lapse" | "issue" | "void" | "expire" | "allocation" | "clawback"
         );
-        if let Some(effect) = effect.filter(|_| moves_quota) {
+        for side in effect
+            .filter(|_| moves_quota)
+            .into_iter()
+            .flat_map(Effect::sides)
+        {
             self.quotas
-                .entry((
-                    effect.structure_id,
-                    effect.operator_id,
-                    effect.resource.clone(),
-                ))
+                .entry((side.structure_id, side.operator_id, side.resource.clone()))
                 .and_modify(|at| *at = (*at).min(e.at))
                 .or_insert(e.at);
         }

@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod report;
 pub mod snapshot;
+pub mod tree;
 pub mod verify;
 
 use serde::Serialize;

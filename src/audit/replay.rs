@@ -24,11 +24,15 @@ pub struct Totals {
     pub issued: i64,
     pub returned: i64,
     pub lapsed: i64,
+    /// Arrived from the tree (allocations, claw-backs from members).
+    pub received: i64,
+    /// Left for the tree.
+    pub sent: i64,
 }
 
 impl Totals {
     pub fn available(&self) -> i64 {
-        self.granted - self.issued + self.returned - self.lapsed
+        self.granted + self.received - self.sent - self.issued + self.returned - self.lapsed
     }
 }
 
@@ -75,7 +79,9 @@ pub struct TokenFacts {
 /// A grant's credited bucket as its events describe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BucketFacts {
-    pub grant_id: i64,
+    /// The grant that credited it; none for a transfer's bucket.
+    pub grant_id: Option<i64>,
+    pub transfer_id: Option<i64>,
     pub structure_id: i64,
     pub operator_id: i64,
     pub resource: String,
@@ -96,6 +102,18 @@ pub struct Effect {
     pub expired: i64,
     pub redeemed: i64,
     pub reversed: i64,
+    /// Quota that arrived from, or left for, the tree.
+    pub received: i64,
+    pub sent: i64,
+    /// A transfer moves two structures' quota: the other side.
+    pub other_side: Option<Box<Effect>>,
+}
+
+impl Effect {
+    /// This effect and, for a transfer, its other side.
+    pub fn sides(&self) -> impl Iterator<Item = &Effect> {
+        std::iter::once(self).chain(self.other_side.as_deref())
+    }
 }
 
 /// The state rebuilt from the events so far.
@@ -114,6 +132,12 @@ pub struct Replay {
     /// Grant id → (structure, operator, resource, amount).
     pub grants: BTreeMap<i64, GrantFacts>,
     pub buckets: BTreeMap<i64, BucketFacts>,
+    /// Structure id → its association, as creations and moves say.
+    pub parents: BTreeMap<i64, Option<i64>>,
+    /// Transfer id → what moved, between whom.
+    pub transfers: BTreeMap<i64, super::tree::TransferFacts>,
+    /// Need id → what was asked, and where the need is.
+    pub needs: BTreeMap<i64, super::tree::NeedFacts>,
     /// Events that cannot have happened (a redemption of a voided code, an
     /// unknown kind, missing details).
     pub findings: Vec<Finding>,
@@ -134,11 +158,11 @@ fn operator_of(data: &Value) -> i64 {
     int(data, "operator_id").unwrap_or(FIRST_OPERATOR_ID)
 }
 
-fn int(data: &Value, key: &str) -> Option<i64> {
+pub(super) fn int(data: &Value, key: &str) -> Option<i64> {
     data.get(key).and_then(Value::as_i64)
 }
 
-fn text(data: &Value, key: &str) -> Option<String> {
+pub(super) fn text(data: &Value, key: &str) -> Option<String> {
     data.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
@@ -158,6 +182,9 @@ impl Replay {
         let result = match e.kind.as_str() {
             "structure_created" => self.structure(e, &data),
             "structure_renamed" => self.renamed(e, &data),
+            "structure_moved" => self.moved(e, &data),
+            "allocation" | "clawback" => self.transfer(e, &data),
+            "need_reported" | "need_approved" | "need_declined" => self.need(e, &data),
             "structure_deactivated" => e
                 .structure_id
                 .map(|_| None)
@@ -190,7 +217,7 @@ impl Replay {
         }
     }
 
-    fn bad(&mut self, e: &EventRow, why: &str) {
+    pub(super) fn bad(&mut self, e: &EventRow, why: &str) {
         self.findings.push(Finding::new(
             "event.impossible",
             "events",
@@ -204,6 +231,7 @@ impl Replay {
         let name = text(data, "name").ok_or("no name")?;
         self.structures
             .insert(id, (name, text(data, "external_ref")));
+        self.parents.insert(id, int(data, "parent_id"));
         Ok(None)
     }
 
@@ -330,7 +358,12 @@ impl Replay {
         Ok(None)
     }
 
-    fn totals(&mut self, structure_id: i64, operator_id: i64, resource: &str) -> &mut Totals {
+    pub(super) fn totals(
+        &mut self,
+        structure_id: i64,
+        operator_id: i64,
+        resource: &str,
+    ) -> &mut Totals {
         self.totals
             .entry((structure_id, operator_id, resource.to_owned()))
             .or_default()
@@ -353,7 +386,8 @@ impl Replay {
         self.buckets.insert(
             bucket_id,
             BucketFacts {
-                grant_id,
+                grant_id: Some(grant_id),
+                transfer_id: None,
                 structure_id,
                 operator_id,
                 resource: resource.clone(),

@@ -26,6 +26,11 @@ pub struct ReportRow {
     pub redeemed: i64,
     pub redeemed_count: i64,
     pub reversed: i64,
+    /// Arrived from the tree: allocations from its association, claw-backs
+    /// from its members.
+    pub received: i64,
+    /// Left for the tree.
+    pub sent: i64,
     /// Available quota at `to`.
     pub closing: i64,
 }
@@ -40,11 +45,16 @@ impl ReportRow {
         self.redeemed += e.redeemed;
         self.redeemed_count += i64::from(e.redeemed > 0);
         self.reversed += e.reversed;
+        self.received += e.received;
+        self.sent += e.sent;
     }
 
-    /// opening + granted − lapsed − issued + voided + expired = closing.
+    /// opening + granted + received − sent − lapsed − issued + voided +
+    /// expired = closing.
     pub fn balances(&self) -> bool {
-        self.opening + self.granted - self.lapsed - self.issued + self.voided + self.expired
+        self.opening + self.granted + self.received - self.sent - self.lapsed - self.issued
+            + self.voided
+            + self.expired
             == self.closing
     }
 }
@@ -64,20 +74,20 @@ pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
             opened = true;
         }
         let effect = replay.apply(e);
-        if let Some(effect) = effect.filter(|_| e.at >= from) {
-            let key = (
-                effect.structure_id,
-                effect.operator_id,
-                effect.resource.clone(),
-            );
+        for side in effect
+            .iter()
+            .filter(|_| e.at >= from)
+            .flat_map(Effect::sides)
+        {
+            let key = (side.structure_id, side.operator_id, side.resource.clone());
             rows.entry(key)
                 .or_insert_with(|| ReportRow {
-                    structure_id: effect.structure_id,
-                    operator_id: effect.operator_id,
-                    resource: effect.resource.clone(),
+                    structure_id: side.structure_id,
+                    operator_id: side.operator_id,
+                    resource: side.resource.clone(),
                     ..ReportRow::default()
                 })
-                .add(&effect);
+                .add(side);
         }
     }
     if !opened {

@@ -69,6 +69,11 @@ pub struct BalanceRow {
     pub issued: i64,
     pub returned: i64,
     pub lapsed: i64,
+    /// Absent from exports written before associations existed: 0.
+    #[serde(default)]
+    pub received: i64,
+    #[serde(default)]
+    pub sent: i64,
 }
 
 /// One row of `ledger`.
@@ -86,13 +91,19 @@ pub struct LedgerRow {
     pub voucher_id: Option<i64>,
     pub bucket_id: Option<i64>,
     pub at: i64,
+    /// Set exactly for received and sent entries.
+    #[serde(default)]
+    pub transfer_id: Option<i64>,
 }
 
 /// One row of `quota_buckets`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRow {
     pub id: i64,
-    pub grant_id: i64,
+    /// The grant that credited it, or none for a bucket a transfer credited.
+    pub grant_id: Option<i64>,
+    #[serde(default)]
+    pub transfer_id: Option<i64>,
     pub structure_id: i64,
     /// Absent from exports written before networks existed: the first
     /// operator's.
@@ -134,6 +145,10 @@ pub struct StructureRow {
     pub id: i64,
     pub name: String,
     pub external_ref: Option<String>,
+    /// Its association; absent from exports written before associations
+    /// existed.
+    #[serde(default)]
+    pub parent_id: Option<i64>,
 }
 
 /// One row of `products`.

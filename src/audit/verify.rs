@@ -452,6 +452,8 @@ pub(super) fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut
             issued: b.issued,
             returned: b.returned,
             lapsed: b.lapsed,
+            received: b.received,
+            sent: b.sent,
         });
         let row = balance_key(key);
         for (check, e, f) in [
@@ -459,6 +461,8 @@ pub(super) fn check_balances(replay: &Replay, balances: &[BalanceRow], out: &mut
             ("balance.issued", expected.issued, found.issued),
             ("balance.returned", expected.returned, found.returned),
             ("balance.lapsed", expected.lapsed, found.lapsed),
+            ("balance.received", expected.received, found.received),
+            ("balance.sent", expected.sent, found.sent),
         ] {
             if e != f {
                 out.push(
@@ -504,6 +508,7 @@ fn check_ledger(
         check_entry(replay, &issue_entries, &mut returned, l, out);
     }
     check_returns(&replay.vouchers, &returned, out);
+    super::tree::check_transfer_entries(replay, ledger, out);
     check_ledger_sums(&sums, replay, balances, out);
 }
 
@@ -525,6 +530,8 @@ pub(super) fn add_entry(sums: &mut BTreeMap<QuotaKey, Totals>, l: &LedgerRow) {
         "grant" => sum.granted += l.amount,
         "issue" => sum.issued += l.amount,
         "return" => sum.returned += l.amount,
+        "received" => sum.received += l.amount,
+        "sent" => sum.sent += l.amount,
         _ => sum.lapsed += l.amount,
     }
 }
@@ -552,6 +559,7 @@ pub(super) fn check_entry(
                 .filter(|v| !v.state.holds_quota())
                 .map(|v| v.amount)
         }),
+        "received" | "sent" => super::tree::transfer_entry_amount(replay, l),
         _ => Some(l.amount),
     };
     match expected {
@@ -619,6 +627,8 @@ pub(super) fn check_ledger_sums(
                 ("issued", sum.issued, b.issued),
                 ("returned", sum.returned, b.returned),
                 ("lapsed", sum.lapsed, b.lapsed),
+                ("received", sum.received, b.received),
+                ("sent", sum.sent, b.sent),
             ],
         );
     }
@@ -849,6 +859,7 @@ fn check_registry_missing(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>)
 
 pub(super) fn check_registry(replay: &Replay, s: &Snapshot, out: &mut Vec<Finding>) {
     check_registry_missing(replay, s, out);
+    super::tree::check_parents(replay, &s.structures, out);
     super::networks::check_operators(replay, &s.operators, out);
     for st in &s.structures {
         let row = format!("id {}", st.id);

@@ -8,10 +8,12 @@ pub mod catalogue;
 pub mod lifecycle;
 pub mod lockout;
 pub mod minting;
+pub mod need;
 pub mod operator;
 pub mod quota;
 pub mod redemption;
 pub mod redemption_decisions;
+pub mod tree;
 
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +161,9 @@ pub enum DomainError {
     /// A login that another account already has.
     #[error("this login is taken")]
     LoginTaken,
+    /// A need is answered once.
+    #[error("this need was already {}", .0.as_str())]
+    NeedAnswered(need::NeedState),
 }
 
 impl DomainError {

@@ -93,7 +93,7 @@ pub fn allocate(
 }
 
 /// A structure's balance for one resource. `available` is what issue may
-/// still draw: granted − issued + returned − lapsed.
+/// still draw: granted + received − sent − issued + returned − lapsed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     /// The network this quota is for: a top-up works on one network only.
@@ -103,6 +103,12 @@ pub struct Balance {
     pub issued: i64,
     pub returned: i64,
     pub lapsed: i64,
+    /// Arrived from the tree: allocations from its association, and
+    /// claw-backs from its members.
+    pub received: i64,
+    /// Left for the tree: allocations to its members, and claw-backs by its
+    /// association.
+    pub sent: i64,
     pub available: i64,
 }
 
@@ -123,7 +129,17 @@ impl Balance {
             issued,
             returned,
             lapsed,
+            received: 0,
+            sent: 0,
         }
+    }
+
+    /// The same balance with what arrived from the tree and left for it.
+    pub fn with_transfers(mut self, received: i64, sent: i64) -> Self {
+        self.available += received - self.received - (sent - self.sent);
+        self.received = received;
+        self.sent = sent;
+        self
     }
 }
 

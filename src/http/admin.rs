@@ -44,6 +44,9 @@ pub struct StructureBody {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff][^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*$"
     )]
     pub external_ref: Option<String>,
+    /// Its association (`GET /v1/structures`): at most three levels under
+    /// the coordinator.
+    pub parent_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -51,6 +54,8 @@ pub struct StructureView {
     pub id: i64,
     pub name: String,
     pub external_ref: Option<String>,
+    /// Its association, if it has one.
+    pub parent_id: Option<i64>,
     pub created_at: String,
 }
 
@@ -60,6 +65,7 @@ impl From<Structure> for StructureView {
             id: s.id,
             name: s.name,
             external_ref: s.external_ref,
+            parent_id: s.parent_id,
             created_at: rfc3339(s.created_at),
         }
     }
@@ -75,14 +81,14 @@ async fn create_structure(
     caller: Admin,
     body: ApiJson<StructureBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let structure = crate::app::structures::register(
-        &state.store,
-        &caller.principal.actor(),
-        &body.value.name,
-        body.value.external_ref.as_deref(),
-        state.now(),
-    )
-    .await?;
+    let new = crate::app::structures::NewStructure {
+        name: &body.value.name,
+        external_ref: body.value.external_ref.as_deref(),
+        parent_id: body.value.parent_id,
+    };
+    let structure =
+        crate::app::structures::register(&state.store, &caller.principal.actor(), new, state.now())
+            .await?;
     Ok((StatusCode::CREATED, Json(StructureView::from(structure))))
 }
 

@@ -334,6 +334,12 @@ impl From<DomainError> for Problem {
                 Self::validation("structure_id", error.to_string())
             }
             DomainError::WrongState(state) => Self::wrong_state(state),
+            DomainError::NeedAnswered(_) => Self::new(
+                StatusCode::CONFLICT,
+                "need_answered",
+                "Need already answered",
+                error.to_string(),
+            ),
             DomainError::IdempotencyConflict => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_conflict",

@@ -9,12 +9,14 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod associations;
 pub mod audit;
 pub mod contract;
 pub mod donor;
 pub mod error;
 pub mod extract;
 pub mod lots;
+pub mod needs;
 pub mod net;
 pub mod operators;
 pub mod ops;
@@ -45,7 +47,8 @@ use error::Problem;
     components(schemas(error::ProblemBody)),
     modifiers(&BearerAuth),
     tags((name = "admin"), (name = "structure"), (name = "operator"), (name = "auditor"),
-        (name = "accounts", description = "admin or structure tokens"), (name = "reports", description = "admin or auditor tokens"), (name = "public"))
+        (name = "accounts", description = "admin or structure tokens"),
+        (name = "associations", description = "admin or structure tokens, within the caller's subtree; auditors read"), (name = "reports", description = "admin or auditor tokens"), (name = "public"))
 )]
 struct ApiDoc;
 
@@ -74,6 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ops::router())
         .merge(admin::router())
         .merge(accounts::router())
+        .merge(associations::router())
         .merge(operators::router())
         .merge(donor::router())
         .merge(vouchers::router())

@@ -19,6 +19,8 @@ pub struct Structure {
     pub created_at: i64,
     /// False once the coordinator has deactivated it.
     pub active: bool,
+    /// Its association, if it has one.
+    pub parent_id: Option<i64>,
 }
 
 /// A token as stored: never the secret, only its hash.
@@ -61,6 +63,7 @@ fn structure_from_row(row: &AnyRow) -> Result<Structure> {
         external_ref: row.try_get("external_ref")?,
         created_at: row.try_get("created_at")?,
         active: row.try_get::<Option<i64>, _>("deactivated_at")?.is_none(),
+        parent_id: row.try_get("parent_id")?,
     })
 }
 
@@ -90,16 +93,21 @@ impl Store {
         actor: &str,
         name: &str,
         external_ref: Option<&str>,
+        parent_id: Option<i64>,
         now: i64,
     ) -> Result<Structure> {
         let mut tx = self.begin_write().await?;
+        if let Some(parent) = parent_id {
+            super::tree::check_new_parent(&mut tx, parent, None).await?;
+        }
         let inserted = sqlx::query(
-            "INSERT INTO structures (name, external_ref, created_at) VALUES ($1, $2, $3) \
-             RETURNING id, name, external_ref, created_at, deactivated_at",
+            "INSERT INTO structures (name, external_ref, created_at, parent_id) VALUES ($1, $2, $3, $4) \
+             RETURNING id, name, external_ref, created_at, deactivated_at, parent_id",
         )
         .bind(name.to_owned())
         .bind(external_ref.map(str::to_owned))
         .bind(now)
+        .bind(parent_id)
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {
@@ -114,7 +122,10 @@ impl Store {
             actor: actor.to_owned(),
             structure_id: Some(structure.id),
             voucher_id: None,
-            data: serde_json::json!({ "name": structure.name, "external_ref": structure.external_ref }),
+            data: serde_json::json!({
+                "name": structure.name, "external_ref": structure.external_ref,
+                "parent_id": structure.parent_id,
+            }),
         };
         events::append(&mut tx, now, &[event]);
         events::commit(tx).await?;
@@ -123,7 +134,7 @@ impl Store {
 
     pub async fn list_structures(&self) -> Result<Vec<Structure>> {
         let rows = sqlx::query(
-            "SELECT id, name, external_ref, created_at, deactivated_at FROM structures ORDER BY id",
+            "SELECT id, name, external_ref, created_at, deactivated_at, parent_id FROM structures ORDER BY id",
         )
         .fetch_all(self.reader())
         .await?;
@@ -132,7 +143,7 @@ impl Store {
 
     pub async fn get_structure(&self, id: i64) -> Result<Option<Structure>> {
         let row =
-            sqlx::query("SELECT id, name, external_ref, created_at, deactivated_at FROM structures WHERE id = $1")
+            sqlx::query("SELECT id, name, external_ref, created_at, deactivated_at, parent_id FROM structures WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.reader())
                 .await?;
@@ -339,15 +350,31 @@ impl Store {
     /// each month from then on (see `credit_due_grants`).
     pub async fn create_grant(&self, actor: &str, g: &NewGrant, now: i64) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        super::structures::ensure_active_structure(&mut tx, g.structure_id).await?;
-        super::operators::ensure_operator(&mut tx, g.operator_id).await?;
+        let id = self.grant_in(&mut tx, actor, g, None, now).await?;
+        events::commit(tx).await?;
+        Ok(id)
+    }
+
+    /// The grant inside a transaction the caller commits (a need's
+    /// approval shares it, and names itself in `need_id`).
+    pub(super) async fn grant_in(
+        &self,
+        tx: &mut WriteTx,
+        actor: &str,
+        g: &NewGrant,
+        need_id: Option<i64>,
+        now: i64,
+    ) -> Result<i64> {
+        super::structures::ensure_active_structure(tx, g.structure_id).await?;
+        super::operators::ensure_operator(tx, g.operator_id).await?;
         let next_credit_at = g
             .recurrence
             .and_then(|_| quota::monthly_credit_at(g.starts_at, 1))
             .filter(|&t| g.ends_at.is_none_or(|end| t < end));
         let id: i64 = sqlx::query(
             "INSERT INTO grants (structure_id, resource, amount, starts_at, ends_at, recurrence, next_period, \
-             next_credit_at, created_at, operator_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9) RETURNING id",
+             next_credit_at, created_at, operator_id, need_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10) \
+             RETURNING id",
         )
         .bind(g.structure_id)
         .bind(g.resource.clone())
@@ -358,7 +385,8 @@ impl Store {
         .bind(next_credit_at)
         .bind(now)
         .bind(g.operator_id)
-        .fetch_one(&mut *tx)
+        .bind(need_id)
+        .fetch_one(&mut **tx)
         .await?
         .try_get("id")?;
         let event = EventInput {
@@ -369,12 +397,12 @@ impl Store {
             data: serde_json::json!({
                 "grant_id": id, "operator_id": g.operator_id, "resource": g.resource, "amount": g.amount,
                 "starts_at": g.starts_at, "ends_at": g.ends_at,
-                "recurrence": g.recurrence.map(Recurrence::as_str),
+                "recurrence": g.recurrence.map(Recurrence::as_str), "need_id": need_id,
             }),
         };
-        events::append(&mut tx, now, &[event]);
+        events::append(tx, now, &[event]);
         self.credit_bucket(
-            &mut tx,
+            tx,
             id,
             0,
             super::quota::Account {
@@ -388,7 +416,6 @@ impl Store {
             now,
         )
         .await?;
-        events::commit(tx).await?;
         Ok(id)
     }
 

@@ -18,14 +18,14 @@ pub(super) const EVENT_COLUMNS: &str =
 pub(super) const VOUCHER_COLUMNS: &str = "id, format, key_id, serial, structure_id, product_id, resource, \
     amount, state, issued_at, expires_at, issue_entry_id, attestation";
 pub(super) const BALANCE_COLUMNS: &str =
-    "structure_id, operator_id, resource, granted, issued, returned, lapsed";
+    "structure_id, operator_id, resource, granted, issued, returned, lapsed, received, sent";
 pub(super) const LEDGER_COLUMNS: &str =
-    "id, structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at";
+    "id, structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at, transfer_id";
 pub(super) const BUCKET_COLUMNS: &str =
-    "id, grant_id, structure_id, operator_id, resource, amount, remaining, lapsed_at";
+    "id, grant_id, transfer_id, structure_id, operator_id, resource, amount, remaining, lapsed_at";
 pub(super) const REDEMPTION_COLUMNS: &str =
     "id, voucher_id, operator_token_id, operator_id, state, created_at, redeemed_at";
-pub(super) const STRUCTURE_COLUMNS: &str = "id, name, external_ref";
+pub(super) const STRUCTURE_COLUMNS: &str = "id, name, external_ref, parent_id";
 pub(super) const TOKEN_COLUMNS: &str = "id, role, structure_id, operator_id, revoked_at";
 pub(super) const GRANT_COLUMNS: &str = "id, structure_id, operator_id, resource, amount";
 pub(super) const OPERATOR_COLUMNS: &str = "id, name, instructions_fr, instructions_en";
@@ -84,6 +84,8 @@ pub(super) fn balance(r: &AnyRow) -> Result<BalanceRow> {
         issued: r.try_get("issued")?,
         returned: r.try_get("returned")?,
         lapsed: r.try_get("lapsed")?,
+        received: r.try_get("received")?,
+        sent: r.try_get("sent")?,
     })
 }
 
@@ -98,6 +100,7 @@ pub(super) fn ledger(r: &AnyRow) -> Result<LedgerRow> {
         voucher_id: r.try_get("voucher_id")?,
         bucket_id: r.try_get("bucket_id")?,
         at: r.try_get("at")?,
+        transfer_id: r.try_get("transfer_id")?,
     })
 }
 
@@ -105,6 +108,7 @@ pub(super) fn bucket(r: &AnyRow) -> Result<BucketRow> {
     Ok(BucketRow {
         id: r.try_get("id")?,
         grant_id: r.try_get("grant_id")?,
+        transfer_id: r.try_get("transfer_id")?,
         structure_id: r.try_get("structure_id")?,
         operator_id: r.try_get("operator_id")?,
         resource: r.try_get("resource")?,
@@ -140,6 +144,7 @@ pub(super) fn structure(r: &AnyRow) -> Result<StructureRow> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         external_ref: r.try_get("external_ref")?,
+        parent_id: r.try_get("parent_id")?,
     })
 }
 

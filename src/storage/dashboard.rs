@@ -120,7 +120,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT operator_id, resource, CAST(SUM(granted) AS BIGINT) AS granted, \
              CAST(SUM(issued) AS BIGINT) AS issued, CAST(SUM(returned) AS BIGINT) AS returned, \
-             CAST(SUM(lapsed) AS BIGINT) AS lapsed FROM balances \
+             CAST(SUM(lapsed) AS BIGINT) AS lapsed, CAST(SUM(received) AS BIGINT) AS received, \
+             CAST(SUM(sent) AS BIGINT) AS sent FROM balances \
              GROUP BY operator_id, resource ORDER BY operator_id, resource",
         )
         .fetch_all(self.reader())
@@ -133,7 +134,7 @@ impl Store {
     /// Each structure's balances, per network and resource, by structure.
     pub async fn balances_by_structure(&self) -> Result<Vec<(i64, Balance)>> {
         let rows = sqlx::query(
-            "SELECT structure_id, operator_id, resource, granted, issued, returned, lapsed \
+            "SELECT structure_id, operator_id, resource, granted, issued, returned, lapsed, received, sent \
              FROM balances ORDER BY structure_id, operator_id, resource",
         )
         .fetch_all(self.reader())

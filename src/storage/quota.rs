@@ -16,6 +16,11 @@ pub(crate) enum Entry {
     Issue,
     Return,
     Lapse,
+    /// Quota arriving from the tree: an allocation at a member, a
+    /// claw-back at its association.
+    Received,
+    /// Quota leaving for the tree: the other side of a received entry.
+    Sent,
 }
 
 impl Entry {
@@ -25,6 +30,8 @@ impl Entry {
             Self::Issue => "issue",
             Self::Return => "return",
             Self::Lapse => "lapse",
+            Self::Received => "received",
+            Self::Sent => "sent",
         }
     }
 
@@ -34,6 +41,8 @@ impl Entry {
             Self::Issue => "issued",
             Self::Return => "returned",
             Self::Lapse => "lapsed",
+            Self::Received => "received",
+            Self::Sent => "sent",
         }
     }
 }
@@ -53,9 +62,24 @@ pub(crate) struct LedgerRow {
     pub amount: i64,
     pub voucher_id: Option<i64>,
     pub bucket_id: Option<i64>,
+    /// Set exactly for received and sent entries.
+    pub transfer_id: Option<i64>,
 }
 
-const LEDGER_COLUMNS: usize = 8;
+impl LedgerRow {
+    /// A row that names neither a voucher nor a transfer.
+    pub(crate) fn of_bucket(entry: Entry, amount: i64, bucket_id: Option<i64>) -> Self {
+        Self {
+            entry,
+            amount,
+            voucher_id: None,
+            bucket_id,
+            transfer_id: None,
+        }
+    }
+}
+
+const LEDGER_COLUMNS: usize = 9;
 const LEDGER_ROWS_PER_STATEMENT: usize = 500;
 
 /// Writes ledger rows for one account, and moves the running balance by
@@ -69,8 +93,8 @@ pub(crate) async fn record(
 ) -> Result<()> {
     for chunk in rows.chunks(LEDGER_ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at) \
-             VALUES {}",
+            "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at, \
+             transfer_id) VALUES {}",
             values_placeholders(chunk.len(), LEDGER_COLUMNS)
         );
         let mut query = sqlx::query(&sql);
@@ -83,7 +107,8 @@ pub(crate) async fn record(
                 .bind(r.amount)
                 .bind(r.voucher_id)
                 .bind(r.bucket_id)
-                .bind(now);
+                .bind(now)
+                .bind(r.transfer_id);
         }
         query.execute(&mut **tx).await?;
     }
@@ -101,7 +126,14 @@ async fn move_balance(tx: &mut WriteTx, account: Account<'_>, rows: &[LedgerRow]
     .bind(account.resource.to_owned())
     .execute(&mut **tx)
     .await?;
-    for entry in [Entry::Grant, Entry::Issue, Entry::Return, Entry::Lapse] {
+    for entry in [
+        Entry::Grant,
+        Entry::Issue,
+        Entry::Return,
+        Entry::Lapse,
+        Entry::Received,
+        Entry::Sent,
+    ] {
         let total: i64 = rows
             .iter()
             .filter(|r| r.entry == entry)
@@ -133,8 +165,8 @@ pub(crate) async fn record_one(
     now: i64,
 ) -> Result<i64> {
     let id: i64 = sqlx::query(
-        "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO ledger (structure_id, operator_id, resource, kind, amount, voucher_id, bucket_id, at, \
+         transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(account.structure_id)
     .bind(account.operator_id)
@@ -144,6 +176,7 @@ pub(crate) async fn record_one(
     .bind(row.voucher_id)
     .bind(row.bucket_id)
     .bind(now)
+    .bind(row.transfer_id)
     .fetch_one(&mut **tx)
     .await?
     .try_get("id")?;
@@ -180,12 +213,7 @@ impl Store {
         .fetch_one(&mut **tx)
         .await?
         .try_get("id")?;
-        let row = LedgerRow {
-            entry: Entry::Grant,
-            amount,
-            voucher_id: None,
-            bucket_id: Some(bucket_id),
-        };
+        let row = LedgerRow::of_bucket(Entry::Grant, amount, Some(bucket_id));
         record(tx, account, &[row], now).await?;
         let event = EventInput {
             kind: "credit",
@@ -299,12 +327,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if remaining > 0 {
-                let row = LedgerRow {
-                    entry: Entry::Lapse,
-                    amount: remaining,
-                    voucher_id: None,
-                    bucket_id: Some(id),
-                };
+                let row = LedgerRow::of_bucket(Entry::Lapse, remaining, Some(id));
                 record(&mut tx, account, &[row], now).await?;
             }
             let event = EventInput {
@@ -328,7 +351,7 @@ impl Store {
     /// as lapsed even before the sweeper records it.
     pub async fn balances(&self, structure_id: i64, now: i64) -> Result<Vec<Balance>> {
         let rows = sqlx::query(
-            "SELECT b.operator_id, b.resource, b.granted, b.issued, b.returned, b.lapsed, \
+            "SELECT b.operator_id, b.resource, b.granted, b.issued, b.returned, b.lapsed, b.received, b.sent, \
              (SELECT CAST(COALESCE(SUM(q.remaining), 0) AS BIGINT) FROM quota_buckets q WHERE q.structure_id = b.structure_id \
               AND q.operator_id = b.operator_id AND q.resource = b.resource AND q.lapsed_at IS NULL \
               AND q.expires_at IS NOT NULL AND q.expires_at <= $2) AS pending_lapse \
@@ -345,7 +368,8 @@ impl Store {
 }
 
 /// A balance read from its columns (`operator_id`, `resource`, `granted`,
-/// `issued`, `returned`, `lapsed`), with `pending_lapse` more lapsed.
+/// `issued`, `returned`, `lapsed`, `received`, `sent`), with
+/// `pending_lapse` more lapsed.
 pub(super) fn balance_from_row(r: &sqlx::any::AnyRow, pending_lapse: i64) -> Result<Balance> {
     Ok(Balance::new(
         r.try_get("operator_id")?,
@@ -354,7 +378,8 @@ pub(super) fn balance_from_row(r: &sqlx::any::AnyRow, pending_lapse: i64) -> Res
         r.try_get("issued")?,
         r.try_get("returned")?,
         r.try_get::<i64, _>("lapsed")? + pending_lapse,
-    ))
+    )
+    .with_transfers(r.try_get("received")?, r.try_get("sent")?))
 }
 
 /// The open buckets of an account, locked for the transaction.
@@ -431,18 +456,14 @@ pub(crate) async fn give_back(
         amount,
         voucher_id: Some(voucher_id),
         bucket_id: None,
+        transfer_id: None,
     }];
     for source in &sources {
         let bucket_id: i64 = source.try_get("bucket_id")?;
         let drawn: i64 = source.try_get("amount")?;
         let lapsed_at: Option<i64> = source.try_get("lapsed_at")?;
         if lapsed_at.is_some() {
-            rows.push(LedgerRow {
-                entry: Entry::Lapse,
-                amount: drawn,
-                voucher_id: None,
-                bucket_id: Some(bucket_id),
-            });
+            rows.push(LedgerRow::of_bucket(Entry::Lapse, drawn, Some(bucket_id)));
         } else {
             sqlx::query("UPDATE quota_buckets SET remaining = remaining + $1 WHERE id = $2")
                 .bind(drawn)

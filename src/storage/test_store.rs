@@ -44,7 +44,7 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
     let product = crate::domain::catalogue::seed_catalogue(network.id, (network.id, "x")).remove(0);
     store.upsert_product("test", &product, NOW).await.unwrap();
     let s = store
-        .create_structure("test", "s", None, NOW)
+        .create_structure("test", "s", None, None, NOW)
         .await
         .unwrap();
     let grant = NewGrant {

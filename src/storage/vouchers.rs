@@ -319,12 +319,7 @@ pub(crate) async fn issue_in(
             requested,
         },
     )?;
-    let entry = LedgerRow {
-        entry: Entry::Issue,
-        amount: product.amount * job.count as i64,
-        voucher_id: None,
-        bucket_id: None,
-    };
+    let entry = LedgerRow::of_bucket(Entry::Issue, product.amount * job.count as i64, None);
     let entry_id = ledger::record_one(tx, account, entry, now).await?;
     let rows = Rows {
         job,

@@ -142,15 +142,14 @@ pub async fn register(
     let fields = c.accept_form(&body)?;
     let external_ref = Some(field(&fields, "external_ref")).filter(|r| !r.is_empty());
     let actor = c.actor();
-    let done = structures::register(
-        &state.store,
-        &actor,
-        field(&fields, "name"),
+    let new = structures::NewStructure {
+        name: field(&fields, "name"),
         external_ref,
-        state.now(),
-    )
-    .await
-    .map(|s| (c.texts().registered_notice)(s.id));
+        parent_id: field(&fields, "parent_id").parse().ok(),
+    };
+    let done = structures::register(&state.store, &actor, new, state.now())
+        .await
+        .map(|s| (c.texts().registered_notice)(s.id));
     after(&state, &c, &uri, done).await
 }
 

@@ -1,0 +1,80 @@
+//! Associations and their members: passing quota down the tree and taking
+//! back what a member has not issued. The API, the desk and the command
+//! line share these checks; the storage layer makes each transfer one
+//! transaction, never overdrawn.
+
+use super::{AppError, AppResult};
+use crate::code::Label;
+use crate::domain::tree::Reach;
+use crate::domain::{MAX_GRANT_AMOUNT, Principal, Role};
+use crate::storage::{Store, Transfer, TransferKind, TransferOrder};
+
+/// What a caller reaches in the tree: the coordinator's and the auditor's
+/// tokens and accounts everything, a structure's its own subtree, an
+/// operator's nothing.
+pub fn reach_of(principal: &Principal) -> Option<Reach> {
+    match (principal.role, principal.structure_id) {
+        (Role::Admin | Role::Auditor, _) => Some(Reach::All),
+        (Role::Structure, Some(id)) => Some(Reach::Subtree(id)),
+        _ => None,
+    }
+}
+
+/// A transfer as asked for (checked here).
+#[derive(Clone, Copy, Debug)]
+pub struct TransferAsk<'a> {
+    pub kind: TransferKind,
+    pub member_id: i64,
+    pub operator_id: i64,
+    pub resource: &'a str,
+    pub amount: i64,
+}
+
+/// Checks the amount and resource a transfer or a need names.
+pub fn check_quota_ask(resource: &str, amount: i64) -> AppResult<()> {
+    if Label::new(resource).is_none() {
+        return Err(AppError::invalid(
+            "resource",
+            "lower-case letters, digits, - and _, at most 32",
+        ));
+    }
+    if !(1..=MAX_GRANT_AMOUNT).contains(&amount) {
+        return Err(AppError::invalid(
+            "amount",
+            format!("between 1 and {MAX_GRANT_AMOUNT}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Allocates to a member, or claws back from it, by `actor` within
+/// `reach`.
+pub async fn transfer(
+    store: &Store,
+    actor: &str,
+    reach: Reach,
+    ask: TransferAsk<'_>,
+    now: i64,
+) -> AppResult<Transfer> {
+    check_quota_ask(ask.resource, ask.amount)?;
+    let order = TransferOrder {
+        kind: ask.kind,
+        member_id: ask.member_id,
+        operator_id: ask.operator_id,
+        resource: ask.resource.to_owned(),
+        amount: ask.amount,
+        need_id: None,
+    };
+    let done = store.transfer(actor, reach, &order, now).await?;
+    tracing::info!(
+        transfer = done.id,
+        kind = ask.kind.as_str(),
+        from = done.from_structure_id,
+        to = done.to_structure_id,
+        operator = ask.operator_id,
+        resource = ask.resource,
+        amount = ask.amount,
+        "quota transferred"
+    );
+    Ok(done)
+}
