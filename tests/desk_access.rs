@@ -71,8 +71,19 @@ fn area(path: &str) -> Area {
         | "/desk/{*rest}" => Area::Open,
         p if p.starts_with("/desk/coordination") => Area::Coordination,
         p if p.starts_with("/desk/accounts") => Area::Accounts,
-        "/desk/" | "/desk/issue" | "/desk/print" | "/desk/lots" => Area::Structure,
-        p if p.starts_with("/desk/vouchers") || p.starts_with("/desk/lots/") => Area::Structure,
+        "/desk/"
+        | "/desk/issue"
+        | "/desk/print"
+        | "/desk/lots"
+        | "/desk/needs"
+        | "/desk/members"
+        | "/desk/members/transfer" => Area::Structure,
+        p if p.starts_with("/desk/vouchers")
+            || p.starts_with("/desk/lots/")
+            || p.starts_with("/desk/needs/") =>
+        {
+            Area::Structure
+        }
         other => panic!("{other}: a new desk route; say whose it is in tests/desk_access.rs"),
     }
 }

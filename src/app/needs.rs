@@ -67,6 +67,47 @@ pub async fn list(
     Ok(store.list_needs(reach, state, limit).await?)
 }
 
+/// The open needs of one association's tree (its own and its members').
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub association_id: i64,
+    pub association_name: String,
+    pub open: usize,
+    /// When the oldest of them was reported.
+    pub oldest_at: i64,
+}
+
+/// The open needs per association (each structure under the coordinator
+/// with its subtree), the longest wait first.
+pub async fn waiting_by_association(store: &Store, limit: usize) -> AppResult<Vec<Waiting>> {
+    let structures = store.list_structures().await?;
+    let parent_of = |id: i64| {
+        structures
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.parent_id)
+    };
+    let mut by_top: std::collections::BTreeMap<i64, Waiting> = std::collections::BTreeMap::new();
+    for n in list(store, Reach::All, Some(NeedState::Open), limit).await? {
+        let top = crate::domain::tree::top_of(n.structure_id, parent_of);
+        let name = structures
+            .iter()
+            .find(|s| s.id == top)
+            .map_or_else(String::new, |s| s.name.clone());
+        let w = by_top.entry(top).or_insert(Waiting {
+            association_id: top,
+            association_name: name,
+            open: 0,
+            oldest_at: n.created_at,
+        });
+        w.open += 1;
+        w.oldest_at = w.oldest_at.min(n.created_at);
+    }
+    let mut all: Vec<Waiting> = by_top.into_values().collect();
+    all.sort_by_key(|w| (w.oldest_at, w.association_id));
+    Ok(all)
+}
+
 /// Approves a need, in full or for `amount` of it.
 pub async fn approve(
     store: &Store,

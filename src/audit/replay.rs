@@ -135,12 +135,30 @@ pub struct Replay {
     /// Structure id → its association, as creations and moves say.
     pub parents: BTreeMap<i64, Option<i64>>,
     /// Transfer id → what moved, between whom.
-    pub transfers: BTreeMap<i64, super::tree::TransferFacts>,
+    pub transfers: BTreeMap<i64, TransferFacts>,
     /// Need id → what was asked, and where the need is.
-    pub needs: BTreeMap<i64, super::tree::NeedFacts>,
+    pub needs: BTreeMap<i64, NeedFacts>,
     /// Events that cannot have happened (a redemption of a voided code, an
     /// unknown kind, missing details).
     pub findings: Vec<Finding>,
+}
+
+/// A transfer as its event describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferFacts {
+    pub from_structure_id: i64,
+    pub to_structure_id: i64,
+    pub operator_id: i64,
+    pub resource: String,
+    pub amount: i64,
+}
+
+/// A need as its events describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeedFacts {
+    pub structure_id: i64,
+    pub amount: i64,
+    pub state: crate::domain::need::NeedState,
 }
 
 /// A grant as its event describes it.

@@ -9,28 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::Finding;
-use super::replay::{Effect, Replay, int, text};
+use super::replay::{Effect, NeedFacts, Replay, TransferFacts, int, text};
 use super::snapshot::{EventRow, LedgerRow, StructureRow};
 use crate::domain::need::{self, NeedAnswer, NeedState};
 use crate::domain::tree::MAX_LEVELS;
-
-/// A transfer as its event describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TransferFacts {
-    pub from_structure_id: i64,
-    pub to_structure_id: i64,
-    pub operator_id: i64,
-    pub resource: String,
-    pub amount: i64,
-}
-
-/// A need as its events describe it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NeedFacts {
-    pub structure_id: i64,
-    pub amount: i64,
-    pub state: NeedState,
-}
 
 impl Replay {
     /// A structure's line up to the top, as the events say.

@@ -62,6 +62,20 @@ pub fn check_placement(
     Ok(())
 }
 
+/// The top of a structure's line: the association it belongs to (itself,
+/// for a structure under the coordinator). `parent_of` answers each
+/// structure's parent.
+pub fn top_of(id: i64, parent_of: impl Fn(i64) -> Option<i64>) -> i64 {
+    let mut top = id;
+    for _ in 0..MAX_LEVELS {
+        match parent_of(top) {
+            Some(p) if p != id => top = p,
+            _ => break,
+        }
+    }
+    top
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +88,18 @@ mod tests {
         // A branch with partners (height 2) fits under an association only.
         assert!(check_placement(&[1], Some(5), 2).is_ok());
         assert!(check_placement(&[2, 1], Some(5), 2).is_err());
+    }
+
+    #[test]
+    fn the_top_is_the_association_under_the_coordinator() {
+        let parents = |id| match id {
+            3 => Some(2),
+            2 => Some(1),
+            _ => None,
+        };
+        assert_eq!(top_of(3, parents), 1);
+        assert_eq!(top_of(1, parents), 1);
+        assert_eq!(top_of(9, parents), 9);
     }
 
     #[test]

@@ -5,9 +5,8 @@
 //! their own subtree: what lies outside answers 404.
 
 use axum::Json;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,11 +15,12 @@ use utoipa_axum::routes;
 
 use super::admin::{StructureList, StructureView};
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiJson, ApiPath, principal};
-use crate::app::associations::{self, TransferAsk, reach_of};
+use super::extract::{Admin, ApiJson, ApiPath};
+use super::tree_caller::{TreeCaller, TreeReader, path_id};
+use crate::app::associations::{self, TransferAsk};
 use crate::app::{AppState, balances};
 use crate::domain::tree::Reach;
-use crate::domain::{Balance, Principal, Role};
+use crate::domain::Balance;
 use crate::storage::TransferKind;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,67 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(claw_back))
         .routes(routes!(members))
         .routes(routes!(structure_balance))
-        .merge(super::needs::router())
-}
-
-/// A caller who changes part of the tree: the coordinator's token all of
-/// it, a structure's token its own subtree; any other role is refused
-/// (403) before anything else is read.
-#[derive(Debug)]
-pub struct TreeCaller {
-    pub principal: Principal,
-    pub reach: Reach,
-}
-
-/// A caller who reads part of the tree: as [`TreeCaller`], and the
-/// auditor's token all of it.
-#[derive(Debug)]
-pub struct TreeReader {
-    pub reach: Reach,
-}
-
-async fn tree_principal(
-    parts: &Parts,
-    state: &AppState,
-    auditors: bool,
-) -> Result<(Principal, Reach), Problem> {
-    let principal = principal(parts, state).await?;
-    if principal.role == Role::Auditor && !auditors {
-        return Err(Problem::forbidden());
-    }
-    let reach = reach_of(&principal).ok_or_else(Problem::forbidden)?;
-    Ok((principal, reach))
-}
-
-impl<S> FromRequestParts<S> for TreeCaller
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (principal, reach) = tree_principal(parts, &AppState::from_ref(state), false).await?;
-        Ok(Self { principal, reach })
-    }
-}
-
-impl<S> FromRequestParts<S> for TreeReader
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let (_, reach) = tree_principal(parts, &AppState::from_ref(state), true).await?;
-        Ok(Self { reach })
-    }
-}
-
-/// A path id that is not a number names nothing.
-pub(super) fn path_id(raw: &str, what: &'static str) -> Result<i64, Problem> {
-    raw.parse().map_err(|_| Problem::not_found(what))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -21,6 +21,7 @@ pub mod net;
 pub mod operators;
 pub mod ops;
 pub mod redemptions;
+pub mod tree_caller;
 pub mod unique_keys;
 pub mod vouchers;
 
@@ -78,6 +79,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::router())
         .merge(accounts::router())
         .merge(associations::router())
+        .merge(needs::router())
         .merge(operators::router())
         .merge(donor::router())
         .merge(vouchers::router())

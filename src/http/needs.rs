@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::associations::{TreeCaller, TreeReader, path_id};
+use super::tree_caller::{TreeCaller, TreeReader, path_id};
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, StructureCaller, page_limit};
 use crate::app::AppState;

@@ -144,6 +144,18 @@ impl Store {
         rows.iter().map(need_from_row).collect()
     }
 
+    /// One need, whoever's it is: callers check reach themselves.
+    pub async fn get_need(&self, id: i64) -> Result<Option<Need>> {
+        let sql = format!(
+            "SELECT {NEED_COLUMNS} FROM needs n JOIN structures s ON s.id = n.structure_id WHERE n.id = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(need_from_row).transpose()
+    }
+
     /// Approves a need in full or in part: the allocation from its
     /// association (or the coordinator's grant) happens in the same
     /// transaction. Without enough quota nothing changes.

@@ -42,7 +42,11 @@ pub fn balances_table(
     catalogue: &[Product],
 ) -> Markup {
     let t = lang.texts();
+    let x = lang.tree();
     let q = |b: &Balance, amount: i64| quantity(lang, &b.resource, amount);
+    // Only a structure in an association's tree has quota passing through
+    // it: the columns are shown to those.
+    let tree = balances.iter().any(|b| b.received != 0 || b.sent != 0);
     html! {
         @if balances.is_empty() {
             p { (t.no_balance) }
@@ -55,6 +59,10 @@ pub fn balances_table(
                         th scope="col" { (t.balance_resource) }
                         th scope="col" class="num" { (t.balance_available) }
                         th scope="col" class="num" { (t.balance_granted) }
+                        @if tree {
+                            th scope="col" class="num" { (x.balance_received) }
+                            th scope="col" class="num" { (x.balance_sent) }
+                        }
                         th scope="col" class="num" { (t.balance_issued) }
                         th scope="col" class="num" { (t.balance_returned) }
                         th scope="col" class="num" { (t.balance_lapsed) }
@@ -71,6 +79,10 @@ pub fn balances_table(
                                 @if !fits.is_empty() { br; span class="hint" { (fits) } }
                             }
                             td class="num" { (q(b, b.granted)) }
+                            @if tree {
+                                td class="num" { (q(b, b.received)) }
+                                td class="num" { (q(b, b.sent)) }
+                            }
                             td class="num" { (q(b, b.issued)) }
                             td class="num" { (q(b, b.returned)) }
                             td class="num" { (q(b, b.lapsed)) }

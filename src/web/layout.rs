@@ -88,6 +88,8 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                                         li { a href="/desk/issue" { (t.nav_issue) } }
                                         li { a href="/desk/vouchers" { (t.nav_vouchers) } }
                                         li { a href="/desk/lots" { (chrome.lang.lots().lots_title) } }
+                                        li { a href="/desk/needs" { (chrome.lang.tree().needs_title) } }
+                                        li { a href="/desk/members" { (chrome.lang.tree().members_title) } }
                                     }
                                     Nav::Coordination => {
                                         @for (href, label) in chrome.lang.coordination().menu() {

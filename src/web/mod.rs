@@ -25,10 +25,13 @@ mod layout;
 mod lot_list;
 mod lot_texts;
 mod lots;
+mod members;
+mod needs;
 mod people_texts;
 pub mod session;
 pub mod sign_in_limit;
 mod slips;
+mod tree_texts;
 mod vouchers;
 
 use std::collections::HashMap;
@@ -78,6 +81,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/desk/print", get(slips::print))
         .route("/desk/lots", get(lot_list::list))
+        .route("/desk/needs", get(needs::list).post(needs::report))
+        .route("/desk/needs/{id}/{action}", post(needs::answer))
+        .route("/desk/members", get(members::list))
+        .route("/desk/members/transfer", post(members::transfer))
         .route("/desk/lots/{lot}", get(lots::show))
         .route("/desk/lots/{lot}/export.csv", get(lots::export))
         .route("/desk/lots/{lot}/void", post(lots::void))

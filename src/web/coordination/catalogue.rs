@@ -17,9 +17,8 @@ use crate::code::Format;
 use crate::domain::Product;
 use crate::storage::Operator;
 use crate::web::error::{DeskError, DeskResult};
+use crate::web::figures::{gb_text, parse_gb};
 use crate::web::i18n::Lang;
-
-const MB_PER_GB: i64 = 1024;
 
 struct CatalogueTexts {
     new_product: &'static str,
@@ -92,37 +91,6 @@ fn texts(lang: Lang) -> &'static CatalogueTexts {
         Lang::Fr => &FR,
         Lang::En => &EN,
     }
-}
-
-/// An amount of MB in Go as typed back in the form: "1", "0,5".
-fn gb_text(lang: Lang, mb: i64) -> String {
-    let thousandths = mb * 1000 / MB_PER_GB;
-    let text = format!("{}.{:03}", thousandths / 1000, thousandths % 1000);
-    let text = text.trim_end_matches('0').trim_end_matches('.').to_owned();
-    if lang == Lang::Fr {
-        text.replace('.', ",")
-    } else {
-        text
-    }
-}
-
-/// Go typed by a person ("1", "0,5", "2.25") in MB, whole and positive.
-fn parse_gb(text: &str) -> Option<i64> {
-    let text = text.trim().replace(',', ".");
-    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
-    if whole.is_empty() && frac.is_empty() || frac.len() > 3 {
-        return None;
-    }
-    let whole: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let frac_thousandths: i64 = format!("{frac:0<3}").parse().ok()?;
-    let mb = whole
-        .checked_mul(MB_PER_GB)?
-        .checked_add(frac_thousandths * MB_PER_GB / 1000)?;
-    (mb > 0).then_some(mb)
 }
 
 /// The form, empty for a new product or filled with `product`.
@@ -289,23 +257,4 @@ pub async fn edit(
 /// The heading of the new-product form.
 pub fn new_product_heading(lang: Lang) -> &'static str {
     texts(lang).new_product
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_are_read_and_written_as_people_type_them() {
-        assert_eq!(parse_gb("1"), Some(1024));
-        assert_eq!(parse_gb("0,5"), Some(512));
-        assert_eq!(parse_gb("2.25"), Some(2304));
-        assert_eq!(parse_gb(" 20 "), Some(20480));
-        for bad in ["", "0", "-1", "1,2345", "abc", ",", "1e3"] {
-            assert_eq!(parse_gb(bad), None, "{bad}");
-        }
-        assert_eq!(gb_text(Lang::Fr, 512), "0,5");
-        assert_eq!(gb_text(Lang::En, 2304), "2.25");
-        assert_eq!(gb_text(Lang::Fr, 20480), "20");
-    }
 }

@@ -229,7 +229,9 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
             x.totals,
         )
     };
+    let waiting = crate::app::needs::waiting_by_association(&state.store, 500).await?;
     let body = html! {
+        (super::needs::waiting_table(&c, state.now(), &waiting))
         (counts_table(&c, &month_title, &this_month))
         (counts_table(&c, &(x.year_heading)(year_of(month).unwrap_or_default()), &year_rows))
         (quota_table(&c, &d, &networks, &catalogue))

@@ -10,6 +10,7 @@ mod dashboard;
 mod donor;
 mod integrity;
 mod journal;
+mod needs;
 mod networks;
 mod structures;
 mod texts;
@@ -67,6 +68,11 @@ pub fn router() -> Router<AppState> {
         .route("/desk/coordination/donor", get(donor::show))
         .route("/desk/coordination/donor.csv", get(donor::csv))
         .route("/desk/coordination/journal", get(journal::show))
+        .route("/desk/coordination/needs", get(needs::show))
+        .route(
+            "/desk/coordination/needs/{id}/{action}",
+            post(needs::answer),
+        )
         .route(
             "/desk/coordination/integrity",
             get(integrity::show).post(integrity::acknowledge),

@@ -48,6 +48,7 @@ fn structures_page(
                 th scope="col" { (x.number) }
                 th scope="col" { (x.structure_name) }
                 th scope="col" { (x.external_ref) }
+                th scope="col" { (c.lang().tree().col_association) }
                 th scope="col" { (x.state) }
                 th scope="col" { (x.left) }
                 @if c.may_change { th scope="col" { (x.rename) } th scope="col" { (x.deactivate) } }
@@ -58,6 +59,7 @@ fn structures_page(
                         td { (s.id) }
                         th scope="row" { (s.name) }
                         td { (s.external_ref.as_deref().unwrap_or_default()) }
+                        td { (s.parent_id.and_then(|p| all.iter().find(|a| a.id == p)).map_or("", |a| a.name.as_str())) }
                         td { (if s.active { x.active } else { x.deactivated }) }
                         td { (quota_left(c, balances.get(&s.id).map_or(&[][..], Vec::as_slice), networks)) }
                         @if c.may_change {
@@ -94,6 +96,13 @@ fn structures_page(
                     label for="external_ref" { (x.external_ref) }
                     input id="external_ref" name="external_ref" type="text" maxlength="100" aria-describedby="external-ref-hint";
                     p id="external-ref-hint" class="hint" { (x.external_ref_hint) }
+                }
+                div class="field" {
+                    label for="parent_id" { (c.lang().tree().association) }
+                    select id="parent_id" name="parent_id" {
+                        option value="" { (c.lang().tree().no_association) }
+                        @for a in all.iter().filter(|a| a.active) { option value=(a.id) { (a.name) } }
+                    }
                 }
                 button type="submit" { (x.register) }
             }

@@ -11,6 +11,7 @@ pub struct CoordinationTexts {
     pub tokens: &'static str,
     pub donor: &'static str,
     pub journal: &'static str,
+    pub needs: &'static str,
     pub integrity: &'static str,
     pub read_only: &'static str,
     // Dashboard.
@@ -117,9 +118,10 @@ pub struct CoordinationTexts {
 
 impl CoordinationTexts {
     /// The coordinator's menu: address and words.
-    pub fn menu(&self) -> [(&'static str, &'static str); 9] {
+    pub fn menu(&self) -> [(&'static str, &'static str); 10] {
         [
             ("/desk/coordination", self.dashboard),
+            ("/desk/coordination/needs", self.needs),
             ("/desk/coordination/structures", self.structures),
             ("/desk/coordination/grants", self.grants),
             ("/desk/coordination/networks", self.networks),
@@ -150,6 +152,7 @@ static FR: CoordinationTexts = CoordinationTexts {
     tokens: "Jetons d’accès",
     donor: "Rapport donateur",
     journal: "Journal",
+    needs: "Besoins",
     integrity: "Intégrité",
     read_only: "Vous consultez cette page en lecture seule.",
     month_heading: |m| format!("Ce mois-ci ({m})"),
@@ -266,6 +269,7 @@ static EN: CoordinationTexts = CoordinationTexts {
     tokens: "Access tokens",
     donor: "Donor report",
     journal: "Journal",
+    needs: "Needs",
     integrity: "Integrity",
     read_only: "You are viewing this page read-only.",
     month_heading: |m| format!("This month ({m})"),
