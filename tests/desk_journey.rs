@@ -12,119 +12,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::chromium::{
-    BROWSER_TURN, Driver, assert_accessible, axe_source, browser_available, scan, scan_pdf,
-    wait_for,
+    BROWSER_TURN, Driver, axe_source, browser_available, scan, scan_pdf, wait_for,
 };
-use common::{Db, PERSON_PASSWORD, TestApp};
+use common::visit::Visit;
+use common::{Db, TestApp};
+use fantoccini::Locator;
 use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
-use fantoccini::{Client, Locator};
-
-/// A browser on the app, with the pages it has checked and kept.
-struct Visit<'a> {
-    client: Client,
-    app: &'a TestApp,
-    axe: String,
-    dir: PathBuf,
-    pages: usize,
-}
-
-impl Visit<'_> {
-    /// Checks the page shown with axe-core and keeps its screenshot.
-    async fn check(&mut self, name: &str) {
-        assert_accessible(&self.client, &self.axe, name).await;
-        self.pages += 1;
-        let png = self.client.screenshot().await.unwrap();
-        let path = self.dir.join(format!("{:02}-{name}.png", self.pages));
-        std::fs::write(&path, png).unwrap();
-    }
-
-    async fn open(&mut self, path: &str, wait: &str, name: &str) {
-        self.client
-            .goto(&format!("{}{path}", self.app.base))
-            .await
-            .unwrap();
-        wait_for(&self.client, wait).await;
-        self.check(name).await;
-    }
-
-    async fn fill(&self, css: &str, text: &str) {
-        let field = wait_for(&self.client, css).await;
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        wait_for(&self.client, css).await.click().await.unwrap();
-    }
-
-    async fn text(&self, css: &str) -> String {
-        wait_for(&self.client, css).await.text().await.unwrap()
-    }
-
-    /// Chooses a password with `code` on the activation page.
-    async fn activate(&mut self, code: &str, name: &str) {
-        self.open("/desk/activate", "#code", name).await;
-        self.fill("#code", code).await;
-        self.fill("#password", PERSON_PASSWORD).await;
-        self.fill("#confirm", PERSON_PASSWORD).await;
-        self.click("main form button[type=submit]").await;
-        let done = self.text(".notice-done").await;
-        assert!(done.contains("Votre mot de passe est enregistré"), "{done}");
-    }
-
-    async fn sign_in(&mut self, login: &str, lands_on: &str, name: &str) {
-        self.open("/desk/sign-in", "#login", "sign-in").await;
-        self.fill("#login", login).await;
-        self.fill("#password", PERSON_PASSWORD).await;
-        self.click("main form button[type=submit]").await;
-        wait_for(&self.client, lands_on).await;
-        self.check(name).await;
-    }
-
-    async fn sign_out(&self) {
-        self.click("form.sign-out button").await;
-        wait_for(&self.client, "#login").await;
-    }
-
-    /// The activation code a page shows once, after "… : ".
-    async fn shown_code(&self) -> String {
-        let text = self.text(".notice-done").await;
-        let code: String = text.rsplit(": ").next().unwrap().chars().take(19).collect();
-        assert_eq!(code.len(), 19, "{text}");
-        code
-    }
-
-    /// Creates an account on the accounts page; answers its code.
-    async fn create_account(
-        &mut self,
-        name: &str,
-        login: &str,
-        role: &str,
-        structure: Option<&str>,
-    ) -> String {
-        self.open(
-            "/desk/accounts",
-            "#display_name",
-            &format!("accounts-{role}"),
-        )
-        .await;
-        self.fill("#display_name", name).await;
-        self.fill("#login", login).await;
-        wait_for(&self.client, "#role")
-            .await
-            .select_by_value(role)
-            .await
-            .unwrap();
-        if let Some(s) = structure {
-            self.fill("#structure_id", s).await;
-        }
-        self.click("main form.stack button[type=submit]").await;
-        self.shown_code().await
-    }
-}
 
 async fn the_journey_through_both_desks(db: Db) {
     if !browser_available() {
