@@ -570,6 +570,33 @@ fn cases(f: &Facts) -> Vec<Case> {
             ],
         ),
         case(
+            "quota made up at a member",
+            vec![format!(
+                "UPDATE balances SET received = received + 1024 WHERE structure_id = {}",
+                f.s4
+            )],
+            vec![
+                finding(
+                    "balance.received",
+                    "balances",
+                    balance(f.s4, "data_mb"),
+                    Some(1024),
+                ),
+                finding(
+                    "ledger.sum",
+                    "balances",
+                    balance(f.s4, "data_mb"),
+                    Some(1024),
+                ),
+                finding(
+                    "tree.conservation",
+                    "balances",
+                    "operator 1 data_mb",
+                    Some(1024),
+                ),
+            ],
+        ),
+        case(
             "claw-back deleted",
             vec![format!(
                 "DELETE FROM ledger WHERE transfer_id = {}",

@@ -444,3 +444,117 @@ async fn csv_defaults_and_access(db: Db) {
     h.app.stop().await;
 }
 both!(csv_defaults_and_access);
+
+// ---------------------------------------------------------------------------
+// Roll-ups per association
+// ---------------------------------------------------------------------------
+
+/// A structure under `parent`, through the API.
+async fn member_of(app: &TestApp, name: &str, parent: i64) -> i64 {
+    let body = json!({ "name": name, "parent_id": parent });
+    post_ok(app, "/v1/structures", &app.admin, Some(body)).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// An association with two members: the coordinator grants it 10 GB, it
+/// passes 4 GB to one member and 2 GB to the other, takes 1 GB back from
+/// the second; the first issues two 1 GB codes, the association one. A
+/// structure outside any association issues one. Both reports add each
+/// association up (its own row and its members'), and nothing else: what
+/// moved inside the tree cancels out, what left it (issue) does not.
+async fn reports_roll_up_per_association(db: Db) {
+    let clock = ManualClock::new(T0);
+    let Some(app) = TestApp::spawn_with(db, busy_limits(), Some(clock.clone())).await else {
+        return;
+    };
+    let association = app.structure("Secours de quartier").await;
+    let first = member_of(&app, "Antenne Nord", association).await;
+    let second = member_of(&app, "Antenne Sud", association).await;
+    let alone = app.structure("Centre isolé").await;
+    grant(&app, association, FIRST_NETWORK, "data_mb", 10 * 1024).await;
+    grant(&app, alone, FIRST_NETWORK, "data_mb", 2 * 1024).await;
+    let a_token = app.token("structure", Some(association)).await;
+    let quota = |gb: i64| json!({ "operator_id": FIRST_NETWORK, "resource": "data_mb", "amount": gb * 1024 });
+    for (member, kind, gb) in [
+        (first, "allocations", 4),
+        (second, "allocations", 2),
+        (second, "clawbacks", 1),
+    ] {
+        let path = format!("/v1/structures/{member}/{kind}");
+        post_ok(&app, &path, &a_token, Some(quota(gb))).await;
+    }
+    let first_token = app.token("structure", Some(first)).await;
+    issue(&app, &first_token, "data-1gb", 2).await;
+    issue(&app, &a_token, "data-1gb", 1).await;
+    let alone_token = app.token("structure", Some(alone)).await;
+    issue(&app, &alone_token, "data-1gb", 1).await;
+
+    let auditor = app.token("auditor", None).await;
+    let audit = app
+        .get(&format!("/v1/audit/report?from={FROM}&to={TO}"), &auditor)
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
+    let rolled = audit.body["associations"].as_array().unwrap();
+    assert_eq!(rolled.len(), 1, "only the association rolls up: {rolled:?}");
+    let r = &rolled[0];
+    assert_eq!(r["structure_id"], association);
+    let numbers: Vec<i64> = ["granted", "received", "sent", "issued", "closing"]
+        .iter()
+        .map(|k| r[*k].as_i64().unwrap())
+        .collect();
+    // Inside the tree 4 + 2 + 1 GB were received and as much sent.
+    assert_eq!(numbers, [10240, 7168, 7168, 3072, 7168], "{r}");
+    assert_eq!(r["adds_up"], true, "{r}");
+    // Each member's own row says what moved through it.
+    let row_of = |id: i64| {
+        audit.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["structure_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            row_of(second)["received"].as_i64(),
+            row_of(second)["sent"].as_i64()
+        ),
+        (Some(2048), Some(1024))
+    );
+
+    let report = donor(
+        &app,
+        &auditor,
+        &format!("operator_id={FIRST_NETWORK}&from={FROM}&to={TO}"),
+    )
+    .await;
+    let lines = report["associations"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["structure_id"], association);
+    assert_eq!(lines[0]["structure_name"], "Secours de quartier");
+    assert_eq!(
+        figures(&lines[0]),
+        row(10240, 3072, (0, 0), 0, 0, 0, Some(0.0), None)
+    );
+    let csv = app
+        .request_with(
+            Method::GET,
+            &format!("/v1/reports/donor?operator_id={FIRST_NETWORK}&from={FROM}&to={TO}"),
+            Some(&auditor),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    assert!(
+        csv.text
+            .lines()
+            .any(|l| l.starts_with(&format!("association,{association},Secours de quartier,"))),
+        "{}",
+        csv.text
+    );
+    common::assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(reports_roll_up_per_association);

@@ -90,6 +90,8 @@ pub struct PeriodReport {
     pub from: i64,
     pub to: i64,
     pub rows: Vec<ReportRow>,
+    /// The rows added up per association (a structure with members).
+    pub associations: Vec<ReportRow>,
     /// Name and number of findings; `period_adds_up` last.
     pub invariants: Vec<(&'static str, usize)>,
     pub findings: Vec<Finding>,
@@ -110,7 +112,8 @@ pub async fn report(
     let (snapshot, outcome) = verify_aside(state, snapshot, scope).await?;
     let mut chain: Vec<_> = snapshot.events.iter().filter(|e| e.seq.is_some()).collect();
     chain.sort_by_key(|e| e.seq);
-    let rows = report::period(&chain, from, to);
+    let report::PeriodRows { rows, associations } =
+        report::period_with_associations(&chain, from, to);
     let mut invariants: Vec<(&'static str, usize)> = INVARIANTS
         .iter()
         .map(|(name, prefixes)| {
@@ -128,6 +131,7 @@ pub async fn report(
         from,
         to,
         rows,
+        associations,
         invariants,
         findings: outcome.findings,
     })

@@ -103,6 +103,9 @@ pub struct DonorRow {
 pub struct DonorReport {
     pub rows: Vec<DonorRow>,
     pub totals: BTreeMap<String, Figures>,
+    /// Per association (a structure with members) and resource, over the
+    /// whole period: its figures and its members', added up.
+    pub associations: BTreeMap<(i64, String), Figures>,
     /// Structure names, as the events know them.
     pub structure_names: BTreeMap<i64, String>,
 }
@@ -139,8 +142,17 @@ pub fn donor_report(events: &[&EventRow], operator_id: i64, from: i64, to: i64) 
         rows.entry(key).or_default().add(&effect, delay_secs);
     }
     let mut totals: BTreeMap<String, Figures> = BTreeMap::new();
-    for ((_, _, resource), figures) in &rows {
+    let mut associations: BTreeMap<(i64, String), Figures> = BTreeMap::new();
+    let tops = replay.associations();
+    for ((_, structure_id, resource), figures) in &rows {
         totals.entry(resource.clone()).or_default().merge(figures);
+        let top = replay.association_of(*structure_id);
+        if tops.contains(&top) {
+            associations
+                .entry((top, resource.clone()))
+                .or_default()
+                .merge(figures);
+        }
     }
     DonorReport {
         rows: rows
@@ -153,6 +165,7 @@ pub fn donor_report(events: &[&EventRow], operator_id: i64, from: i64, to: i64) 
             })
             .collect(),
         totals,
+        associations,
         structure_names: replay
             .structures
             .into_iter()

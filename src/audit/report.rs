@@ -59,9 +59,66 @@ impl ReportRow {
     }
 }
 
+/// A period report: a row per structure and resource, and a roll-up per
+/// association (its own row and its members', added up, under the
+/// association's id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeriodRows {
+    pub rows: Vec<ReportRow>,
+    pub associations: Vec<ReportRow>,
+}
+
+impl ReportRow {
+    fn merge(&mut self, o: &ReportRow) {
+        self.opening += o.opening;
+        self.granted += o.granted;
+        self.lapsed += o.lapsed;
+        self.issued += o.issued;
+        self.voided += o.voided;
+        self.expired += o.expired;
+        self.redeemed += o.redeemed;
+        self.redeemed_count += o.redeemed_count;
+        self.reversed += o.reversed;
+        self.received += o.received;
+        self.sent += o.sent;
+        self.closing += o.closing;
+    }
+}
+
+/// The rows of a period report and their roll-up per association, from
+/// events in chain order; the tree is as it stands at `to`.
+pub fn period_with_associations(events: &[&EventRow], from: i64, to: i64) -> PeriodRows {
+    let (rows, replay) = period_replay(events, from, to);
+    let associations = replay.associations();
+    let mut rolled: BTreeMap<QuotaKey, ReportRow> = BTreeMap::new();
+    for r in &rows {
+        let top = replay.association_of(r.structure_id);
+        if !associations.contains(&top) {
+            continue;
+        }
+        rolled
+            .entry((top, r.operator_id, r.resource.clone()))
+            .or_insert_with(|| ReportRow {
+                structure_id: top,
+                operator_id: r.operator_id,
+                resource: r.resource.clone(),
+                ..ReportRow::default()
+            })
+            .merge(r);
+    }
+    PeriodRows {
+        rows,
+        associations: rolled.into_values().collect(),
+    }
+}
+
 /// The rows of a period report, from events in chain order. Events at or
 /// after `to` are not read.
 pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
+    period_replay(events, from, to).0
+}
+
+fn period_replay(events: &[&EventRow], from: i64, to: i64) -> (Vec<ReportRow>, Replay) {
     let mut replay = Replay::default();
     let mut rows: BTreeMap<QuotaKey, ReportRow> = BTreeMap::new();
     let mut opened = false;
@@ -96,7 +153,7 @@ pub fn period(events: &[&EventRow], from: i64, to: i64) -> Vec<ReportRow> {
     for (key, row) in &mut rows {
         row.closing = replay.totals.get(key).map_or(0, |t| t.available());
     }
-    rows.into_values().collect()
+    (rows.into_values().collect(), replay)
 }
 
 /// Starts a row, with its opening balance, for every structure's resource

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Finding;
 use super::replay::{Effect, NeedFacts, Replay, TransferFacts, int, text};
-use super::snapshot::{EventRow, LedgerRow, StructureRow};
+use super::snapshot::{BalanceRow, EventRow, LedgerRow, StructureRow};
 use crate::domain::need::{self, NeedAnswer, NeedState};
 use crate::domain::tree::MAX_LEVELS;
 
@@ -160,6 +160,24 @@ impl Replay {
     }
 }
 
+impl Replay {
+    /// The association a structure belongs to as the events say (itself,
+    /// under the coordinator), and whether it is one: a structure with
+    /// members.
+    pub fn association_of(&self, id: i64) -> i64 {
+        crate::domain::tree::top_of(id, |s| self.parents.get(&s).copied().flatten())
+    }
+
+    /// The structures with members, as the events say.
+    pub fn associations(&self) -> BTreeSet<i64> {
+        self.parents
+            .values()
+            .flatten()
+            .map(|&p| self.association_of(p))
+            .collect()
+    }
+}
+
 /// Every transfer has both its ledger entries, each on its side with the
 /// event's amount; an entry naming a transfer no event made, or on the
 /// wrong structure, is reported by `check_entry` as unexplained.
@@ -197,6 +215,32 @@ pub(super) fn transfer_entry_amount(replay: &Replay, l: &LedgerRow) -> Option<i6
     };
     (structure == l.structure_id && t.operator_id == l.operator_id && t.resource == l.resource)
         .then_some(t.amount)
+}
+
+/// Transfers create no quota and destroy none: on each network and
+/// resource, what all structures received equals what all sent.
+pub(super) fn check_conservation(balances: &[BalanceRow], out: &mut Vec<Finding>) {
+    let mut moved: BTreeMap<(i64, &str), (i64, i64)> = BTreeMap::new();
+    for b in balances {
+        let m = moved
+            .entry((b.operator_id, b.resource.as_str()))
+            .or_default();
+        m.0 += b.sent;
+        m.1 += b.received;
+    }
+    for ((operator_id, resource), (sent, received)) in moved {
+        if sent != received {
+            out.push(
+                Finding::new(
+                    "tree.conservation",
+                    "balances",
+                    format!("operator {operator_id} {resource}"),
+                    "what the structures received differs from what they passed on".into(),
+                )
+                .amounts(sent, received),
+            );
+        }
+    }
 }
 
 /// Each structure's association as the events say.

@@ -72,6 +72,7 @@ pub fn verify_books(s: &Snapshot, keys: &VerifyingKeys, scope: Scope) -> (Outcom
     findings.append(&mut replay.findings);
     check_vouchers(&replay, &s.vouchers, &mut findings);
     check_balances(&replay, &s.balances, &mut findings);
+    super::tree::check_conservation(&s.balances, &mut findings);
     check_ledger(&replay, &s.ledger, &s.balances, &mut findings);
     check_buckets(&replay, &s.buckets, &mut findings);
     check_redemptions(&replay, &s.redemptions, &s.vouchers, &mut findings);

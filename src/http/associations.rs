@@ -19,8 +19,8 @@ use super::extract::{Admin, ApiJson, ApiPath};
 use super::tree_caller::{TreeCaller, TreeReader, path_id};
 use crate::app::associations::{self, TransferAsk};
 use crate::app::{AppState, balances};
-use crate::domain::tree::Reach;
 use crate::domain::Balance;
+use crate::domain::tree::Reach;
 use crate::storage::TransferKind;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -17,6 +17,7 @@ use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{Admin, ApiQuery, Auditor, page_limit, require_media_type};
 use crate::app::AppState;
 use crate::app::audit::{self, AuditPlace};
+use crate::audit::report::ReportRow;
 use crate::audit::{Finding, reconcile};
 use crate::clock::rfc3339;
 
@@ -61,9 +62,38 @@ pub struct ReportRowView {
     pub redeemed: i64,
     pub redeemed_count: i64,
     pub reversed: i64,
+    /// Arrived from the tree: allocations from its association, claw-backs
+    /// from its members.
+    pub received: i64,
+    /// Left for the tree.
+    pub sent: i64,
     pub closing: i64,
-    /// opening + granted − lapsed − issued + voided + expired = closing.
+    /// opening + granted + received − sent − lapsed − issued + voided +
+    /// expired = closing.
     pub adds_up: bool,
+}
+
+impl From<ReportRow> for ReportRowView {
+    fn from(r: ReportRow) -> Self {
+        Self {
+            adds_up: r.balances(),
+            structure_id: r.structure_id,
+            operator_id: r.operator_id,
+            resource: r.resource,
+            opening: r.opening,
+            granted: r.granted,
+            lapsed: r.lapsed,
+            issued: r.issued,
+            voided: r.voided,
+            expired: r.expired,
+            redeemed: r.redeemed,
+            redeemed_count: r.redeemed_count,
+            reversed: r.reversed,
+            received: r.received,
+            sent: r.sent,
+            closing: r.closing,
+        }
+    }
 }
 
 /// One invariant and whether it holds now.
@@ -106,6 +136,9 @@ pub struct Report {
     pub from: String,
     pub to: String,
     pub rows: Vec<ReportRowView>,
+    /// The rows added up per association (a structure with members), under
+    /// the association's `structure_id`.
+    pub associations: Vec<ReportRowView>,
     pub invariants: Vec<InvariantView>,
     pub findings: Vec<FindingView>,
 }
@@ -136,25 +169,11 @@ async fn audit_report(
     ApiQuery(q): ApiQuery<PeriodQuery>,
 ) -> ApiResult<Json<Report>> {
     let done = audit::report(&state, q.from.as_deref(), q.to.as_deref()).await?;
-    let rows = done
-        .rows
+    let rows = done.rows.into_iter().map(ReportRowView::from).collect();
+    let associations = done
+        .associations
         .into_iter()
-        .map(|r| ReportRowView {
-            adds_up: r.balances(),
-            structure_id: r.structure_id,
-            operator_id: r.operator_id,
-            resource: r.resource,
-            opening: r.opening,
-            granted: r.granted,
-            lapsed: r.lapsed,
-            issued: r.issued,
-            voided: r.voided,
-            expired: r.expired,
-            redeemed: r.redeemed,
-            redeemed_count: r.redeemed_count,
-            reversed: r.reversed,
-            closing: r.closing,
-        })
+        .map(ReportRowView::from)
         .collect();
     let invariants = done
         .invariants
@@ -166,6 +185,7 @@ async fn audit_report(
         })
         .collect();
     Ok(Json(Report {
+        associations,
         from: rfc3339(done.from),
         to: rfc3339(done.to),
         rows,

@@ -23,7 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The columns of the CSV, in order; the totals' lines have month `total`
-/// and no structure.
+/// and no structure, the associations' lines month `association` and the
+/// association.
 pub const DONOR_CSV_HEADER: &str = "month,structure_id,structure_name,resource,granted,issued,\
 redeemed_count,redeemed_amount,voided,expired,lapsed,redemption_rate,median_days_to_redemption";
 
@@ -75,6 +76,10 @@ pub struct DonorReportView {
     pub to: String,
     pub rows: Vec<DonorLine>,
     pub totals: Vec<DonorLine>,
+    /// Per association (a structure with members) and resource, over the
+    /// whole period, its figures and its members' added up; `month` is
+    /// absent, `structure_id` is the association's.
+    pub associations: Vec<DonorLine>,
 }
 
 fn line(place: Option<(String, i64, String)>, resource: &str, f: &Figures) -> DonorLine {
@@ -120,6 +125,16 @@ pub fn view(done: DonorReportDone) -> DonorReportView {
             .iter()
             .map(|(resource, f)| line(None, resource, f))
             .collect(),
+        associations: r
+            .associations
+            .iter()
+            .map(|((id, resource), f)| {
+                let mut l = line(None, resource, f);
+                l.structure_id = Some(*id);
+                l.structure_name = Some(name(*id));
+                l
+            })
+            .collect(),
     }
 }
 
@@ -128,7 +143,11 @@ pub fn csv(report: &DonorReportView) -> String {
     let mut body = String::from(DONOR_CSV_HEADER);
     body.push('\n');
     for l in report.rows.iter().chain(&report.totals) {
-        body.push_str(&csv_line(l));
+        body.push_str(&csv_line(l, "total"));
+        body.push('\n');
+    }
+    for l in &report.associations {
+        body.push_str(&csv_line(l, "association"));
         body.push('\n');
     }
     body
@@ -144,10 +163,11 @@ pub(super) fn cell(text: &str) -> String {
     }
 }
 
-fn csv_line(l: &DonorLine) -> String {
+/// One line; `summary` stands for the month of a line that has none.
+fn csv_line(l: &DonorLine, summary: &str) -> String {
     let number = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
     [
-        l.month.clone().unwrap_or_else(|| "total".into()),
+        l.month.clone().unwrap_or_else(|| summary.into()),
         l.structure_id.map(|id| id.to_string()).unwrap_or_default(),
         cell(l.structure_name.as_deref().unwrap_or_default()),
         csv_field(&l.resource),

@@ -12,9 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::tree_caller::{TreeCaller, TreeReader, path_id};
 use super::error::{ApiResult, Problem, ProblemBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery, StructureCaller, page_limit};
+use super::tree_caller::{TreeCaller, TreeReader, path_id};
 use crate::app::AppState;
 use crate::app::needs::{self, NeedAsk};
 use crate::clock::rfc3339;

@@ -71,4 +71,3 @@ where
 pub(super) fn path_id(raw: &str, what: &'static str) -> Result<i64, Problem> {
     raw.parse().map_err(|_| Problem::not_found(what))
 }
-

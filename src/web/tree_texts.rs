@@ -66,6 +66,7 @@ pub struct TreeTexts {
     pub col_open_needs: &'static str,
     pub col_oldest: &'static str,
     pub no_open_needs: &'static str,
+    pub per_association: &'static str,
 }
 
 impl Lang {
@@ -145,6 +146,7 @@ static FR: TreeTexts = TreeTexts {
     col_open_needs: "Besoins en attente",
     col_oldest: "Le plus ancien attend",
     no_open_needs: "Aucun besoin n’attend de réponse.",
+    per_association: "Par association (ses membres compris)",
 };
 
 static EN: TreeTexts = TreeTexts {
@@ -215,4 +217,5 @@ static EN: TreeTexts = TreeTexts {
     col_open_needs: "Needs waiting",
     col_oldest: "The oldest has waited",
     no_open_needs: "No need is waiting for an answer.",
+    per_association: "Per association (its members included)",
 };

@@ -137,6 +137,10 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
         h2 { (title) }
         (rows(&c, &r.rows, &title))
         (rows(&c, &r.totals, x.totals))
+        @if !r.associations.is_empty() {
+            h2 { (c.lang().tree().per_association) }
+            (rows(&c, &r.associations, c.lang().tree().per_association))
+        }
     };
     Ok(c.page(&uri, x.donor, "report-print", body))
 }
