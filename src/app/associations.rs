@@ -7,7 +7,9 @@ use super::{AppError, AppResult};
 use crate::code::Label;
 use crate::domain::tree::Reach;
 use crate::domain::{MAX_GRANT_AMOUNT, Principal, Role};
-use crate::storage::{Store, Transfer, TransferKind, TransferOrder};
+use crate::storage::{
+    IdempotencyClaim, RequestFingerprint, Store, Transfer, TransferKind, TransferOrder,
+};
 
 /// What a caller reaches in the tree: the coordinator's and the auditor's
 /// tokens and accounts everything, a structure's its own subtree, an
@@ -48,12 +50,13 @@ pub fn check_quota_ask(resource: &str, amount: i64) -> AppResult<()> {
 }
 
 /// Allocates to a member, or claws back from it, by `actor` within
-/// `reach`.
+/// `reach`; `retry` is the request's Idempotency-Key, claimed for `actor`.
 pub async fn transfer(
     store: &Store,
     actor: &str,
     reach: Reach,
     ask: TransferAsk<'_>,
+    retry: Option<(String, RequestFingerprint)>,
     now: i64,
 ) -> AppResult<Transfer> {
     check_quota_ask(ask.resource, ask.amount)?;
@@ -65,7 +68,14 @@ pub async fn transfer(
         amount: ask.amount,
         need_id: None,
     };
-    let done = store.transfer(actor, reach, &order, now).await?;
+    let claim = retry.map(|(key, fingerprint)| IdempotencyClaim {
+        scope: actor.to_owned(),
+        key,
+        fingerprint,
+    });
+    let done = store
+        .transfer(actor, reach, &order, claim.as_ref(), now)
+        .await?;
     tracing::info!(
         transfer = done.id,
         kind = ask.kind.as_str(),

@@ -15,13 +15,13 @@ use utoipa_axum::routes;
 
 use super::admin::{StructureList, StructureView};
 use super::error::{ApiResult, Problem, ProblemBody};
-use super::extract::{Admin, ApiJson, ApiPath};
+use super::extract::{Admin, ApiJson, ApiPath, IdempotencyKey};
 use super::tree_caller::{TreeCaller, TreeReader, path_id};
 use crate::app::associations::{self, TransferAsk};
 use crate::app::{AppState, balances};
 use crate::domain::Balance;
 use crate::domain::tree::Reach;
-use crate::storage::TransferKind;
+use crate::storage::{RequestFingerprint, TransferKind};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -93,8 +93,12 @@ async fn transfer(
     caller: &TreeCaller,
     kind: TransferKind,
     member: &str,
-    body: &TransferBody,
+    body: &ApiJson<TransferBody>,
+    key: Option<String>,
 ) -> ApiResult<(StatusCode, Json<TransferView>)> {
+    let endpoint = format!("POST /v1/structures/{member}/{}", kind.as_str());
+    let retry = key.map(|key| (key, RequestFingerprint::new(&endpoint, &body.raw)));
+    let body = &body.value;
     let ask = TransferAsk {
         kind,
         member_id: path_id(member, "structure")?,
@@ -103,7 +107,8 @@ async fn transfer(
         amount: body.amount,
     };
     let actor = caller.principal.actor();
-    let done = associations::transfer(&state.store, &actor, caller.reach, ask, state.now()).await?;
+    let done =
+        associations::transfer(&state.store, &actor, caller.reach, ask, retry, state.now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(TransferView {
@@ -122,7 +127,9 @@ async fn transfer(
 /// in one transaction, never overdrawn. By the association's token or the
 /// coordinator.
 #[utoipa::path(post, path = "/v1/structures/{id}/allocations", tag = "associations", request_body = TransferBody,
-    params(("id" = i64, Path, description = "The member's structure id")),
+    params(("id" = i64, Path, description = "The member's structure id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$",
+        description = "Retry key, kept at least 24 h: visible ASCII")),
     responses((status = 201, body = TransferView), (status = 404, body = ProblemBody, description = "not a member of the caller's"),
         (status = 409, body = ProblemBody, description = "`quota_exceeded`"), (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
@@ -130,14 +137,17 @@ async fn allocate(
     State(state): State<AppState>,
     caller: TreeCaller,
     ApiPath(id): ApiPath<String>,
+    IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<TransferBody>,
 ) -> ApiResult<impl IntoResponse> {
-    transfer(&state, &caller, TransferKind::Allocation, &id, &body.value).await
+    transfer(&state, &caller, TransferKind::Allocation, &id, &body, key).await
 }
 
 /// Takes back for its association quota a member has not issued.
 #[utoipa::path(post, path = "/v1/structures/{id}/clawbacks", tag = "associations", request_body = TransferBody,
-    params(("id" = i64, Path, description = "The member's structure id")),
+    params(("id" = i64, Path, description = "The member's structure id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$",
+        description = "Retry key, kept at least 24 h: visible ASCII")),
     responses((status = 201, body = TransferView), (status = 404, body = ProblemBody, description = "not a member of the caller's"),
         (status = 409, body = ProblemBody, description = "`quota_exceeded`: more than the member has not issued"),
         (status = 422, body = ProblemBody), (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
@@ -145,9 +155,10 @@ async fn claw_back(
     State(state): State<AppState>,
     caller: TreeCaller,
     ApiPath(id): ApiPath<String>,
+    IdempotencyKey(key): IdempotencyKey,
     body: ApiJson<TransferBody>,
 ) -> ApiResult<impl IntoResponse> {
-    transfer(&state, &caller, TransferKind::Clawback, &id, &body.value).await
+    transfer(&state, &caller, TransferKind::Clawback, &id, &body, key).await
 }
 
 /// Refuses (404) a structure outside the caller's reach.

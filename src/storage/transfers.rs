@@ -8,6 +8,7 @@
 use sqlx::Row;
 
 use super::events::{self, EventInput};
+use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self, Account, Entry, LedgerRow};
 use super::{Result, Store, WriteTx};
 use crate::domain::DomainError;
@@ -44,8 +45,8 @@ pub struct TransferOrder {
     pub need_id: Option<i64>,
 }
 
-/// A transfer made.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A transfer made (also the answer kept under its Idempotency-Key).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transfer {
     pub id: i64,
     pub from_structure_id: i64,
@@ -56,16 +57,28 @@ pub struct Transfer {
 impl Store {
     /// Moves quota between a member and its association, for a caller
     /// whose reach is `reach` (only the member's own association, or the
-    /// coordinator, may).
+    /// coordinator, may). Under an Idempotency-Key the same request is
+    /// answered again without a second transfer: the key is claimed and
+    /// its answer stored in the transfer's own transaction.
     pub async fn transfer(
         &self,
         actor: &str,
         reach: Reach,
         order: &TransferOrder,
+        retry: Option<&IdempotencyClaim>,
         now: i64,
     ) -> Result<Transfer> {
         let mut tx = self.begin_write().await?;
+        if let Some(claim) = retry
+            && let Claimed::Replay(answer) = idempotency::claim(&mut tx, claim, now).await?
+        {
+            events::commit(tx).await?;
+            return Ok(serde_json::from_str(&answer)?);
+        }
         let done = transfer_in(self, &mut tx, actor, reach, order, now).await?;
+        if let Some(claim) = retry {
+            idempotency::store_answer(&mut tx, claim, &serde_json::to_string(&done)?).await?;
+        }
         events::commit(tx).await?;
         Ok(done)
     }

@@ -17,12 +17,12 @@ use super::home::{network_name, resource_name};
 use super::i18n::Lang;
 use super::layout::{Notice, notice, page};
 use super::needs::{chrome, form_amount, quota_fields, refusal};
-use super::session::Desk;
+use super::session::{Desk, random_token};
 use crate::app::associations::{self, TransferAsk};
 use crate::app::{AppError, AppState, balances};
 use crate::domain::Balance;
 use crate::domain::tree::Reach;
-use crate::storage::{Operator, Structure, TransferKind};
+use crate::storage::{Operator, RequestFingerprint, Structure, TransferKind};
 
 pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
     let x = desk.lang.tree();
@@ -105,6 +105,9 @@ fn transfer_form(desk: &Desk, members: &[Structure], networks: &BTreeMap<i64, Op
     html! {
         form method="post" action="/desk/members/transfer" class="stack" {
             input type="hidden" name="csrf" value=(desk.csrf_token);
+            // Sent again (a double click, a reload), the form is answered
+            // once: its key makes the transfer idempotent.
+            @if let Some(key) = random_token() { input type="hidden" name="key" value=(key); }
             div class="field" {
                 label for="member" { (x.member) }
                 select id="member" name="member" required {
@@ -156,7 +159,11 @@ pub async fn transfer(
         };
         let actor = desk.caller.principal.actor();
         let reach = Reach::Subtree(desk.caller.structure_id);
-        associations::transfer(&state.store, &actor, reach, ask, state.now()).await
+        let retry = fields
+            .get("key")
+            .filter(|k| !k.is_empty())
+            .map(|k| (k.clone(), RequestFingerprint::new("desk transfer", &body)));
+        associations::transfer(&state.store, &actor, reach, ask, retry, state.now()).await
     }
     .await;
     match done {
