@@ -60,7 +60,10 @@ static FR: JournalTexts = JournalTexts {
         ("structure_created", "Structure inscrite"),
         ("structure_renamed", "Structure renommée"),
         ("structure_deactivated", "Structure désactivée"),
-        ("structure_moved", "Structure rattachée à une autre association"),
+        (
+            "structure_moved",
+            "Structure rattachée à une autre association",
+        ),
         ("allocation", "Quota passé à un membre"),
         ("clawback", "Quota repris à un membre"),
         ("need_reported", "Besoin signalé"),
