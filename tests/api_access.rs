@@ -694,6 +694,54 @@ async fn idempotency_keys_are_per_structure(db: Db) {
 }
 both!(idempotency_keys_are_per_structure);
 
+/// An allocation retried under its Idempotency-Key is answered again and
+/// moves nothing more; the same key with another amount is a conflict, and
+/// another caller's same key is a key of its own.
+async fn allocations_retried_under_a_key_move_once(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (association, a_token) = app.funded_structure("Association", 10 * 1024).await;
+    let member = app
+        .post(
+            "/v1/structures",
+            &app.admin,
+            json!({ "name": "Antenne", "parent_id": association }),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    let member = member.body["id"].as_i64().unwrap();
+    let path = format!("/v1/structures/{member}/allocations");
+    let send = async |token: &str, amount: i64, key: &str| {
+        app.request_with(
+            Method::POST,
+            &path,
+            Some(token),
+            Some(json!({ "operator_id": 1, "resource": "data_mb", "amount": amount })),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    };
+    let first = send(&a_token, 1024, "part-1").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+    let again = send(&a_token, 1024, "part-1").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again:?}");
+    assert_eq!(again.body, first.body, "the same answer, the same transfer");
+    let other = send(&a_token, 2048, "part-1").await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{other:?}");
+    assert_eq!(other.code(), Some("idempotency_conflict"));
+    // The coordinator's key is not the association's.
+    let coordinator = send(&app.admin, 1024, "part-1").await;
+    assert_eq!(coordinator.status, StatusCode::CREATED, "{coordinator:?}");
+    assert_ne!(coordinator.body["id"], first.body["id"]);
+    let balance = app
+        .get(&format!("/v1/structures/{member}/balance"), &a_token)
+        .await;
+    assert_eq!(balance.body["balances"][0]["received"], 2048, "{balance:?}");
+    common::assert_books_clean(&app).await;
+}
+both!(allocations_retried_under_a_key_move_once);
+
 // ---------------------------------------------------------------------------
 // 2. The OpenAPI document and the router agree
 // ---------------------------------------------------------------------------
