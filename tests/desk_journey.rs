@@ -12,9 +12,7 @@
 
 mod common;
 
-use common::chromium::{
-    BROWSER_TURN, Driver, axe_source, browser_available, scan, scan_pdf, wait_for,
-};
+use common::chromium::{BROWSER_TURN, Driver, browser_available, scan, scan_pdf, wait_for};
 use common::visit::Visit;
 use common::{Db, TestApp};
 use fantoccini::Locator;
@@ -27,21 +25,10 @@ async fn the_journey_through_both_desks(db: Db) {
     let Some(app) = TestApp::spawn(db).await else {
         return;
     };
-    let axe = axe_source();
     let _turn = BROWSER_TURN.lock().await;
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("desk-journey")
-        .join(format!("{db:?}").to_lowercase());
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut v = Visit {
-        client: driver.browser(profile.path()).await,
-        app: &app,
-        axe,
-        dir,
-        pages: 0,
-    };
+    let mut v = Visit::start(&app, &driver, profile.path(), "desk-journey", db).await;
 
     // The coordinator: activation, the dashboard, a structure, its quota,
     // its manager; every page of the coordinator's desk.

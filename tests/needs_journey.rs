@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::chromium::{BROWSER_TURN, Driver, axe_source, browser_available, wait_for};
+use common::chromium::{BROWSER_TURN, Driver, browser_available, wait_for};
 use common::visit::Visit;
 use common::{Db, FIRST_NETWORK, TestApp, assert_books_clean};
 use reqwest::StatusCode;
@@ -53,21 +53,10 @@ async fn a_member_asks_its_association_gives_part_and_the_member_issues(db: Db) 
     let (association_login, association_code) = manager(&app, association).await;
     let (member_login, member_code) = manager(&app, member).await;
 
-    let axe = axe_source();
     let _turn = BROWSER_TURN.lock().await;
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("needs-journey")
-        .join(format!("{db:?}").to_lowercase());
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut v = Visit {
-        client: driver.browser(profile.path()).await,
-        app: &app,
-        axe,
-        dir,
-        pages: 0,
-    };
+    let mut v = Visit::start(&app, &driver, profile.path(), "needs-journey", db).await;
 
     // The member reports a need of 5 Go for twelve people.
     v.activate(&member_code, "activate-member").await;

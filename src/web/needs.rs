@@ -177,6 +177,47 @@ pub fn waited_days(now: i64, since: i64) -> i64 {
     (now - since).max(0) / DAY_SECS
 }
 
+/// Open needs waiting for an answer, oldest first: each with its answer
+/// forms for whoever answers them (`answering`: the session's form token
+/// and where the forms post), and without for whoever only reads.
+pub struct Waiting<'a> {
+    pub lang: Lang,
+    pub now: i64,
+    pub caption: &'a str,
+    pub needs: &'a [Need],
+    pub networks: &'a BTreeMap<i64, Operator>,
+    pub answering: Option<(&'a str, &'a str)>,
+}
+
+pub fn waiting_needs(w: &Waiting<'_>) -> Markup {
+    let x = w.lang.tree();
+    html! {
+        table {
+            caption { (w.caption) }
+            thead { tr {
+                th scope="col" { (x.col_structure) }
+                th scope="col" { (x.col_need) }
+                th scope="col" class="num" { (x.col_people) }
+                th scope="col" { (x.col_reason) }
+                th scope="col" { (x.col_waiting) }
+                @if w.answering.is_some() { th scope="col" { (x.col_decision) } }
+            } }
+            tbody {
+                @for n in w.needs {
+                    tr {
+                        th scope="row" { (n.structure_name) }
+                        td { (need_words(w.lang, n, w.networks)) }
+                        td class="num" { (n.people.map(|p| p.to_string()).unwrap_or_default()) }
+                        td { (n.reason) }
+                        td { ((x.waiting_days)(waited_days(w.now, n.created_at))) }
+                        @if let Some((csrf, base)) = w.answering { td { (answer_forms(w.lang, csrf, base, n)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn members_needs(
     desk: &Desk,
     now: i64,
@@ -184,32 +225,20 @@ fn members_needs(
     networks: &BTreeMap<i64, Operator>,
 ) -> Markup {
     let x = desk.lang.tree();
+    let table = Waiting {
+        lang: desk.lang,
+        now,
+        caption: x.members_needs,
+        needs: waiting,
+        networks,
+        answering: desk
+            .is_manager
+            .then_some((desk.csrf_token.as_str(), "/desk/needs")),
+    };
     html! {
         @if waiting.is_empty() { p { (x.no_member_needs) } } @else {
             @if !desk.is_manager { p { (x.managers_answer) } }
-            table {
-                caption { (x.members_needs) }
-                thead { tr {
-                    th scope="col" { (x.col_structure) }
-                    th scope="col" { (x.col_need) }
-                    th scope="col" class="num" { (x.col_people) }
-                    th scope="col" { (x.col_reason) }
-                    th scope="col" { (x.col_waiting) }
-                    @if desk.is_manager { th scope="col" { (x.col_decision) } }
-                } }
-                tbody {
-                    @for n in waiting {
-                        tr {
-                            th scope="row" { (n.structure_name) }
-                            td { (need_words(desk.lang, n, networks)) }
-                            td class="num" { (n.people.map(|p| p.to_string()).unwrap_or_default()) }
-                            td { (n.reason) }
-                            td { ((x.waiting_days)(waited_days(now, n.created_at))) }
-                            @if desk.is_manager { td { (answer_forms(desk.lang, &desk.csrf_token, "/desk/needs", n)) } }
-                        }
-                    }
-                }
-            }
+            (waiting_needs(&table))
         }
     }
 }

@@ -18,7 +18,29 @@ pub struct Visit<'a> {
     pub pages: usize,
 }
 
-impl Visit<'_> {
+impl<'a> Visit<'a> {
+    /// A new browser on `app`, keeping its screenshots under
+    /// `target/tmp/JOURNEY/DB/`.
+    pub async fn start(
+        app: &'a TestApp,
+        driver: &super::chromium::Driver,
+        profile: &std::path::Path,
+        journey: &str,
+        db: super::Db,
+    ) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(journey)
+            .join(format!("{db:?}").to_lowercase());
+        std::fs::create_dir_all(&dir).unwrap();
+        Visit {
+            client: driver.browser(profile).await,
+            app,
+            axe: super::chromium::axe_source(),
+            dir,
+            pages: 0,
+        }
+    }
+
     /// Checks the page shown with axe-core and keeps its screenshot.
     pub async fn check(&mut self, name: &str) {
         assert_accessible(&self.client, &self.axe, name).await;

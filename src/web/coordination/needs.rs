@@ -16,7 +16,9 @@ use crate::domain::need::NeedState;
 use crate::domain::tree::Reach;
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::layout::{Notice, notice};
-use crate::web::needs::{answer_forms, answer_need, need_words, refusal, waited_days};
+use crate::web::needs::{
+    Waiting as WaitingNeeds, answer_need, refusal, waited_days, waiting_needs,
+};
 
 /// Open needs read for the page, at most.
 const NEEDS_SHOWN: usize = 500;
@@ -65,31 +67,16 @@ async fn render(
         (waiting_table(c, now, &waiting))
         h2 { (x.needs_title) }
         @if open.is_empty() { p { (x.no_open_needs) } } @else {
-            table {
-                caption { (x.needs_title) }
-                thead { tr {
-                    th scope="col" { (x.col_structure) }
-                    th scope="col" { (x.col_need) }
-                    th scope="col" class="num" { (x.col_people) }
-                    th scope="col" { (x.col_reason) }
-                    th scope="col" { (x.col_waiting) }
-                    @if c.may_change { th scope="col" { (x.col_decision) } }
-                } }
-                tbody {
-                    @for n in &open {
-                        tr {
-                            th scope="row" { (n.structure_name) }
-                            td { (need_words(c.lang(), n, &networks)) }
-                            td class="num" { (n.people.map(|p| p.to_string()).unwrap_or_default()) }
-                            td { (n.reason) }
-                            td { ((x.waiting_days)(waited_days(now, n.created_at))) }
-                            @if c.may_change {
-                                td { (answer_forms(c.lang(), &c.person.csrf_token, "/desk/coordination/needs", n)) }
-                            }
-                        }
-                    }
-                }
-            }
+            (waiting_needs(&WaitingNeeds {
+                lang: c.lang(),
+                now,
+                caption: x.needs_title,
+                needs: &open,
+                networks: &networks,
+                answering: c
+                    .may_change
+                    .then_some((c.person.csrf_token.as_str(), "/desk/coordination/needs")),
+            }))
         }
     };
     Ok((status, c.page(uri, c.texts().needs, "", body)).into_response())
