@@ -50,10 +50,12 @@ pub fn check_quota_ask(resource: &str, amount: i64) -> AppResult<()> {
 }
 
 /// Allocates to a member, or claws back from it, by `actor` within
-/// `reach`; `retry` is the request's Idempotency-Key, claimed for `actor`.
+/// `reach`, re-checking `live`'s token or account in the transaction;
+/// `retry` is the request's Idempotency-Key, claimed for `actor`.
 pub async fn transfer(
     store: &Store,
     actor: &str,
+    live: Option<&Principal>,
     reach: Reach,
     ask: TransferAsk<'_>,
     retry: Option<(String, RequestFingerprint)>,
@@ -74,7 +76,7 @@ pub async fn transfer(
         fingerprint,
     });
     let done = store
-        .transfer(actor, reach, &order, claim.as_ref(), now)
+        .transfer(actor, live, reach, &order, claim.as_ref(), now)
         .await?;
     tracing::info!(
         transfer = done.id,

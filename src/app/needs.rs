@@ -4,9 +4,9 @@
 
 use super::associations::check_quota_ask;
 use super::{AppError, AppResult};
-use crate::domain::check_text;
 use crate::domain::need::{MAX_NEED_PEOPLE, MAX_NEED_REASON_CHARS, NeedState};
 use crate::domain::tree::Reach;
+use crate::domain::{Principal, check_text};
 use crate::storage::{Need, NewNeed, Store};
 
 /// A need as reported (checked here).
@@ -29,6 +29,7 @@ fn reason(field: &'static str, text: &str) -> AppResult<String> {
 pub async fn report(
     store: &Store,
     actor: &str,
+    live: Option<&Principal>,
     structure_id: i64,
     ask: NeedAsk<'_>,
     now: i64,
@@ -51,7 +52,7 @@ pub async fn report(
         people: ask.people,
         reason: reason("reason", ask.reason)?,
     };
-    let need = store.report_need(actor, &new, now).await?;
+    let need = store.report_need(actor, live, &new, now).await?;
     tracing::info!(need = need.id, structure = structure_id, "need reported");
     Ok(need)
 }
@@ -112,12 +113,15 @@ pub async fn waiting_by_association(store: &Store, limit: usize) -> AppResult<Ve
 pub async fn approve(
     store: &Store,
     actor: &str,
+    live: Option<&Principal>,
     reach: Reach,
     id: i64,
     amount: Option<i64>,
     now: i64,
 ) -> AppResult<Need> {
-    let need = store.approve_need(actor, reach, id, amount, now).await?;
+    let need = store
+        .approve_need(actor, live, reach, id, amount, now)
+        .await?;
     tracing::info!(need = id, amount = ?need.approved_amount, "need approved");
     Ok(need)
 }
@@ -126,13 +130,16 @@ pub async fn approve(
 pub async fn decline(
     store: &Store,
     actor: &str,
+    live: Option<&Principal>,
     reach: Reach,
     id: i64,
     why: &str,
     now: i64,
 ) -> AppResult<Need> {
     let why = reason("reason", why)?;
-    let need = store.decline_need(actor, reach, id, &why, now).await?;
+    let need = store
+        .decline_need(actor, live, reach, id, &why, now)
+        .await?;
     tracing::info!(need = id, "need declined");
     Ok(need)
 }

@@ -663,14 +663,17 @@ pub(super) fn check_buckets(replay: &Replay, buckets: &[BucketRow], out: &mut Ve
             Some(f)
                 if f.amount != b.amount
                     || f.structure_id != b.structure_id
-                    || f.operator_id != b.operator_id =>
+                    || f.operator_id != b.operator_id
+                    || f.grant_id != b.grant_id
+                    || f.transfer_id != b.transfer_id =>
             {
                 out.push(
                     Finding::new(
                         "bucket.amount",
                         "quota_buckets",
                         row,
-                        "credited amount, structure or network differs from the events".into(),
+                        "credited amount, structure, network, grant or transfer differs from the events"
+                            .into(),
                     )
                     .amounts(f.amount, b.amount),
                 )

@@ -35,7 +35,7 @@ pub async fn transfer(
         resource: &args.resource,
         amount: args.amount,
     };
-    let done = associations::transfer(store, "cli", Reach::All, ask, None, now)
+    let done = associations::transfer(store, "cli", None, Reach::All, ask, None, now)
         .await
         .map_err(err)?;
     eprintln!(

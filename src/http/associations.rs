@@ -107,8 +107,17 @@ async fn transfer(
         amount: body.amount,
     };
     let actor = caller.principal.actor();
-    let done =
-        associations::transfer(&state.store, &actor, caller.reach, ask, retry, state.now()).await?;
+    let live = Some(&caller.principal);
+    let done = associations::transfer(
+        &state.store,
+        &actor,
+        live,
+        caller.reach,
+        ask,
+        retry,
+        state.now(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(TransferView {

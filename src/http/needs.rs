@@ -107,7 +107,16 @@ async fn report(
         reason: &b.reason,
     };
     let actor = caller.principal.actor();
-    let need = needs::report(&state.store, &actor, caller.structure_id, ask, state.now()).await?;
+    let live = Some(&caller.principal);
+    let need = needs::report(
+        &state.store,
+        &actor,
+        live,
+        caller.structure_id,
+        ask,
+        state.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(NeedView::from(need))))
 }
 
@@ -182,6 +191,7 @@ async fn approve(
     let need = needs::approve(
         &state.store,
         &actor,
+        Some(&caller.principal),
         caller.reach,
         id,
         body.value.amount,
@@ -219,6 +229,7 @@ async fn decline(
     let need = needs::decline(
         &state.store,
         &actor,
+        Some(&caller.principal),
         caller.reach,
         id,
         &body.value.reason,

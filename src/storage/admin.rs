@@ -98,6 +98,7 @@ impl Store {
     ) -> Result<Structure> {
         let mut tx = self.begin_write().await?;
         if let Some(parent) = parent_id {
+            self.lock_tree(&mut tx).await?;
             super::tree::check_new_parent(&mut tx, parent, None).await?;
         }
         let inserted = sqlx::query(

@@ -142,7 +142,7 @@ async fn apply_one(
     job.apply(store, tx, prepared.set_based_pass_ran).await
 }
 
-fn is_retryable(error: &StorageError) -> bool {
+pub(super) fn is_retryable(error: &StorageError) -> bool {
     match error {
         StorageError::Database(e) => e
             .as_database_error()

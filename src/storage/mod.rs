@@ -60,6 +60,9 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::DomainError;
 
+/// The advisory lock key of the tree's shape ("tree" in ASCII).
+const TREE_LOCK_KEY: i64 = 0x7472_6565;
+
 pub use accounts::{Account, ActivationSecret};
 pub use admin::{NewGrant, NewProduct, Structure, TokenRecord, TokenScope};
 pub use audit::Alarm;
@@ -370,6 +373,29 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         }
+    }
+
+    /// `FOR SHARE` where the backend has row locks: the row may not change
+    /// (a move, a deactivation) until the transaction ends.
+    pub(crate) fn for_share(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR SHARE",
+        }
+    }
+
+    /// Serialises changes to the tree's shape (moves, structures created
+    /// under a parent) for the rest of the transaction, so that two of
+    /// them never build a cycle or a fourth level between them; SQLite's
+    /// single writer already does.
+    pub(crate) async fn lock_tree(&self, tx: &mut WriteTx) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(TREE_LOCK_KEY)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Copies committed WAL pages into the SQLite database file without

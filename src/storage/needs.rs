@@ -10,9 +10,9 @@ use sqlx::any::AnyRow;
 use super::events::{self, EventInput};
 use super::transfers::{self, TransferKind, TransferOrder};
 use super::{NewGrant, Result, Store, WriteTx};
-use crate::domain::DomainError;
 use crate::domain::need::{self, NeedAnswer, NeedState};
 use crate::domain::tree::Reach;
+use crate::domain::{DomainError, Principal};
 
 /// A need as reported.
 #[derive(Clone, Debug)]
@@ -81,8 +81,17 @@ fn need_event(kind: &'static str, actor: &str, n: &Need, data: serde_json::Value
 
 impl Store {
     /// Records a structure's need, with its event.
-    pub async fn report_need(&self, actor: &str, n: &NewNeed, now: i64) -> Result<Need> {
+    pub async fn report_need(
+        &self,
+        actor: &str,
+        live: Option<&Principal>,
+        n: &NewNeed,
+        now: i64,
+    ) -> Result<Need> {
         let mut tx = self.begin_write().await?;
+        if let Some(p) = live {
+            super::admin::ensure_live(&mut tx, p).await?;
+        }
         super::structures::ensure_active_structure(&mut tx, n.structure_id).await?;
         super::operators::ensure_operator(&mut tx, n.operator_id).await?;
         let id: i64 = sqlx::query(
@@ -144,6 +153,20 @@ impl Store {
         rows.iter().map(need_from_row).collect()
     }
 
+    /// One structure's own needs, newest first, at most `limit`.
+    pub async fn needs_of(&self, structure_id: i64, limit: i64) -> Result<Vec<Need>> {
+        let sql = format!(
+            "SELECT {NEED_COLUMNS} FROM needs n JOIN structures s ON s.id = n.structure_id \
+             WHERE n.structure_id = $1 ORDER BY n.created_at DESC, n.id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(structure_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(need_from_row).collect()
+    }
+
     /// One need, whoever's it is: callers check reach themselves.
     pub async fn get_need(&self, id: i64) -> Result<Option<Need>> {
         let sql = format!(
@@ -162,12 +185,29 @@ impl Store {
     pub async fn approve_need(
         &self,
         actor: &str,
+        live: Option<&Principal>,
+        reach: Reach,
+        id: i64,
+        offered: Option<i64>,
+        now: i64,
+    ) -> Result<Need> {
+        transfers::retry_on_conflict(|| self.approve_once(actor, live, reach, id, offered, now))
+            .await
+    }
+
+    async fn approve_once(
+        &self,
+        actor: &str,
+        live: Option<&Principal>,
         reach: Reach,
         id: i64,
         offered: Option<i64>,
         now: i64,
     ) -> Result<Need> {
         let mut tx = self.begin_write().await?;
+        if let Some(p) = live {
+            super::admin::ensure_live(&mut tx, p).await?;
+        }
         let need = answerable(self, &mut tx, reach, id, NeedAnswer::Approve).await?;
         let amount = need::approved_amount(need.amount, offered)?;
         mark_answered(
@@ -220,12 +260,16 @@ impl Store {
     pub async fn decline_need(
         &self,
         actor: &str,
+        live: Option<&Principal>,
         reach: Reach,
         id: i64,
         reason: &str,
         now: i64,
     ) -> Result<Need> {
         let mut tx = self.begin_write().await?;
+        if let Some(p) = live {
+            super::admin::ensure_live(&mut tx, p).await?;
+        }
         let need = answerable(self, &mut tx, reach, id, NeedAnswer::Decline).await?;
         mark_answered(
             &mut tx,
@@ -273,6 +317,16 @@ async fn answerable(
 ) -> Result<Need> {
     let lock = format!("SELECT id FROM needs WHERE id = $1{}", store.for_update());
     sqlx::query(&lock)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    // Its structure may not move (nor its association change) before the
+    // answer commits: the answer depends on it.
+    let hold = format!(
+        "SELECT s.id FROM structures s JOIN needs n ON n.structure_id = s.id WHERE n.id = $1{}",
+        store.for_share()
+    );
+    sqlx::query(&hold)
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;

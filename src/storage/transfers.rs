@@ -11,9 +11,9 @@ use super::events::{self, EventInput};
 use super::idempotency::{self, Claimed, IdempotencyClaim};
 use super::quota::{self, Account, Entry, LedgerRow};
 use super::{Result, Store, WriteTx};
-use crate::domain::DomainError;
 use crate::domain::quota::{Bucket, Take};
 use crate::domain::tree::Reach;
+use crate::domain::{DomainError, Principal};
 
 /// Which way quota moves between an association and one of its members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,12 +63,28 @@ impl Store {
     pub async fn transfer(
         &self,
         actor: &str,
+        live: Option<&Principal>,
+        reach: Reach,
+        order: &TransferOrder,
+        retry: Option<&IdempotencyClaim>,
+        now: i64,
+    ) -> Result<Transfer> {
+        retry_on_conflict(|| self.transfer_once(actor, live, reach, order, retry, now)).await
+    }
+
+    async fn transfer_once(
+        &self,
+        actor: &str,
+        live: Option<&Principal>,
         reach: Reach,
         order: &TransferOrder,
         retry: Option<&IdempotencyClaim>,
         now: i64,
     ) -> Result<Transfer> {
         let mut tx = self.begin_write().await?;
+        if let Some(p) = live {
+            super::admin::ensure_live(&mut tx, p).await?;
+        }
         if let Some(claim) = retry
             && let Claimed::Replay(answer) = idempotency::claim(&mut tx, claim, now).await?
         {
@@ -84,11 +100,42 @@ impl Store {
     }
 }
 
+/// Runs a write again when PostgreSQL aborted it for a deadlock or a
+/// serialisation failure (a transfer and a batch of give-backs may lock the
+/// same two balances in turn): a few attempts, then the error.
+pub(super) async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if super::batch::is_retryable(&e) && tries + 1 < CONFLICT_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Attempts of a transfer or an approval that meets a deadlock.
+const CONFLICT_RETRIES: usize = 3;
+
 /// The member's association, if the caller answers for it: 404 otherwise
 /// (another association's member looks like no structure at all), 422 on
 /// `structure_id` for the coordinator naming a structure without one.
-async fn association_of(tx: &mut WriteTx, reach: Reach, member: i64) -> Result<(i64, bool)> {
-    let row = sqlx::query("SELECT parent_id, deactivated_at FROM structures WHERE id = $1")
+async fn association_of(
+    store: &Store,
+    tx: &mut WriteTx,
+    reach: Reach,
+    member: i64,
+) -> Result<(i64, bool)> {
+    // Shared lock: the member cannot move or be deactivated until the
+    // transfer commits.
+    let sql = format!(
+        "SELECT parent_id, deactivated_at FROM structures WHERE id = $1{}",
+        store.for_share()
+    );
+    let row = sqlx::query(&sql)
         .bind(member)
         .fetch_optional(&mut **tx)
         .await?
@@ -116,7 +163,8 @@ pub(super) async fn transfer_in(
     order: &TransferOrder,
     now: i64,
 ) -> Result<Transfer> {
-    let (association, member_deactivated) = association_of(tx, reach, order.member_id).await?;
+    let (association, member_deactivated) =
+        association_of(store, tx, reach, order.member_id).await?;
     if order.kind == TransferKind::Allocation && member_deactivated {
         return Err(DomainError::StructureDeactivated.into());
     }

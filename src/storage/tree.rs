@@ -93,6 +93,7 @@ impl Store {
         now: i64,
     ) -> Result<super::Structure> {
         let mut tx = self.begin_write().await?;
+        self.lock_tree(&mut tx).await?;
         let before = ancestry(&mut tx, id).await?.get(1).copied();
         if let Some(p) = parent {
             check_new_parent(&mut tx, p, Some(id)).await?;

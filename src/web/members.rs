@@ -111,7 +111,9 @@ fn transfer_form(desk: &Desk, members: &[Structure], networks: &BTreeMap<i64, Op
             div class="field" {
                 label for="member" { (x.member) }
                 select id="member" name="member" required {
-                    @for m in members.iter().filter(|m| m.active) { option value=(m.id) { (m.name) } }
+                    // A deactivated member is listed: what it has not
+                    // handed out can still be taken back.
+                    @for m in members { option value=(m.id) { (m.name) } }
                 }
             }
             (quota_fields(desk.lang, "transfer-", networks))
@@ -163,7 +165,16 @@ pub async fn transfer(
             .get("key")
             .filter(|k| !k.is_empty())
             .map(|k| (k.clone(), RequestFingerprint::new("desk transfer", &body)));
-        associations::transfer(&state.store, &actor, reach, ask, retry, state.now()).await
+        associations::transfer(
+            &state.store,
+            &actor,
+            Some(&desk.caller.principal),
+            reach,
+            ask,
+            retry,
+            state.now(),
+        )
+        .await
     }
     .await;
     match done {

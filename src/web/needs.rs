@@ -21,13 +21,15 @@ use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::Desk;
 use crate::app::needs::{self, NeedAsk};
 use crate::app::{AppError, AppState};
+use crate::domain::Principal;
 use crate::domain::need::NeedState;
 use crate::domain::tree::Reach;
 use crate::http::error::Problem;
 use crate::storage::{Need, Operator};
 
-/// Needs shown on the page, at most.
+/// Needs shown in each of the page's lists, at most.
 const NEEDS_SHOWN: usize = 200;
+const NEEDS_SHOWN_I64: i64 = 200;
 const DAY_SECS: i64 = 86_400;
 
 /// What a person types as an amount (Go for data, days for calls and SMS)
@@ -94,13 +96,20 @@ async fn render(
     shown: Option<Markup>,
 ) -> DeskResult<Response> {
     let me = desk.caller.structure_id;
-    let all = needs::list(&state.store, Reach::Subtree(me), None, NEEDS_SHOWN).await?;
-    let (own, members): (Vec<Need>, Vec<Need>) =
-        all.into_iter().partition(|n| n.structure_id == me);
-    let waiting: Vec<Need> = members
+    // The members' open needs, the longest wait first; the structure's
+    // own, the newest first: neither list hides the other.
+    let open = needs::list(
+        &state.store,
+        Reach::Subtree(me),
+        Some(NeedState::Open),
+        NEEDS_SHOWN,
+    );
+    let waiting: Vec<Need> = open
+        .await?
         .into_iter()
-        .filter(|n| n.parent_id == Some(me) && n.state == NeedState::Open)
+        .filter(|n| n.parent_id == Some(me))
         .collect();
+    let own = state.store.needs_of(me, NEEDS_SHOWN_I64).await?;
     let has_members = state
         .store
         .structures_within(Reach::Subtree(me))
@@ -138,7 +147,7 @@ fn own_needs(lang: Lang, own: &[Need], networks: &BTreeMap<i64, Operator>) -> Ma
                     th scope="col" { (x.col_answer) }
                 } }
                 tbody {
-                    @for n in own.iter().rev() {
+                    @for n in own {
                         tr {
                             td { (t.date_time(n.created_at)) }
                             th scope="row" { (need_words(lang, n, networks)) }
@@ -383,6 +392,7 @@ pub async fn report(
         needs::report(
             &state.store,
             &actor,
+            Some(&desk.caller.principal),
             desk.caller.structure_id,
             ask,
             state.now(),
@@ -410,7 +420,8 @@ pub async fn answer(
     }
     let reach = Reach::Subtree(desk.caller.structure_id);
     let actor = desk.caller.principal.actor();
-    let done = match answer_need(&state, &actor, reach, id, &action, &fields).await {
+    let by = (actor.as_str(), Some(&desk.caller.principal));
+    let done = match answer_need(&state, by, reach, id, &action, &fields).await {
         Some(done) => done,
         None => return Err(DeskError::not_found()),
     };
@@ -421,32 +432,43 @@ pub async fn answer(
 /// need's unit) or `decline` (a reason); `None` for any other action.
 pub async fn answer_need(
     state: &AppState,
-    actor: &str,
+    by: (&str, Option<&Principal>),
     reach: Reach,
     id: i64,
     action: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Option<Result<&'static str, AppError>> {
     let now = state.now();
+    let (actor, live) = by;
     Some(match action {
         "approve" => {
-            // The amount is typed in the need's unit; the approval itself
-            // checks reach and state.
+            // The amount is typed in the need's unit. A need the caller does
+            // not answer for is not found, whatever the amount typed; the
+            // approval itself checks reach and state again, under its locks.
             let asked = match state.store.get_need(id).await {
-                Ok(need) => need.map(|n| n.resource),
+                Ok(need) => need
+                    .filter(|n| match (reach, n.parent_id) {
+                        (Reach::All, _) => true,
+                        (r, Some(parent)) => r.answers_for(parent),
+                        (_, None) => false,
+                    })
+                    .map(|n| n.resource),
                 Err(e) => return Some(Err(e.into())),
             };
+            if asked.is_none() {
+                return Some(Err(AppError::NotFound("need")));
+            }
             let amount = match asked.map(|r| form_amount(fields, &r)).transpose() {
                 Ok(amount) => amount,
                 Err(e) => return Some(Err(e)),
             };
-            needs::approve(&state.store, actor, reach, id, amount, now)
+            needs::approve(&state.store, actor, live, reach, id, amount, now)
                 .await
                 .map(|_| "approved")
         }
         "decline" => {
             let why = fields.get("reason").map_or("", String::as_str);
-            needs::decline(&state.store, actor, reach, id, why, now)
+            needs::decline(&state.store, actor, live, reach, id, why, now)
                 .await
                 .map(|_| "declined")
         }

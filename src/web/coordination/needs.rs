@@ -102,7 +102,7 @@ pub async fn answer(
 ) -> DeskResult<Response> {
     let fields = c.accept_form(&body)?;
     let actor = c.actor();
-    match answer_need(&state, &actor, Reach::All, id, &action, &fields).await {
+    match answer_need(&state, (&actor, None), Reach::All, id, &action, &fields).await {
         None => Err(DeskError::not_found()),
         Some(Ok(what)) => {
             Ok(Redirect::to(&format!("/desk/coordination/needs?done={what}")).into_response())
