@@ -3,10 +3,10 @@
 //! line share these checks; the storage layer makes each transfer one
 //! transaction, never overdrawn.
 
-use super::{AppError, AppResult};
-use crate::code::Label;
+use super::AppResult;
+use super::grants::check_quota_ask;
 use crate::domain::tree::Reach;
-use crate::domain::{MAX_GRANT_AMOUNT, Principal, Role};
+use crate::domain::{Principal, Role};
 use crate::storage::{
     IdempotencyClaim, RequestFingerprint, Store, Transfer, TransferKind, TransferOrder,
 };
@@ -30,23 +30,6 @@ pub struct TransferAsk<'a> {
     pub operator_id: i64,
     pub resource: &'a str,
     pub amount: i64,
-}
-
-/// Checks the amount and resource a transfer or a need names.
-pub fn check_quota_ask(resource: &str, amount: i64) -> AppResult<()> {
-    if Label::new(resource).is_none() {
-        return Err(AppError::invalid(
-            "resource",
-            "lower-case letters, digits, - and _, at most 32",
-        ));
-    }
-    if !(1..=MAX_GRANT_AMOUNT).contains(&amount) {
-        return Err(AppError::invalid(
-            "amount",
-            format!("between 1 and {MAX_GRANT_AMOUNT}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Allocates to a member, or claws back from it, by `actor` within

@@ -22,20 +22,27 @@ pub struct GrantOrder<'a> {
     pub recurrence: Option<Recurrence>,
 }
 
-/// Checks a grant against the rules every grant follows, as of `now`.
-pub fn check(order: GrantOrder<'_>, now: i64) -> AppResult<NewGrant> {
-    if Label::new(order.resource).is_none() {
+/// Checks the resource and amount of any quota asked for: a grant, a
+/// transfer between an association and a member, a need.
+pub fn check_quota_ask(resource: &str, amount: i64) -> AppResult<()> {
+    if Label::new(resource).is_none() {
         return Err(AppError::invalid(
             "resource",
             "lower-case letters, digits, - and _, at most 32",
         ));
     }
-    if !(1..=MAX_GRANT_AMOUNT).contains(&order.amount) {
+    if !(1..=MAX_GRANT_AMOUNT).contains(&amount) {
         return Err(AppError::invalid(
             "amount",
             format!("between 1 and {MAX_GRANT_AMOUNT}"),
         ));
     }
+    Ok(())
+}
+
+/// Checks a grant against the rules every grant follows, as of `now`.
+pub fn check(order: GrantOrder<'_>, now: i64) -> AppResult<NewGrant> {
+    check_quota_ask(order.resource, order.amount)?;
     let ends_at = order
         .expires_at
         .map(|t| {

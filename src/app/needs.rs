@@ -2,12 +2,14 @@
 //! coordinator, for a structure without one) approves all or part of it,
 //! or declines it with a reason. The checks every adapter shares.
 
-use super::associations::check_quota_ask;
+use std::collections::BTreeMap;
+
+use super::grants::check_quota_ask;
 use super::{AppError, AppResult};
 use crate::domain::need::{MAX_NEED_PEOPLE, MAX_NEED_REASON_CHARS, NeedState};
 use crate::domain::tree::Reach;
 use crate::domain::{Principal, check_text};
-use crate::storage::{Need, NewNeed, Store};
+use crate::storage::{Need, NewNeed, Store, Structure};
 
 /// A need as reported (checked here).
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +70,12 @@ pub async fn list(
     Ok(store.list_needs(reach, state, limit).await?)
 }
 
+/// One structure's own needs, the newest first.
+pub async fn own(store: &Store, structure_id: i64, limit: usize) -> AppResult<Vec<Need>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(store.needs_of(structure_id, limit).await?)
+}
+
 /// The open needs of one association's tree (its own and its members').
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Waiting {
@@ -81,19 +89,18 @@ pub struct Waiting {
 /// The open needs per association (each structure under the coordinator
 /// with its subtree), the longest wait first.
 pub async fn waiting_by_association(store: &Store, limit: usize) -> AppResult<Vec<Waiting>> {
-    let structures = store.list_structures().await?;
-    let parent_of = |id: i64| {
-        structures
-            .iter()
-            .find(|s| s.id == id)
-            .and_then(|s| s.parent_id)
-    };
-    let mut by_top: std::collections::BTreeMap<i64, Waiting> = std::collections::BTreeMap::new();
+    let structures: BTreeMap<i64, Structure> = store
+        .list_structures()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let parent_of = |id: i64| structures.get(&id).and_then(|s| s.parent_id);
+    let mut by_top: BTreeMap<i64, Waiting> = BTreeMap::new();
     for n in list(store, Reach::All, Some(NeedState::Open), limit).await? {
         let top = crate::domain::tree::top_of(n.structure_id, parent_of);
         let name = structures
-            .iter()
-            .find(|s| s.id == top)
+            .get(&top)
             .map_or_else(String::new, |s| s.name.clone());
         let w = by_top.entry(top).or_insert(Waiting {
             association_id: top,

@@ -245,9 +245,8 @@ pub(super) fn check_conservation(balances: &[BalanceRow], out: &mut Vec<Finding>
 
 /// Each structure's association as the events say.
 pub(super) fn check_parents(replay: &Replay, structures: &[StructureRow], out: &mut Vec<Finding>) {
-    let parents: &BTreeMap<i64, Option<i64>> = &replay.parents;
     for st in structures {
-        if let Some(expected) = parents.get(&st.id)
+        if let Some(expected) = replay.parents.get(&st.id)
             && *expected != st.parent_id
         {
             out.push(

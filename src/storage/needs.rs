@@ -169,10 +169,7 @@ impl Store {
 
     /// One need, whoever's it is: callers check reach themselves.
     pub async fn get_need(&self, id: i64) -> Result<Option<Need>> {
-        let sql = format!(
-            "SELECT {NEED_COLUMNS} FROM needs n JOIN structures s ON s.id = n.structure_id WHERE n.id = $1"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(&need_by_id())
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
@@ -293,11 +290,15 @@ impl Store {
     }
 }
 
-async fn read_need(tx: &mut WriteTx, id: i64) -> Result<Need> {
-    let sql = format!(
+/// One need with its structure's name and association, by id.
+fn need_by_id() -> String {
+    format!(
         "SELECT {NEED_COLUMNS} FROM needs n JOIN structures s ON s.id = n.structure_id WHERE n.id = $1"
-    );
-    let row = sqlx::query(&sql)
+    )
+}
+
+async fn read_need(tx: &mut WriteTx, id: i64) -> Result<Need> {
+    let row = sqlx::query(&need_by_id())
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?

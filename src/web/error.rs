@@ -78,6 +78,7 @@ impl DeskError {
 pub fn problem_message(p: &Problem, t: &Texts, max_issue_count: usize) -> String {
     match (p.code, p.field.as_deref()) {
         ("quota_exceeded", _) => t.quota_exceeded.to_owned(),
+        ("need_answered", _) => t.need_answered.to_owned(),
         ("integrity_hold", _) => t.integrity_hold.to_owned(),
         ("request_timeout", _) => t.request_timeout.to_owned(),
         ("database_unavailable", _) => t.database_unavailable.to_owned(),

@@ -33,6 +33,18 @@ pub fn network_name(networks: &BTreeMap<i64, Operator>, id: i64) -> String {
         .map_or_else(|| id.to_string(), |o| o.name.clone())
 }
 
+/// What each balance still holds, a line per network and resource ("SFR,
+/// Données internet : 100 Go"), for the lists of structures.
+pub fn quota_left(lang: Lang, balances: &[Balance], networks: &BTreeMap<i64, Operator>) -> Markup {
+    let t = lang.texts();
+    html! {
+        @for b in balances {
+            (network_name(networks, b.operator_id)) ", " (resource_name(t, &b.resource)) " : "
+            (quantity(lang, &b.resource, b.available)) br;
+        }
+    }
+}
+
 /// The balances as a table, one row per network and resource, in Go and
 /// days, with the codes each balance still allows.
 pub fn balances_table(

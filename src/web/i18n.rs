@@ -167,6 +167,7 @@ pub struct Texts {
     pub not_found: &'static str,
     pub internal: &'static str,
     pub quota_exceeded: &'static str,
+    pub need_answered: &'static str,
     /// Issuing halted by the integrity check.
     pub integrity_hold: &'static str,
     /// The request took longer than the service allows.
@@ -390,6 +391,7 @@ pub static FR: Texts = Texts {
     form_invalid: "Le formulaire envoyé est incomplet. Rien n’a été modifié. Rechargez la page et recommencez.",
     not_found: "Page ou code introuvable.",
     internal: "Une erreur est survenue de notre côté. Elle a été enregistrée ; réessayez dans quelques minutes.",
+    need_answered: "Ce besoin a déjà reçu une réponse.",
     quota_exceeded: "Quota épuisé : la structure n’a plus assez de solde pour ces codes. \
         Émettez moins de codes ou demandez une nouvelle dotation au coordinateur.",
     integrity_hold: "L’émission de codes est suspendue : une vérification des comptes a relevé \
@@ -572,6 +574,7 @@ pub static EN: Texts = Texts {
     form_invalid: "The form sent is incomplete. Nothing was changed. Reload the page and try again.",
     not_found: "Page or code not found.",
     internal: "Something went wrong on our side. It has been logged; please try again in a few minutes.",
+    need_answered: "This need was already answered.",
     quota_exceeded: "Quota exhausted: the structure's balance is too low for these codes. \
         Issue fewer codes or ask the coordinator for a new allowance.",
     integrity_hold: "Issuing is suspended: a check of the books found an inconsistency. \

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
-use super::figures::quantity;
 use super::form_fields;
-use super::home::{network_name, resource_name};
+use super::home::quota_left;
 use super::i18n::Lang;
 use super::layout::{Notice, notice, page};
-use super::needs::{chrome, form_amount, quota_fields, refusal};
+use super::need_answers::form_amount;
+use super::needs::{chrome, quota_fields, refusal};
 use super::session::{Desk, random_token};
 use crate::app::associations::{self, TransferAsk};
 use crate::app::{AppError, AppState, balances};
@@ -61,7 +61,7 @@ async fn render(
         @if let Some(n) = shown { (n) }
         p { (x.members_intro) }
         @if members.is_empty() { p { (x.no_members) } } @else {
-            p { strong { (x.own_left) " : " } (quota_left(desk.lang, &own, &networks)) }
+            p { strong { (x.own_left) " : " } (left_or_dash(desk.lang, &own, &networks)) }
             table {
                 caption { (x.members_title) }
                 thead { tr {
@@ -72,7 +72,7 @@ async fn render(
                     @for m in &members {
                         tr {
                             th scope="row" { (m.name) }
-                            td { (quota_left(desk.lang, left.get(&m.id).map_or(&[][..], Vec::as_slice), &networks)) }
+                            td { (left_or_dash(desk.lang, left.get(&m.id).map_or(&[][..], Vec::as_slice), &networks)) }
                         }
                     }
                 }
@@ -88,15 +88,11 @@ async fn render(
     Ok((status, page(&chrome(desk, uri), x.members_title, "", body)).into_response())
 }
 
-/// A line per network and resource: "SFR, Internet mobile : 10 Go".
-fn quota_left(lang: Lang, balances: &[Balance], networks: &BTreeMap<i64, Operator>) -> Markup {
-    let t = lang.texts();
+/// A structure's quota left; a dash for none.
+fn left_or_dash(lang: Lang, balances: &[Balance], networks: &BTreeMap<i64, Operator>) -> Markup {
     html! {
         @if balances.is_empty() { "—" }
-        @for b in balances {
-            (network_name(networks, b.operator_id)) ", " (resource_name(t, &b.resource)) " : "
-            (quantity(lang, &b.resource, b.available)) br;
-        }
+        (quota_left(lang, balances, networks))
     }
 }
 

@@ -26,6 +26,7 @@ mod lot_list;
 mod lot_texts;
 mod lots;
 mod members;
+mod need_answers;
 mod needs;
 mod people_texts;
 pub mod session;

@@ -13,15 +13,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult, problem_message};
-use super::figures::{gb_text, parse_gb, quantity};
+use super::figures::quantity;
 use super::form_fields;
-use super::home::{network_name, resource_name};
 use super::i18n::Lang;
 use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::need_answers::{Waiting, answer_need, form_amount, need_words, waiting_needs};
 use super::session::Desk;
 use crate::app::needs::{self, NeedAsk};
 use crate::app::{AppError, AppState};
-use crate::domain::Principal;
 use crate::domain::need::NeedState;
 use crate::domain::tree::Reach;
 use crate::http::error::Problem;
@@ -29,25 +28,6 @@ use crate::storage::{Need, Operator};
 
 /// Needs shown in each of the page's lists, at most.
 const NEEDS_SHOWN: usize = 200;
-const NEEDS_SHOWN_I64: i64 = 200;
-const DAY_SECS: i64 = 86_400;
-
-/// What a person types as an amount (Go for data, days for calls and SMS)
-/// in the resource's unit (MB, days).
-pub fn typed_units(resource: &str, typed: &str) -> Option<i64> {
-    match resource {
-        "data_mb" => parse_gb(typed),
-        _ => typed.trim().parse().ok().filter(|n: &i64| *n > 0),
-    }
-}
-
-/// An amount in the unit a person types it in, for a form's value.
-pub fn typed_text(lang: Lang, resource: &str, amount: i64) -> String {
-    match resource {
-        "data_mb" => gb_text(lang, amount),
-        _ => amount.to_string(),
-    }
-}
 
 /// The sentence for a refused form, as the desk words problems.
 pub fn refusal(state: &AppState, lang: Lang, error: AppError) -> DeskResult<Markup> {
@@ -56,10 +36,7 @@ pub fn refusal(state: &AppState, lang: Lang, error: AppError) -> DeskResult<Mark
         return Err(DeskError::Problem(problem));
     }
     let t = lang.texts();
-    let text = match problem.code {
-        "need_answered" => lang.tree().need_answered.to_owned(),
-        _ => problem_message(&problem, t, state.limits.max_issue_count),
-    };
+    let text = problem_message(&problem, t, state.limits.max_issue_count);
     Ok(notice(t, Notice::Error, &text))
 }
 
@@ -109,7 +86,7 @@ async fn render(
         .into_iter()
         .filter(|n| n.parent_id == Some(me))
         .collect();
-    let own = state.store.needs_of(me, NEEDS_SHOWN_I64).await?;
+    let own = needs::own(&state.store, me, NEEDS_SHOWN).await?;
     let has_members = state
         .store
         .structures_within(Reach::Subtree(me))
@@ -162,68 +139,12 @@ fn own_needs(lang: Lang, own: &[Need], networks: &BTreeMap<i64, Operator>) -> Ma
     }
 }
 
-/// "SFR, Internet mobile : 5 Go".
-pub fn need_words(lang: Lang, n: &Need, networks: &BTreeMap<i64, Operator>) -> String {
-    format!(
-        "{}, {} : {}",
-        network_name(networks, n.operator_id),
-        resource_name(lang.texts(), &n.resource),
-        quantity(lang, &n.resource, n.amount)
-    )
-}
-
 fn answer_words(lang: Lang, n: &Need) -> String {
     let x = lang.tree();
     match (n.state, n.approved_amount, n.answer.as_deref()) {
         (NeedState::Approved, Some(a), _) => (x.approved)(&quantity(lang, &n.resource, a)),
         (NeedState::Declined, _, Some(why)) => (x.declined)(why),
         _ => x.waiting_open.to_owned(),
-    }
-}
-
-/// How long a need has waited, in days.
-pub fn waited_days(now: i64, since: i64) -> i64 {
-    (now - since).max(0) / DAY_SECS
-}
-
-/// Open needs waiting for an answer, oldest first: each with its answer
-/// forms for whoever answers them (`answering`: the session's form token
-/// and where the forms post), and without for whoever only reads.
-pub struct Waiting<'a> {
-    pub lang: Lang,
-    pub now: i64,
-    pub caption: &'a str,
-    pub needs: &'a [Need],
-    pub networks: &'a BTreeMap<i64, Operator>,
-    pub answering: Option<(&'a str, &'a str)>,
-}
-
-pub fn waiting_needs(w: &Waiting<'_>) -> Markup {
-    let x = w.lang.tree();
-    html! {
-        table {
-            caption { (w.caption) }
-            thead { tr {
-                th scope="col" { (x.col_structure) }
-                th scope="col" { (x.col_need) }
-                th scope="col" class="num" { (x.col_people) }
-                th scope="col" { (x.col_reason) }
-                th scope="col" { (x.col_waiting) }
-                @if w.answering.is_some() { th scope="col" { (x.col_decision) } }
-            } }
-            tbody {
-                @for n in w.needs {
-                    tr {
-                        th scope="row" { (n.structure_name) }
-                        td { (need_words(w.lang, n, w.networks)) }
-                        td class="num" { (n.people.map(|p| p.to_string()).unwrap_or_default()) }
-                        td { (n.reason) }
-                        td { ((x.waiting_days)(waited_days(w.now, n.created_at))) }
-                        @if let Some((csrf, base)) = w.answering { td { (answer_forms(w.lang, csrf, base, n)) } }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -248,33 +169,6 @@ fn members_needs(
         @if waiting.is_empty() { p { (x.no_member_needs) } } @else {
             @if !desk.is_manager { p { (x.managers_answer) } }
             (waiting_needs(&table))
-        }
-    }
-}
-
-/// The two answers to a need: give (all, or the part typed), or decline
-/// with a reason; the forms post under `base`.
-pub fn answer_forms(lang: Lang, csrf: &str, base: &str, n: &Need) -> Markup {
-    let x = lang.tree();
-    let give_id = format!("give-{}", n.id);
-    let why_id = format!("why-{}", n.id);
-    html! {
-        form method="post" action=(format!("{base}/{}/approve", n.id)) class="stack" {
-            input type="hidden" name="csrf" value=(csrf);
-            div class="field" {
-                label for=(give_id) { (x.give) " — " (n.structure_name) }
-                input id=(give_id) name="amount" type="text" inputmode="decimal" required
-                    value=(typed_text(lang, &n.resource, n.amount));
-            }
-            button type="submit" { (x.approve_submit) }
-        }
-        form method="post" action=(format!("{base}/{}/decline", n.id)) class="stack" {
-            input type="hidden" name="csrf" value=(csrf);
-            div class="field" {
-                label for=(why_id) { (x.decline_reason) " — " (n.structure_name) }
-                input id=(why_id) name="reason" type="text" required maxlength="300";
-            }
-            button type="submit" class="danger" { (x.decline_submit) }
         }
     }
 }
@@ -329,15 +223,6 @@ fn report_form(desk: &Desk, networks: &BTreeMap<i64, Operator>) -> Markup {
             button type="submit" { (x.report_submit) }
         }
     }
-}
-
-/// The amount a quota form names, in the resource's unit.
-pub fn form_amount(
-    fields: &std::collections::HashMap<String, String>,
-    resource: &str,
-) -> Result<i64, AppError> {
-    let typed = fields.get("amount").map_or("", String::as_str);
-    typed_units(resource, typed).ok_or_else(|| AppError::invalid("amount", "a positive amount"))
 }
 
 async fn after(
@@ -426,52 +311,4 @@ pub async fn answer(
         None => return Err(DeskError::not_found()),
     };
     after(&state, &desk, &uri, done).await
-}
-
-/// An answer to a need from a form: `approve` (the amount typed in the
-/// need's unit) or `decline` (a reason); `None` for any other action.
-pub async fn answer_need(
-    state: &AppState,
-    by: (&str, Option<&Principal>),
-    reach: Reach,
-    id: i64,
-    action: &str,
-    fields: &std::collections::HashMap<String, String>,
-) -> Option<Result<&'static str, AppError>> {
-    let now = state.now();
-    let (actor, live) = by;
-    Some(match action {
-        "approve" => {
-            // The amount is typed in the need's unit. A need the caller does
-            // not answer for is not found, whatever the amount typed; the
-            // approval itself checks reach and state again, under its locks.
-            let asked = match state.store.get_need(id).await {
-                Ok(need) => need
-                    .filter(|n| match (reach, n.parent_id) {
-                        (Reach::All, _) => true,
-                        (r, Some(parent)) => r.answers_for(parent),
-                        (_, None) => false,
-                    })
-                    .map(|n| n.resource),
-                Err(e) => return Some(Err(e.into())),
-            };
-            if asked.is_none() {
-                return Some(Err(AppError::NotFound("need")));
-            }
-            let amount = match asked.map(|r| form_amount(fields, &r)).transpose() {
-                Ok(amount) => amount,
-                Err(e) => return Some(Err(e)),
-            };
-            needs::approve(&state.store, actor, live, reach, id, amount, now)
-                .await
-                .map(|_| "approved")
-        }
-        "decline" => {
-            let why = fields.get("reason").map_or("", String::as_str);
-            needs::decline(&state.store, actor, live, reach, id, why, now)
-                .await
-                .map(|_| "declined")
-        }
-        _ => return None,
-    })
 }

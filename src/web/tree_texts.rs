@@ -42,7 +42,6 @@ pub struct TreeTexts {
     pub reported_notice: &'static str,
     pub approved_notice: &'static str,
     pub declined_notice: &'static str,
-    pub need_answered: &'static str,
     // Members.
     pub members_title: &'static str,
     pub members_intro: &'static str,
@@ -123,7 +122,6 @@ static FR: TreeTexts = TreeTexts {
     reported_notice: "Votre besoin est envoyé. La réponse s’affichera ici.",
     approved_notice: "Besoin accordé : le quota est passé au membre.",
     declined_notice: "Besoin refusé : le membre voit votre raison.",
-    need_answered: "Ce besoin a déjà reçu une réponse.",
     members_title: "Membres",
     members_intro: "Les antennes et partenaires de votre association. Vous leur passez une part \
         de votre quota, et pouvez reprendre ce qu’ils n’ont pas encore distribué.",
@@ -194,7 +192,6 @@ static EN: TreeTexts = TreeTexts {
     reported_notice: "Your need was sent. The answer will show here.",
     approved_notice: "Need given: the quota went to the member.",
     declined_notice: "Need declined: the member sees your reason.",
-    need_answered: "This need was already answered.",
     members_title: "Members",
     members_intro: "Your association's branches and partners. You pass them part of your quota, \
         and can take back what they have not handed out yet.",

@@ -16,9 +16,8 @@ use crate::domain::need::NeedState;
 use crate::domain::tree::Reach;
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::layout::{Notice, notice};
-use crate::web::needs::{
-    Waiting as WaitingNeeds, answer_need, refusal, waited_days, waiting_needs,
-};
+use crate::web::need_answers::{Waiting as WaitingNeeds, answer_need, waited_days, waiting_needs};
+use crate::web::needs::refusal;
 
 /// Open needs read for the page, at most.
 const NEEDS_SHOWN: usize = 500;

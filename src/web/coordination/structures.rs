@@ -17,19 +17,7 @@ use crate::domain::Recurrence;
 use crate::storage::{Operator, Structure};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::quantity;
-use crate::web::home::{network_name, resource_name};
-
-/// A structure's quota left, a line per network and resource ("SFR,
-/// Données : 100 Go").
-fn quota_left(c: &Coordinator, balances: &[Balance], networks: &BTreeMap<i64, Operator>) -> Markup {
-    let t = c.lang().texts();
-    html! {
-        @for b in balances {
-            (network_name(networks, b.operator_id)) ", " (resource_name(t, &b.resource)) " : "
-            (quantity(c.lang(), &b.resource, b.available)) br;
-        }
-    }
-}
+use crate::web::home::{network_name, quota_left};
 
 fn structures_page(
     c: &Coordinator,
@@ -61,7 +49,7 @@ fn structures_page(
                         td { (s.external_ref.as_deref().unwrap_or_default()) }
                         td { (s.parent_id.and_then(|p| all.iter().find(|a| a.id == p)).map_or("", |a| a.name.as_str())) }
                         td { (if s.active { x.active } else { x.deactivated }) }
-                        td { (quota_left(c, balances.get(&s.id).map_or(&[][..], Vec::as_slice), networks)) }
+                        td { (quota_left(c.lang(), balances.get(&s.id).map_or(&[][..], Vec::as_slice), networks)) }
                         @if c.may_change {
                             td {
                                 form method="post" action=(format!("/desk/coordination/structures/{}/rename", s.id)) class="inline" {
