@@ -325,6 +325,7 @@ async fn raw_redemption_limit(seconds: u64) -> f64 {
         name: "bench".into(),
         instructions_fr: None,
         instructions_en: None,
+        slip_instructions: None,
     };
     let network = store
         .create_operator("bench", &network, now)

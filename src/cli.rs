@@ -172,7 +172,14 @@ enum OperatorCommand {
         /// The same, in English.
         #[arg(long)]
         instructions_en: Option<String>,
+        /// How a PIN is keyed in: the USSD string with PIN where the
+        /// twenty digits go, e.g. '*144*PIN#'.
+        #[arg(long)]
+        slip_instructions: Option<String>,
     },
+    /// Sets the USSD string printed on the operator's PIN slips
+    /// ('*144*PIN#'); without one, the slips print the free instructions.
+    SlipInstructions { id: i64, pattern: Option<String> },
     /// Lists operators: id, name.
     List,
 }
@@ -443,16 +450,31 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
             name,
             instructions_fr,
             instructions_en,
+            slip_instructions,
         }) => {
             let new = NewOperator {
                 name,
                 instructions_fr,
                 instructions_en,
+                slip_instructions: slip_instructions
+                    .as_deref()
+                    .and_then(crate::domain::operator::tidy_dialling),
             };
             let o = operators::register(store, "cli", &new, now)
                 .await
                 .map_err(err)?;
             println!("{}", o.id);
+        }
+        Command::Operator(OperatorCommand::SlipInstructions { id, pattern }) => {
+            let change = crate::domain::operator::SlipInstructions {
+                slip_instructions: pattern
+                    .as_deref()
+                    .and_then(crate::domain::operator::tidy_dialling),
+            };
+            let o = operators::set_slip_instructions(store, "cli", id, &change, now)
+                .await
+                .map_err(err)?;
+            println!("{}\t{}", o.id, o.slip_instructions.unwrap_or_default());
         }
         Command::Operator(OperatorCommand::List) => {
             for o in operators::list(store).await.map_err(err)? {

@@ -193,7 +193,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, ServerError> {
 
 /// The two networks a new installation starts with, and the prefix of the
 /// second's product ids.
-const SEED_NETWORKS: [&str; 2] = ["SFR", "Orange"];
+/// Each with the USSD string its PIN slips print, as French networks'
+/// prepaid top-ups are keyed in (the coordinator changes them at the desk).
+const SEED_NETWORKS: [(&str, &str); 2] = [("SFR", "*144*PIN#"), ("Orange", "#124*PIN#")];
 const SECOND_NETWORK_PREFIX: &str = "orange";
 
 /// On an empty database (no operator, no product): two operators and the
@@ -203,11 +205,12 @@ async fn seed_networks(store: &Store, now: i64) -> Result<(), ServerError> {
         return Ok(());
     }
     let mut ids = Vec::new();
-    for name in SEED_NETWORKS {
+    for (name, dialling) in SEED_NETWORKS {
         let new = crate::domain::NewOperator {
             name: name.into(),
             instructions_fr: None,
             instructions_en: None,
+            slip_instructions: Some(dialling.into()),
         };
         ids.push(store.create_operator("system", &new, now).await?.id);
     }

@@ -204,6 +204,17 @@ async fn realistic(db: Db) -> Option<Realistic> {
     product["label_en"] = json!("Half a gigabyte of data");
     created(&app, "/v1/products", &admin, product).await;
 
+    // The second network's PIN slips say to dial another string.
+    let dialling = app
+        .request(
+            reqwest::Method::PUT,
+            "/v1/operators/2/slip-instructions",
+            Some(&admin),
+            Some(json!({ "slip_instructions": "#123*PIN#" })),
+        )
+        .await;
+    assert_eq!(dialling.status, 200, "{dialling:?}");
+
     let st1 = app.token("structure", Some(s1)).await;
     let st2 = app.token("structure", Some(s2)).await;
     let st3 = app.token("structure", Some(s3)).await;
@@ -418,6 +429,7 @@ async fn realistic(db: Db) -> Option<Realistic> {
         ("keys_rotated", 1),
         ("lapse", 1),
         ("operator_created", 2),
+        ("operator_slip_instructions_set", 1),
         ("product_saved", 11), // the five seeded, and one saved twice
         ("redeem", 5),
         ("reserve", 3),
@@ -641,6 +653,11 @@ fn cases(f: &Facts) -> Vec<Case> {
             "product moved to another network",
             vec!["UPDATE products SET operator_id = 2 WHERE id = 'data-1gb'".into()],
             vec![finding("product.field", "products", "id data-1gb", Some(1))],
+        ),
+        case(
+            "what to dial on PIN slips changed behind the log",
+            vec!["UPDATE operators SET slip_instructions = '*999*PIN#' WHERE id = 2".into()],
+            vec![finding("operator.field", "operators", "id 2", None)],
         ),
         case(
             "grant moved to another network",

@@ -198,10 +198,52 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
             ("csrf", &csrf),
             ("name", "Bouygues Telecom"),
             ("instructions_fr", ""),
+            ("slip_instructions", "*140* pin #"),
         ],
     )
     .await
     .assert_says(StatusCode::OK, "L’opérateur est ajouté.");
+    // What its PIN slips say to dial, changed at the desk; a string no
+    // phone can dial is refused in words and changes nothing.
+    let operators = app.get("/v1/operators", &app.admin).await;
+    let added = operators.body["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Bouygues Telecom")
+        .unwrap()
+        .clone();
+    assert_eq!(added["slip_instructions"], "*140*PIN#");
+    let change = format!(
+        "/desk/coordination/networks/{}/slip-instructions",
+        added["id"]
+    );
+    desk.post(
+        &change,
+        &[("csrf", &csrf), ("slip_instructions", "#141*PIN#")],
+    )
+    .await
+    .assert_says(StatusCode::OK, "Le code à composer est enregistré");
+    let refused = desk
+        .post(
+            &change,
+            &[("csrf", &csrf), ("slip_instructions", "appelez le 950")],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let operators = app.get("/v1/operators", &app.admin).await;
+    assert!(
+        operators
+            .text
+            .contains("\"slip_instructions\":\"#141*PIN#\""),
+        "{}",
+        operators.text
+    );
     // A product withdrawn is refused to structures at once; offered again,
     // it is issued again.
     desk.post(

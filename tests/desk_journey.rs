@@ -152,9 +152,11 @@ async fn the_journey_through_both_desks(db: Db) {
             read, codes,
             "{layout}: every slip's QR code reads back as its code"
         );
-        // Printed on its paper at its real size (the labels' QR codes are
-        // the smallest), then read back from the page as a printer at
-        // 150 dpi would put it on paper.
+        // Recorded as printed, then printed on its paper at its real size
+        // (the labels' QR codes are the smallest), then read back from the
+        // page as a printer at 150 dpi would put it on paper.
+        v.click("form.record-print button").await;
+        wait_for(&v.client, ".notice-done").await;
         let (width_cm, height_cm) = if layout == "receipt" {
             (8.0, 29.7)
         } else {

@@ -482,3 +482,116 @@ async fn operators_their_tokens_and_their_statements(db: Db) {
     app.stop().await;
 }
 both!(operators_their_tokens_and_their_statements);
+
+/// What a network's PIN slips say to dial: the seeded networks have their
+/// own; the coordinator changes it through the API, the desk and the
+/// command line; a string no phone can dial is refused and changes
+/// nothing; every change is on the audit chain.
+async fn what_to_dial_is_the_coordinators(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let listed = app.get("/v1/operators", &app.admin).await;
+    let seeded: Vec<&str> = listed.body["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["slip_instructions"].as_str().unwrap())
+        .collect();
+    assert_eq!(seeded, ["*144*PIN#", "#124*PIN#"]);
+    let path = format!("/v1/operators/{SECOND_NETWORK}/slip-instructions");
+    let put = |token: String, body: Value| {
+        let (app, path) = (&app, path.clone());
+        async move {
+            app.request(Method::PUT, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let set = put(
+        app.admin.clone(),
+        json!({ "slip_instructions": "#123*PIN#" }),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::OK, "{set:?}");
+    assert_eq!(set.body["slip_instructions"], "#123*PIN#");
+    for bad in [
+        "#123*",
+        "PIN#",
+        "appelez le 950",
+        "*144*PIN",
+        "*144*PIN#PIN#",
+        " *1*PIN#",
+        "*1*pin#",
+    ] {
+        let a = put(app.admin.clone(), json!({ "slip_instructions": bad })).await;
+        assert_eq!(a.code(), Some("validation_failed"), "{bad}: {a:?}");
+        assert_eq!(a.body["field"], "slip_instructions", "{a:?}");
+    }
+    let a = put(
+        app.admin.clone(),
+        json!({ "slip_instructions": "*1*PIN#", "x": 1 }),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{a:?}");
+    let listed = app.get("/v1/operators", &app.admin).await;
+    assert_eq!(
+        listed.body["operators"][1]["slip_instructions"],
+        "#123*PIN#"
+    );
+    let structure_token = app.funded_structure("Secours", 0).await.1;
+    let refused = put(
+        structure_token.clone(),
+        json!({ "slip_instructions": "*1*PIN#" }),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let missing = app
+        .request(
+            Method::PUT,
+            "/v1/operators/999/slip-instructions",
+            Some(&app.admin),
+            Some(json!({ "slip_instructions": "*1*PIN#" })),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{missing:?}");
+    let cleared = put(app.admin.clone(), json!({ "slip_instructions": null })).await;
+    assert_eq!(
+        cleared.body["slip_instructions"],
+        Value::Null,
+        "{cleared:?}"
+    );
+
+    // The command line sets it too, and refuses what no phone can dial.
+    let key_file = app.dir.path().join("test.keys");
+    let network = SECOND_NETWORK.to_string();
+    let run = cli(
+        &app.database_url,
+        &key_file,
+        &["operator", "slip-instructions", &network, "#125* pin #"],
+    );
+    assert!(run.ok(), "{run:?}");
+    assert_eq!(run.last_line(), format!("{SECOND_NETWORK}\t#125*PIN#"));
+    let run = cli(
+        &app.database_url,
+        &key_file,
+        &["operator", "slip-instructions", &network, "125"],
+    );
+    assert!(!run.ok(), "{run:?}");
+    let listed = app.get("/v1/operators", &app.admin).await;
+    assert_eq!(
+        listed.body["operators"][1]["slip_instructions"],
+        "#125*PIN#"
+    );
+    let auditor = app.token("auditor", None).await;
+    let events = app.get("/v1/audit/events?limit=500", &auditor).await;
+    let changes = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "operator_slip_instructions_set")
+        .count();
+    assert_eq!(changes, 3, "{events:?}");
+    common::assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(what_to_dial_is_the_coordinators);

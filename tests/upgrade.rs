@@ -240,7 +240,10 @@ async fn an_old_database_upgrades_in_place(release: &Release, db: Db) {
         .iter()
         .zip(1..)
         .map(|(name, id)| {
+            // The USSD string for PIN slips (migration 0009) starts empty:
+            // the coordinator sets it at the desk.
             json!({ "id": id, "name": name, "instructions_fr": null, "instructions_en": null,
+                    "slip_instructions": null,
                     "created_at": operators.body["operators"][id - 1]["created_at"] })
         })
         .collect();

@@ -155,7 +155,11 @@ async fn the_desk_issues_pins_for_basic_phones(db: Db) {
     let serials = serials_in(issued.location());
     assert_eq!(serials.len(), 2);
     let print = desk.get(issued.location()).await;
-    print.assert_says(StatusCode::OK, "puis les 20 chiffres, puis #");
+    // The seeded network's keys, set apart so they read left to right.
+    print.assert_says(
+        StatusCode::OK,
+        "tapez <bdi dir=\"ltr\" class=\"keys\">*144*</bdi> puis les 20 chiffres du code, puis",
+    );
     for serial in &serials {
         let api = app.get(&format!("/v1/vouchers/{serial}"), &token).await;
         assert_eq!(api.body["format"], "pin", "{api:?}");
@@ -1216,7 +1220,11 @@ async fn pin_slips_in_a_real_browser(db: Db) {
             .text()
             .await
             .unwrap();
-        assert!(words.contains("puis les 20 chiffres, puis #"), "{words}");
+        // The seeded network's own keys, in a sentence.
+        assert!(
+            words.contains("tapez *144* puis les 20 chiffres du code, puis # et appuyez"),
+            "{words}"
+        );
     }
     let page_png = client.screenshot().await.unwrap();
     std::fs::write(out_dir.join(format!("pin-print-{db_name}.png")), &page_png).unwrap();

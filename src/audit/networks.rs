@@ -28,6 +28,7 @@ pub(super) fn check_operators(replay: &Replay, operators: &[OperatorRow], out: &
             ("name", Some(o.name.as_str())),
             ("instructions_fr", o.instructions_fr.as_deref()),
             ("instructions_en", o.instructions_en.as_deref()),
+            ("slip_instructions", o.slip_instructions.as_deref()),
         ] {
             let recorded = text(created, field);
             if recorded != live {
@@ -36,7 +37,7 @@ pub(super) fn check_operators(replay: &Replay, operators: &[OperatorRow], out: &
                         "operator.field",
                         "operators",
                         row.clone(),
-                        format!("{field} differs from its creation"),
+                        format!("{field} differs from its events"),
                     )
                     .values(recorded.unwrap_or_default(), live.unwrap_or_default()),
                 );

@@ -211,6 +211,7 @@ impl Replay {
                 self.account(e, &data)
             }
             "operator_created" => self.operator(&data),
+            "operator_slip_instructions_set" => self.operator_dialling(&data),
             "product_saved" => self.product(e, &data),
             "token_created" => self.token_created(e, &data),
             "token_revoked" => self.token_revoked(&data),
@@ -267,6 +268,21 @@ impl Replay {
         if self.operators.insert(id, data.clone()).is_some() {
             return Err(format!("operator {id} was already created"));
         }
+        Ok(None)
+    }
+
+    /// A later change of the USSD string on PIN slips: the operator's
+    /// recorded fields take it, so the check compares the row with both.
+    fn operator_dialling(&mut self, data: &Value) -> Result<Option<Effect>, String> {
+        let id = int(data, "operator_id").ok_or("no operator id")?;
+        let pattern = data
+            .get("slip_instructions")
+            .ok_or("no slip instructions")?;
+        let operator = self.operators.get_mut(&id).ok_or("unknown operator")?;
+        let fields = operator
+            .as_object_mut()
+            .ok_or("operator is not an object")?;
+        fields.insert("slip_instructions".to_owned(), pattern.clone());
         Ok(None)
     }
 

@@ -137,6 +137,7 @@ pub struct OperatorRow {
     pub name: String,
     pub instructions_fr: Option<String>,
     pub instructions_en: Option<String>,
+    pub slip_instructions: Option<String>,
 }
 
 /// One row of `structures`.

@@ -11,14 +11,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiResult, ProblemBody};
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, ApiPath};
 use crate::app::{AppState, operators};
 use crate::clock::rfc3339;
 use crate::domain::NewOperator;
+use crate::domain::operator::SlipInstructions;
 use crate::storage::Operator;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_operator, list_operators))
+    OpenApiRouter::new()
+        .routes(routes!(create_operator, list_operators))
+        .routes(routes!(set_slip_instructions))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -28,6 +31,9 @@ pub struct OperatorView {
     /// Printed on its slips; `null`: the deployment's default.
     pub instructions_fr: Option<String>,
     pub instructions_en: Option<String>,
+    /// The USSD string its PIN slips print, `PIN` standing for the twenty
+    /// digits (`*144*PIN#`); `null`: the free instructions.
+    pub slip_instructions: Option<String>,
     pub created_at: String,
 }
 
@@ -38,6 +44,7 @@ impl From<Operator> for OperatorView {
             name: o.name,
             instructions_fr: o.instructions_fr,
             instructions_en: o.instructions_en,
+            slip_instructions: o.slip_instructions,
             created_at: rfc3339(o.created_at),
         }
     }
@@ -56,6 +63,27 @@ async fn create_operator(
     let actor = caller.principal.actor();
     let operator = operators::register(&state.store, &actor, &body.value, state.now()).await?;
     Ok((StatusCode::CREATED, Json(OperatorView::from(operator))))
+}
+
+/// Sets what the operator's PIN slips say to dial: a USSD string with
+/// `PIN` where the twenty digits go, or `null` for the free instructions.
+#[utoipa::path(put, path = "/v1/operators/{id}/slip-instructions", tag = "admin",
+    params(("id" = i64, Path, description = "The operator's id")),
+    request_body = SlipInstructions,
+    responses((status = 200, body = OperatorView), (status = 404, body = ProblemBody),
+        (status = 422, body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
+async fn set_slip_instructions(
+    State(state): State<AppState>,
+    caller: Admin,
+    ApiPath(id): ApiPath<i64>,
+    body: ApiJson<SlipInstructions>,
+) -> ApiResult<Json<OperatorView>> {
+    let actor = caller.principal.actor();
+    let operator =
+        operators::set_slip_instructions(&state.store, &actor, id, &body.value, state.now())
+            .await?;
+    Ok(Json(OperatorView::from(operator)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

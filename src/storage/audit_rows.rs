@@ -28,7 +28,8 @@ pub(super) const REDEMPTION_COLUMNS: &str =
 pub(super) const STRUCTURE_COLUMNS: &str = "id, name, external_ref, parent_id";
 pub(super) const TOKEN_COLUMNS: &str = "id, role, structure_id, operator_id, revoked_at";
 pub(super) const GRANT_COLUMNS: &str = "id, structure_id, operator_id, resource, amount";
-pub(super) const OPERATOR_COLUMNS: &str = "id, name, instructions_fr, instructions_en";
+pub(super) const OPERATOR_COLUMNS: &str =
+    "id, name, instructions_fr, instructions_en, slip_instructions";
 pub(super) const PRODUCT_COLUMNS: &str = "id, operator_id, family, resource, amount, validity_days, \
     code_validity_days, label_fr, label_en, active, format";
 
@@ -136,6 +137,7 @@ pub(super) fn operator(r: &AnyRow) -> Result<OperatorRow> {
         name: r.try_get("name")?,
         instructions_fr: r.try_get("instructions_fr")?,
         instructions_en: r.try_get("instructions_en")?,
+        slip_instructions: r.try_get("slip_instructions")?,
     })
 }
 

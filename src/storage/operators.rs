@@ -17,12 +17,15 @@ pub struct Operator {
     pub instructions_fr: Option<String>,
     /// The same, in English.
     pub instructions_en: Option<String>,
+    /// The USSD string its PIN slips print, with `PIN` where the twenty
+    /// digits go (`*144*PIN#`); `null`: the free instructions.
+    pub slip_instructions: Option<String>,
     /// Unix seconds.
     #[serde(skip)]
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, name, instructions_fr, instructions_en, created_at";
+const COLUMNS: &str = "id, name, instructions_fr, instructions_en, slip_instructions, created_at";
 
 fn operator_from_row(row: &AnyRow) -> Result<Operator> {
     Ok(Operator {
@@ -30,6 +33,7 @@ fn operator_from_row(row: &AnyRow) -> Result<Operator> {
         name: row.try_get("name")?,
         instructions_fr: row.try_get("instructions_fr")?,
         instructions_en: row.try_get("instructions_en")?,
+        slip_instructions: row.try_get("slip_instructions")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -44,12 +48,13 @@ impl Store {
     ) -> Result<Operator> {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO operators (name, instructions_fr, instructions_en, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
+            "INSERT INTO operators (name, instructions_fr, instructions_en, slip_instructions, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         ))
         .bind(new.name.clone())
         .bind(new.instructions_fr.clone())
         .bind(new.instructions_en.clone())
+        .bind(new.slip_instructions.clone())
         .bind(now)
         .fetch_one(&mut *tx)
         .await;
@@ -63,6 +68,45 @@ impl Store {
         events::append(&mut tx, now, &[created_event(actor, &operator)]);
         events::commit(tx).await?;
         Ok(operator)
+    }
+
+    /// Changes the USSD string an operator's PIN slips print, with its
+    /// event; `None` if there is no such operator.
+    pub async fn set_slip_instructions(
+        &self,
+        actor: &str,
+        id: i64,
+        slip_instructions: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Operator>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE operators SET slip_instructions = $1 WHERE id = $2 RETURNING {COLUMNS}"
+        ))
+        .bind(slip_instructions.map(str::to_owned))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let operator = operator_from_row(&row)?;
+        events::append(
+            &mut tx,
+            now,
+            &[EventInput {
+                kind: "operator_slip_instructions_set",
+                actor: actor.to_owned(),
+                structure_id: None,
+                voucher_id: None,
+                data: serde_json::json!({
+                    "operator_id": operator.id,
+                    "slip_instructions": operator.slip_instructions,
+                }),
+            }],
+        );
+        events::commit(tx).await?;
+        Ok(Some(operator))
     }
 
     pub async fn list_operators(&self) -> Result<Vec<Operator>> {
@@ -122,6 +166,7 @@ fn created_event(actor: &str, operator: &Operator) -> EventInput {
             "operator_id": operator.id, "name": operator.name,
             "instructions_fr": operator.instructions_fr,
             "instructions_en": operator.instructions_en,
+            "slip_instructions": operator.slip_instructions,
         }),
     }
 }

@@ -37,6 +37,7 @@ pub(crate) async fn open(postgres: bool) -> Option<TestStore> {
         name: "SFR".into(),
         instructions_fr: None,
         instructions_en: None,
+        slip_instructions: None,
     };
     let network = store.create_operator("test", &network, NOW).await.unwrap();
     // The operator the tests' requests name.

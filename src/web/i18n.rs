@@ -135,9 +135,6 @@ pub struct Texts {
     /// The network a top-up works on.
     pub slip_network: &'static str,
     pub slip_qr_label: &'static str,
-    pub slip_instructions: &'static str,
-    /// What a PIN slip says to do, when the operator set nothing.
-    pub slip_pin_instructions: &'static str,
     /// The issue form's choice of code, for which phone.
     pub issue_format_legend: &'static str,
     pub issue_format_product: &'static str,
@@ -298,9 +295,14 @@ pub static FR: Texts = Texts {
     issue_no_product: "Aucune recharge n’est proposée pour le moment.",
     issued_notice: |n| {
         if n == 1 {
-            "1 code a été émis. Imprimez cette page pour remettre le bon.".to_owned()
+            "1 code a été émis. Cliquez sur « J’imprime », puis imprimez la page pour remettre \
+                le bon."
+                .to_owned()
         } else {
-            format!("{n} codes ont été émis. Imprimez cette page pour remettre les bons.")
+            format!(
+                "{n} codes ont été émis. Cliquez sur « J’imprime », puis imprimez la page pour \
+                 remettre les bons."
+            )
         }
     },
 
@@ -343,11 +345,6 @@ pub static FR: Texts = Texts {
     slip_from: "Remis par",
     slip_network: "Fonctionne sur le réseau",
     slip_qr_label: "QR code du code de recharge",
-    slip_instructions: "Pour recharger : composez le service de recharge de votre opérateur, \
-        ou scannez le QR code, puis saisissez le code. Un code ne sert qu’une fois. Gratuit, ne peut pas être vendu.",
-    slip_pin_instructions: "Pour recharger depuis n’importe quel téléphone : composez le numéro de \
-        recharge de votre opérateur, puis les 20 chiffres, puis #. Un code ne sert qu’une fois. \
-        Gratuit, ne peut pas être vendu.",
     issue_format_legend: "Pour quel téléphone ?",
     issue_format_product: "Comme prévu pour ce produit",
     issue_format_pin: "Téléphone simple, sans écran tactile : un code de 20 chiffres, à composer",
@@ -482,9 +479,12 @@ pub static EN: Texts = Texts {
     issue_no_product: "No top-up is offered at the moment.",
     issued_notice: |n| {
         if n == 1 {
-            "1 code was issued. Print this page to hand over the slip.".to_owned()
+            "1 code was issued. Click \"Print\", then print the page to hand over the slip."
+                .to_owned()
         } else {
-            format!("{n} codes were issued. Print this page to hand over the slips.")
+            format!(
+                "{n} codes were issued. Click \"Print\", then print the page to hand over the slips."
+            )
         }
     },
 
@@ -527,10 +527,6 @@ pub static EN: Texts = Texts {
     slip_from: "Given by",
     slip_network: "Works on the network",
     slip_qr_label: "QR code of the top-up code",
-    slip_instructions: "To top up: call your operator's top-up service, or scan the QR code, \
-        then enter the code. Each code works once. Free of charge, not for sale.",
-    slip_pin_instructions: "To top up from any phone: dial your operator's top-up number, then \
-        the 20 digits, then #. Each code works once. Free of charge, not for sale.",
     issue_format_legend: "For which phone?",
     issue_format_product: "As set for this product",
     issue_format_pin: "Basic phone, no touch screen: a 20-digit code to dial",

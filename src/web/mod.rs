@@ -29,8 +29,11 @@ mod members;
 mod need_answers;
 mod needs;
 mod people_texts;
+mod print;
+mod print_texts;
 pub mod session;
 pub mod sign_in_limit;
+mod slip_words;
 mod slips;
 mod tree_texts;
 mod vouchers;
@@ -80,7 +83,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/desk/vouchers/{serial}/void",
             get(vouchers::void_confirm).post(vouchers::void),
         )
-        .route("/desk/print", get(slips::print))
+        .route("/desk/print", get(print::print).post(print::record))
         .route("/desk/lots", get(lot_list::list))
         .route("/desk/needs", get(needs::list).post(needs::report))
         .route("/desk/needs/{id}/{action}", post(needs::answer))

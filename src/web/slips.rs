@@ -7,20 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 
-use super::error::{DeskError, DeskResult};
 use super::i18n::{Lang, Texts};
-use super::internal;
-use super::layout::{Chrome, Nav, Notice, notice, page};
-use super::session::Desk;
-use crate::app::AppState;
-use crate::app::vouchers::{VoucherView, own_voucher, view};
+use super::slip_words::{Piece, SlipLang, dial_pieces};
+use crate::app::vouchers::VoucherView;
 use crate::code::Format;
-use crate::domain::{Product, VoucherState};
+use crate::domain::Product;
+use crate::domain::operator::dialling;
 use crate::storage::Operator;
 
 /// A top-up in plain words, from what it credits: "1 Go de données
@@ -91,13 +85,26 @@ fn qr_markup(t: &Texts, code: &str) -> Option<Markup> {
     Some(PreEscaped(svg))
 }
 
-struct SlipContext<'a> {
-    lang: Lang,
-    structure_name: &'a str,
-    instructions: &'a str,
-    pin_instructions: &'a str,
-    catalogue: &'a [Product],
-    networks: &'a BTreeMap<i64, Operator>,
+/// What every slip of one print shares: its languages, who hands it
+/// out, and the catalogue and networks its facts come from.
+pub(super) struct SlipContext<'a> {
+    pub lang: Lang,
+    pub second: Option<SlipLang>,
+    pub structure_name: &'a str,
+    /// The deployment's own instructions, in the desk's language, for
+    /// code slips and for PIN slips; `None`: the language table's.
+    pub instructions: Option<&'a str>,
+    pub pin_instructions: Option<&'a str>,
+    pub catalogue: &'a [Product],
+    pub networks: &'a BTreeMap<i64, Operator>,
+}
+
+/// The slip language a desk language prints first.
+fn first_language(lang: Lang) -> SlipLang {
+    match lang {
+        Lang::Fr => SlipLang::Fr,
+        Lang::En => SlipLang::En,
+    }
 }
 
 impl SlipContext<'_> {
@@ -106,26 +113,83 @@ impl SlipContext<'_> {
         let product = self.catalogue.iter().find(|p| p.id == v.product)?;
         self.networks.get(&product.operator_id)
     }
+
+    /// The languages the slip's instructions print in: the desk's, then
+    /// the second one chosen, if it is another.
+    fn languages(&self) -> Vec<SlipLang> {
+        let first = first_language(self.lang);
+        std::iter::once(first)
+            .chain(self.second.filter(|l| *l != first))
+            .collect()
+    }
+
+    /// A slip's instructions in one language: a PIN slip says which keys
+    /// to press when its operator gave its USSD string; otherwise the
+    /// operator's own words (French or English), the deployment's (in the
+    /// desk's language), or the table's.
+    fn instructions(&self, lang: SlipLang, v: &VoucherView) -> Markup {
+        let w = lang.words();
+        let network = self.network(v);
+        let dialling = network
+            .and_then(|o| o.slip_instructions.as_deref())
+            .and_then(dialling);
+        if let (Format::Pin, Some(d)) = (v.format, dialling) {
+            return html! {
+                @for piece in dial_pieces(w.dial, d.before, d.after) {
+                    @match piece {
+                        Piece::Words(words) => (words),
+                        Piece::Keys(keys) => bdi dir="ltr" class="keys" { (keys) },
+                    }
+                }
+                " " span class="slip-once" { (w.once) }
+            };
+        }
+        let own = network.and_then(|o| match lang {
+            SlipLang::Fr => o.instructions_fr.as_deref(),
+            SlipLang::En => o.instructions_en.as_deref(),
+            _ => None,
+        });
+        let deployment = match v.format {
+            Format::Code => self.instructions,
+            Format::Pin => self.pin_instructions,
+        }
+        .filter(|_| lang == first_language(self.lang));
+        let table = match v.format {
+            Format::Code => w.code,
+            Format::Pin => w.pin,
+        };
+        html! { (own.or(deployment).unwrap_or(table)) " " span class="slip-once" { (w.once) } }
+    }
 }
 
-fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
+/// How long a structure's name is, for the slip to give it room: a name
+/// at the length limit (200 characters) wraps over several lines in a
+/// smaller type rather than leaving the paper.
+fn name_class(name: &str) -> &'static str {
+    match name.chars().count() {
+        0..=60 => "slip-from",
+        61..=120 => "slip-from long",
+        _ => "slip-from very-long",
+    }
+}
+
+pub(super) fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
     let t = cx.lang.texts();
     let qr = qr_markup(t, &v.code)?;
     let title_id = format!("slip-{}", v.serial);
-    let (code_class, default_instructions) = match v.format {
-        Format::Code => ("slip-code", cx.instructions),
-        Format::Pin => ("slip-code pin", cx.pin_instructions),
+    let code_class = match v.format {
+        Format::Code => "slip-code",
+        Format::Pin => "slip-code pin",
     };
     let network = cx.network(v);
-    // The operator's own words, when it gave them, in the slip's language.
-    let instructions = network
-        .and_then(|o| match cx.lang {
-            Lang::Fr => o.instructions_fr.as_deref(),
-            Lang::En => o.instructions_en.as_deref(),
-        })
-        .unwrap_or(default_instructions);
+    let languages = cx.languages();
+    let two = if languages.len() > 1 {
+        "slip two-languages"
+    } else {
+        "slip"
+    };
     Some(html! {
-        article class="slip" aria-labelledby=(title_id) {
+        article class=(two) aria-labelledby=(title_id) {
             h2 class="slip-product" id=(title_id) { (voucher_words(cx.lang, v, cx.catalogue)) }
             p class=(code_class) {
                 span class="slip-label" { (t.slip_code) " " }
@@ -135,22 +199,39 @@ fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
             }
             div class="slip-body" {
                 div class="qr" { (qr) }
-                dl {
-                    dt { (t.slip_valid) }
-                    dd { ((t.slip_use_before)(&date_of(t, &v.expires_at))) }
-                    dt { (t.slip_serial) }
-                    dd class="serial" { (v.serial) }
-                    @if let Some(network) = network {
-                        dt { (t.slip_network) }
-                        dd class="network" { (network.name) }
+                div class="slip-facts" {
+                    dl {
+                        div class="fact valid" {
+                            dt { (t.slip_valid) }
+                            dd { ((t.slip_use_before)(&date_of(t, &v.expires_at))) }
+                        }
+                        div class="fact" {
+                            dt { (t.slip_serial) }
+                            dd class="serial" { (v.serial) }
+                        }
+                        @if let Some(network) = network {
+                            div class="fact" {
+                                dt { (t.slip_network) }
+                                dd class="network" { (network.name) }
+                            }
+                        }
+                        div class="fact slip-lot" {
+                            dt { (cx.lang.lots().lot_label) }
+                            dd { (v.lot) }
+                        }
                     }
-                    dt class="slip-from" { (t.slip_from) }
-                    dd class="slip-from" { (cx.structure_name) }
-                    dt class="slip-lot" { (cx.lang.lots().lot_label) }
-                    dd class="slip-lot" { (v.lot) }
+                    p class=(name_class(cx.structure_name)) {
+                        span class="slip-label" { (t.slip_from) (if cx.lang == Lang::Fr { " : " } else { ": " }) }
+                        (cx.structure_name)
+                    }
                 }
             }
-            p class="slip-instructions" { (instructions) }
+            @for lang in &languages {
+                @let w = lang.words();
+                p class="slip-instructions" lang=(w.tag) dir=(if w.right_to_left { "rtl" } else { "ltr" }) {
+                    (cx.instructions(*lang, v))
+                }
+            }
         }
     })
 }
@@ -178,153 +259,9 @@ impl Layout {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(super) fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|l| l.as_str() == text)
     }
-}
-
-/// What a print address asks for: serials (without repeats, in order),
-/// or a lot; whether they were just issued; the layout.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct PrintRequest {
-    serials: Vec<String>,
-    lot: Option<i64>,
-    just_issued: bool,
-    layout: Layout,
-}
-
-fn requested(uri: &Uri) -> Result<PrintRequest, DeskError> {
-    let mut r = PrintRequest::default();
-    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
-        match &*k {
-            "serial" if !r.serials.iter().any(|s| *s == v) => r.serials.push(v.into_owned()),
-            "issued" => r.just_issued = true,
-            "lot" => r.lot = Some(v.parse().map_err(|_| DeskError::not_found())?),
-            "layout" => r.layout = Layout::parse(&v).ok_or(DeskError::FormInvalid)?,
-            _ => {}
-        }
-    }
-    Ok(r)
-}
-
-/// The layout chooser: a GET form that reloads the page with the same
-/// vouchers and another layout.
-fn layout_form(t: &Texts, lang: Lang, r: &PrintRequest) -> Markup {
-    let p = lang.lots();
-    html! {
-        form method="get" action="/desk/print" class="layout-choice" {
-            @for s in &r.serials { input type="hidden" name="serial" value=(s); }
-            @if let Some(lot) = r.lot { input type="hidden" name="lot" value=(lot); }
-            fieldset class="field" {
-                legend { (p.layout_legend) }
-                @for l in Layout::ALL {
-                    @let id = format!("layout-{}", l.as_str());
-                    div class="choice" {
-                        @if l == r.layout {
-                            input type="radio" name="layout" id=(id) value=(l.as_str()) checked;
-                        } @else {
-                            input type="radio" name="layout" id=(id) value=(l.as_str());
-                        }
-                        label for=(id) { ((p.layout_name)(l)) }
-                    }
-                }
-            }
-            button type="submit" { (p.layout_submit) }
-            @if r.layout == Layout::A4Sheet { " " span class="hint" { (t.print_help) } }
-        }
-    }
-}
-
-/// The slips of the caller's vouchers named in the query; any serial that
-/// is not the caller's makes the whole page 404, as in the API.
-pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
-    let t = desk.lang.texts();
-    let request = requested(&uri)?;
-    let (serials, just_issued) = (&request.serials, request.just_issued);
-    let max = state.limits.max_issue_count;
-    let chrome = Chrome {
-        lang: desk.lang,
-        uri: &uri,
-        session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
-    };
-    if serials.len() > max {
-        let body = notice(t, Notice::Error, &(t.too_many_to_print)(max));
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return Ok((status, page(&chrome, t.print_title, "print", body)).into_response());
-    }
-    let keys = state.keys.get();
-    let mut rows = Vec::with_capacity(serials.len());
-    for serial in serials {
-        rows.push(own_voucher(&state, &desk.caller, serial).await?);
-    }
-    if let Some(lot) = request.lot {
-        let lot_rows = crate::app::lots::read(&state, &desk.caller, lot).await?;
-        rows.extend(
-            lot_rows
-                .into_iter()
-                .filter(|r| r.state == VoucherState::Issued),
-        );
-    }
-    let vouchers = rows
-        .iter()
-        .map(|row| view(&keys, row))
-        .collect::<Result<Vec<_>, _>>()?;
-    // Showing codes is on record: who printed which, and when.
-    let printed: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.state == VoucherState::Issued)
-        .map(|r| r.id)
-        .collect();
-    crate::app::vouchers::record_print(&state, &desk.caller, &printed).await?;
-    let lots: Vec<i64> = {
-        let mut l: Vec<i64> = vouchers.iter().map(|v| v.lot).filter(|l| *l > 0).collect();
-        l.dedup();
-        l
-    };
-    let catalogue = state.store.list_products().await?;
-    let networks = crate::app::operators::by_id(&state.store).await?;
-    let cx = SlipContext {
-        lang: desk.lang,
-        structure_name: &desk.structure_name,
-        instructions: state
-            .limits
-            .desk
-            .slip_instructions
-            .as_deref()
-            .unwrap_or(t.slip_instructions),
-        pin_instructions: state
-            .limits
-            .desk
-            .slip_pin_instructions
-            .as_deref()
-            .unwrap_or(t.slip_pin_instructions),
-        catalogue: &catalogue,
-        networks: &networks,
-    };
-    let (printable, skipped): (Vec<_>, Vec<_>) = vouchers
-        .iter()
-        .partition(|v| v.state == VoucherState::Issued);
-    let slips = printable
-        .iter()
-        .map(|v| slip(&cx, v).ok_or_else(internal))
-        .collect::<Result<Vec<_>, DeskError>>()?;
-    let body = html! {
-        div class="screen-only" {
-            @if just_issued { (notice(t, Notice::Done, &(t.issued_notice)(vouchers.len()))) }
-            @for v in &skipped {
-                (notice(t, Notice::Info, &(t.not_printed)(&v.serial, t.state(v.state))))
-            }
-            @if slips.is_empty() { p { (t.print_nothing) } } @else { (layout_form(t, desk.lang, &request)) }
-            @for lot in &lots {
-                p { a href=(super::lot_href(*lot)) { ((desk.lang.lots().lot_title)(*lot)) } }
-            }
-        }
-        div class=(format!("slips layout-{}", request.layout.as_str())) {
-            @for s in &slips { (s) }
-        }
-    };
-    Ok(page(&chrome, t.print_title, "print", body).into_response())
 }
 
 #[cfg(test)]
@@ -360,26 +297,6 @@ mod tests {
         for p in seed_catalogue(1, (2, "orange")) {
             assert_eq!(product_words(Lang::Fr, &p), p.label_fr);
         }
-    }
-
-    #[test]
-    fn print_addresses_round_trip() {
-        let href = print_href(&["1EPM-BWHX", "2ABC-DEFG"], true);
-        assert_eq!(
-            href,
-            "/desk/print?issued=1&serial=1EPM-BWHX&serial=2ABC-DEFG"
-        );
-        let uri: Uri = format!("{href}&serial=1EPM-BWHX&layout=labels")
-            .parse()
-            .unwrap();
-        let r = requested(&uri).unwrap();
-        assert_eq!(r.serials, ["1EPM-BWHX", "2ABC-DEFG"]);
-        assert!(r.just_issued);
-        assert_eq!(r.layout, Layout::Labels);
-        let uri: Uri = "/desk/print?lot=12".parse().unwrap();
-        assert_eq!(requested(&uri).unwrap().lot, Some(12));
-        let uri: Uri = "/desk/print?layout=poster".parse().unwrap();
-        assert!(requested(&uri).is_err());
     }
 
     #[test]

@@ -27,21 +27,33 @@ pub fn installed(program: &str, arg: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether the fonts the slips' second languages need are installed
+/// (fonts-noto-core: Arabic script and Ethiopic; DejaVu alone has some
+/// Arabic but no Ethiopic, so Tigrinya tells them apart).
+fn arabic_font() -> bool {
+    Command::new("fc-list")
+        .arg(":lang=ti")
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
 /// Whether the browser tests can run; panics when they must and cannot.
 pub fn browser_available() -> bool {
     let ok = installed("chromium", "--version")
         && installed("chromedriver", "--version")
         && installed("zbarimg", "--version")
-        && installed("pdftoppm", "-v");
+        && installed("pdftoppm", "-v")
+        && installed("pdftotext", "-v")
+        && arabic_font();
     if !ok {
         if std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|v| v == "1") {
             panic!(
-                "{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver, zbarimg or pdftoppm is missing"
+                "{REQUIRE_BROWSER_VAR}=1 but chromium, chromedriver, zbarimg, poppler-utils or an Arabic font (fonts-noto-core) is missing"
             );
         }
         super::note_skipped(
             "browser",
-            "chromium not installed (apt-get install chromium chromium-driver zbar-tools poppler-utils)",
+            "chromium not installed (apt-get install chromium chromium-driver zbar-tools poppler-utils fonts-noto-core)",
         );
     }
     ok
@@ -199,6 +211,20 @@ pub fn scan_pdf(pdf: &std::path::Path, dpi: u32) -> Vec<String> {
         );
     }
     codes
+}
+
+/// The text drawn on a PDF's pages, as `pdftotext` reads it in the order
+/// it was drawn: glyphs cut off by the page or by a clipping box are not
+/// drawn, so they are not there.
+pub fn pdf_text(pdf: &std::path::Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-raw", "-enc", "UTF-8"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pdftotext {}: {out:?}", pdf.display());
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Where axe-core's browser build is: `RELAY_TOPUP_AXE_JS`, or where

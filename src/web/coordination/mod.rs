@@ -52,6 +52,10 @@ pub fn router() -> Router<AppState> {
             get(networks::list).post(networks::add_operator),
         )
         .route("/desk/coordination/products", post(networks::save_product))
+        .route(
+            "/desk/coordination/networks/{id}/slip-instructions",
+            post(networks::set_dialling),
+        )
         .route("/desk/coordination/products/{id}", get(catalogue::edit))
         .route(
             "/desk/coordination/products/{id}/{action}",

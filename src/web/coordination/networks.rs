@@ -9,6 +9,7 @@ use maud::{Markup, html};
 
 use super::{Coordinator, field};
 use crate::app::{AppError, AppState, operators};
+use crate::domain::operator::tidy_dialling;
 use crate::domain::{NewOperator, Product};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::home::network_name;
@@ -32,6 +33,7 @@ pub(super) async fn render(
                 th scope="col" { (x.number) }
                 th scope="col" { (x.operator_name) }
                 th scope="col" { (x.instructions) }
+                th scope="col" { (x.dialling) }
             } }
             tbody {
                 @for o in networks.values() {
@@ -39,6 +41,7 @@ pub(super) async fn render(
                         td { (o.id) }
                         th scope="row" { (o.name) }
                         td { (o.instructions_fr.as_deref().unwrap_or_default()) }
+                        td { (dialling_cell(c, o)) }
                     }
                 }
             }
@@ -54,6 +57,12 @@ pub(super) async fn render(
                 div class="field" {
                     label for="instructions_fr" { (x.instructions) }
                     input id="instructions_fr" name="instructions_fr" type="text" maxlength="200";
+                }
+                div class="field" {
+                    label for="slip_instructions" { (x.dialling) }
+                    input id="slip_instructions" name="slip_instructions" type="text" maxlength="40"
+                        inputmode="tel" aria-describedby="slip_instructions-hint";
+                    p id="slip_instructions-hint" class="hint" { (x.dialling_hint) }
                 }
                 button type="submit" { (x.add_operator) }
             }
@@ -95,6 +104,46 @@ pub(super) async fn render(
         }
     };
     Ok((status, c.page(uri, x.networks, "", body)).into_response())
+}
+
+/// An operator's USSD string, and for those who may change it, a form
+/// of its own.
+fn dialling_cell(c: &Coordinator, o: &crate::storage::Operator) -> Markup {
+    let x = c.texts();
+    let now = o.slip_instructions.as_deref().unwrap_or_default();
+    if !c.may_change {
+        return html! { code { (now) } };
+    }
+    let id = format!("dial-{}", o.id);
+    html! {
+        form method="post" action=(format!("/desk/coordination/networks/{}/slip-instructions", o.id)) class="inline" {
+            input type="hidden" name="csrf" value=(c.person.csrf_token);
+            label for=(id) class="visually-hidden" { (x.dialling) " — " (o.name) }
+            input id=(id) name="slip_instructions" type="text" maxlength="40" inputmode="tel" value=(now) size="12";
+            " "
+            button type="submit" aria-label=(format!("{} — {}", x.dialling_change, o.name)) { (x.dialling_change) }
+        }
+    }
+}
+
+/// Changes what an operator's PIN slips say to dial.
+pub async fn set_dialling(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> DeskResult<Response> {
+    let fields = c.accept_form(&body)?;
+    let change = crate::domain::operator::SlipInstructions {
+        slip_instructions: tidy_dialling(field(&fields, "slip_instructions")),
+    };
+    let actor = c.actor();
+    let done = operators::set_slip_instructions(&state.store, &actor, id, &change, state.now())
+        .await
+        .map(|_| c.done(c.texts().dialling_saved));
+    let (status, shown) = c.outcome(done)?;
+    render(&state, &c, &uri, status, Some(shown)).await
 }
 
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
@@ -145,6 +194,7 @@ pub async fn add_operator(
         instructions_fr: Some(field(&fields, "instructions_fr").to_owned())
             .filter(|i| !i.is_empty()),
         instructions_en: None,
+        slip_instructions: tidy_dialling(field(&fields, "slip_instructions")),
     };
     let actor = c.actor();
     let done = operators::register(&state.store, &actor, &new, state.now())
