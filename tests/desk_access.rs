@@ -320,3 +320,70 @@ fn expected(area: Area, who: &str, method: &Method, path: &str) -> Option<Expect
         (Area::Open, _) => return None,
     })
 }
+
+/// The desk never answers JSON: every desk route asked with a method it
+/// does not take (a form's address reloaded or opened by hand, a page
+/// posted to), signed in or not, answers a page in French that says
+/// nothing was changed and leads back home.
+async fn every_desk_address_answers_a_page(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre A", 10 * 1024).await;
+    let staff = app.person(&token, "structure_staff", None).await;
+    let coordinator = app.person(&app.admin, "coordinator", None).await;
+    let targets = Targets {
+        serial: "AAAA-AAAA".into(),
+        lot: 1,
+        staff_id: staff.id,
+        structure_id: 1,
+        token_id: 1,
+    };
+    let mut people = vec![
+        Browser::new(&app),
+        Browser::sign_in_as(&app, &staff).await,
+        Browser::sign_in_as(&app, &coordinator).await,
+    ];
+    let mut checked = 0;
+    // `/` belongs to the API as much as to the desk: only `/desk…` is
+    // the desk's own.
+    for route in desk_routes().iter().filter(|r| r.path.starts_with("/desk")) {
+        let url = fill(&route.path, &targets).replace("{*rest}", "anything");
+        for method in [Method::GET, Method::POST] {
+            if route.methods.contains(&method) {
+                continue;
+            }
+            for browser in &mut people {
+                let form: Option<&[(&str, &str)]> = (method == Method::POST).then_some(&[]);
+                let page = browser.send(method.clone(), &url, form).await;
+                checked += 1;
+                let what = format!("{method} {url}");
+                let kind = page.headers["content-type"].to_str().unwrap().to_owned();
+                assert!(
+                    kind.starts_with("text/html"),
+                    "{what}: {kind}\n{}",
+                    page.text
+                );
+                assert!(!page.text.contains("/problems/"), "{what}: {}", page.text);
+                assert!(page.text.contains("lang=\"fr\""), "{what}: {}", page.text);
+                assert!(
+                    page.text.contains("href=\"/desk/\""),
+                    "{what}: {}",
+                    page.text
+                );
+                if method == Method::GET {
+                    assert_eq!(page.status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+                    assert!(
+                        page.text.contains("Rien n’a été modifié"),
+                        "{what}: {}",
+                        page.text
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("desk addresses with another method: {checked} requests, all pages");
+    assert!(checked >= 40, "{checked}");
+    app.stop().await;
+}
+both!(every_desk_address_answers_a_page);

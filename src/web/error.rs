@@ -22,6 +22,9 @@ pub enum DeskError {
     SignedOut { expired: bool },
     /// A coordinator's or auditor's session on a structure's page.
     NotAStructure,
+    /// A form's address asked with another method than the form's (a
+    /// reload, a link, typed by hand): nothing done, a page to say so.
+    FormAddress,
 }
 
 pub type DeskResult<T> = Result<T, DeskError>;
@@ -56,6 +59,7 @@ impl DeskError {
             }
             Self::Csrf => StatusCode::FORBIDDEN,
             Self::FormInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::FormAddress => StatusCode::METHOD_NOT_ALLOWED,
             Self::SignedOut { .. } | Self::NotAStructure => StatusCode::SEE_OTHER,
         }
     }
@@ -66,6 +70,7 @@ impl DeskError {
             Self::Problem(p) => problem_message(p, t, max_issue_count),
             Self::Csrf => t.csrf_refused.to_owned(),
             Self::FormInvalid => t.form_invalid.to_owned(),
+            Self::FormAddress => t.form_address.to_owned(),
             Self::SignedOut { .. } => t.session_expired_notice.to_owned(),
             Self::NotAStructure => t.not_found.to_owned(),
         }

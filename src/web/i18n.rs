@@ -161,6 +161,8 @@ pub struct Texts {
     pub back_home: &'static str,
     pub csrf_refused: &'static str,
     pub form_invalid: &'static str,
+    /// A form's address opened as a page (a reload, a link, typed by hand).
+    pub form_address: &'static str,
     pub not_found: &'static str,
     pub internal: &'static str,
     pub quota_exceeded: &'static str,
@@ -386,6 +388,8 @@ pub static FR: Texts = Texts {
     csrf_refused: "Ce formulaire n’est plus valide (jeton de sécurité absent ou incorrect). \
         Rien n’a été modifié. Rechargez la page et recommencez.",
     form_invalid: "Le formulaire envoyé est incomplet. Rien n’a été modifié. Rechargez la page et recommencez.",
+    form_address: "Cette adresse ne s’ouvre pas comme une page : c’est celle où un formulaire \
+        s’envoie. Rien n’a été modifié. Revenez à l’accueil et rouvrez la page du formulaire.",
     not_found: "Page ou code introuvable.",
     internal: "Une erreur est survenue de notre côté. Elle a été enregistrée ; réessayez dans quelques minutes.",
     need_answered: "Ce besoin a déjà reçu une réponse.",
@@ -568,6 +572,8 @@ pub static EN: Texts = Texts {
     csrf_refused: "This form is no longer valid (security token missing or wrong). \
         Nothing was changed. Reload the page and try again.",
     form_invalid: "The form sent is incomplete. Nothing was changed. Reload the page and try again.",
+    form_address: "This address does not open as a page: it is where a form is sent. Nothing \
+        was changed. Go back to the home page and open the form's page again.",
     not_found: "Page or code not found.",
     internal: "Something went wrong on our side. It has been logged; please try again in a few minutes.",
     need_answered: "This need was already answered.",

@@ -95,6 +95,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/desk/static/desk.css", get(stylesheet))
         .merge(coordination::router())
         .route("/desk/{*rest}", get(|| async { DeskError::not_found() }))
+        // Set here, under the desk's layer, so that a form's address
+        // opened by hand answers a page, not the API's problem document
+        // (the API's own fallback only replaces a route's default one).
+        .method_not_allowed_fallback(|| async { DeskError::FormAddress })
         .layer(middleware::from_fn_with_state(state, desk_layer))
 }
 
