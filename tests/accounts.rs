@@ -54,9 +54,20 @@ async fn an_account_lives_from_creation_to_disabling(db: Db) {
     assert!(!listed.text.contains(&code), "the code is shown once only");
 
     // A weak password, or two that differ, change nothing.
-    app.activate(&code, "Q1W2E3R4T5Y6")
-        .await
-        .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "trop courant");
+    for weak in [
+        "Q1W2E3R4T5Y6",
+        "motdepasse123",
+        "azertyuiop12",
+        "soleil123456",
+        "123412341234",
+        "abcdabcdabcd",
+        // The structure's name and a year.
+        "CentreSocial2026",
+    ] {
+        app.activate(&code, weak)
+            .await
+            .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "phrase de passe");
+    }
     app.activate(&code, "short")
         .await
         .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "trop court");

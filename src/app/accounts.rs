@@ -167,7 +167,12 @@ pub async fn activate(
         .account_by_activation(&hash, now)
         .await?
         .ok_or(ActivationRefused::BadCode)?;
-    check_password(password, &account.login, &account.display_name)
+    let structure = match account.structure_id {
+        Some(id) => state.store.get_structure(id).await?.map(|s| s.name),
+        None => None,
+    };
+    let context: Vec<&str> = structure.as_deref().into_iter().collect();
+    check_password(password, &account.login, &account.display_name, &context)
         .map_err(ActivationRefused::Weak)?;
     let stored = hash_blocking(password.to_owned()).await?;
     let account = state

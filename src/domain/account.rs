@@ -157,6 +157,38 @@ fn common_passwords() -> impl Iterator<Item = &'static str> {
     COMMON_PASSWORDS.lines().filter(|l| !l.starts_with('#'))
 }
 
+/// Words French speakers build passwords from, which the estimator's own
+/// (English) dictionaries do not hold: it is given them as its own.
+const COMMON_WORDS_FR: &str = include_str!("../../data/common-words-fr.txt");
+
+fn common_words_fr<'a>() -> impl Iterator<Item = &'a str> {
+    COMMON_WORDS_FR
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+}
+
+/// French letters with their accents taken off.
+fn without_accents(word: &str) -> String {
+    word.chars()
+        .map(|c| match c {
+            'à' | 'â' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' => 'i',
+            'ô' | 'ö' => 'o',
+            'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ÿ' => 'y',
+            other => other,
+        })
+        .collect()
+}
+
+/// The estimator's score (0 to 4) a password needs: 4 is "more than 10^10
+/// guesses". A desk account issues bearer value, so the bar is the top
+/// one; a passphrase of four unrelated words clears it by far, while a
+/// name, a place and a year ("emilezola2026", about 10^8) do not.
+pub const MIN_PASSWORD_SCORE: u8 = 4;
+
 /// Why a password is refused, in words a person can act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WeakPassword {
@@ -166,10 +198,18 @@ pub enum WeakPassword {
     LikeLogin,
 }
 
-/// Checks a chosen password: long enough, not absurdly long, not one of
-/// the commonly used ones, not a repetition of a few characters, not the
-/// login or the name.
-pub fn check_password(password: &str, login: &str, display_name: &str) -> Result<(), WeakPassword> {
+/// Checks a chosen password: long enough, not absurdly long, not the login
+/// or the name, not one of the commonly used ones, not a repetition of a
+/// few characters, and hard enough to guess for zxcvbn, the estimator
+/// that finds words (English, and French from our list), names, keyboard
+/// runs, dates, repeats and sequences, here also the person's login, name
+/// and structure (`context`).
+pub fn check_password(
+    password: &str,
+    login: &str,
+    display_name: &str,
+    context: &[&str],
+) -> Result<(), WeakPassword> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Err(WeakPassword::TooShort);
@@ -181,12 +221,34 @@ pub fn check_password(password: &str, login: &str, display_name: &str) -> Result
     let mut distinct: Vec<char> = lower.chars().collect();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.len() <= 3 || common_passwords().any(|common| common == lower) {
-        return Err(WeakPassword::Common);
-    }
     let name = display_name.to_lowercase();
     if lower.contains(&login.to_lowercase()) || (!name.is_empty() && lower.contains(&name)) {
         return Err(WeakPassword::LikeLogin);
+    }
+    if distinct.len() <= 3 || common_passwords().any(|common| common == lower) {
+        return Err(WeakPassword::Common);
+    }
+    // The person's own words, as typed and without accents (a password
+    // is typed on any keyboard: "Émile" becomes "emile").
+    let mut own: Vec<String> = Vec::new();
+    for text in [login, display_name].iter().chain(context) {
+        own.push(text.to_lowercase());
+        own.extend(
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.chars().count() > 2)
+                .map(str::to_lowercase),
+        );
+    }
+    own.extend(own.iter().map(|w| without_accents(w)).collect::<Vec<_>>());
+    // The estimator ranks a dictionary by position: the person's own
+    // words first, as the likeliest guesses.
+    let words: Vec<&str> = own
+        .iter()
+        .map(String::as_str)
+        .chain(common_words_fr())
+        .collect();
+    if u8::from(zxcvbn::zxcvbn(password, &words).score()) < MIN_PASSWORD_SCORE {
+        return Err(WeakPassword::Common);
     }
     Ok(())
 }
@@ -237,13 +299,28 @@ mod tests {
 
     #[test]
     fn weak_passwords_are_refused_with_their_reason() {
-        let check = |p: &str| check_password(p, "amina", "Amina B.");
+        let check = |p: &str| check_password(p, "amina", "Amina B.", &["Centre social Émile-Zola"]);
         assert_eq!(check("short pass"), Err(WeakPassword::TooShort));
         assert_eq!(check("Q1W2E3R4T5Y6"), Err(WeakPassword::Common));
         assert_eq!(check("abababababab"), Err(WeakPassword::Common));
         assert_eq!(check("xx-amina-2026-xx"), Err(WeakPassword::LikeLogin));
         assert_eq!(check(&"long horse ".repeat(30)), Err(WeakPassword::TooLong));
-        assert_eq!(check("cheval agrafe pile"), Ok(()));
+        // What people type when asked for 12 characters, in France too.
+        for weak in [
+            "motdepasse123",
+            "azertyuiop12",
+            "soleil123456",
+            "123412341234",
+            "abcdabcdabcd",
+            "Marseille2026",
+            "emilezola2026",
+            "centresocial1",
+        ] {
+            assert_eq!(check(weak), Err(WeakPassword::Common), "{weak}");
+        }
+        // A passphrase of four unrelated words is what we ask for.
+        assert_eq!(check("cheval agrafe pile batterie"), Ok(()));
+        assert_eq!(check("lampe rivière tortue violon"), Ok(()));
     }
 
     #[test]

@@ -109,7 +109,11 @@ fn fr() -> PeopleTexts {
             }
             WeakPassword::TooLong => "Ce mot de passe est trop long : 256 caractères au plus.",
             WeakPassword::Common => {
-                "Ce mot de passe est trop courant et facile à deviner. Choisissez-en un autre, par exemple une phrase de plusieurs mots."
+                "Ce mot de passe est trop facile à deviner : il ressemble à un mot courant, un \
+                 prénom, un lieu, une date, une suite de touches ou de chiffres, ou au nom de \
+                 votre structure. Choisissez plutôt une phrase de passe : quatre mots ou plus \
+                 qui n’ont rien à voir entre eux, séparés par des espaces, faciles à retenir \
+                 pour vous seul."
             }
             WeakPassword::LikeLogin => {
                 "Ce mot de passe ressemble à votre identifiant ou à votre nom. Choisissez-en un autre."
@@ -196,7 +200,10 @@ fn en() -> PeopleTexts {
             WeakPassword::TooShort => "This password is too short: at least 12 characters.",
             WeakPassword::TooLong => "This password is too long: 256 characters at most.",
             WeakPassword::Common => {
-                "This password is too common and easy to guess. Choose another, such as a phrase of several words."
+                "This password is too easy to guess: it looks like a common word, a first name, \
+                 a place, a date, a run of keys or digits, or your structure's name. Choose a \
+                 passphrase instead: four or more words that have nothing to do with each \
+                 other, separated by spaces, easy for you alone to remember."
             }
             WeakPassword::LikeLogin => {
                 "This password looks like your login or your name. Choose another."
