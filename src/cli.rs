@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod audit;
+mod lines;
 mod tree;
 
 use crate::app::grants::{self, GrantOrder};
@@ -68,6 +69,9 @@ enum Command {
     /// Take back from a member quota it has not issued, for its
     /// association.
     Clawback(tree::TransferArgs),
+    /// Subscriber lines: lift a bar.
+    #[command(subcommand)]
+    Line(lines::LineCommand),
     /// People's accounts for the desk.
     #[command(subcommand)]
     Account(accounts::AccountCommand),
@@ -279,6 +283,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Code(CodeCommand::Check { code }) => Ok(check_code(&code)),
         Command::Audit(cmd) => audit::run(&cli.database_url, &cli.key_file, cmd).await,
         Command::Keys(cmd) => keys(&cli.database_url, &cli.key_file, cmd)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Line(cmd) => lines::run(&cli.database_url, &cli.key_file, cmd)
             .await
             .map(|()| ExitCode::SUCCESS),
         other => admin(&cli.database_url, other)
@@ -545,7 +552,11 @@ async fn admin_on(store: &Store, command: Command, now: i64) -> Result<(), Strin
             store.backup_into(&output).await.map_err(err)?;
             println!("{}", output.display());
         }
-        Command::Serve(_) | Command::Code(_) | Command::Keys(_) | Command::Audit(_) => {}
+        Command::Serve(_)
+        | Command::Code(_)
+        | Command::Keys(_)
+        | Command::Audit(_)
+        | Command::Line(_) => {}
     }
     Ok(())
 }

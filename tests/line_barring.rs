@@ -253,3 +253,151 @@ async fn a_bar_on_one_server_holds_on_the_other_on_postgres() {
     second.shutdown().await.unwrap();
     app.stop().await;
 }
+
+/// A barred line is unbarred by the coordinator, at the desk, through the
+/// API and on the command line: at once, with its failures forgotten, on
+/// the audit chain with the actor and the reason but never the number; a
+/// line never barred changes nothing; only the coordinator may.
+async fn the_coordinator_unbars_a_line(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (_, structure) = app.funded_structure("Relais", 10 * 1024).await;
+    let gateway = app.token("operator", None).await;
+    let pins = issue_pins(&app, &structure, 3).await;
+    let bar = |pin: String| {
+        let (app, gateway) = (&app, gateway.clone());
+        async move {
+            for n in 0..5 {
+                let a = app.redeem(&gateway, &forged_from(&pin, n), ATTACKER).await;
+                assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
+            }
+        }
+    };
+    bar(pins[0].clone()).await;
+    assert_barred(&app.redeem(&gateway, &pins[0], ATTACKER).await, DAY);
+
+    // At the desk, as a person would type the number.
+    let coordinator = app.person(&app.admin, "coordinator", None).await;
+    let mut desk = common::desk::Browser::sign_in_as(&app, &coordinator).await;
+    let csrf = desk.csrf_on("/desk/coordination/lines").await;
+    let refused = desk
+        .post(
+            "/desk/coordination/lines",
+            &[
+                ("csrf", &csrf),
+                ("msisdn", "06 11 11 11 11"),
+                ("reason", "code mal recopié"),
+            ],
+        )
+        .await;
+    refused.assert_says(StatusCode::UNPROCESSABLE_ENTITY, "format international");
+    assert!(
+        refused.text.contains("value=\"code mal recopié\""),
+        "{}",
+        refused.text
+    );
+    let done = desk
+        .post(
+            "/desk/coordination/lines",
+            &[
+                ("csrf", &csrf),
+                ("msisdn", "+33 6 11 11 11 11"),
+                ("reason", "code mal recopié"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    desk.get(done.location())
+        .await
+        .assert_says(StatusCode::OK, "La ligne est débloquée");
+    let a = app.redeem(&gateway, &pins[0], ATTACKER).await;
+    assert_eq!(a.status, StatusCode::CREATED, "unbarred at once: {a:?}");
+    // Its failures are forgotten: four more do not bar it.
+    for n in 10..14 {
+        let a = app
+            .redeem(&gateway, &forged_from(&pins[1], n), ATTACKER)
+            .await;
+        assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
+    }
+    let a = app.redeem(&gateway, &pins[1], ATTACKER).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+
+    // Through the API: a line never barred changes nothing; a structure's
+    // token may not; a number that is not E.164 is refused by name.
+    let body = |msisdn: &str| json!({ "msisdn": msisdn, "reason": "vérifié" });
+    let never = app
+        .post("/v1/lines/unbar", &app.admin, body(NEIGHBOUR))
+        .await;
+    assert_eq!(never.status, StatusCode::OK, "{never:?}");
+    assert_eq!(
+        never.body,
+        json!({ "unbarred": false, "was_barred": false })
+    );
+    let refused = app
+        .post("/v1/lines/unbar", &structure, body(ATTACKER))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused:?}");
+    let bad = app
+        .post("/v1/lines/unbar", &app.admin, body("0611111111"))
+        .await;
+    assert_eq!(bad.body["field"], "msisdn", "{bad:?}");
+    let blank = app
+        .post(
+            "/v1/lines/unbar",
+            &app.admin,
+            json!({ "msisdn": ATTACKER, "reason": " " }),
+        )
+        .await;
+    assert_eq!(blank.body["field"], "reason", "{blank:?}");
+    // The four failures above and a fifth bar the line again, for a day:
+    // its earlier bar was forgotten with its failures.
+    let a = app.redeem(&gateway, &forged_from(&pins[2], 20), ATTACKER).await;
+    assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
+    assert_barred(&app.redeem(&gateway, &pins[2], ATTACKER).await, DAY);
+    let lifted = app
+        .post("/v1/lines/unbar", &app.admin, body(ATTACKER))
+        .await;
+    assert_eq!(
+        lifted.body,
+        json!({ "unbarred": true, "was_barred": true }),
+        "{lifted:?}"
+    );
+
+    // On the command line.
+    bar(pins[2].clone()).await;
+    assert_barred(&app.redeem(&gateway, &pins[2], ATTACKER).await, DAY);
+    let key_file = app.dir.path().join("test.keys");
+    let run = common::cli(
+        &app.database_url,
+        &key_file,
+        &[
+            "line",
+            "unbar",
+            ATTACKER,
+            "--reason",
+            "appel de la structure",
+        ],
+    );
+    assert!(run.ok(), "{run:?}");
+    assert_eq!(run.last_line(), "unbarred");
+    let a = app.redeem(&gateway, &pins[2], ATTACKER).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+
+    // The chain says who, why, and which line by its hash only.
+    let auditor = app.token("auditor", None).await;
+    let events = app.get("/v1/audit/events?limit=500", &auditor).await;
+    let unbars: Vec<&serde_json::Value> = events.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "line_unbarred")
+        .collect();
+    assert_eq!(unbars.len(), 3, "{events:?}");
+    assert_eq!(unbars[0]["actor_name"], "Amina B.", "{:?}", unbars[0]);
+    assert_eq!(unbars[2]["actor"], "cli", "{:?}", unbars[2]);
+    assert!(!events.text.contains("611111111"), "a number in the chain");
+    common::assert_books_clean(&app).await;
+    app.stop().await;
+}
+both!(the_coordinator_unbars_a_line);

@@ -57,6 +57,17 @@ impl AppError {
             detail: detail.into(),
         }
     }
+
+    /// The field of the request a refusal names, if it names one: what a
+    /// form marks for the person to correct.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Domain(DomainError::Validation { field, .. }) | Self::Invalid { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl From<DomainError> for AppError {

@@ -15,6 +15,7 @@ pub mod contract;
 pub mod donor;
 pub mod error;
 pub mod extract;
+pub mod lines;
 pub mod lots;
 pub mod needs;
 pub mod net;
@@ -81,6 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(associations::router())
         .merge(needs::router())
         .merge(operators::router())
+        .merge(lines::router())
         .merge(donor::router())
         .merge(vouchers::router())
         .merge(lots::router())

@@ -275,3 +275,62 @@ impl Store {
         Ok(forgotten)
     }
 }
+
+impl Store {
+    /// Lifts a subscriber line's bar and forgets its failures, with its
+    /// event (`line_unbarred`, naming the line by its hash only). Answers
+    /// whether the line had anything to forget; a line never barred and
+    /// with no failure changes nothing and writes no event.
+    pub async fn unbar_line(
+        &self,
+        actor: &str,
+        msisdn_hash: &[u8; 32],
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<LineUnbarred>> {
+        let source = line_source(msisdn_hash);
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "DELETE FROM failure_counters WHERE source = $1 \
+             RETURNING window_start, failures, lockouts, locked_until",
+        )
+        .bind(source)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let counter = counter_from_row(&row)?;
+        let unbarred = LineUnbarred {
+            was_barred_for_secs: counter.locked_for(now),
+            failures: counter.failures,
+        };
+        super::events::append(
+            &mut tx,
+            now,
+            &[super::events::EventInput {
+                kind: "line_unbarred",
+                actor: actor.to_owned(),
+                structure_id: None,
+                voucher_id: None,
+                data: serde_json::json!({
+                    "line": hex::encode(msisdn_hash),
+                    "reason": reason,
+                    "was_barred_for_secs": unbarred.was_barred_for_secs,
+                    "failures": unbarred.failures,
+                }),
+            }],
+        );
+        super::events::commit(tx).await?;
+        Ok(Some(unbarred))
+    }
+}
+
+/// What lifting a line's bar forgot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineUnbarred {
+    /// Seconds the bar still had to run, if the line was barred.
+    pub was_barred_for_secs: Option<i64>,
+    /// Failures counted in its window.
+    pub failures: i64,
+}

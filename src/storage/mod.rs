@@ -72,7 +72,7 @@ pub use events::EventInput;
 pub(crate) use events::WriteTx;
 pub use fault::Fault;
 pub use idempotency::{IdempotencyClaim, RequestFingerprint, StoredAnswer};
-pub use lockout::{FailureRecorded, GLOBAL_SOURCE, line_source, operator_source};
+pub use lockout::{FailureRecorded, GLOBAL_SOURCE, LineUnbarred, line_source, operator_source};
 pub use lot_list::LotSummary;
 pub use needs::{Need, NewNeed};
 pub use operators::Operator;

@@ -74,6 +74,11 @@ static FR: JournalTexts = JournalTexts {
         ("account_reset", "Compte réinitialisé"),
         ("account_disabled", "Compte désactivé"),
         ("operator_created", "Opérateur ajouté"),
+        (
+            "operator_slip_instructions_set",
+            "Code à composer des bons PIN changé",
+        ),
+        ("line_unbarred", "Ligne débloquée"),
         ("product_saved", "Produit enregistré"),
         ("token_created", "Jeton créé"),
         ("token_revoked", "Jeton révoqué"),
@@ -123,6 +128,11 @@ static EN: JournalTexts = JournalTexts {
         ("account_reset", "Account reset"),
         ("account_disabled", "Account disabled"),
         ("operator_created", "Operator added"),
+        (
+            "operator_slip_instructions_set",
+            "PIN slips' dialling changed",
+        ),
+        ("line_unbarred", "Line unbarred"),
         ("product_saved", "Product saved"),
         ("token_created", "Token created"),
         ("token_revoked", "Token revoked"),

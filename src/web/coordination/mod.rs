@@ -10,6 +10,7 @@ mod dashboard;
 mod donor;
 mod integrity;
 mod journal;
+mod lines;
 mod needs;
 mod networks;
 mod structures;
@@ -72,6 +73,10 @@ pub fn router() -> Router<AppState> {
         .route("/desk/coordination/donor", get(donor::show))
         .route("/desk/coordination/donor.csv", get(donor::csv))
         .route("/desk/coordination/journal", get(journal::show))
+        .route(
+            "/desk/coordination/lines",
+            get(lines::show).post(lines::unbar),
+        )
         .route("/desk/coordination/needs", get(needs::show))
         .route(
             "/desk/coordination/needs/{id}/{action}",

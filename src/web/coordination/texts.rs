@@ -118,11 +118,12 @@ pub struct CoordinationTexts {
     pub last_check: fn(i64, i64) -> String,
     // Refusals.
     pub invalid_field: fn(&str) -> String,
+    pub lines: &'static str,
 }
 
 impl CoordinationTexts {
     /// The coordinator's menu: address and words.
-    pub fn menu(&self) -> [(&'static str, &'static str); 10] {
+    pub fn menu(&self) -> [(&'static str, &'static str); 11] {
         [
             ("/desk/coordination", self.dashboard),
             ("/desk/coordination/needs", self.needs),
@@ -133,6 +134,7 @@ impl CoordinationTexts {
             ("/desk/coordination/tokens", self.tokens),
             ("/desk/coordination/donor", self.donor),
             ("/desk/coordination/journal", self.journal),
+            ("/desk/coordination/lines", self.lines),
             ("/desk/coordination/integrity", self.integrity),
         ]
     }
@@ -266,6 +268,7 @@ static FR: CoordinationTexts = CoordinationTexts {
         format!("Historique : {head} événements, signés jusqu’au n° {signed}.")
     },
     invalid_field: |f| format!("Vérifiez le champ « {f} » : la valeur ne convient pas."),
+    lines: "Lignes bloquées",
 };
 
 static EN: CoordinationTexts = CoordinationTexts {
@@ -384,4 +387,5 @@ static EN: CoordinationTexts = CoordinationTexts {
     acknowledged_notice: |n| format!("{n} alarm(s) acknowledged. The service resumes."),
     last_check: |signed, head| format!("History: {head} events, signed up to no. {signed}."),
     invalid_field: |f| format!("Check the field \u{201c}{f}\u{201d}: its value does not fit."),
+    lines: "Barred lines",
 };
