@@ -24,6 +24,17 @@ async fn events_of(app: &TestApp, kind: &str) -> Vec<(String, serde_json::Value)
         .collect()
 }
 
+/// The desk's account form for Inès T., as the coordinator fills it.
+fn account_form<'a>(csrf: &'a str, role: &'a str, structure: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("csrf", csrf),
+        ("display_name", "Inès T."),
+        ("login", "ines.t"),
+        ("role", role),
+        ("structure_id", structure),
+    ]
+}
+
 /// From creation to disabling, through the API and the desk: the code
 /// works once, a manager creates staff, staff issue, and every change
 /// names its person in the audit trail.
@@ -565,7 +576,44 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
         )
         .await;
     made.assert_says(StatusCode::OK, "Code d’activation à remettre à la personne");
+    // The coordinator creates a structure's staff too, choosing the
+    // structure by name; a refused form says which field and keeps what
+    // was typed.
+    let structure_option = format!("<option value=\"{sid}\">");
+    assert!(made.text.contains(&structure_option), "{}", made.text);
+    let refused = coordinator
+        .post(
+            "/desk/accounts",
+            &account_form(&csrf, "structure_staff", ""),
+        )
+        .await;
+    refused.assert_says(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Choisissez la structure de la personne",
+    );
+    for kept in [
+        "value=\"Inès T.\"",
+        "value=\"ines.t\"",
+        "value=\"structure_staff\" selected",
+    ] {
+        assert!(refused.text.contains(kept), "{kept}: {}", refused.text);
+    }
+    coordinator
+        .post("/desk/accounts", &account_form(&csrf, "auditor", &sid_text))
+        .await
+        .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "n’appartient à aucune");
+    coordinator
+        .post(
+            "/desk/accounts",
+            &account_form(&csrf, "structure_staff", &sid_text),
+        )
+        .await
+        .assert_says(StatusCode::OK, "Code d’activation à remettre à la personne");
     let listed = cli(&app.database_url, &keys, &["account", "list"]);
+    assert!(
+        listed.stdout.contains("ines.t\tstructure_staff"),
+        "{listed:?}"
+    );
     assert!(
         listed.stdout.contains("marc.r\tstructure_manager"),
         "{listed:?}"
@@ -593,7 +641,7 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
     let coordinator_id = by("marc.r").trim_start_matches("account:").to_owned();
     assert!(
         verify.stdout.contains(&format!(
-            "Claire D. (account {coordinator_id}, coord.nat): account_activated 1, account_created 1"
+            "Claire D. (account {coordinator_id}, coord.nat): account_activated 1, account_created 2"
         )),
         "{verify:?}"
     );

@@ -352,7 +352,9 @@ async fn the_coordinator_unbars_a_line(db: Db) {
     assert_eq!(blank.body["field"], "reason", "{blank:?}");
     // The four failures above and a fifth bar the line again, for a day:
     // its earlier bar was forgotten with its failures.
-    let a = app.redeem(&gateway, &forged_from(&pins[2], 20), ATTACKER).await;
+    let a = app
+        .redeem(&gateway, &forged_from(&pins[2], 20), ATTACKER)
+        .await;
     assert_eq!(a.code(), Some("invalid_code"), "{a:?}");
     assert_barred(&app.redeem(&gateway, &pins[2], ATTACKER).await, DAY);
     let lifted = app

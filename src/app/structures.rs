@@ -15,6 +15,18 @@ pub struct NewStructure<'a> {
 }
 
 /// Registers a structure by `actor`.
+/// Every live structure, by name: what a form offers to choose from.
+pub async fn live(store: &Store) -> AppResult<Vec<crate::storage::Structure>> {
+    let mut all: Vec<_> = store
+        .list_structures()
+        .await?
+        .into_iter()
+        .filter(|s| s.active)
+        .collect();
+    all.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    Ok(all)
+}
+
 pub async fn register(
     store: &Store,
     actor: &str,

@@ -1,7 +1,9 @@
-//! The accounts page: the coordinator manages coordinators, auditors and
-//! structure managers; a manager manages the staff of their structure; an
-//! auditor reads. A new account's (or a reset's) activation code is shown
-//! once, on the page that answers the form.
+//! The accounts page: the coordinator manages every kind of account (a
+//! structure's manager or staff chosen with their structure by name); a
+//! manager manages the staff of their structure; an auditor reads. A new
+//! account's (or a reset's) activation code is shown once, on the page
+//! that answers the form; a refused form says which field to correct and
+//! keeps what was typed.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,15 +34,25 @@ fn reach(person: &Person) -> DeskResult<(AccountManager, bool)> {
 }
 
 pub async fn list(State(state): State<AppState>, person: Person, uri: Uri) -> DeskResult<Response> {
-    render(&state, &person, &uri, StatusCode::OK, None).await
+    let typed = Typed::default();
+    render(&state, &person, &uri, (StatusCode::OK, None), &typed).await
+}
+
+/// What was typed in the creation form, given back after a refusal.
+#[derive(Default)]
+struct Typed {
+    display_name: String,
+    login: String,
+    role: Option<AccountRole>,
+    structure_id: Option<i64>,
 }
 
 async fn render(
     state: &AppState,
     person: &Person,
     uri: &Uri,
-    status: StatusCode,
-    shown: Option<Markup>,
+    (status, shown): (StatusCode, Option<Markup>),
+    typed: &Typed,
 ) -> DeskResult<Response> {
     let (manager, may_change) = reach(person)?;
     let p = person.lang.people();
@@ -59,12 +71,19 @@ async fn render(
         AccountManager::Coordinator => p.accounts_intro_coordinator,
         AccountManager::Structure(_) => p.accounts_intro_manager,
     };
+    // The coordinator chooses a structure by its name.
+    let structures = match manager {
+        AccountManager::Coordinator if may_change => {
+            crate::app::structures::live(&state.store).await?
+        }
+        _ => Vec::new(),
+    };
     let body = html! {
         @if let Some(n) = shown { (n) }
         p { (intro) }
         @if !may_change { p { (p.read_only) } }
         (table(p, &all, may_change.then_some(&person.csrf_token), manager))
-        @if may_change { (create_form(p, &person.csrf_token, manager)) }
+        @if may_change { (create_form(p, &person.csrf_token, manager, &structures, typed)) }
     };
     Ok((status, page(&chrome, p.accounts_title, "", body)).into_response())
 }
@@ -119,10 +138,17 @@ fn action(csrf: &str, a: &Account, what: &str, label: &str) -> Markup {
     }
 }
 
-fn create_form(p: &PeopleTexts, csrf: &str, manager: AccountManager) -> Markup {
+fn create_form(
+    p: &PeopleTexts,
+    csrf: &str,
+    manager: AccountManager,
+    structures: &[crate::storage::Structure],
+    typed: &Typed,
+) -> Markup {
     let roles: &[AccountRole] = match manager {
         AccountManager::Coordinator => &[
             AccountRole::StructureManager,
+            AccountRole::StructureStaff,
             AccountRole::Coordinator,
             AccountRole::Auditor,
         ],
@@ -135,26 +161,34 @@ fn create_form(p: &PeopleTexts, csrf: &str, manager: AccountManager) -> Markup {
             div class="field" {
                 label for="display_name" { (p.display_name_label) }
                 input id="display_name" name="display_name" type="text" required maxlength="100"
-                    aria-describedby="display-name-hint";
+                    value=(typed.display_name) aria-describedby="display-name-hint";
                 p id="display-name-hint" class="hint" { (p.display_name_hint) }
             }
             div class="field" {
                 label for="login" { (p.login_label) }
-                input id="login" name="login" type="text" required maxlength="64"
+                input id="login" name="login" type="text" required maxlength="64" value=(typed.login)
                     autocapitalize="none" spellcheck="false" aria-describedby="login-hint";
                 p id="login-hint" class="hint" { (p.login_hint) }
             }
             div class="field" {
                 label for="role" { (p.role_label) }
                 select id="role" name="role" {
-                    @for r in roles { option value=(r.as_str()) { ((p.role_name)(*r)) } }
+                    @for r in roles {
+                        option value=(r.as_str()) selected[typed.role == Some(*r)] { ((p.role_name)(*r)) }
+                    }
                 }
             }
             @if manager == AccountManager::Coordinator {
                 div class="field" {
                     label for="structure_id" { (p.structure_label) }
-                    input id="structure_id" name="structure_id" type="number" min="1"
-                        inputmode="numeric" aria-describedby="structure-hint";
+                    select id="structure_id" name="structure_id" aria-describedby="structure-hint" {
+                        option value="" selected[typed.structure_id.is_none()] { (p.no_structure) }
+                        @for s in structures {
+                            option value=(s.id) selected[typed.structure_id == Some(s.id)] {
+                                (s.name) " (n° " (s.id) ")"
+                            }
+                        }
+                    }
                     p id="structure-hint" class="hint" { (p.structure_hint) }
                 }
             }
@@ -169,6 +203,7 @@ async fn answer(
     person: &Person,
     uri: &Uri,
     outcome: Result<Markup, AppError>,
+    typed: &Typed,
 ) -> DeskResult<Response> {
     let (t, p) = (person.lang.texts(), person.lang.people());
     let (status, shown) = match outcome {
@@ -183,6 +218,14 @@ async fn answer(
                 }) => p.invalid_name,
                 AppError::Domain(DomainError::NotFound("structure")) => p.unknown_structure,
                 AppError::Domain(DomainError::StructureDeactivated) => p.structure_deactivated,
+                AppError::Domain(DomainError::Validation {
+                    field: "structure_id",
+                    ..
+                }) if typed.structure_id.is_none() => p.structure_missing,
+                AppError::Domain(DomainError::Validation {
+                    field: "structure_id",
+                    ..
+                }) => p.structure_not_for_role,
                 AppError::Domain(DomainError::Validation { .. }) | AppError::Invalid { .. } => {
                     p.invalid_role
                 }
@@ -194,7 +237,14 @@ async fn answer(
             )
         }
     };
-    render(state, person, uri, status, Some(shown)).await
+    // A done form starts afresh; a refused one keeps what was typed.
+    let empty = Typed::default();
+    let typed = if status == StatusCode::OK {
+        &empty
+    } else {
+        typed
+    };
+    render(state, person, uri, (status, Some(shown)), typed).await
 }
 
 fn code_shown(person: &Person, state: &AppState, w: &WithCode) -> Markup {
@@ -241,11 +291,17 @@ pub async fn create(
         display_name: field("display_name"),
         structure_id,
     };
+    let typed = Typed {
+        display_name: order.display_name.to_owned(),
+        login: order.login.to_owned(),
+        role: Some(role),
+        structure_id: structure_id.filter(|_| manager == AccountManager::Coordinator),
+    };
     let actor = crate::domain::account_actor(person.account.id);
     let outcome = accounts::create(&state.store, CodeTerms::of(&state), manager, &actor, order)
         .await
         .map(|w| code_shown(&person, &state, &w));
-    answer(&state, &person, &uri, outcome).await
+    answer(&state, &person, &uri, outcome, &typed).await
 }
 
 pub async fn act(
@@ -272,5 +328,5 @@ pub async fn act(
             .map(|w| code_shown(&person, &state, &w)),
         _ => return Err(DeskError::not_found()),
     };
-    answer(&state, &person, &uri, outcome).await
+    answer(&state, &person, &uri, outcome, &Typed::default()).await
 }

@@ -57,6 +57,9 @@ pub struct PeopleTexts {
     pub invalid_name: &'static str,
     pub invalid_role: &'static str,
     pub unknown_structure: &'static str,
+    pub no_structure: &'static str,
+    pub structure_missing: &'static str,
+    pub structure_not_for_role: &'static str,
     /// A deactivated structure gets no new account, token or quota.
     pub structure_deactivated: &'static str,
     pub read_only: &'static str,
@@ -143,8 +146,9 @@ fn fr() -> PeopleTexts {
         display_name_hint: "Tel qu’il apparaîtra dans l’historique, par exemple « Amina B. ».",
         login_hint: "De 3 à 64 caractères : lettres sans accent, chiffres, point, tiret, @.",
         role_label: "Rôle",
-        structure_label: "Numéro de la structure",
-        structure_hint: "Seulement pour un ou une responsable de structure.",
+        structure_label: "Structure de la personne",
+        structure_hint: "Pour un compte de responsable ou de membre de l’équipe d’une structure. \
+            Laissez « Aucune » pour la coordination et l’audit.",
         create_submit: "Créer le compte",
         disable_submit: "Désactiver",
         reset_submit: "Nouveau code d’activation",
@@ -161,6 +165,13 @@ fn fr() -> PeopleTexts {
         invalid_name: "Le nom affiché est obligatoire (100 caractères au plus).",
         invalid_role: "Vous ne pouvez pas créer ce type de compte ici.",
         unknown_structure: "Aucune structure ne porte ce numéro.",
+        no_structure: "Aucune (coordination ou audit)",
+        structure_missing: "Choisissez la structure de la personne dans la liste « Structure de \
+            la personne » : un compte de responsable ou de membre de l’équipe appartient à une \
+            structure.",
+        structure_not_for_role: "Un compte de coordination ou d’audit n’appartient à aucune \
+            structure : choisissez « Aucune » dans la liste « Structure de la personne », ou un \
+            autre rôle.",
         structure_deactivated: "Cette structure est désactivée : elle ne reçoit plus ni compte, ni jeton, ni quota. Son historique reste consultable.",
         read_only: "Vous consultez cette page en lecture seule.",
     }
@@ -233,8 +244,9 @@ fn en() -> PeopleTexts {
         display_name_hint: "As it will read in the history, for example \u{201c}Amina B.\u{201d}.",
         login_hint: "3 to 64 characters: unaccented letters, digits, dot, dash, @.",
         role_label: "Role",
-        structure_label: "Structure number",
-        structure_hint: "Only for a structure manager.",
+        structure_label: "The person's structure",
+        structure_hint: "For a structure's manager or staff. Leave \"None\" for the \
+            coordination and auditors.",
         create_submit: "Create the account",
         disable_submit: "Disable",
         reset_submit: "New activation code",
@@ -251,6 +263,11 @@ fn en() -> PeopleTexts {
         invalid_name: "The display name is required (100 characters at most).",
         invalid_role: "You may not create this kind of account here.",
         unknown_structure: "No structure has this number.",
+        no_structure: "None (coordination or audit)",
+        structure_missing: "Choose the person's structure in the list \"The person's \
+            structure\": a manager's or staff account belongs to a structure.",
+        structure_not_for_role: "A coordination or audit account belongs to no structure: \
+            choose \"None\" in the list \"The person's structure\", or another role.",
         structure_deactivated: "This structure is deactivated: it gets no new account, token or quota. Its history stays readable.",
         read_only: "You are viewing this page read-only.",
     }

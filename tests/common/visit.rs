@@ -128,7 +128,11 @@ impl<'a> Visit<'a> {
             .await
             .unwrap();
         if let Some(s) = structure {
-            self.fill("#structure_id", s).await;
+            wait_for(&self.client, "#structure_id")
+                .await
+                .select_by_value(s)
+                .await
+                .unwrap();
         }
         self.click("main form.stack button[type=submit]").await;
         self.shown_code().await
