@@ -74,6 +74,7 @@ fn area(path: &str) -> Area {
         "/desk/"
         | "/desk/issue"
         | "/desk/print"
+        | "/desk/find"
         | "/desk/lots"
         | "/desk/needs"
         | "/desk/members"

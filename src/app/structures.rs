@@ -23,7 +23,7 @@ pub async fn live(store: &Store) -> AppResult<Vec<crate::storage::Structure>> {
         .into_iter()
         .filter(|s| s.active)
         .collect();
-    all.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    all.sort_by_key(|s| s.name.to_lowercase());
     Ok(all)
 }
 

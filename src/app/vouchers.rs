@@ -152,6 +152,71 @@ pub async fn own_voucher(
         .ok_or(AppError::NotFound("voucher"))
 }
 
+/// Most vouchers a search by a structure's own reference lists.
+pub const MAX_FOUND: i64 = 50;
+
+/// The serial (public reference) a person typed, or the one of the code or
+/// PIN they typed from a slip; `None` for anything else. Nothing is
+/// verified: the lookup that follows answers only the caller's own.
+pub fn typed_serial(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    if let Ok(reference) = Reference::parse(typed) {
+        return Some(reference.to_string());
+    }
+    crate::code::read(typed)
+        .ok()
+        .map(|code| code.reference().to_string())
+}
+
+/// What a search for a voucher found.
+pub enum Found {
+    One(VoucherRow),
+    Several(Vec<VoucherRow>),
+    Nothing,
+}
+
+/// Finds one of the caller's vouchers by what a person typed: its serial,
+/// its code or PIN, or the reference the structure gave it at issue.
+pub async fn find(state: &AppState, caller: &StructureCaller, typed: &str) -> AppResult<Found> {
+    if let Some(serial) = typed_serial(typed) {
+        match own_voucher(state, caller, &serial).await {
+            Ok(row) => return Ok(Found::One(row)),
+            Err(AppError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let typed = typed.trim();
+    if typed.is_empty() || typed.chars().count() > crate::domain::MAX_REFERENCE_CHARS {
+        return Ok(Found::Nothing);
+    }
+    let mut rows = state
+        .store
+        .vouchers_with_reference(caller.structure_id, typed, MAX_FOUND, state.now())
+        .await?;
+    Ok(match rows.len() {
+        0 => Found::Nothing,
+        1 => rows.pop().map_or(Found::Nothing, Found::One),
+        _ => Found::Several(rows),
+    })
+}
+
+/// Any voucher by what the coordinator typed (its serial, its code or
+/// PIN), with its history; `None` when no voucher has it.
+pub async fn find_anywhere(
+    state: &AppState,
+    typed: &str,
+) -> AppResult<Option<(VoucherRow, Vec<crate::storage::HistoryEntry>)>> {
+    let Some(serial) = typed_serial(typed) else {
+        return Ok(None);
+    };
+    let id = serial_row_id(&serial)?;
+    let Some(row) = state.store.get_any_voucher(id, state.now()).await? else {
+        return Ok(None);
+    };
+    let history = state.store.voucher_history(row.id).await?;
+    Ok(Some((row, history)))
+}
+
 /// One of the caller's vouchers, with its code.
 pub async fn read(
     state: &AppState,

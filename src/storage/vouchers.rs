@@ -152,6 +152,39 @@ impl Store {
         row.map(|r| voucher_from_row(&r, now)).transpose()
     }
 
+    /// Any structure's voucher by its row id: for the coordinator, who
+    /// reaches every voucher.
+    pub async fn get_any_voucher(&self, voucher_id: i64, now: i64) -> Result<Option<VoucherRow>> {
+        let sql = format!("SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(voucher_id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| voucher_from_row(&r, now)).transpose()
+    }
+
+    /// A structure's vouchers whose own reference (typed at issue) is
+    /// `reference`, ignoring case, newest first, at most `limit`.
+    pub async fn vouchers_with_reference(
+        &self,
+        structure_id: i64,
+        reference: &str,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<VoucherRow>> {
+        let sql = format!(
+            "SELECT {VOUCHER_COLUMNS} FROM vouchers WHERE structure_id = $1 \
+             AND lower(reference) = lower($2) ORDER BY issued_at DESC, id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(structure_id)
+            .bind(reference.to_owned())
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(|r| voucher_from_row(r, now)).collect()
+    }
+
     /// A structure's vouchers, newest first, filtered by state as of `now`.
     pub async fn list_vouchers(
         &self,

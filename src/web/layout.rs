@@ -99,6 +99,7 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                                 }
                             }
                         }
+                        (super::find::header_form(chrome.lang, chrome.nav, ""))
                         form class="sign-out" method="post" action="/desk/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
                             button type="submit" { (t.sign_out) }

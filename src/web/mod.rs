@@ -18,6 +18,7 @@ mod auth;
 mod coordination;
 pub mod error;
 mod figures;
+mod find;
 mod home;
 pub mod i18n;
 mod issue;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/desk/accounts/{id}/{action}", post(accounts::act))
         .route("/desk/issue", get(issue::issue_form).post(issue::issue))
         .route("/desk/vouchers", get(vouchers::list))
+        .route("/desk/find", get(find::find))
         .route("/desk/vouchers/{serial}", get(vouchers::detail))
         .route(
             "/desk/vouchers/{serial}/void",

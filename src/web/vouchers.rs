@@ -187,7 +187,7 @@ pub async fn detail(
                 li { a class="button" href=(format!("/desk/vouchers/{}/void", v.serial)) { (t.void_this) } }
             }
         }
-        (history_list(&desk, &history))
+        (history_list(desk.lang, &history))
         p { a href="/desk/vouchers" { (t.nav_vouchers) } }
     };
     let title = format!("{} {}", t.voucher_title, v.serial);
@@ -195,8 +195,8 @@ pub async fn detail(
 }
 
 /// Who did what to the voucher: "Émis par Amina B., le 3 décembre 2026".
-fn history_list(desk: &Desk, history: &[HistoryEntry]) -> Markup {
-    let (t, l) = (desk.lang.texts(), desk.lang.lots());
+pub(super) fn history_list(lang: super::i18n::Lang, history: &[HistoryEntry]) -> Markup {
+    let (t, l) = (lang.texts(), lang.lots());
     html! {
         h2 { (l.history) }
         ul class="history" {

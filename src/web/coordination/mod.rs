@@ -74,6 +74,14 @@ pub fn router() -> Router<AppState> {
         .route("/desk/coordination/donor.csv", get(donor::csv))
         .route("/desk/coordination/journal", get(journal::show))
         .route(
+            "/desk/coordination/find",
+            get(crate::web::find::find_anywhere),
+        )
+        .route(
+            "/desk/coordination/vouchers/{serial}",
+            get(crate::web::find::voucher),
+        )
+        .route(
             "/desk/coordination/lines",
             get(lines::show).post(lines::unbar),
         )

@@ -1,0 +1,206 @@
+//! Finding a voucher from every desk's header: a person comes back with a
+//! slip, or calls about one, and staff type what is on it — its reference
+//! (`0DXW-ZE8A`), the code or the PIN itself, or the reference the
+//! structure gave it at issue. A structure finds only its own vouchers;
+//! the coordinator (and auditors) find any by its reference or code, and
+//! read its page: what it is, whose, its state and its history.
+
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+
+use super::coordination::Coordinator;
+use super::error::{DeskError, DeskResult};
+use super::i18n::Lang;
+use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::session::Desk;
+use super::slips::{date_of, describe};
+use super::vouchers::history_list;
+use crate::app::AppState;
+use crate::app::lots::serial;
+use crate::app::vouchers::{self, Found};
+use crate::clock::rfc3339;
+use crate::storage::VoucherRow;
+
+struct FindTexts {
+    label: &'static str,
+    submit: &'static str,
+    title: &'static str,
+    nothing: fn(&str) -> String,
+    nothing_anywhere: fn(&str) -> String,
+    several: fn(usize) -> String,
+    voucher_title: fn(&str) -> String,
+    structure: &'static str,
+}
+
+static FR: FindTexts = FindTexts {
+    label: "Retrouver un code",
+    submit: "Chercher",
+    title: "Retrouver un code",
+    nothing: |q| {
+        format!(
+            "Aucun code de votre structure ne correspond à « {q} ». Tapez la référence \
+             imprimée sur le bon (par exemple 0DXW-ZE8A), le code ou le PIN lui-même, ou la \
+             référence que vous avez donnée en l’émettant."
+        )
+    },
+    nothing_anywhere: |q| {
+        format!(
+            "Aucun code ne correspond à « {q} ». Tapez la référence imprimée sur le bon (par \
+             exemple 0DXW-ZE8A), ou le code ou le PIN lui-même."
+        )
+    },
+    several: |n| format!("{n} codes portent cette référence :"),
+    voucher_title: |s| format!("Code {s}"),
+    structure: "Structure",
+};
+
+static EN: FindTexts = FindTexts {
+    label: "Find a code",
+    submit: "Search",
+    title: "Find a code",
+    nothing: |q| {
+        format!(
+            "No code of your structure matches \u{201c}{q}\u{201d}. Type the reference printed \
+             on the slip (e.g. 0DXW-ZE8A), the code or PIN itself, or the reference you gave it \
+             when issuing it."
+        )
+    },
+    nothing_anywhere: |q| {
+        format!(
+            "No code matches \u{201c}{q}\u{201d}. Type the reference printed on the slip (e.g. \
+             0DXW-ZE8A), or the code or PIN itself."
+        )
+    },
+    several: |n| format!("{n} codes carry this reference:"),
+    voucher_title: |s| format!("Code {s}"),
+    structure: "Structure",
+};
+
+fn texts(lang: Lang) -> &'static FindTexts {
+    match lang {
+        Lang::Fr => &FR,
+        Lang::En => &EN,
+    }
+}
+
+/// The search form of a desk's header.
+pub fn header_form(lang: Lang, nav: Nav, typed: &str) -> Markup {
+    let x = texts(lang);
+    let action = match nav {
+        Nav::Structure => "/desk/find",
+        Nav::Coordination => "/desk/coordination/find",
+    };
+    html! {
+        form class="find" method="get" action=(action) role="search" {
+            label for="find-q" { (x.label) }
+            " "
+            input id="find-q" name="q" type="search" maxlength="80" value=(typed)
+                autocomplete="off" spellcheck="false" autocapitalize="characters";
+            " "
+            button type="submit" { (x.submit) }
+        }
+    }
+}
+
+fn typed(uri: &Uri) -> String {
+    super::query_value(uri, "q").unwrap_or_default()
+}
+
+/// A structure's search: straight to the voucher's page when one is found.
+pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
+    let (t, x) = (desk.lang.texts(), texts(desk.lang));
+    let q = typed(&uri);
+    let found = vouchers::find(&state, &desk.caller, &q).await?;
+    let body = match found {
+        Found::One(row) => {
+            let to = format!("/desk/vouchers/{}", serial(&row)?);
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Found::Nothing => html! {
+            (notice(t, Notice::Info, &(x.nothing)(&q)))
+            (header_form(desk.lang, Nav::Structure, &q))
+        },
+        Found::Several(rows) => html! {
+            p { ((x.several)(rows.len())) }
+            ul {
+                @for r in &rows {
+                    @let s = serial(r)?;
+                    li { a href=(format!("/desk/vouchers/{s}")) { (s) } " — "
+                        (describe(t, &r.resource, r.amount).unwrap_or_else(|| r.product_id.clone()))
+                        " — " (t.state(r.state)) }
+                }
+            }
+        },
+    };
+    let chrome = Chrome {
+        lang: desk.lang,
+        uri: &uri,
+        session: Some((&desk.label, &desk.csrf_token)),
+        nav: Nav::Structure,
+    };
+    Ok(page(&chrome, x.title, "", body).into_response())
+}
+
+/// The coordinator's search, by reference, code or PIN.
+pub async fn find_anywhere(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+) -> DeskResult<Response> {
+    let x = texts(c.lang());
+    let q = typed(&uri);
+    if let Some((row, _)) = vouchers::find_anywhere(&state, &q).await? {
+        let to = format!("/desk/coordination/vouchers/{}", serial(&row)?);
+        return Ok(Redirect::to(&to).into_response());
+    }
+    let body = html! {
+        (notice(c.lang().texts(), Notice::Info, &(x.nothing_anywhere)(&q)))
+        (header_form(c.lang(), Nav::Coordination, &q))
+    };
+    Ok(c.page(&uri, x.title, "", body).into_response())
+}
+
+/// Any voucher's page, for the coordinator and auditors: never its code.
+pub async fn voucher(
+    State(state): State<AppState>,
+    c: Coordinator,
+    uri: Uri,
+    Path(serial_typed): Path<String>,
+) -> DeskResult<Response> {
+    let Some((row, history)) = vouchers::find_anywhere(&state, &serial_typed).await? else {
+        return Err(DeskError::not_found());
+    };
+    let structure = state.store.get_structure(row.structure_id).await?;
+    let s = serial(&row)?;
+    let body = facts(
+        c.lang(),
+        &row,
+        structure.map(|s| s.name),
+        history_list(c.lang(), &history),
+    );
+    Ok(c.page(&uri, &(texts(c.lang()).voucher_title)(&s), "", body)
+        .into_response())
+}
+
+fn facts(lang: Lang, row: &VoucherRow, structure: Option<String>, history: Markup) -> Markup {
+    let (t, x, l) = (lang.texts(), texts(lang), lang.lots());
+    html! {
+        dl class="facts" {
+            dt { (t.col_product) }
+            dd { (describe(t, &row.resource, row.amount).unwrap_or_else(|| row.product_id.clone())) }
+            dt { (t.col_state) }
+            dd { (t.state(row.state)) }
+            dt { (x.structure) }
+            dd { (structure.unwrap_or_else(|| row.structure_id.to_string())) }
+            dt { (l.lot_label) }
+            dd { (row.lot) }
+            dt { (t.col_issued) }
+            dd { (date_of(t, &rfc3339(row.issued_at))) }
+            dt { (t.col_expires) }
+            dd { (date_of(t, &rfc3339(row.expires_at))) }
+        }
+        (history)
+    }
+}
