@@ -600,3 +600,77 @@ async fn an_alarm_is_read_and_acknowledged_at_the_desk(db: Db) {
     app.stop().await;
 }
 both!(an_alarm_is_read_and_acknowledged_at_the_desk);
+
+/// The journal reads as people speak: a 40-code issue at the desk is one
+/// row naming the person and the lot, every actor and structure by name,
+/// narrowed by person, structure, action and dates.
+async fn the_journal_has_one_row_per_request(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (sid, token) = app
+        .funded_structure("Centre social Émile-Zola", 100 * 1024)
+        .await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let issued = desk.issue("data-1gb", "40", "").await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.text);
+    // A script issues too, through its structure's token.
+    assert_eq!(
+        app.issue(&token, "data-1gb", 2).await.status,
+        StatusCode::CREATED
+    );
+    let coordinator = app.person(&app.admin, "coordinator", None).await;
+    let mut c = Browser::sign_in_as(&app, &coordinator).await;
+    let journal = c.get("/desk/coordination/journal").await;
+    journal.assert_says(StatusCode::OK, "Émission de 40 codes — lot n° ");
+    assert_eq!(
+        journal.text.matches("Émission de 40 codes").count(),
+        1,
+        "{}",
+        journal.text
+    );
+    assert!(
+        journal.text.contains("Émission de 2 codes"),
+        "{}",
+        journal.text
+    );
+    assert!(
+        journal.text.contains("accès automatique"),
+        "{}",
+        journal.text
+    );
+    for raw in ["structure:", "account:", "admin:"] {
+        assert!(
+            !journal.text.contains(&format!(">{raw}")),
+            "{raw} shown as is: {}",
+            journal.text
+        );
+    }
+    assert!(
+        journal.text.contains("<td>Centre social Émile-Zola</td>"),
+        "{}",
+        journal.text
+    );
+    // Narrowed to the person who issued at the desk, and to issues.
+    let person = journal
+        .text
+        .split("<option value=\"account:")
+        .skip(1)
+        .find(|o| o.contains(">Amina B.<"))
+        .map(|o| o.split('"').next().unwrap().to_owned())
+        .unwrap();
+    let mine = c
+        .get(&format!(
+            "/desk/coordination/journal?person=account%3A{person}&kind=issue&structure={sid}"
+        ))
+        .await;
+    mine.assert_says(StatusCode::OK, "Émission de 40 codes");
+    let rows = mine.text.split("<tbody>").nth(1).unwrap();
+    assert_eq!(rows.matches("<tr>").count(), 1, "{rows}");
+    let none = c
+        .get("/desk/coordination/journal?from=2000-01-01&to=2000-01-31")
+        .await;
+    none.assert_says(StatusCode::OK, "Aucune ligne du journal ne correspond");
+    app.stop().await;
+}
+both!(the_journal_has_one_row_per_request);

@@ -233,8 +233,9 @@ async fn the_journey_through_both_desks(db: Db) {
         .await;
     let journal = v.text("main table").await;
     for line in [
-        "Annulation d'un code Amina B.",
-        "Émission de codes Amina B.",
+        "Annulation de 3 codes — lot n° ",
+        "Émission de 3 codes — lot n° ",
+        "Impression de 3 bons Amina B.",
         "Compte créé Marc R.",
     ] {
         assert!(journal.contains(line), "{line}: {journal}");

@@ -28,6 +28,7 @@ pub mod donor_report;
 pub mod error;
 pub mod grants;
 pub mod issue;
+pub mod journal;
 pub mod lines;
 pub mod lots;
 pub mod needs;

@@ -366,7 +366,7 @@ impl Store {
 }
 
 /// The event columns as `e.id, e.seq, …`, for reads joined with accounts.
-fn prefixed_event_columns() -> String {
+pub(super) fn prefixed_event_columns() -> String {
     EVENT_COLUMNS
         .split(", ")
         .map(|c| format!("e.{c}"))
@@ -375,7 +375,7 @@ fn prefixed_event_columns() -> String {
 }
 
 /// Events read with the acting person's `display_name` beside them.
-fn named_events(rows: &[AnyRow]) -> Result<Vec<(EventRow, Option<String>)>> {
+pub(super) fn named_events(rows: &[AnyRow]) -> Result<Vec<(EventRow, Option<String>)>> {
     rows.iter()
         .map(|r| Ok((event_from_row(r)?, r.try_get("display_name")?)))
         .collect()

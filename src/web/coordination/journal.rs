@@ -1,212 +1,190 @@
-//! The journal: the audit trail as people read it, newest first, saying
-//! who did what ("Émission — Amina B., 3 décembre 2026 14:05 UTC") and
-//! where, a page at a time. The chain itself, with its hashes, is the
+//! The journal: the audit trail as people read it, newest first, one row
+//! per request ("Émission de 40 codes — lot n° 12 — Amina B."), every
+//! actor and structure by name, narrowed by person, structure, action and
+//! dates, a page at a time. The chain itself, with its hashes, is the
 //! auditor's `GET /v1/audit/events`; this page reads the same events.
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{Markup, html};
 
 use super::Coordinator;
+use super::journal_texts::JournalTexts;
 use crate::app::AppState;
+use crate::app::journal::{self, JournalRow, Names};
+use crate::storage::JournalFilter;
 use crate::web::error::DeskResult;
-use crate::web::i18n::Lang;
 
-/// Events on one page of the journal.
-const JOURNAL_PAGE_EVENTS: i64 = 100;
+const DAY_SECS: i64 = 86_400;
 
-struct JournalTexts {
-    title: &'static str,
-    caption: &'static str,
-    when: &'static str,
-    what: &'static str,
-    who: &'static str,
-    structure: &'static str,
-    older: &'static str,
-    empty: &'static str,
-    system: &'static str,
-    upgrade: &'static str,
-    token: fn(&str) -> String,
-    kinds: &'static [(&'static str, &'static str)],
+/// The filter a journal address asks for, and the page it starts before.
+/// Values that do not read are ignored, as an empty field is.
+fn requested(uri: &Uri) -> (JournalFilter, Option<i64>, [String; 2]) {
+    let mut filter = JournalFilter::default();
+    let mut before = None;
+    let mut dates = [String::new(), String::new()];
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        let v = v.trim();
+        match &*k {
+            "person" if !v.is_empty() => filter.actor = Some(v.to_owned()),
+            "structure" => filter.structure_id = v.parse().ok(),
+            "kind" if !v.is_empty() => filter.kind = Some(v.to_owned()),
+            "from" => {
+                filter.from_at = day_start(v);
+                dates[0] = v.to_owned();
+            }
+            "to" => {
+                filter.to_at = day_start(v).map(|at| at + DAY_SECS);
+                dates[1] = v.to_owned();
+            }
+            "before" => before = v.parse().ok(),
+            _ => {}
+        }
+    }
+    (filter, before, dates)
 }
 
-static FR: JournalTexts = JournalTexts {
-    title: "Journal",
-    caption: "Qui a fait quoi, du plus récent au plus ancien",
-    when: "Quand",
-    what: "Quoi",
-    who: "Par qui",
-    structure: "Structure",
-    older: "Plus anciens",
-    empty: "Rien n'est encore inscrit au journal.",
-    system: "le service",
-    upgrade: "la mise à jour",
-    token: |n| format!("jeton n° {n}"),
-    kinds: &[
-        ("issue", "Émission de codes"),
-        ("void", "Annulation d'un code"),
-        ("print", "Impression d'un code"),
-        ("redeem", "Utilisation d'un code"),
-        ("reserve", "Réservation d'un code"),
-        ("confirm", "Réservation confirmée"),
-        ("cancel", "Réservation annulée"),
-        ("hold_timeout", "Réservation expirée"),
-        ("reverse", "Utilisation annulée"),
-        ("expire", "Code expiré"),
-        ("grant", "Quota attribué"),
-        ("credit", "Quota crédité"),
-        ("lapse", "Quota échu"),
-        ("structure_created", "Structure inscrite"),
-        ("structure_renamed", "Structure renommée"),
-        ("structure_deactivated", "Structure désactivée"),
-        (
-            "structure_moved",
-            "Structure rattachée à une autre association",
-        ),
-        ("allocation", "Quota passé à un membre"),
-        ("clawback", "Quota repris à un membre"),
-        ("need_reported", "Besoin signalé"),
-        ("need_approved", "Besoin accordé"),
-        ("need_declined", "Besoin refusé"),
-        ("account_created", "Compte créé"),
-        ("account_activated", "Compte activé"),
-        ("account_reset", "Compte réinitialisé"),
-        ("account_disabled", "Compte désactivé"),
-        ("operator_created", "Opérateur ajouté"),
-        (
-            "operator_slip_instructions_set",
-            "Code à composer des bons PIN changé",
-        ),
-        ("line_unbarred", "Ligne débloquée"),
-        ("product_saved", "Produit enregistré"),
-        ("token_created", "Jeton créé"),
-        ("token_revoked", "Jeton révoqué"),
-        ("keys_rotated", "Clés renouvelées"),
-        ("integrity_alarm", "Alerte d'intégrité"),
-        ("integrity_acknowledged", "Alerte prise en compte"),
-    ],
-};
-
-static EN: JournalTexts = JournalTexts {
-    title: "Journal",
-    caption: "Who did what, newest first",
-    when: "When",
-    what: "What",
-    who: "By whom",
-    structure: "Structure",
-    older: "Older",
-    empty: "Nothing is in the journal yet.",
-    system: "the service",
-    upgrade: "the upgrade",
-    token: |n| format!("token no. {n}"),
-    kinds: &[
-        ("issue", "Codes issued"),
-        ("void", "Code voided"),
-        ("print", "Code printed"),
-        ("redeem", "Code redeemed"),
-        ("reserve", "Code reserved"),
-        ("confirm", "Reservation confirmed"),
-        ("cancel", "Reservation cancelled"),
-        ("hold_timeout", "Reservation timed out"),
-        ("reverse", "Redemption reversed"),
-        ("expire", "Code expired"),
-        ("grant", "Quota granted"),
-        ("credit", "Quota credited"),
-        ("lapse", "Quota lapsed"),
-        ("structure_created", "Structure registered"),
-        ("structure_renamed", "Structure renamed"),
-        ("structure_deactivated", "Structure deactivated"),
-        ("structure_moved", "Structure moved to another association"),
-        ("allocation", "Quota passed to a member"),
-        ("clawback", "Quota taken back from a member"),
-        ("need_reported", "Need reported"),
-        ("need_approved", "Need given"),
-        ("need_declined", "Need declined"),
-        ("account_created", "Account created"),
-        ("account_activated", "Account activated"),
-        ("account_reset", "Account reset"),
-        ("account_disabled", "Account disabled"),
-        ("operator_created", "Operator added"),
-        (
-            "operator_slip_instructions_set",
-            "PIN slips' dialling changed",
-        ),
-        ("line_unbarred", "Line unbarred"),
-        ("product_saved", "Product saved"),
-        ("token_created", "Token created"),
-        ("token_revoked", "Token revoked"),
-        ("keys_rotated", "Keys rotated"),
-        ("integrity_alarm", "Integrity alarm"),
-        ("integrity_acknowledged", "Alarm acknowledged"),
-    ],
-};
-
-impl JournalTexts {
-    fn of(lang: Lang) -> &'static Self {
-        match lang {
-            Lang::Fr => &FR,
-            Lang::En => &EN,
-        }
-    }
-
-    /// An event's kind in words; an unknown kind as it is written.
-    fn kind<'a>(&self, kind: &'a str) -> &'a str {
-        self.kinds
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(kind, |(_, words)| words)
-    }
-
-    /// Who acted, in words: the person's name, a token, the service.
-    fn actor(&self, actor: &str, person: Option<&str>) -> String {
-        if let Some(name) = person {
-            return name.to_owned();
-        }
-        match actor.split_once(':') {
-            Some(("token", n)) => (self.token)(n),
-            _ if actor == "system" => self.system.to_owned(),
-            _ if actor == "upgrade" => self.upgrade.to_owned(),
-            _ => actor.to_owned(),
-        }
-    }
+/// A `AAAA-MM-JJ` date's first second, UTC.
+fn day_start(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
 }
 
-pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    let j = JournalTexts::of(c.lang());
-    // A page starts before a seq; anything else reads as the first page.
-    let before = crate::web::query_value(&uri, "before").and_then(|v| v.parse::<i64>().ok());
-    let events = state
-        .store
-        .latest_events(before, JOURNAL_PAGE_EVENTS)
-        .await?;
-    let oldest = events.last().and_then(|(e, _)| e.seq);
-    let more = usize::try_from(JOURNAL_PAGE_EVENTS).is_ok_and(|n| events.len() == n);
-    let body = html! {
-        @if events.is_empty() { p { (j.empty) } } @else {
-            table {
-                caption { (j.caption) }
-                thead { tr {
-                    th scope="col" { (j.when) }
-                    th scope="col" { (j.what) }
-                    th scope="col" { (j.who) }
-                    th scope="col" { (j.structure) }
-                } }
-                tbody {
-                    @for (e, person) in &events {
-                        tr {
-                            td { (c.lang().texts().date_time(e.at)) }
-                            td { (j.kind(&e.kind)) }
-                            td { (j.actor(&e.actor, person.as_deref())) }
-                            td { (e.structure_id.map(|n| n.to_string()).unwrap_or_default()) }
+fn filter_form(j: &JournalTexts, names: &Names, f: &JournalFilter, dates: &[String; 2]) -> Markup {
+    html! {
+        form method="get" action="/desk/coordination/journal" class="filters" {
+            fieldset {
+                legend { (j.filter_legend) }
+                div class="field" {
+                    label for="person" { (j.filter_person) }
+                    select id="person" name="person" {
+                        option value="" { (j.filter_any) }
+                        @for (actor, name) in &names.people {
+                            option value=(actor) selected[f.actor.as_deref() == Some(actor)] { (name) }
                         }
+                    }
+                }
+                div class="field" {
+                    label for="structure" { (j.filter_structure) }
+                    select id="structure" name="structure" {
+                        option value="" { (j.filter_any) }
+                        @for (id, name) in &names.structures {
+                            option value=(id) selected[f.structure_id == Some(*id)] { (name) }
+                        }
+                    }
+                }
+                div class="field" {
+                    label for="kind" { (j.filter_kind) }
+                    select id="kind" name="kind" {
+                        option value="" { (j.filter_any) }
+                        @for (kind, words) in j.kinds() {
+                            option value=(kind) selected[f.kind.as_deref() == Some(*kind)] { (words) }
+                        }
+                    }
+                }
+                div class="field" {
+                    label for="from" { (j.filter_from) }
+                    input id="from" name="from" type="date" value=(dates[0]);
+                }
+                div class="field" {
+                    label for="to" { (j.filter_to) }
+                    input id="to" name="to" type="date" value=(dates[1]);
+                }
+                button type="submit" { (j.filter_submit) }
+            }
+        }
+    }
+}
+
+fn rows_table(c: &Coordinator, j: &JournalTexts, names: &Names, rows: &[JournalRow]) -> Markup {
+    let t = c.lang().texts();
+    html! {
+        table class="journal" {
+            caption { (j.caption) }
+            thead { tr {
+                th scope="col" { (j.when) }
+                th scope="col" { (j.what) }
+                th scope="col" { (j.who) }
+                th scope="col" { (j.structure) }
+            } }
+            tbody {
+                @for r in rows {
+                    tr {
+                        td { (t.date_time(r.at)) }
+                        td {
+                            (j.what(&r.kind, r.count, r.vouchers))
+                            @if let Some(lot) = r.lot { " — " ((j.lot)(lot)) }
+                        }
+                        td { (j.actor(&r.actor, r.person.as_deref(), names)) }
+                        td { @if let Some(id) = r.structure_id {
+                            (names.structures.get(&id).cloned().unwrap_or_else(|| id.to_string()))
+                        } }
                     }
                 }
             }
         }
-        @if let (true, Some(seq)) = (more, oldest) {
-            p { a href=(format!("/desk/coordination/journal?before={seq}")) { (j.older) } }
+    }
+}
+
+/// The address of the page after this one, with the same filter.
+fn older_href(uri: &Uri, seq: i64) -> String {
+    let kept = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k != "before");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(kept);
+    query.append_pair("before", &seq.to_string());
+    format!("/desk/coordination/journal?{}", query.finish())
+}
+
+pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
+    let j = JournalTexts::of(c.lang());
+    let (filter, before, dates) = requested(&uri);
+    let names = journal::names(&state.store).await?;
+    let page = journal::page(&state.store, &filter, before).await?;
+    let body = html! {
+        (filter_form(j, &names, &filter, &dates))
+        @if page.rows.is_empty() {
+            p { (if filter == JournalFilter::default() { j.empty } else { j.nothing_matches }) }
+        } @else {
+            (rows_table(&c, j, &names, &page.rows))
+        }
+        @if let Some(seq) = page.older {
+            p { a href=(older_href(&uri, seq)) { (j.older) } }
         }
     };
     Ok((StatusCode::OK, c.page(&uri, j.title, "", body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_address_reads_as_its_filter() {
+        let uri: Uri = "/desk/coordination/journal?person=account%3A3&structure=2&kind=issue\
+            &from=2026-12-01&to=2026-12-07&before=90"
+            .parse()
+            .unwrap();
+        let (f, before, dates) = requested(&uri);
+        assert_eq!(f.actor.as_deref(), Some("account:3"));
+        assert_eq!(
+            (f.structure_id, f.kind.as_deref(), before),
+            (Some(2), Some("issue"), Some(90))
+        );
+        assert_eq!(f.from_at, Some(1_796_083_200));
+        assert_eq!(f.to_at, Some(1_796_083_200 + 7 * DAY_SECS));
+        assert_eq!(dates, ["2026-12-01".to_owned(), "2026-12-07".to_owned()]);
+        assert_eq!(
+            older_href(&uri, 40),
+            "/desk/coordination/journal?person=account%3A3&structure=2&kind=issue&from=2026-12-01&to=2026-12-07&before=40"
+        );
+        let (f, before, _) = requested(
+            &"/desk/coordination/journal?from=hier&structure="
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!((f, before), (JournalFilter::default(), None));
+    }
 }

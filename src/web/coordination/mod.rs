@@ -10,6 +10,7 @@ mod dashboard;
 mod donor;
 mod integrity;
 mod journal;
+mod journal_texts;
 mod lines;
 mod needs;
 mod networks;
