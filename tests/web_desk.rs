@@ -1233,3 +1233,61 @@ async fn pin_slips_in_a_real_browser(db: Db) {
     app.stop().await;
 }
 both!(pin_slips_in_a_real_browser);
+
+/// Menus and forms fit the structure: "Structures membres" only for an
+/// association, and the issue form offers only what the structure can
+/// issue now (a network and resource with one code's worth left).
+async fn the_desk_offers_only_what_the_structure_can_use(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (sid, token) = app.funded_structure("Point d'accueil", 1024).await;
+    let mut desk = Browser::sign_in(&app, &token).await;
+    let home = desk.get("/desk/").await;
+    assert!(
+        !home.text.contains("href=\"/desk/members\""),
+        "{}",
+        home.text
+    );
+    let form = desk.get("/desk/issue").await;
+    assert!(form.text.contains("value=\"data-1gb\""), "{}", form.text);
+    for not_now in [
+        "value=\"data-5gb\"",
+        "value=\"orange-data-1gb\"",
+        "value=\"voice-7d\"",
+    ] {
+        assert!(
+            !form.text.contains(not_now),
+            "{not_now} offered: {}",
+            form.text
+        );
+    }
+    // Once the 1 GB is issued, nothing is offered, and the page says
+    // where to ask.
+    assert_eq!(
+        app.issue(&token, "data-1gb", 1).await.status,
+        StatusCode::CREATED
+    );
+    desk.get("/desk/issue")
+        .await
+        .assert_says(StatusCode::OK, "Demandez-en sur la page « Besoins »");
+    // With a member, the structure is an association, and its menu leads
+    // to its members.
+    let member = app
+        .post(
+            "/v1/structures",
+            &app.admin,
+            json!({ "name": "Antenne", "parent_id": sid }),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{member:?}");
+    let home = desk.get("/desk/").await;
+    assert!(
+        home.text
+            .contains("<a href=\"/desk/members\">Structures membres</a>"),
+        "{}",
+        home.text
+    );
+    app.stop().await;
+}
+both!(the_desk_offers_only_what_the_structure_can_use);

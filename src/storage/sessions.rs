@@ -35,6 +35,8 @@ pub struct WebSession {
     pub account: Account,
     /// The name of the account's structure, for structure roles.
     pub structure_name: Option<String>,
+    /// Whether that structure has members (is an association).
+    pub has_members: bool,
     pub csrf_token: String,
     pub expires_at: i64,
 }
@@ -83,7 +85,9 @@ impl Store {
         let row = sqlx::query(
             "SELECT a.id, a.login, a.display_name, a.role, a.structure_id, \
              a.password_hash IS NOT NULL AS active, a.created_at, a.disabled_at, \
-             s.csrf_token, s.expires_at, st.name \
+             s.csrf_token, s.expires_at, st.name, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM structures m WHERE m.parent_id = st.id) \
+                  THEN 1 ELSE 0 END AS BIGINT) AS has_members \
              FROM web_sessions s JOIN accounts a ON a.id = s.account_id \
              LEFT JOIN structures st ON st.id = a.structure_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.disabled_at IS NULL \
@@ -97,6 +101,7 @@ impl Store {
         Ok(Some(WebSession {
             account: account_from_row(&row)?,
             structure_name: row.try_get("name")?,
+            has_members: row.try_get::<i64, _>("has_members")? == 1,
             csrf_token: row.try_get("csrf_token")?,
             expires_at: row.try_get("expires_at")?,
         }))

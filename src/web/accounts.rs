@@ -64,6 +64,7 @@ async fn render(
         session: Some((&label, &person.csrf_token)),
         nav: match manager {
             AccountManager::Coordinator => Nav::Coordination,
+            AccountManager::Structure(_) if person.has_members => Nav::Association,
             AccountManager::Structure(_) => Nav::Structure,
         },
     };

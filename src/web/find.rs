@@ -89,7 +89,7 @@ fn texts(lang: Lang) -> &'static FindTexts {
 pub fn header_form(lang: Lang, nav: Nav, typed: &str) -> Markup {
     let x = texts(lang);
     let action = match nav {
-        Nav::Structure => "/desk/find",
+        Nav::Structure | Nav::Association => "/desk/find",
         Nav::Coordination => "/desk/coordination/find",
     };
     html! {
@@ -138,7 +138,7 @@ pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     Ok(page(&chrome, x.title, "", body).into_response())
 }

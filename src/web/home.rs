@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use super::error::DeskResult;
 use super::figures::{allows, quantity};
 use super::i18n::{Lang, Texts};
-use super::layout::{Chrome, Nav, page};
+use super::layout::{Chrome, page};
 use super::session::Desk;
 use crate::app::AppState;
 use crate::app::balances::current_balances;
@@ -115,7 +115,7 @@ pub async fn home(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     let body = html! {
         (balances_table(desk.lang, &balances, &networks, &catalogue))

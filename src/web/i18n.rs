@@ -294,7 +294,9 @@ pub static FR: Texts = Texts {
     issue_reference_warning: "Attention : n’écrivez ici aucune donnée personnelle (nom, téléphone, adresse…). \
         Cette référence sert seulement au suivi de la structure, par exemple « atelier du mardi ».",
     issue_submit: "Émettre les codes",
-    issue_no_product: "Aucune recharge n’est proposée pour le moment.",
+    issue_no_product: "Votre structure n’a pour le moment de quota pour aucune recharge. \
+        Demandez-en sur la page « Besoins » : la demande va à votre association, ou à la \
+        coordination si vous n’en avez pas.",
     issued_notice: |n| {
         if n == 1 {
             "1 code a été émis. Cliquez sur « J’imprime », puis imprimez la page pour remettre \
@@ -394,7 +396,8 @@ pub static FR: Texts = Texts {
     internal: "Une erreur est survenue de notre côté. Elle a été enregistrée ; réessayez dans quelques minutes.",
     need_answered: "Ce besoin a déjà reçu une réponse.",
     quota_exceeded: "Quota épuisé : la structure n’a plus assez de solde pour ces codes. \
-        Émettez moins de codes ou demandez une nouvelle dotation au coordinateur.",
+        Émettez moins de codes, ou demandez du quota sur la page « Besoins » : la demande va à \
+        votre association, ou à la coordination si vous n’en avez pas.",
     integrity_hold: "L’émission de codes est suspendue : une vérification des comptes a relevé \
         une anomalie. Le coordinateur a été alerté ; réessayez plus tard. Rien n’a été émis.",
     request_timeout: "Le service a mis trop de temps à répondre. Réessayez dans un instant : \
@@ -480,7 +483,9 @@ pub static EN: Texts = Texts {
     issue_reference_warning: "Warning: do not write any personal data here (name, phone number, address…). \
         This reference is only for the structure's own records, e.g. \u{201c}Tuesday workshop\u{201d}.",
     issue_submit: "Issue the codes",
-    issue_no_product: "No top-up is offered at the moment.",
+    issue_no_product: "Your structure has no quota for any top-up at the moment. Ask for \
+        some on the \"Needs\" page: the request goes to your association, or to the \
+        coordination if you have none.",
     issued_notice: |n| {
         if n == 1 {
             "1 code was issued. Click \"Print\", then print the page to hand over the slip."

@@ -11,7 +11,7 @@ use maud::html;
 use super::error::{DeskError, DeskResult, problem_message};
 use super::home::balances_table;
 use super::i18n::Texts;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Chrome, Notice, notice, page};
 use super::session::{Desk, random_token};
 use super::slips::{print_href, product_words};
 use super::{form_fields, internal};
@@ -68,17 +68,29 @@ async fn render(
         .filter(|p| p.active)
         .collect();
     let balances = current_balances(state, desk.caller.structure_id).await?;
+    // Only what the structure can issue now: a product of a network and
+    // resource on which one code's worth is left.
+    let offered: Vec<&Product> = products
+        .iter()
+        .filter(|p| {
+            balances.iter().any(|b| {
+                b.operator_id == p.operator_id
+                    && b.resource == p.resource
+                    && b.available >= p.amount
+            })
+        })
+        .collect();
     let networks = operators::by_id(&state.store).await?;
     let chrome = Chrome {
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     let max = state.limits.max_issue_count;
     let body = html! {
         @if let Some(message) = &error { (notice(t, Notice::Error, message)) }
-        @if products.is_empty() {
+        @if offered.is_empty() {
             p { (t.issue_no_product) }
         } @else {
             form method="post" action="/desk/issue" class="stack" {
@@ -89,10 +101,10 @@ async fn render(
                     // One group per network: a top-up works on its own only.
                     select id="product" name="product" required {
                         @for (id, operator) in &networks {
-                            @let offered: Vec<&Product> = products.iter().filter(|p| p.operator_id == *id).collect();
-                            @if !offered.is_empty() {
+                            @let of_network: Vec<&&Product> = offered.iter().filter(|p| p.operator_id == *id).collect();
+                            @if !of_network.is_empty() {
                                 optgroup label=(operator.name) {
-                                    @for p in offered {
+                                    @for p in of_network {
                                         option value=(p.id) selected[p.id == entered.product] {
                                             (product_words(desk.lang, p)) " (" (operator.name) ")"
                                         }

@@ -23,6 +23,8 @@ pub struct Chrome<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Nav {
     Structure,
+    /// A structure with members: its menu also leads to them.
+    Association,
     Coordination,
 }
 
@@ -83,13 +85,15 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                         nav aria-label=(t.nav_label) {
                             ul {
                                 @match chrome.nav {
-                                    Nav::Structure => {
+                                    Nav::Structure | Nav::Association => {
                                         li { a href="/desk/" { (t.nav_home) } }
                                         li { a href="/desk/issue" { (t.nav_issue) } }
                                         li { a href="/desk/vouchers" { (t.nav_vouchers) } }
                                         li { a href="/desk/lots" { (chrome.lang.lots().lots_title) } }
                                         li { a href="/desk/needs" { (chrome.lang.tree().needs_title) } }
-                                        li { a href="/desk/members" { (chrome.lang.tree().members_title) } }
+                                        @if chrome.nav == Nav::Association {
+                                            li { a href="/desk/members" { (chrome.lang.tree().members_title) } }
+                                        }
                                     }
                                     Nav::Coordination => {
                                         @for (href, label) in chrome.lang.coordination().menu() {

@@ -6,7 +6,7 @@ use axum::http::Uri;
 use maud::{Markup, html};
 
 use super::error::DeskResult;
-use super::layout::{Chrome, Nav, page};
+use super::layout::{Chrome, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
 use crate::app::AppState;
@@ -55,7 +55,7 @@ pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     Ok(page(&chrome, l.lots_title, "", body))
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::DeskResult;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
 use super::{form_fields, lot_href};
@@ -84,7 +84,7 @@ fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<M
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     page(&chrome, &(l.lot_title)(lot), "", body)
 }

@@ -16,7 +16,7 @@ use super::error::{DeskError, DeskResult, problem_message};
 use super::figures::quantity;
 use super::form_fields;
 use super::i18n::Lang;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Chrome, Notice, notice, page};
 use super::need_answers::{Waiting, answer_need, form_amount, need_words, waiting_needs};
 use super::session::Desk;
 use crate::app::needs::{self, NeedAsk};
@@ -45,7 +45,7 @@ pub fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     }
 }
 

@@ -18,7 +18,7 @@ use maud::{Markup, html};
 use super::error::{DeskError, DeskResult};
 use super::i18n::{Lang, Texts};
 use super::internal;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use super::slip_words::SlipLang;
 use super::slips::{Layout, SlipContext, slip};
@@ -184,7 +184,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
         lang: desk.lang,
         uri: &uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     };
     let max = state.limits.max_issue_count;
     if request.serials.len() > max {
@@ -283,7 +283,7 @@ pub async fn record(
             lang: desk.lang,
             uri: &uri,
             session: Some((&desk.label, &desk.csrf_token)),
-            nav: Nav::Structure,
+            nav: desk.nav(),
         };
         return Ok(too_many(&desk, &chrome, max));
     }

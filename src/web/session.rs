@@ -146,6 +146,8 @@ pub struct Person {
     pub account: Account,
     /// The name of their structure, for structure roles.
     pub structure_name: Option<String>,
+    /// Whether their structure has members (is an association).
+    pub has_members: bool,
     /// The session's synchronizer token, put in every form.
     pub csrf_token: String,
     /// The hash of the session id, to end the session at sign-out.
@@ -208,6 +210,7 @@ where
         Ok(Self {
             account: session.account,
             structure_name: session.structure_name,
+            has_members: session.has_members,
             csrf_token: session.csrf_token,
             id_hash,
             lang: request_lang(parts),
@@ -223,6 +226,9 @@ pub struct Desk {
     pub label: String,
     /// Whether they manage the structure's staff accounts.
     pub is_manager: bool,
+    /// Whether the structure has members (is an association): its menu
+    /// then leads to them.
+    pub has_members: bool,
     /// The session's synchronizer token, put in every form.
     pub csrf_token: String,
     /// The hash of the session id, to end the session at sign-out.
@@ -241,6 +247,15 @@ impl std::fmt::Debug for Desk {
 }
 
 impl Desk {
+    /// The menu this structure's pages show.
+    pub fn nav(&self) -> super::layout::Nav {
+        if self.has_members {
+            super::layout::Nav::Association
+        } else {
+            super::layout::Nav::Structure
+        }
+    }
+
     /// Refuses a form that does not carry this session's token.
     pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), DeskError> {
         if tokens_match(submitted, &self.csrf_token) {
@@ -279,6 +294,7 @@ where
             },
             label: person.label(),
             is_manager: person.account.role == AccountRole::StructureManager,
+            has_members: person.has_members,
             structure_name,
             csrf_token: person.csrf_token,
             id_hash: person.id_hash,
@@ -348,6 +364,7 @@ mod tests {
                 structure_id: 2,
             },
             structure_name: "Centre".into(),
+            has_members: false,
             label: "Amina B. · Centre".into(),
             is_manager: false,
             csrf_token: "secret-form-token".into(),

@@ -122,7 +122,7 @@ static FR: TreeTexts = TreeTexts {
     reported_notice: "Votre besoin est envoyé. La réponse s’affichera ici.",
     approved_notice: "Besoin accordé : le quota est passé au membre.",
     declined_notice: "Besoin refusé : le membre voit votre raison.",
-    members_title: "Membres",
+    members_title: "Structures membres",
     members_intro: "Les antennes et partenaires de votre association. Vous leur passez une part \
         de votre quota, et pouvez reprendre ce qu’ils n’ont pas encore distribué.",
     no_members: "Votre structure n’a pas de membres.",
@@ -192,7 +192,7 @@ static EN: TreeTexts = TreeTexts {
     reported_notice: "Your need was sent. The answer will show here.",
     approved_notice: "Need given: the quota went to the member.",
     declined_notice: "Need declined: the member sees your reason.",
-    members_title: "Members",
+    members_title: "Member structures",
     members_intro: "Your association's branches and partners. You pass them part of your quota, \
         and can take back what they have not handed out yet.",
     no_members: "Your structure has no members.",

@@ -10,7 +10,7 @@ use maud::{Markup, html};
 use super::error::{DeskError, DeskResult, problem_message};
 use super::form_fields;
 use super::i18n::Texts;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, print_href, voucher_words};
 use crate::app::AppState;
@@ -27,7 +27,7 @@ fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
         lang: desk.lang,
         uri,
         session: Some((&desk.label, &desk.csrf_token)),
-        nav: Nav::Structure,
+        nav: desk.nav(),
     }
 }
 
