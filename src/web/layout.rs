@@ -3,7 +3,7 @@
 //! notices that say what happened.
 
 use axum::http::Uri;
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::i18n::{Lang, Texts};
 
@@ -114,7 +114,7 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                 }
                 main id="main" tabindex="-1" {
                     h1 { (title) }
-                    (main)
+                    (PreEscaped(super::stacked::label_cells(&main.into_string())))
                 }
             }
         }
