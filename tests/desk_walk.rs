@@ -184,7 +184,8 @@ async fn every_page_fits_every_screen(db: Db) {
             walk(&mut v, role, &path).await;
         }
         if role == "coordinator" {
-            v.open("/desk/coordination/lines", "#msisdn", "lines-form").await;
+            v.open("/desk/coordination/lines", "#msisdn", "lines-form")
+                .await;
             v.fill("#msisdn", "+33612345678").await;
             v.fill("#reason", "vérifié avec la structure").await;
             v.click("main form button[type=submit]").await;

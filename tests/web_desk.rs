@@ -1291,3 +1291,69 @@ async fn the_desk_offers_only_what_the_structure_can_use(db: Db) {
     app.stop().await;
 }
 both!(the_desk_offers_only_what_the_structure_can_use);
+
+/// The desk's transfer form, sent.
+async fn pass(desk: &mut Browser<'_>, csrf: &str, member: &str, amount: &str, kind: &str) -> Page {
+    let fields = [
+        ("csrf", csrf),
+        ("kind", kind),
+        ("member", member),
+        ("operator_id", "1"),
+        ("resource", "data_mb"),
+        ("amount", amount),
+    ];
+    desk.post("/desk/members/transfer", &fields).await
+}
+
+/// An association's manager passes quota at the desk as people type it
+/// ("10 Go", "0,5", "500 Mo"); too much, or an amount that does not read,
+/// is refused in the words of the situation and nothing moves.
+async fn quota_passes_to_a_member_as_people_type_it(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let (association, _) = app.funded_structure("Secours de quartier", 20 * 1024).await;
+    let made = app
+        .post(
+            "/v1/structures",
+            &app.admin,
+            json!({ "name": "Antenne", "parent_id": association }),
+        )
+        .await;
+    let member = made.body["id"].as_i64().unwrap().to_string();
+    let manager = app
+        .person(&app.admin, "structure_manager", Some(association))
+        .await;
+    let mut desk = Browser::sign_in_as(&app, &manager).await;
+    let csrf = desk.csrf_on("/desk/members").await;
+    for typed in ["10 Go", "0,5", "500 Mo"] {
+        let done = pass(&mut desk, &csrf, &member, typed, "allocation").await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{typed}: {}", done.text);
+    }
+    pass(&mut desk, &csrf, &member, "500 Go", "allocation")
+        .await
+        .assert_says(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Votre association n’a pas assez de solde",
+        );
+    pass(&mut desk, &csrf, &member, "50 Go", "clawback")
+        .await
+        .assert_says(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "on ne reprend que ce qu’il n’a pas encore émis",
+        );
+    pass(&mut desk, &csrf, &member, "dix", "allocation")
+        .await
+        .assert_says(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Indiquez la quantité en chiffres",
+        );
+    let member_id: i64 = member.parse().unwrap();
+    let token = app.token("structure", Some(member_id)).await;
+    assert_eq!(
+        app.balance(&token, "data_mb").await["available"],
+        10 * 1024 + 512 + 500
+    );
+    app.stop().await;
+}
+both!(quota_passes_to_a_member_as_people_type_it);

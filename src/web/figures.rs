@@ -79,8 +79,49 @@ pub fn gb_text(lang: Lang, mb: i64) -> String {
     }
 }
 
-/// Go typed by a person ("1", "0,5", "2.25") in MB, whole and positive.
+/// Data typed by a person, in MB, whole and positive: Go by default
+/// ("1", "0,5", "2.25", "10 Go", "10GB"), or Mo when said ("500 Mo").
 pub fn parse_gb(text: &str) -> Option<i64> {
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    if let Some(mb) = ["mo", "mb"].iter().find_map(|u| compact.strip_suffix(u)) {
+        return mb.parse::<i64>().ok().filter(|mb| *mb > 0);
+    }
+    let gb = ["go", "gb", "g"]
+        .iter()
+        .find_map(|u| compact.strip_suffix(u))
+        .unwrap_or(&compact);
+    parse_plain_gb(gb)
+}
+
+/// Days typed by a person: "7", "7 jours", "1 jour", "7 j", "7 days".
+pub fn parse_days(text: &str) -> Option<i64> {
+    let compact: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    let days = ["jours", "jour", "days", "day", "j", "d"]
+        .iter()
+        .find_map(|u| compact.strip_suffix(u))
+        .unwrap_or(&compact);
+    days.parse::<i64>().ok().filter(|d| *d > 0)
+}
+
+/// An amount typed in the unit people use for `resource` (Go or Mo for
+/// data, days for calls and SMS), in the resource's own unit.
+pub fn parse_amount(resource: &str, typed: &str) -> Option<i64> {
+    match resource {
+        "data_mb" => parse_gb(typed),
+        "voice" => parse_days(typed),
+        _ => typed.trim().parse().ok().filter(|n: &i64| *n > 0),
+    }
+}
+
+fn parse_plain_gb(text: &str) -> Option<i64> {
     let text = text.trim().replace(',', ".");
     let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
     if whole.is_empty() && frac.is_empty() || frac.len() > 3 {
@@ -108,9 +149,23 @@ mod tests {
         assert_eq!(parse_gb("0,5"), Some(512));
         assert_eq!(parse_gb("2.25"), Some(2304));
         assert_eq!(parse_gb(" 20 "), Some(20480));
-        for bad in ["", "0", "-1", "1,2345", "abc", ",", "1e3"] {
+        for bad in [
+            "", "0", "-1", "1,2345", "abc", ",", "1e3", "0 Mo", "1,5 Mo", "Go",
+        ] {
             assert_eq!(parse_gb(bad), None, "{bad}");
         }
+        // With the unit people write after it.
+        assert_eq!(parse_gb("10 Go"), Some(10_240));
+        assert_eq!(parse_gb("10go"), Some(10_240));
+        assert_eq!(parse_gb("0,5 Go"), Some(512));
+        assert_eq!(parse_gb("2 GB"), Some(2048));
+        assert_eq!(parse_gb("500 Mo"), Some(500));
+        assert_eq!(parse_gb("500MB"), Some(500));
+        assert_eq!(parse_amount("voice", "7 jours"), Some(7));
+        assert_eq!(parse_amount("voice", "1 jour"), Some(1));
+        assert_eq!(parse_amount("voice", "30"), Some(30));
+        assert_eq!(parse_amount("voice", "deux"), None);
+        assert_eq!(parse_amount("data_mb", "10 Go"), Some(10_240));
         assert_eq!(gb_text(Lang::Fr, 512), "0,5");
         assert_eq!(gb_text(Lang::En, 2304), "2.25");
         assert_eq!(gb_text(Lang::Fr, 20480), "20");

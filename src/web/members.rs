@@ -182,7 +182,25 @@ pub async fn transfer(
             Ok(Redirect::to(&format!("/desk/members?done={what}")).into_response())
         }
         Err(e) => {
-            let shown = refusal(&state, desk.lang, e)?;
+            let x = desk.lang.tree();
+            let words = match (&e, kind) {
+                (
+                    AppError::Domain(crate::domain::DomainError::QuotaExceeded { .. }),
+                    TransferKind::Allocation,
+                ) => Some(x.allocation_too_much),
+                (
+                    AppError::Domain(crate::domain::DomainError::QuotaExceeded { .. }),
+                    TransferKind::Clawback,
+                ) => Some(x.clawback_too_much),
+                _ if e.field() == Some("amount") => Some(x.amount_unreadable),
+                _ => None,
+            };
+            let shown = match words {
+                Some(w) => {
+                    super::layout::notice(desk.lang.texts(), super::layout::Notice::Error, w)
+                }
+                None => refusal(&state, desk.lang, e)?,
+            };
             render(
                 &state,
                 &desk,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use maud::{Markup, html};
 
-use super::figures::{gb_text, parse_gb, quantity};
+use super::figures::{gb_text, quantity};
 use super::home::{network_name, resource_name};
 use super::i18n::Lang;
 use crate::app::needs;
@@ -18,13 +18,10 @@ use crate::storage::{Need, Operator};
 
 const DAY_SECS: i64 = 86_400;
 
-/// What a person types as an amount (Go for data, days for calls and SMS)
-/// in the resource's unit (MB, days).
+/// What a person types as an amount (Go or Mo for data, days for calls
+/// and SMS) in the resource's unit (MB, days).
 pub fn typed_units(resource: &str, typed: &str) -> Option<i64> {
-    match resource {
-        "data_mb" => parse_gb(typed),
-        _ => typed.trim().parse().ok().filter(|n: &i64| *n > 0),
-    }
+    super::figures::parse_amount(resource, typed)
 }
 
 /// An amount in the unit a person types it in, for a form's value.

@@ -31,6 +31,13 @@ const NEEDS_SHOWN: usize = 200;
 
 /// The sentence for a refused form, as the desk words problems.
 pub fn refusal(state: &AppState, lang: Lang, error: AppError) -> DeskResult<Markup> {
+    if error.field() == Some("amount") {
+        return Ok(notice(
+            lang.texts(),
+            Notice::Error,
+            lang.tree().amount_unreadable,
+        ));
+    }
     let problem = Problem::from(error);
     if problem.status >= 500 {
         return Err(DeskError::Problem(problem));

@@ -44,6 +44,12 @@ pub struct TreeTexts {
     pub declined_notice: &'static str,
     // Members.
     pub members_title: &'static str,
+    /// A transfer above what the association has left on that network.
+    pub allocation_too_much: &'static str,
+    /// A claw-back above what the member has not issued.
+    pub clawback_too_much: &'static str,
+    /// An amount that does not read as one.
+    pub amount_unreadable: &'static str,
     pub members_intro: &'static str,
     pub no_members: &'static str,
     pub col_left: &'static str,
@@ -123,6 +129,13 @@ static FR: TreeTexts = TreeTexts {
     approved_notice: "Besoin accordé : le quota est passé au membre.",
     declined_notice: "Besoin refusé : le membre voit votre raison.",
     members_title: "Structures membres",
+    allocation_too_much: "Votre association n’a pas assez de solde sur ce réseau pour passer \
+        cette quantité : regardez ce qui lui reste dans le tableau des soldes, passez moins, \
+        ou demandez du quota sur la page « Besoins ». Rien n’a été passé.",
+    clawback_too_much: "Ce membre n’a pas autant de quota non utilisé sur ce réseau : on ne \
+        reprend que ce qu’il n’a pas encore émis. Reprenez moins. Rien n’a été repris.",
+    amount_unreadable: "Indiquez la quantité en chiffres, par exemple 10, 10 Go, 0,5 ou 500 Mo \
+        pour des données, 7 ou 7 jours pour des appels. Rien n’a été modifié.",
     members_intro: "Les antennes et partenaires de votre association. Vous leur passez une part \
         de votre quota, et pouvez reprendre ce qu’ils n’ont pas encore distribué.",
     no_members: "Votre structure n’a pas de membres.",
@@ -193,6 +206,13 @@ static EN: TreeTexts = TreeTexts {
     approved_notice: "Need given: the quota went to the member.",
     declined_notice: "Need declined: the member sees your reason.",
     members_title: "Member structures",
+    allocation_too_much: "Your association's balance on this network is too low to pass this \
+        amount: see what it has left in the balance table, pass less, or ask for quota on the \
+        \"Needs\" page. Nothing was passed.",
+    clawback_too_much: "This member does not have that much unused quota on this network: only \
+        what it has not issued can be taken back. Take back less. Nothing was taken back.",
+    amount_unreadable: "Give the amount in figures, e.g. 10, 10 GB, 0.5 or 500 MB for data, 7 \
+        or 7 days for calls. Nothing was changed.",
     members_intro: "Your association's branches and partners. You pass them part of your quota, \
         and can take back what they have not handed out yet.",
     no_members: "Your structure has no members.",

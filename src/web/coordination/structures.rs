@@ -249,7 +249,7 @@ async fn grants_page(
                 }
                 div class="field" {
                     label for="amount" { (t.balance_granted) }
-                    input id="amount" name="amount" type="number" min="1" step="1" required inputmode="numeric";
+                    input id="amount" name="amount" type="text" required inputmode="decimal";
                 }
                 fieldset class="field" {
                     legend { (x.kind) }
@@ -308,11 +308,7 @@ pub async fn grants(
 /// What a person types as an amount (Go for data, days for calls) in the
 /// resource's unit (MB, days).
 fn units(resource: &str, typed: &str) -> Option<i64> {
-    let n: i64 = typed.parse().ok().filter(|n| *n > 0)?;
-    match resource {
-        "data_mb" => n.checked_mul(1024),
-        _ => Some(n),
-    }
+    crate::web::figures::parse_amount(resource, typed)
 }
 
 pub async fn grant(
