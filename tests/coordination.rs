@@ -345,12 +345,39 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     );
     let csv = desk.get("/desk/coordination/donor.csv?operator_id=1").await;
     assert_eq!(csv.status, StatusCode::OK);
+    // For a French spreadsheet: a byte-order mark, ';', French headers and
+    // words, amounts in Go with a decimal comma, no raw units.
     assert!(
-        csv.text.starts_with("month,structure_id,structure_name,"),
+        csv.text
+            .starts_with("\u{feff}Mois;N° de structure;Structure;Ressource;Accordé;"),
         "{}",
         csv.text
     );
-    assert!(csv.text.contains("Centre social Émile-Zola"));
+    assert!(
+        csv.text
+            .contains(";Centre social Émile-Zola;Données internet (Go);"),
+        "{}",
+        csv.text
+    );
+    assert!(csv.text.contains("Total;"), "{}", csv.text);
+    assert!(!csv.text.contains("data_mb"), "{}", csv.text);
+    // 8.5 GB issued, with a decimal comma, in a field of its own.
+    assert!(csv.text.contains(";100;8,5;"), "{}", csv.text);
+    // The API's CSV stays the machine format.
+    let api = app
+        .request_with(
+            reqwest::Method::GET,
+            "/v1/reports/donor?operator_id=1",
+            Some(&app.admin),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    assert!(
+        api.text.starts_with("month,structure_id,structure_name,"),
+        "{}",
+        api.text
+    );
     desk.get("/desk/coordination/integrity")
         .await
         .assert_says(StatusCode::OK, "Aucune alerte");

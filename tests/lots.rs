@@ -294,6 +294,24 @@ async fn a_lot_at_the_desk(db: Db) {
             .contains("lot-")
     );
     assert_eq!(csv.text.lines().count(), 4);
+    // For a French spreadsheet: a byte-order mark, ';', French words and
+    // dates as JJ/MM/AAAA.
+    let header = csv.text.lines().next().unwrap();
+    assert!(
+        header.starts_with("\u{feff}Lot;Référence du bon;Recharge;État;"),
+        "{header}"
+    );
+    let first = csv.text.lines().nth(1).unwrap();
+    assert!(
+        first.contains(";1 Go de données internet;Émis;")
+            || first.contains(";1 Go de données internet;"),
+        "{first}"
+    );
+    let date = first.split(';').nth(5).unwrap();
+    assert!(
+        date.len() == 10 && date.as_bytes()[2] == b'/' && date.as_bytes()[5] == b'/',
+        "{first}"
+    );
 
     // Without the confirmation, nothing is voided.
     let csrf = desk.csrf().await;

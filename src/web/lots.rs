@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::DeskResult;
+use super::i18n::Lang;
 use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
@@ -17,7 +18,7 @@ use crate::app::AppState;
 use crate::app::lots;
 use crate::clock::rfc3339;
 use crate::domain::VoucherState;
-use crate::http::lots::{lot_csv, lot_view};
+use crate::http::lots::lot_view;
 use crate::storage::VoucherRow;
 
 fn voidable(rows: &[VoucherRow]) -> usize {
@@ -113,7 +114,14 @@ pub async fn export(
     Path(lot): Path<i64>,
 ) -> DeskResult<Response> {
     let rows = lots::read(&state, &desk.caller, lot).await?;
-    let csv = lot_csv(&lot_view(lot, &rows)?);
+    let catalogue = state.store.list_products().await?;
+    let words = |id: &str| {
+        catalogue.iter().find(|p| p.id == id).map_or_else(
+            || id.to_owned(),
+            |p| super::slips::product_words(Lang::Fr, p),
+        )
+    };
+    let csv = super::spreadsheet::lot(&lot_view(lot, &rows)?, words);
     let disposition = format!("attachment; filename=\"lot-{lot}.csv\"");
     Ok((
         [

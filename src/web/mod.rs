@@ -36,6 +36,7 @@ pub mod session;
 pub mod sign_in_limit;
 mod slip_words;
 mod slips;
+mod spreadsheet;
 mod stacked;
 mod tree_texts;
 mod vouchers;

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use super::Coordinator;
 use crate::app::{AppState, donor_report};
-use crate::http::donor::{self as api, DonorLine, DonorReportView, view};
+use crate::http::donor::{DonorLine, DonorReportView, view};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::quantity;
 use crate::web::slips::date_of;
@@ -153,7 +153,7 @@ pub async fn csv(State(state): State<AppState>, _c: Coordinator, uri: Uri) -> De
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (header::CONTENT_DISPOSITION, name),
         ],
-        api::csv(&r),
+        crate::web::spreadsheet::donor(&r.rows, &r.totals, &r.associations),
     )
         .into_response())
 }

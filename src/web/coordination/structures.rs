@@ -359,7 +359,8 @@ mod tests {
         assert_eq!(units("data_mb", "100"), Some(102_400));
         assert_eq!(units("voice", "30"), Some(30));
         assert_eq!(units("data_mb", "0"), None);
-        assert_eq!(units("data_mb", "1,5"), None);
+        assert_eq!(units("data_mb", "1,5"), Some(1536));
+        assert_eq!(units("data_mb", "10 Go"), Some(10_240));
         assert_eq!(units("data_mb", &i64::MAX.to_string()), None);
     }
 }
