@@ -56,7 +56,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
 
     // A structure, renamed.
     let made = desk
-        .post(
+        .post_follow(
             "/desk/coordination/structures",
             &[
                 ("csrf", &csrf),
@@ -70,13 +70,13 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         "La structure est enregistrée sous le numéro ",
     );
     let sid = number_after(&made, "sous le numéro ");
-    desk.post(
+    desk.post_follow(
         &format!("/desk/coordination/structures/{sid}/rename"),
         &[("csrf", &csrf), ("name", "Centre social Émile-Zola")],
     )
     .await
     .assert_says(StatusCode::OK, "La structure est renommée.");
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/structures",
         &[("csrf", &csrf), ("name", "")],
     )
@@ -85,7 +85,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
 
     // 100 Go on SFR, monthly: 102400 MB in the structure's books.
     let sid_text = sid.to_string();
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/grants",
         &[
             ("csrf", &csrf),
@@ -115,7 +115,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         "{}",
         dashboard.text
     );
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/grants",
         &[
             ("csrf", &csrf),
@@ -133,7 +133,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
 
     // A structure token, shown once; codes issued and one redeemed.
     let created = desk
-        .post(
+        .post_follow(
             "/desk/coordination/tokens",
             &[
                 ("csrf", &csrf),
@@ -192,7 +192,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     );
 
     // An operator; the donor report and its CSV.
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/networks",
         &[
             ("csrf", &csrf),
@@ -218,14 +218,14 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         "/desk/coordination/networks/{}/slip-instructions",
         added["id"]
     );
-    desk.post(
+    desk.post_follow(
         &change,
         &[("csrf", &csrf), ("slip_instructions", "#141*PIN#")],
     )
     .await
     .assert_says(StatusCode::OK, "Le code à composer est enregistré");
     let refused = desk
-        .post(
+        .post_follow(
             &change,
             &[("csrf", &csrf), ("slip_instructions", "appelez le 950")],
         )
@@ -246,7 +246,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     );
     // A product withdrawn is refused to structures at once; offered again,
     // it is issued again.
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/products/data-5gb/withdraw",
         &[("csrf", &csrf)],
     )
@@ -258,7 +258,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "{refused:?}"
     );
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/products/data-5gb/offer",
         &[("csrf", &csrf)],
     )
@@ -292,7 +292,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         "0,5",
         "512 Mo de données internet",
     ));
-    desk.post("/desk/coordination/products", &fields)
+    desk.post_follow("/desk/coordination/products", &fields)
         .await
         .assert_says(StatusCode::OK, "Le catalogue est à jour");
     let saved = |body: &serde_json::Value| {
@@ -320,7 +320,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     form.assert_says(StatusCode::OK, "value=\"0,5\"");
     let mut fields = vec![("csrf", csrf.as_str())];
     fields.extend(product("data-512mb", "1", "0,5", "Un demi-Go d’internet"));
-    desk.post("/desk/coordination/products", &fields)
+    desk.post_follow("/desk/coordination/products", &fields)
         .await
         .assert_says(StatusCode::OK, "Le catalogue est à jour");
     let changed = saved(&app.get("/v1/products", &app.admin).await.body);
@@ -328,7 +328,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
     for (operator, amount) in [("2", "0,5"), ("1", "beaucoup"), ("1", "0")] {
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend(product("data-512mb", operator, amount, "Autre"));
-        desk.post("/desk/coordination/products", &fields)
+        desk.post_follow("/desk/coordination/products", &fields)
             .await
             .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "Vérifiez le champ");
     }
@@ -342,6 +342,26 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         report.text.contains("Centre social Émile-Zola"),
         "{}",
         report.text
+    );
+    // Amounts are called amounts, months are words, the last day is
+    // included.
+    assert!(report.text.contains("Quantité émise"), "{}", report.text);
+    assert!(report.text.contains("Au (inclus)"), "{}", report.text);
+    assert!(
+        !report.text.contains("<td>2026-") && !report.text.contains("<td>2027-"),
+        "{}",
+        report.text
+    );
+    let tokens = desk.get("/desk/coordination/tokens").await;
+    assert!(
+        tokens.text.contains("Plateforme d’opérateur"),
+        "{}",
+        tokens.text
+    );
+    assert!(
+        !tokens.text.contains("<td>operator</td>"),
+        "{}",
+        tokens.text
     );
     let csv = desk.get("/desk/coordination/donor.csv?operator_id=1").await;
     assert_eq!(csv.status, StatusCode::OK);
@@ -390,14 +410,14 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         .await
         .assert_says(StatusCode::NOT_FOUND, "introuvable");
     // Asked once more, saying what it does; nothing is done until confirmed.
-    desk.post(
+    desk.post_follow(
         &format!("/desk/coordination/structures/{sid}/deactivate"),
         &[("csrf", &csrf)],
     )
     .await
     .assert_says(StatusCode::OK, "Cela ne peut pas être défait.");
     assert_eq!(staff_desk.get("/desk/").await.status, StatusCode::OK);
-    desk.post(
+    desk.post_follow(
         &format!("/desk/coordination/structures/{sid}/deactivate"),
         &[("csrf", &csrf), ("confirm", "yes")],
     )
@@ -441,7 +461,7 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         assert_eq!(a.body["code"], "validation_failed", "{path}: {a:?}");
         assert!(a.text.contains("structure_id"), "{path}: {a:?}");
     }
-    desk.post(
+    desk.post_follow(
         "/desk/coordination/grants",
         &[
             ("csrf", &csrf),
@@ -540,7 +560,7 @@ async fn auditors_read_the_coordinators_desk_and_change_nothing(db: Db) {
     ] {
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend(fields);
-        desk.post(&path, &form)
+        desk.post_follow(&path, &form)
             .await
             .assert_says(StatusCode::NOT_FOUND, "introuvable");
     }
@@ -606,7 +626,7 @@ async fn an_alarm_is_read_and_acknowledged_at_the_desk(db: Db) {
 
     let mut desk = Browser::sign_in_as(&app, &coordinator).await;
     let csrf = desk.csrf_on("/desk/coordination/integrity").await;
-    desk.post("/desk/coordination/integrity", &[("csrf", &csrf)])
+    desk.post_follow("/desk/coordination/integrity", &[("csrf", &csrf)])
         .await
         .assert_says(StatusCode::OK, "1 alerte(s) prise(s) en compte");
     let events = app

@@ -1,42 +1,36 @@
 //! Finding a voucher from every desk's header: a person comes back with a
 //! slip, or calls about one, and staff type what is on it — its reference
 //! (`0DXW-ZE8A`), the code or the PIN itself, or the reference the
-//! structure gave it at issue. A structure finds only its own vouchers;
-//! the coordinator (and auditors) find any by its reference or code, and
-//! read its page: what it is, whose, its state and its history.
+//! structure gave it at issue. A structure finds only its own vouchers
+//! here; the coordinator's search and voucher page are
+//! `coordination/vouchers.rs`, with the words and facts kept here.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::coordination::Coordinator;
-use super::error::{DeskError, DeskResult};
+use super::error::DeskResult;
 use super::i18n::Lang;
 use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
-use super::vouchers::history_list;
 use crate::app::AppState;
 use crate::app::lots::serial;
 use crate::app::vouchers::{self, Found};
 use crate::clock::rfc3339;
 use crate::storage::VoucherRow;
 
-struct FindTexts {
-    label: &'static str,
-    submit: &'static str,
-    title: &'static str,
-    nothing: fn(&str) -> String,
-    nothing_anywhere: fn(&str) -> String,
-    several: fn(usize) -> String,
-    voucher_title: fn(&str) -> String,
-    structure: &'static str,
+pub(crate) struct FindTexts {
+    pub(crate) title: &'static str,
+    pub(crate) nothing: fn(&str) -> String,
+    pub(crate) nothing_anywhere: fn(&str) -> String,
+    pub(crate) several: fn(usize) -> String,
+    pub(crate) voucher_title: fn(&str) -> String,
+    pub(crate) structure: &'static str,
 }
 
 static FR: FindTexts = FindTexts {
-    label: "Retrouver un code",
-    submit: "Chercher",
     title: "Retrouver un code",
     nothing: |q| {
         format!(
@@ -57,8 +51,6 @@ static FR: FindTexts = FindTexts {
 };
 
 static EN: FindTexts = FindTexts {
-    label: "Find a code",
-    submit: "Search",
     title: "Find a code",
     nothing: |q| {
         format!(
@@ -78,33 +70,14 @@ static EN: FindTexts = FindTexts {
     structure: "Structure",
 };
 
-fn texts(lang: Lang) -> &'static FindTexts {
+pub(crate) fn texts(lang: Lang) -> &'static FindTexts {
     match lang {
         Lang::Fr => &FR,
         Lang::En => &EN,
     }
 }
 
-/// The search form of a desk's header.
-pub fn header_form(lang: Lang, nav: Nav, typed: &str) -> Markup {
-    let x = texts(lang);
-    let action = match nav {
-        Nav::Structure | Nav::Association => "/desk/find",
-        Nav::Coordination => "/desk/coordination/find",
-    };
-    html! {
-        form class="find" method="get" action=(action) role="search" {
-            label for="find-q" { (x.label) }
-            " "
-            input id="find-q" name="q" type="search" maxlength="80" value=(typed)
-                autocomplete="off" spellcheck="false" autocapitalize="characters";
-            " "
-            button type="submit" { (x.submit) }
-        }
-    }
-}
-
-fn typed(uri: &Uri) -> String {
+pub(crate) fn typed(uri: &Uri) -> String {
     super::query_value(uri, "q").unwrap_or_default()
 }
 
@@ -120,7 +93,7 @@ pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
         }
         Found::Nothing => html! {
             (notice(t, Notice::Info, &(x.nothing)(&q)))
-            (header_form(desk.lang, Nav::Structure, &q))
+            (super::layout::find_form(desk.lang, Nav::Structure, &q))
         },
         Found::Several(rows) => html! {
             p { ((x.several)(rows.len())) }
@@ -143,48 +116,12 @@ pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
     Ok(page(&chrome, x.title, "", body).into_response())
 }
 
-/// The coordinator's search, by reference, code or PIN.
-pub async fn find_anywhere(
-    State(state): State<AppState>,
-    c: Coordinator,
-    uri: Uri,
-) -> DeskResult<Response> {
-    let x = texts(c.lang());
-    let q = typed(&uri);
-    if let Some((row, _)) = vouchers::find_anywhere(&state, &q).await? {
-        let to = format!("/desk/coordination/vouchers/{}", serial(&row)?);
-        return Ok(Redirect::to(&to).into_response());
-    }
-    let body = html! {
-        (notice(c.lang().texts(), Notice::Info, &(x.nothing_anywhere)(&q)))
-        (header_form(c.lang(), Nav::Coordination, &q))
-    };
-    Ok(c.page(&uri, x.title, "", body).into_response())
-}
-
-/// Any voucher's page, for the coordinator and auditors: never its code.
-pub async fn voucher(
-    State(state): State<AppState>,
-    c: Coordinator,
-    uri: Uri,
-    Path(serial_typed): Path<String>,
-) -> DeskResult<Response> {
-    let Some((row, history)) = vouchers::find_anywhere(&state, &serial_typed).await? else {
-        return Err(DeskError::not_found());
-    };
-    let structure = state.store.get_structure(row.structure_id).await?;
-    let s = serial(&row)?;
-    let body = facts(
-        c.lang(),
-        &row,
-        structure.map(|s| s.name),
-        history_list(c.lang(), &history),
-    );
-    Ok(c.page(&uri, &(texts(c.lang()).voucher_title)(&s), "", body)
-        .into_response())
-}
-
-fn facts(lang: Lang, row: &VoucherRow, structure: Option<String>, history: Markup) -> Markup {
+pub(crate) fn facts(
+    lang: Lang,
+    row: &VoucherRow,
+    structure: Option<String>,
+    history: Markup,
+) -> Markup {
     let (t, x, l) = (lang.texts(), texts(lang), lang.lots());
     html! {
         dl class="facts" {

@@ -62,6 +62,28 @@ fn switch_href(uri: &Uri, lang: Lang) -> String {
     format!("{}?{}", uri.path(), query.finish())
 }
 
+/// The search form of a desk's header.
+pub fn find_form(lang: Lang, nav: Nav, typed: &str) -> Markup {
+    let (label, submit) = match lang {
+        Lang::Fr => ("Retrouver un code", "Chercher"),
+        Lang::En => ("Find a code", "Search"),
+    };
+    let action = match nav {
+        Nav::Structure | Nav::Association => "/desk/find",
+        Nav::Coordination => "/desk/coordination/find",
+    };
+    html! {
+        form class="find" method="get" action=(action) role="search" {
+            label for="find-q" { (label) }
+            " "
+            input id="find-q" name="q" type="search" maxlength="80" value=(typed)
+                autocomplete="off" spellcheck="false" autocapitalize="characters";
+            " "
+            button type="submit" { (submit) }
+        }
+    }
+}
+
 /// A whole page: `title` is both the `<title>` and the `<h1>`.
 pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) -> Markup {
     let t = chrome.lang.texts();
@@ -103,7 +125,7 @@ pub fn page(chrome: &Chrome<'_>, title: &str, body_class: &str, main: Markup) ->
                                 }
                             }
                         }
-                        (super::find::header_form(chrome.lang, chrome.nav, ""))
+                        (find_form(chrome.lang, chrome.nav, ""))
                         form class="sign-out" method="post" action="/desk/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
                             button type="submit" { (t.sign_out) }

@@ -121,6 +121,17 @@ impl<'a> Browser<'a> {
         self.send(Method::POST, path, Some(form)).await
     }
 
+    /// Posts a form and, when it comes back by post/redirect/get, opens
+    /// the page it leads to, as a browser does.
+    pub async fn post_follow(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let page = self.post(path, form).await;
+        if page.status == reqwest::StatusCode::SEE_OTHER {
+            let to = page.location().to_owned();
+            return self.get(&to).await;
+        }
+        page
+    }
+
     /// Signs in with a login and password and returns the answer.
     pub async fn try_sign_in(&mut self, login: &str, password: &str) -> Page {
         let form = self.get("/desk/sign-in").await;

@@ -33,11 +33,48 @@ fn query(uri: &Uri) -> (Option<i64>, Option<String>, Option<String>) {
         match &*k {
             "operator_id" => out.0 = v.parse().ok(),
             "from" => out.1 = Some(as_time(v)),
-            "to" => out.2 = Some(as_time(v)),
+            // The form's last day is included: the report runs to the
+            // start of the next one.
+            "to" => out.2 = Some(day_after(&v).unwrap_or_else(|| as_time(v))),
             _ => {}
         }
     }
     out
+}
+
+/// `AAAA-MM-JJ`, as the start of the next day (RFC 3339, UTC).
+fn day_after(date: &str) -> Option<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let next = time::Date::parse(date, &format).ok()?.next_day()?;
+    Some(format!("{}T00:00:00Z", next.format(&format).ok()?))
+}
+
+/// The last day a report's end (the start of the day after) includes,
+/// as `AAAA-MM-JJ`.
+fn last_day(to: &str) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    to.get(..10)
+        .and_then(|d| time::Date::parse(d, &format).ok())
+        .and_then(|d| {
+            let d = if to.get(10..).is_some_and(|t| t.starts_with("T00:00:00")) {
+                d.previous_day()?
+            } else {
+                d
+            };
+            d.format(&format).ok()
+        })
+        .unwrap_or_else(|| to.get(..10).unwrap_or_default().to_owned())
+}
+
+/// `2026-12` as "décembre 2026".
+fn month_words(t: &crate::web::i18n::Texts, month: &str) -> String {
+    let parsed = month
+        .split_once('-')
+        .and_then(|(y, m)| Some((y, m.parse::<usize>().ok()?.checked_sub(1)?)));
+    match parsed.and_then(|(y, m)| Some((y, *t.months.get(m)?))) {
+        Some((y, name)) => format!("{name} {y}"),
+        None => month.to_owned(),
+    }
 }
 
 async fn report(state: &AppState, uri: &Uri) -> DeskResult<DonorReportView> {
@@ -54,10 +91,49 @@ async fn report(state: &AppState, uri: &Uri) -> DeskResult<DonorReportView> {
     Ok(view(done))
 }
 
+/// The report's columns, which are amounts (the dashboard's words are
+/// counts of codes).
+struct ReportWords {
+    issued: &'static str,
+    redeemed: &'static str,
+    voided: &'static str,
+    expired: &'static str,
+}
+
+impl ReportWords {
+    fn of(lang: crate::web::i18n::Lang) -> Self {
+        match lang {
+            crate::web::i18n::Lang::Fr => Self {
+                issued: "Quantité émise",
+                redeemed: "Codes utilisés (quantité)",
+                voided: "Quantité annulée",
+                expired: "Quantité expirée",
+            },
+            crate::web::i18n::Lang::En => Self {
+                issued: "Amount issued",
+                redeemed: "Codes redeemed (amount)",
+                voided: "Amount voided",
+                expired: "Amount expired",
+            },
+        }
+    }
+}
+
+/// A number of days with one decimal, written as the language writes it.
+fn days_words(lang: crate::web::i18n::Lang, days: f64) -> String {
+    let text = format!("{days:.1}");
+    let text = text.strip_suffix(".0").map_or(text.clone(), str::to_owned);
+    match lang {
+        crate::web::i18n::Lang::Fr => text.replace('.', ","),
+        crate::web::i18n::Lang::En => text,
+    }
+}
+
 fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
     let x = c.texts();
     let t = c.lang().texts();
     let q = |l: &DonorLine, n: i64| quantity(c.lang(), &l.resource, n);
+    let w = ReportWords::of(c.lang());
     html! {
         table class="report" {
             caption { (caption) }
@@ -66,17 +142,17 @@ fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
                 th scope="col" { (x.structure) }
                 th scope="col" { (x.resource) }
                 th scope="col" class="num" { (x.granted) }
-                th scope="col" class="num" { (x.issued) }
-                th scope="col" class="num" { (x.redeemed) }
-                th scope="col" class="num" { (x.voided) }
-                th scope="col" class="num" { (x.expired) }
+                th scope="col" class="num" { (w.issued) }
+                th scope="col" class="num" { (w.redeemed) }
+                th scope="col" class="num" { (w.voided) }
+                th scope="col" class="num" { (w.expired) }
                 th scope="col" class="num" { (x.rate) }
                 th scope="col" class="num" { (x.median_days) }
             } }
             tbody {
                 @for l in lines {
                     tr {
-                        td { (l.month.as_deref().unwrap_or(x.totals)) }
+                        td { (l.month.as_deref().map_or_else(|| x.totals.to_owned(), |m| month_words(t, m))) }
                         th scope="row" { (l.structure_name.as_deref().unwrap_or_default()) }
                         td { (crate::web::home::resource_name(t, &l.resource)) }
                         td class="num" { (q(l, l.granted)) }
@@ -85,7 +161,7 @@ fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
                         td class="num" { (q(l, l.voided)) }
                         td class="num" { (q(l, l.expired)) }
                         td class="num" { (l.redemption_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_default()) }
-                        td class="num" { (l.median_days_to_redemption.map(|d| format!("{d:.1}")).unwrap_or_default()) }
+                        td class="num" { (l.median_days_to_redemption.map(|d| days_words(c.lang(), d)).unwrap_or_default()) }
                     }
                 }
             }
@@ -103,9 +179,14 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
         "/desk/coordination/donor.csv?operator_id={}&from={}&to={}",
         r.operator_id,
         day(&r.from),
-        day(&r.to)
+        last_day(&r.to)
     );
-    let title = (x.report_for)(&r.operator_name, &date_of(t, &r.from), &date_of(t, &r.to));
+    let to_included = format!("{}T00:00:00Z", last_day(&r.to));
+    let title = (x.report_for)(
+        &r.operator_name,
+        &date_of(t, &r.from),
+        &date_of(t, &to_included),
+    );
     let body = html! {
         form method="get" action="/desk/coordination/donor" class="stack screen-only" {
             div class="field" {
@@ -126,7 +207,7 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
             }
             div class="field" {
                 label for="to" { (x.to) }
-                input id="to" name="to" type="date" value=(day(&r.to));
+                input id="to" name="to" type="date" value=(last_day(&r.to));
             }
             button type="submit" { (x.show_report) }
         }
@@ -156,4 +237,31 @@ pub async fn csv(State(state): State<AppState>, _c: Coordinator, uri: Uri) -> De
         crate::web::spreadsheet::donor(&r.rows, &r.totals, &r.associations),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::Lang;
+
+    #[test]
+    fn the_last_day_typed_is_included() {
+        assert_eq!(
+            day_after("2026-12-31").as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(day_after("hier"), None);
+        assert_eq!(last_day("2027-01-01T00:00:00Z"), "2026-12-31");
+        assert_eq!(last_day("2026-12-07T10:00:00Z"), "2026-12-07");
+        assert_eq!(month_words(Lang::Fr.texts(), "2026-12"), "décembre 2026");
+        assert_eq!(days_words(Lang::Fr, 2.0), "2");
+        assert_eq!(days_words(Lang::Fr, 2.45), "2,5");
+        let uri: Uri = "/desk/coordination/donor?operator_id=2&from=2026-12-01&to=2026-12-31"
+            .parse()
+            .unwrap();
+        let (op, from, to) = query(&uri);
+        assert_eq!(op, Some(2));
+        assert_eq!(from.as_deref(), Some("2026-12-01T00:00:00Z"));
+        assert_eq!(to.as_deref(), Some("2027-01-01T00:00:00Z"));
+    }
 }

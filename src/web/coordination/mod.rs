@@ -17,6 +17,7 @@ mod networks;
 mod structures;
 mod texts;
 mod tokens;
+mod vouchers;
 
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts};
@@ -74,13 +75,10 @@ pub fn router() -> Router<AppState> {
         .route("/desk/coordination/donor", get(donor::show))
         .route("/desk/coordination/donor.csv", get(donor::csv))
         .route("/desk/coordination/journal", get(journal::show))
-        .route(
-            "/desk/coordination/find",
-            get(crate::web::find::find_anywhere),
-        )
+        .route("/desk/coordination/find", get(vouchers::find))
         .route(
             "/desk/coordination/vouchers/{serial}",
-            get(crate::web::find::voucher),
+            get(vouchers::voucher),
         )
         .route(
             "/desk/coordination/lines",

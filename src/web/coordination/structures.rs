@@ -116,18 +116,35 @@ async fn render(
 }
 
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    render(&state, &c, &uri, StatusCode::OK, None).await
+    let x = c.texts();
+    let id = crate::web::query_value(&uri, "id").and_then(|v| v.parse::<i64>().ok());
+    let shown = match (crate::web::query_value(&uri, "done").as_deref(), id) {
+        (Some("registered"), Some(id)) => Some((x.registered_notice)(id)),
+        (Some("renamed"), _) => Some(x.renamed_notice.to_owned()),
+        (Some("deactivated"), _) => Some(x.deactivated_notice.to_owned()),
+        _ => None,
+    };
+    render(&state, &c, &uri, StatusCode::OK, shown.map(|s| c.done(&s))).await
 }
 
-/// The page again after a form: what was done, or why not.
+/// After a form: back to the page with what was done (post/redirect/get),
+/// or the page again with why not.
 async fn after(
     state: &AppState,
     c: &Coordinator,
     uri: &Uri,
     done: Result<String, AppError>,
 ) -> DeskResult<Response> {
-    let (status, shown) = c.outcome(done.map(|text| c.done(&text)))?;
-    render(state, c, uri, status, Some(shown)).await
+    match done {
+        Ok(query) => {
+            let to = format!("/desk/coordination/structures?{query}");
+            Ok(axum::response::Redirect::to(&to).into_response())
+        }
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
+        }
+    }
 }
 
 pub async fn register(
@@ -146,7 +163,7 @@ pub async fn register(
     };
     let done = structures::register(&state.store, &actor, new, state.now())
         .await
-        .map(|s| (c.texts().registered_notice)(s.id));
+        .map(|s| format!("done=registered&id={}", s.id));
     after(&state, &c, &uri, done).await
 }
 
@@ -159,7 +176,6 @@ pub async fn change(
 ) -> DeskResult<Response> {
     let fields = c.accept_form(&body)?;
     let actor = c.actor();
-    let x = c.texts();
     let done = match action.as_str() {
         "rename" => structures::rename(
             &state.store,
@@ -169,13 +185,13 @@ pub async fn change(
             state.now(),
         )
         .await
-        .map(|()| x.renamed_notice.to_owned()),
+        .map(|()| "done=renamed".to_owned()),
         "deactivate" if field(&fields, "confirm") != "yes" => {
             return confirm_deactivation(&state, &c, &uri, id).await;
         }
         "deactivate" => structures::deactivate(&state, &actor, id)
             .await
-            .map(|()| x.deactivated_notice.to_owned()),
+            .map(|()| "done=deactivated".to_owned()),
         _ => return Err(DeskError::not_found()),
     };
     after(&state, &c, &uri, done).await
@@ -302,7 +318,9 @@ pub async fn grants(
     c: Coordinator,
     uri: Uri,
 ) -> DeskResult<Response> {
-    grants_page(&state, &c, &uri, StatusCode::OK, None).await
+    let shown = (crate::web::query_value(&uri, "done").as_deref() == Some("granted"))
+        .then(|| c.done(c.texts().granted_notice));
+    grants_page(&state, &c, &uri, StatusCode::OK, shown).await
 }
 
 /// What a person types as an amount (Go for data, days for calls) in the
@@ -346,8 +364,22 @@ pub async fn grant(
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    let (status, shown) = c.outcome(done.map(|()| c.done(c.texts().granted_notice)))?;
-    grants_page(&state, &c, &uri, status, Some(shown)).await
+    match done {
+        Ok(()) => Ok(
+            axum::response::Redirect::to("/desk/coordination/grants?done=granted").into_response(),
+        ),
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            grants_page(
+                &state,
+                &c,
+                &uri,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(shown),
+            )
+            .await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ async fn render(
                 div class="field" {
                     label for="role" { (x.role) }
                     select id="role" name="role" {
-                        @for r in Role::ALL { option value=(r.as_str()) { (r.as_str()) } }
+                        @for r in Role::ALL { option value=(r.as_str()) { (role_words(c.lang(), r.as_str())) } }
                     }
                 }
                 div class="field" {
@@ -63,7 +63,7 @@ async fn render(
                 @for k in &all {
                     tr {
                         td { (k.id) }
-                        td { (k.role) }
+                        td { (role_words(c.lang(), &k.role)) }
                         td { (k.structure_id.or(k.operator_id).map(|n| n.to_string()).unwrap_or_default()) }
                         td { (k.label.as_deref().unwrap_or_default()) }
                         td { (date_of(t, &rfc3339(k.created_at))) }
@@ -84,6 +84,22 @@ async fn render(
         }
     };
     Ok((status, c.page(uri, x.tokens, "", body)).into_response())
+}
+
+/// A token's role in words: what the machine holding it does.
+fn role_words(lang: crate::web::i18n::Lang, role: &str) -> &str {
+    use crate::web::i18n::Lang;
+    match (lang, role) {
+        (Lang::Fr, "admin") => "Coordination (scripts)",
+        (Lang::Fr, "structure") => "Structure (scripts)",
+        (Lang::Fr, "operator") => "Plateforme d’opérateur",
+        (Lang::Fr, "auditor") => "Audit (lecture seule)",
+        (Lang::En, "admin") => "Coordination (scripts)",
+        (Lang::En, "structure") => "Structure (scripts)",
+        (Lang::En, "operator") => "Operator platform",
+        (Lang::En, "auditor") => "Audit (read-only)",
+        (_, other) => other,
+    }
 }
 
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
