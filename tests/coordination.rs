@@ -218,12 +218,22 @@ async fn the_coordinator_runs_the_scheme_from_the_desk(db: Db) {
         "/desk/coordination/networks/{}/slip-instructions",
         added["id"]
     );
-    desk.post_follow(
-        &change,
-        &[("csrf", &csrf), ("slip_instructions", "#141*PIN#")],
-    )
-    .await
-    .assert_says(StatusCode::OK, "Le code à composer est enregistré");
+    // Done, the form comes back by post/redirect/get: a reload asks for
+    // the page, not for the form again.
+    let saved = desk
+        .post(
+            &change,
+            &[("csrf", &csrf), ("slip_instructions", "#141*PIN#")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    assert_eq!(
+        saved.location(),
+        "/desk/coordination/networks?done=dialling_saved"
+    );
+    desk.get(saved.location())
+        .await
+        .assert_says(StatusCode::OK, "Le code à composer est enregistré");
     let refused = desk
         .post_follow(
             &change,

@@ -141,13 +141,39 @@ pub async fn set_dialling(
     let actor = c.actor();
     let done = operators::set_slip_instructions(&state.store, &actor, id, &change, state.now())
         .await
-        .map(|_| c.done(c.texts().dialling_saved));
-    let (status, shown) = c.outcome(done)?;
-    render(&state, &c, &uri, status, Some(shown)).await
+        .map(|_| "dialling_saved");
+    back(&state, &c, &uri, done).await
 }
 
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    render(&state, &c, &uri, StatusCode::OK, None).await
+    let x = c.texts();
+    let shown = match crate::web::query_value(&uri, "done").as_deref() {
+        Some("operator_added") => Some(x.operator_added),
+        Some("product_saved") => Some(x.product_saved),
+        Some("dialling_saved") => Some(x.dialling_saved),
+        _ => None,
+    };
+    render(&state, &c, &uri, StatusCode::OK, shown.map(|s| c.done(s))).await
+}
+
+/// After a form: back to the page with what was done (post/redirect/get),
+/// or the page again with why not (`done` names what was done).
+async fn back(
+    state: &AppState,
+    c: &Coordinator,
+    uri: &Uri,
+    done: Result<&'static str, AppError>,
+) -> DeskResult<Response> {
+    match done {
+        Ok(key) => {
+            let to = format!("/desk/coordination/networks?done={key}");
+            Ok(axum::response::Redirect::to(&to).into_response())
+        }
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
+        }
+    }
 }
 
 /// Offers a product again, or withdraws it: structures stop seeing it at
@@ -177,9 +203,8 @@ pub async fn product(
         .upsert_product(&actor, &saved, state.now())
         .await
         .map_err(AppError::from)
-        .map(|()| c.done(c.texts().product_saved));
-    let (status, shown) = c.outcome(done)?;
-    render(&state, &c, &uri, status, Some(shown)).await
+        .map(|()| "product_saved");
+    back(&state, &c, &uri, done).await
 }
 
 pub async fn add_operator(
@@ -199,9 +224,8 @@ pub async fn add_operator(
     let actor = c.actor();
     let done = operators::register(&state.store, &actor, &new, state.now())
         .await
-        .map(|_| c.done(c.texts().operator_added));
-    let (status, shown) = c.outcome(done)?;
-    render(&state, &c, &uri, status, Some(shown)).await
+        .map(|_| "operator_added");
+    back(&state, &c, &uri, done).await
 }
 
 /// Adds a product, or changes the one with the same id.
@@ -219,9 +243,8 @@ pub async fn save_product(
             .store
             .upsert_product(&actor, &product, state.now())
             .await?;
-        Ok(c.done(c.texts().product_saved))
+        Ok("product_saved")
     }
     .await;
-    let (status, shown) = c.outcome(done)?;
-    render(&state, &c, &uri, status, Some(shown)).await
+    back(&state, &c, &uri, done).await
 }
