@@ -12,11 +12,10 @@
 
 mod common;
 
-use common::chromium::{BROWSER_TURN, Driver, browser_available, scan, scan_pdf, wait_for};
+use common::chromium::{BROWSER_TURN, Driver, browser_available, paper, scan, scan_pdf, wait_for};
 use common::visit::Visit;
 use common::{Db, TestApp};
 use fantoccini::Locator;
-use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
 
 async fn the_journey_through_both_desks(db: Db) {
     if !browser_available() {
@@ -157,27 +156,7 @@ async fn the_journey_through_both_desks(db: Db) {
         // page as a printer at 150 dpi would put it on paper.
         v.click("form.record-print button").await;
         wait_for(&v.client, ".notice-done").await;
-        let (width_cm, height_cm) = if layout == "receipt" {
-            (8.0, 29.7)
-        } else {
-            (21.0, 29.7)
-        };
-        let paper = PrintConfiguration::builder()
-            .size(PrintSize {
-                width: width_cm,
-                height: height_cm,
-            })
-            .margins(PrintMargins {
-                top: 0.0,
-                bottom: 0.0,
-                left: 0.0,
-                right: 0.0,
-            })
-            .shrink_to_fit(false)
-            .background(true)
-            .build()
-            .unwrap();
-        let pdf = v.client.print(paper).await.unwrap();
+        let pdf = v.client.print(paper(layout)).await.unwrap();
         let pdf_path = v.dir.join(format!("print-{layout}.pdf"));
         std::fs::write(&pdf_path, pdf).unwrap();
         let mut printed = scan_pdf(&pdf_path, 150);

@@ -14,10 +14,11 @@
 
 mod common;
 
-use common::chromium::{BROWSER_TURN, Driver, browser_available, pdf_text, scan_pdf, wait_for};
+use common::chromium::{
+    BROWSER_TURN, Driver, browser_available, paper, pdf_text, scan_pdf, wait_for,
+};
 use common::visit::Visit;
 use common::{Db, TestApp, test_limits};
-use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
 use relay_topup::clock::ManualClock;
 use serde_json::json;
 
@@ -42,29 +43,6 @@ fn longest_name() -> String {
 /// order, wherever the lines broke.
 fn squeezed(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
-/// The paper a layout's `@page` names, never shrunk to fit: what does not
-/// fit is cut off, as a printer would cut it. The page's own `@page`
-/// margins apply.
-fn paper(layout: &str) -> PrintConfiguration {
-    let (width, height) = if layout == "receipt" {
-        (8.0, 29.7)
-    } else {
-        (21.0, 29.7)
-    };
-    PrintConfiguration::builder()
-        .size(PrintSize { width, height })
-        .margins(PrintMargins {
-            top: 0.0,
-            bottom: 0.0,
-            left: 0.0,
-            right: 0.0,
-        })
-        .shrink_to_fit(false)
-        .background(true)
-        .build()
-        .unwrap()
 }
 
 struct Issued {

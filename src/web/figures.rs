@@ -64,6 +64,39 @@ pub fn allows(
         .join(or)
 }
 
+/// A number with at most `places` decimals, trailing zeros dropped, and
+/// the decimal mark of `lang` ("10,5" in French).
+pub fn decimal(lang: Lang, x: f64, places: usize) -> String {
+    let text = format!("{x:.places$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    };
+    match lang {
+        Lang::Fr => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
+/// A month written `AAAA-MM` in words: "décembre 2026"; anything else as
+/// it is.
+pub fn month_words(lang: Lang, month: &str) -> String {
+    let parsed = month
+        .split_once('-')
+        .and_then(|(y, m)| Some((y, m.parse::<usize>().ok()?.checked_sub(1)?)));
+    match parsed.and_then(|(y, m)| Some((y, *lang.texts().months.get(m)?))) {
+        Some((y, name)) => format!("{name} {y}"),
+        None => month.to_owned(),
+    }
+}
+
+/// A day as a date field sends it, `AAAA-MM-JJ`.
+pub fn parse_day(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok()
+}
+
 /// A resource's raw unit per Go: data is counted in MB.
 const MB_PER_GB: i64 = 1024;
 
@@ -169,6 +202,12 @@ mod tests {
         assert_eq!(gb_text(Lang::Fr, 512), "0,5");
         assert_eq!(gb_text(Lang::En, 2304), "2.25");
         assert_eq!(gb_text(Lang::Fr, 20480), "20");
+        assert_eq!(decimal(Lang::Fr, 10.5, 3), "10,5");
+        assert_eq!(decimal(Lang::Fr, 12.0, 1), "12");
+        assert_eq!(decimal(Lang::En, 2.45, 1), "2.5");
+        assert_eq!(month_words(Lang::Fr, "2026-12"), "décembre 2026");
+        assert_eq!(month_words(Lang::Fr, "total"), "total");
+        assert!(parse_day("2026-12-31").is_some() && parse_day("hier").is_none());
     }
     use crate::domain::catalogue::seed_catalogue;
 

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 
 use super::error::DeskResult;
 use super::i18n::Lang;
-use super::layout::{Chrome, Nav, Notice, notice, page};
+use super::layout::{Nav, Notice, notice, page};
 use super::session::Desk;
 use super::slips::{date_of, describe};
 use crate::app::AppState;
@@ -107,13 +107,7 @@ pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
             }
         },
     };
-    let chrome = Chrome {
-        lang: desk.lang,
-        uri: &uri,
-        session: Some((&desk.label, &desk.csrf_token)),
-        nav: desk.nav(),
-    };
-    Ok(page(&chrome, x.title, "", body).into_response())
+    Ok(page(&desk.chrome(&uri), x.title, "", body).into_response())
 }
 
 pub(crate) fn facts(

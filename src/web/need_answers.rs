@@ -18,12 +18,6 @@ use crate::storage::{Need, Operator};
 
 const DAY_SECS: i64 = 86_400;
 
-/// What a person types as an amount (Go or Mo for data, days for calls
-/// and SMS) in the resource's unit (MB, days).
-pub fn typed_units(resource: &str, typed: &str) -> Option<i64> {
-    super::figures::parse_amount(resource, typed)
-}
-
 /// An amount in the unit a person types it in, for a form's value.
 pub fn typed_text(lang: Lang, resource: &str, amount: i64) -> String {
     match resource {
@@ -118,7 +112,8 @@ pub fn answer_forms(lang: Lang, csrf: &str, base: &str, n: &Need) -> Markup {
 /// The amount a quota form names, in the resource's unit.
 pub fn form_amount(fields: &HashMap<String, String>, resource: &str) -> Result<i64, AppError> {
     let typed = fields.get("amount").map_or("", String::as_str);
-    typed_units(resource, typed).ok_or_else(|| AppError::invalid("amount", "a positive amount"))
+    super::figures::parse_amount(resource, typed)
+        .ok_or_else(|| AppError::invalid("amount", "a positive amount"))
 }
 
 /// An answer to a need from a form: `approve` (the amount typed in the

@@ -48,12 +48,7 @@ pub fn refusal(state: &AppState, lang: Lang, error: AppError) -> DeskResult<Mark
 }
 
 pub fn chrome<'a>(desk: &'a Desk, uri: &'a Uri) -> Chrome<'a> {
-    Chrome {
-        lang: desk.lang,
-        uri,
-        session: Some((&desk.label, &desk.csrf_token)),
-        nav: desk.nav(),
-    }
+    desk.chrome(uri)
 }
 
 pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {

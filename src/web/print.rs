@@ -180,12 +180,7 @@ fn too_many(desk: &Desk, chrome: &Chrome<'_>, max: usize) -> Response {
 pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Response> {
     let t = desk.lang.texts();
     let (request, _) = PrintRequest::parse(uri.query().unwrap_or_default().as_bytes())?;
-    let chrome = Chrome {
-        lang: desk.lang,
-        uri: &uri,
-        session: Some((&desk.label, &desk.csrf_token)),
-        nav: desk.nav(),
-    };
+    let chrome = desk.chrome(&uri);
     let max = state.limits.max_issue_count;
     if request.serials.len() > max {
         return Ok(too_many(&desk, &chrome, max));
@@ -279,13 +274,7 @@ pub async fn record(
     desk.check_csrf(csrf.as_deref())?;
     let max = state.limits.max_issue_count;
     if request.serials.len() > max {
-        let chrome = Chrome {
-            lang: desk.lang,
-            uri: &uri,
-            session: Some((&desk.label, &desk.csrf_token)),
-            nav: desk.nav(),
-        };
-        return Ok(too_many(&desk, &chrome, max));
+        return Ok(too_many(&desk, &desk.chrome(&uri), max));
     }
     let (printed, _) = vouchers(&state, &desk, &request).await?;
     crate::app::vouchers::record_print(&state, &desk.caller, &printed).await?;

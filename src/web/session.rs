@@ -247,6 +247,16 @@ impl std::fmt::Debug for Desk {
 }
 
 impl Desk {
+    /// The shell of this structure's pages: its language, session and menu.
+    pub fn chrome<'a>(&'a self, uri: &'a axum::http::Uri) -> super::layout::Chrome<'a> {
+        super::layout::Chrome {
+            lang: self.lang,
+            uri,
+            session: Some((&self.label, &self.csrf_token)),
+            nav: self.nav(),
+        }
+    }
+
     /// The menu this structure's pages show.
     pub fn nav(&self) -> super::layout::Nav {
         if self.has_members {

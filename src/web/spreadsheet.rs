@@ -6,6 +6,7 @@
 
 use crate::http::donor::DonorLine;
 use crate::http::lots::LotView;
+use crate::web::figures::{decimal, month_words};
 use crate::web::i18n::Lang;
 
 const BOM: &str = "\u{feff}";
@@ -37,23 +38,11 @@ fn line(fields: &[String]) -> String {
     out
 }
 
-/// A number with a decimal comma and at most `places` decimals, trailing
-/// zeros dropped.
-fn decimal(x: f64, places: usize) -> String {
-    let text = format!("{x:.places$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    };
-    text.replace('.', ",")
-}
-
 /// An amount in the unit people count it in: Go for data, days for calls.
 fn amount(resource: &str, units: i64) -> String {
     match resource {
         #[allow(clippy::cast_precision_loss)] // amounts far below 2^52
-        "data_mb" => decimal(units as f64 / MB_PER_GB, 3),
+        "data_mb" => decimal(Lang::Fr, units as f64 / MB_PER_GB, 3),
         _ => units.to_string(),
     }
 }
@@ -71,18 +60,6 @@ fn day(at: &str) -> String {
     match (at.get(..4), at.get(5..7), at.get(8..10)) {
         (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
         _ => at.to_owned(),
-    }
-}
-
-/// `2026-12` as `décembre 2026`.
-fn month(text: &str) -> String {
-    let t = Lang::Fr.texts();
-    let parsed = text
-        .split_once('-')
-        .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<usize>().ok()?)));
-    match parsed.and_then(|(y, m)| Some((y, *t.months.get(m.checked_sub(1)?)?))) {
-        Some((y, name)) => format!("{name} {y}"),
-        None => text.to_owned(),
     }
 }
 
@@ -145,7 +122,7 @@ pub fn donor(rows: &[DonorLine], totals: &[DonorLine], associations: &[DonorLine
             out.push_str(&line(&[
                 l.month
                     .as_deref()
-                    .map(month)
+                    .map(|m| month_words(Lang::Fr, m))
                     .or(summary.map(str::to_owned))
                     .unwrap_or_default(),
                 l.structure_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -159,10 +136,10 @@ pub fn donor(rows: &[DonorLine], totals: &[DonorLine], associations: &[DonorLine
                 amount(r, l.expired),
                 amount(r, l.lapsed),
                 l.redemption_rate
-                    .map(|x| decimal(x * 100.0, 1))
+                    .map(|x| decimal(Lang::Fr, x * 100.0, 1))
                     .unwrap_or_default(),
                 l.median_days_to_redemption
-                    .map(|x| decimal(x, 1))
+                    .map(|x| decimal(Lang::Fr, x, 1))
                     .unwrap_or_default(),
             ]));
         }
@@ -176,13 +153,10 @@ mod tests {
 
     #[test]
     fn numbers_dates_and_months_read_as_in_france() {
-        assert_eq!(decimal(10.5, 3), "10,5");
-        assert_eq!(decimal(12.0, 1), "12");
         assert_eq!(amount("data_mb", 512), "0,5");
         assert_eq!(amount("data_mb", 12_288), "12");
         assert_eq!(amount("voice", 7), "7");
         assert_eq!(day("2026-12-03T10:00:00Z"), "03/12/2026");
-        assert_eq!(month("2026-12"), "décembre 2026");
         assert_eq!(field("Centre; social"), "\"Centre; social\"");
         assert_eq!(field("=1+1"), "'=1+1");
         assert_eq!(line(&["a".into(), "b".into()]), "a;b\r\n");

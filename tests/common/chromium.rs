@@ -213,6 +213,29 @@ pub fn scan_pdf(pdf: &std::path::Path, dpi: u32) -> Vec<String> {
     codes
 }
 
+/// The paper a layout's `@page` names, never shrunk to fit: what does not
+/// fit is cut off, as a printer would cut it. The page's own `@page`
+/// margins apply.
+pub fn paper(layout: &str) -> fantoccini::wd::PrintConfiguration {
+    let (width, height) = if layout == "receipt" {
+        (8.0, 29.7)
+    } else {
+        (21.0, 29.7)
+    };
+    fantoccini::wd::PrintConfiguration::builder()
+        .size(fantoccini::wd::PrintSize { width, height })
+        .margins(fantoccini::wd::PrintMargins {
+            top: 0.0,
+            bottom: 0.0,
+            left: 0.0,
+            right: 0.0,
+        })
+        .shrink_to_fit(false)
+        .background(true)
+        .build()
+        .unwrap()
+}
+
 /// The text drawn on a PDF's pages, as `pdftotext` reads it in the order
 /// it was drawn: glyphs cut off by the page or by a clipping box are not
 /// drawn, so they are not there.

@@ -11,7 +11,7 @@ use super::Coordinator;
 use crate::app::{AppState, donor_report};
 use crate::http::donor::{DonorLine, DonorReportView, view};
 use crate::web::error::{DeskError, DeskResult};
-use crate::web::figures::quantity;
+use crate::web::figures::{decimal, month_words, parse_day, quantity};
 use crate::web::slips::date_of;
 
 /// `operator_id`, `from` and `to` as the form sends them (dates, or
@@ -44,37 +44,21 @@ fn query(uri: &Uri) -> (Option<i64>, Option<String>, Option<String>) {
 
 /// `AAAA-MM-JJ`, as the start of the next day (RFC 3339, UTC).
 fn day_after(date: &str) -> Option<String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let next = time::Date::parse(date, &format).ok()?.next_day()?;
-    Some(format!("{}T00:00:00Z", next.format(&format).ok()?))
+    let next = parse_day(date)?.next_day()?;
+    Some(format!("{next}T00:00:00Z"))
 }
 
 /// The last day a report's end (the start of the day after) includes,
 /// as `AAAA-MM-JJ`.
 fn last_day(to: &str) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let midnight = to.get(10..).is_some_and(|t| t.starts_with("T00:00:00"));
     to.get(..10)
-        .and_then(|d| time::Date::parse(d, &format).ok())
-        .and_then(|d| {
-            let d = if to.get(10..).is_some_and(|t| t.starts_with("T00:00:00")) {
-                d.previous_day()?
-            } else {
-                d
-            };
-            d.format(&format).ok()
-        })
-        .unwrap_or_else(|| to.get(..10).unwrap_or_default().to_owned())
-}
-
-/// `2026-12` as "décembre 2026".
-fn month_words(t: &crate::web::i18n::Texts, month: &str) -> String {
-    let parsed = month
-        .split_once('-')
-        .and_then(|(y, m)| Some((y, m.parse::<usize>().ok()?.checked_sub(1)?)));
-    match parsed.and_then(|(y, m)| Some((y, *t.months.get(m)?))) {
-        Some((y, name)) => format!("{name} {y}"),
-        None => month.to_owned(),
-    }
+        .and_then(parse_day)
+        .and_then(|d| if midnight { d.previous_day() } else { Some(d) })
+        .map_or_else(
+            || to.get(..10).unwrap_or_default().to_owned(),
+            |d| d.to_string(),
+        )
 }
 
 async fn report(state: &AppState, uri: &Uri) -> DeskResult<DonorReportView> {
@@ -119,16 +103,6 @@ impl ReportWords {
     }
 }
 
-/// A number of days with one decimal, written as the language writes it.
-fn days_words(lang: crate::web::i18n::Lang, days: f64) -> String {
-    let text = format!("{days:.1}");
-    let text = text.strip_suffix(".0").map_or(text.clone(), str::to_owned);
-    match lang {
-        crate::web::i18n::Lang::Fr => text.replace('.', ","),
-        crate::web::i18n::Lang::En => text,
-    }
-}
-
 fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
     let x = c.texts();
     let t = c.lang().texts();
@@ -152,7 +126,7 @@ fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
             tbody {
                 @for l in lines {
                     tr {
-                        td { (l.month.as_deref().map_or_else(|| x.totals.to_owned(), |m| month_words(t, m))) }
+                        td { (l.month.as_deref().map_or_else(|| x.totals.to_owned(), |m| month_words(c.lang(), m))) }
                         th scope="row" { (l.structure_name.as_deref().unwrap_or_default()) }
                         td { (crate::web::home::resource_name(t, &l.resource)) }
                         td class="num" { (q(l, l.granted)) }
@@ -161,7 +135,7 @@ fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
                         td class="num" { (q(l, l.voided)) }
                         td class="num" { (q(l, l.expired)) }
                         td class="num" { (l.redemption_rate.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_default()) }
-                        td class="num" { (l.median_days_to_redemption.map(|d| days_words(c.lang(), d)).unwrap_or_default()) }
+                        td class="num" { (l.median_days_to_redemption.map(|d| decimal(c.lang(), d, 1)).unwrap_or_default()) }
                     }
                 }
             }
@@ -242,7 +216,6 @@ pub async fn csv(State(state): State<AppState>, _c: Coordinator, uri: Uri) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::i18n::Lang;
 
     #[test]
     fn the_last_day_typed_is_included() {
@@ -253,9 +226,6 @@ mod tests {
         assert_eq!(day_after("hier"), None);
         assert_eq!(last_day("2027-01-01T00:00:00Z"), "2026-12-31");
         assert_eq!(last_day("2026-12-07T10:00:00Z"), "2026-12-07");
-        assert_eq!(month_words(Lang::Fr.texts(), "2026-12"), "décembre 2026");
-        assert_eq!(days_words(Lang::Fr, 2.0), "2");
-        assert_eq!(days_words(Lang::Fr, 2.45), "2,5");
         let uri: Uri = "/desk/coordination/donor?operator_id=2&from=2026-12-01&to=2026-12-31"
             .parse()
             .unwrap();

@@ -47,8 +47,7 @@ fn requested(uri: &Uri) -> (JournalFilter, Option<i64>, [String; 2]) {
 
 /// A `AAAA-MM-JJ` date's first second, UTC.
 fn day_start(text: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(text, &format).ok()?;
+    let date = crate::web::figures::parse_day(text)?;
     Some(date.midnight().assume_utc().unix_timestamp())
 }
 

@@ -193,6 +193,22 @@ impl Coordinator {
         }
     }
 
+    /// How a form answers: done, back to `page` with `query` saying what
+    /// was done (post/redirect/get, so a reload asks for the page, not
+    /// the form); refused, the refusal in plain words for the page to show
+    /// again (nothing changed).
+    pub fn answer(&self, page: &str, done: Result<String, AppError>) -> Result<Answer, DeskError> {
+        match done {
+            Ok(query) => {
+                let to = format!("{page}?{query}");
+                Ok(Answer::Done(axum::response::IntoResponse::into_response(
+                    axum::response::Redirect::to(&to),
+                )))
+            }
+            Err(e) => Ok(Answer::Refused(self.refusal(e)?)),
+        }
+    }
+
     /// A refusal of a form in plain words; anything but a refusal (a
     /// database failure) stays an error page.
     pub fn refusal(&self, error: AppError) -> Result<Markup, DeskError> {
@@ -212,6 +228,14 @@ impl Coordinator {
         };
         Ok(notice(t, Notice::Error, &text))
     }
+}
+
+/// What a coordinator's form answers ([`Coordinator::answer`]).
+pub enum Answer {
+    /// Done: the redirect back to its page.
+    Done(axum::response::Response),
+    /// Refused: why, for the page shown again with 422.
+    Refused(Markup),
 }
 
 /// A form's field, trimmed; empty when absent.

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::{Coordinator, field};
+use super::{Answer, Coordinator, field};
 use crate::app::{AppError, AppState, operators};
 use crate::domain::operator::tidy_dialling;
 use crate::domain::{NewOperator, Product};
@@ -164,13 +164,12 @@ async fn back(
     uri: &Uri,
     done: Result<&'static str, AppError>,
 ) -> DeskResult<Response> {
-    match done {
-        Ok(key) => {
-            let to = format!("/desk/coordination/networks?done={key}");
-            Ok(axum::response::Redirect::to(&to).into_response())
-        }
-        Err(e) => {
-            let shown = c.refusal(e)?;
+    match c.answer(
+        "/desk/coordination/networks",
+        done.map(|key| format!("done={key}")),
+    )? {
+        Answer::Done(back) => Ok(back),
+        Answer::Refused(shown) => {
             render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
         }
     }

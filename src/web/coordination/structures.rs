@@ -9,7 +9,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::{Coordinator, field};
+use super::{Answer, Coordinator, field};
 use crate::app::grants::{self, GrantOrder};
 use crate::app::{AppError, AppState, structures};
 use crate::domain::Balance;
@@ -135,13 +135,9 @@ async fn after(
     uri: &Uri,
     done: Result<String, AppError>,
 ) -> DeskResult<Response> {
-    match done {
-        Ok(query) => {
-            let to = format!("/desk/coordination/structures?{query}");
-            Ok(axum::response::Redirect::to(&to).into_response())
-        }
-        Err(e) => {
-            let shown = c.refusal(e)?;
+    match c.answer("/desk/coordination/structures", done)? {
+        Answer::Done(back) => Ok(back),
+        Answer::Refused(shown) => {
             render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
         }
     }
@@ -364,12 +360,12 @@ pub async fn grant(
             .map(|_| ()),
         Err(e) => Err(e),
     };
-    match done {
-        Ok(()) => Ok(
-            axum::response::Redirect::to("/desk/coordination/grants?done=granted").into_response(),
-        ),
-        Err(e) => {
-            let shown = c.refusal(e)?;
+    match c.answer(
+        "/desk/coordination/grants",
+        done.map(|()| "done=granted".to_owned()),
+    )? {
+        Answer::Done(back) => Ok(back),
+        Answer::Refused(shown) => {
             grants_page(
                 &state,
                 &c,
