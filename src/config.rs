@@ -350,6 +350,12 @@ pub struct DeskOptions {
     #[arg(long, env = "RELAY_TOPUP_ACTIVATION_TTL_SECS", default_value_t = 7 * 86_400,
           value_parser = clap::value_parser!(i64).range(60..))]
     pub activation_ttl_secs: i64,
+    /// The time zone people at the desk live in (an IANA name): the
+    /// desk's dates and times, its spreadsheets and its date filters read
+    /// in it. The API stays in UTC.
+    #[arg(long, env = "RELAY_TOPUP_TIME_ZONE", default_value = "Europe/Paris",
+          value_parser = crate::clock::Zone::named)]
+    pub time_zone: crate::clock::Zone,
 }
 
 impl DeskOptions {
@@ -374,6 +380,7 @@ impl Default for DeskOptions {
             sign_in_failure_window_secs: 900,
             sign_in_lock_secs: 900,
             activation_ttl_secs: 7 * 86_400,
+            time_zone: crate::clock::Zone::default(),
         }
     }
 }

@@ -588,10 +588,12 @@ both!(auditors_read_the_coordinators_desk_and_change_nothing);
 async fn an_alarm_is_read_and_acknowledged_at_the_desk(db: Db) {
     // 2027-01-15 08:00 UTC; the service's own periodic check stays away.
     let clock = relay_topup::clock::ManualClock::new(1_800_000_000);
-    let limits = relay_topup::config::Limits {
+    let mut limits = relay_topup::config::Limits {
         integrity_check_secs: 365 * 86_400,
         ..common::test_limits()
     };
+    // A deployment in French Guiana reads its own clock (UTC-3).
+    limits.desk.time_zone = relay_topup::clock::Zone::named("America/Cayenne").unwrap();
     let Some(app) = TestApp::spawn_with(db, limits, Some(clock)).await else {
         return;
     };
@@ -618,11 +620,8 @@ async fn an_alarm_is_read_and_acknowledged_at_the_desk(db: Db) {
     let mut reader = Browser::sign_in_as(&app, &auditor).await;
     let seen = reader.get("/desk/coordination/integrity").await;
     seen.assert_says(StatusCode::OK, "Une alerte d’intégrité est ouverte");
-    assert!(
-        seen.text.contains("15 janvier 2027 08:00 UTC"),
-        "{}",
-        seen.text
-    );
+    // Raised at 08:00 UTC, read on the deployment's clock.
+    assert!(seen.text.contains("15 janvier 2027 05:00"), "{}", seen.text);
     let finding = format!(
         "balances structure {sid} operator 1 data_mb : running total differs from the events \
          (attendu 1024, trouvé 1031) [balance.granted]"

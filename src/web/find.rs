@@ -14,11 +14,10 @@ use super::error::DeskResult;
 use super::i18n::Lang;
 use super::layout::{Nav, Notice, notice, page};
 use super::session::Desk;
-use super::slips::{date_of, describe};
+use super::slips::describe;
 use crate::app::AppState;
 use crate::app::lots::serial;
 use crate::app::vouchers::{self, Found};
-use crate::clock::rfc3339;
 use crate::storage::VoucherRow;
 
 pub(crate) struct FindTexts {
@@ -112,6 +111,7 @@ pub async fn find(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
 
 pub(crate) fn facts(
     lang: Lang,
+    zone: &crate::clock::Zone,
     row: &VoucherRow,
     structure: Option<String>,
     history: Markup,
@@ -128,9 +128,9 @@ pub(crate) fn facts(
             dt { (l.lot_label) }
             dd { (row.lot) }
             dt { (t.col_issued) }
-            dd { (date_of(t, &rfc3339(row.issued_at))) }
+            dd { (t.day(zone, row.issued_at)) }
             dt { (t.col_expires) }
-            dd { (date_of(t, &rfc3339(row.expires_at))) }
+            dd { (t.day(zone, row.expires_at)) }
         }
         (history)
     }

@@ -2,6 +2,7 @@
 //! default: the people at the desk are French social workers and
 //! volunteers, and the slips go to French beneficiaries.
 
+use crate::clock::Zone;
 use crate::domain::VoucherState;
 
 /// A language of the desk.
@@ -215,17 +216,19 @@ impl Texts {
         format!("{} {month} {}", date.day(), date.year())
     }
 
-    /// `20 février 2026 14:05 UTC`: a moment, from Unix seconds.
-    pub fn date_time(&self, at_secs: i64) -> String {
-        match time::OffsetDateTime::from_unix_timestamp(at_secs) {
-            Ok(t) => format!(
-                "{} {:02}:{:02} UTC",
-                self.date(t.date()),
-                t.hour(),
-                t.minute()
-            ),
-            Err(_) => at_secs.to_string(),
+    /// `20 février 2026 14:05`: a moment, from Unix seconds, on the
+    /// wall clock of the deployment's zone.
+    pub fn date_time(&self, zone: &Zone, at_secs: i64) -> String {
+        match zone.wall(at_secs) {
+            Some(w) => format!("{} {:02}:{:02}", self.date(w.date), w.hour, w.minute),
+            None => at_secs.to_string(),
         }
+    }
+
+    /// `20 février 2026`: the day of a moment in the deployment's zone.
+    pub fn day(&self, zone: &Zone, at_secs: i64) -> String {
+        zone.wall(at_secs)
+            .map_or_else(|| at_secs.to_string(), |w| self.date(w.date))
     }
 }
 

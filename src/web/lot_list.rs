@@ -8,10 +8,9 @@ use maud::{Markup, html};
 use super::error::DeskResult;
 use super::layout::{Chrome, page};
 use super::session::Desk;
-use super::slips::{date_of, describe};
+use super::slips::describe;
 use crate::app::AppState;
 use crate::app::lots::{self, LOTS_PER_PAGE};
-use crate::clock::rfc3339;
 
 pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskResult<Markup> {
     // A page starts before a lot; anything else reads as the first page.
@@ -37,7 +36,7 @@ pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
                     @for s in &all {
                         tr {
                             th scope="row" { a href=(format!("/desk/lots/{}", s.lot)) { ((l.lot_title)(s.lot)) } }
-                            td { (date_of(t, &rfc3339(s.issued_at))) }
+                            td { (t.day(&desk.zone, s.issued_at)) }
                             td { (describe(t, &s.resource, s.amount).unwrap_or_else(|| s.product_id.clone())) }
                             td class="num" { (s.codes) }
                             td class="num" { (s.open) }

@@ -12,11 +12,10 @@ use super::error::DeskResult;
 use super::i18n::Lang;
 use super::layout::{Chrome, Notice, notice, page};
 use super::session::Desk;
-use super::slips::{date_of, describe};
+use super::slips::describe;
 use super::{form_fields, lot_href};
 use crate::app::AppState;
 use crate::app::lots;
-use crate::clock::rfc3339;
 use crate::domain::VoucherState;
 use crate::http::lots::lot_view;
 use crate::storage::VoucherRow;
@@ -54,7 +53,7 @@ fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<M
                         td { a href=(format!("/desk/vouchers/{serial}")) { (serial) } }
                         td { (describe(t, &r.resource, r.amount).unwrap_or_else(|| r.product_id.clone())) }
                         td { (t.state(r.state)) }
-                        td { (date_of(t, &rfc3339(r.expires_at))) }
+                        td { (t.day(&desk.zone, r.expires_at)) }
                     }
                 }
             }
@@ -121,7 +120,7 @@ pub async fn export(
             |p| super::slips::product_words(Lang::Fr, p),
         )
     };
-    let csv = super::spreadsheet::lot(&lot_view(lot, &rows)?, words);
+    let csv = super::spreadsheet::lot(&lot_view(lot, &rows)?, &desk.zone, words);
     let disposition = format!("attachment; filename=\"lot-{lot}.csv\"");
     Ok((
         [

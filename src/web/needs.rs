@@ -105,14 +105,15 @@ async fn render(
             (members_needs(desk, state.now(), &waiting, &networks))
         }
         h2 { (x.own_needs) }
-        (own_needs(desk.lang, &own, &networks))
+        (own_needs(desk, &own, &networks))
         h2 { (x.report_heading) }
         (report_form(desk, &networks))
     };
     Ok((status, page(&chrome(desk, uri), x.needs_title, "", body)).into_response())
 }
 
-fn own_needs(lang: Lang, own: &[Need], networks: &BTreeMap<i64, Operator>) -> Markup {
+fn own_needs(desk: &Desk, own: &[Need], networks: &BTreeMap<i64, Operator>) -> Markup {
+    let lang = desk.lang;
     let (t, x) = (lang.texts(), lang.tree());
     html! {
         @if own.is_empty() { p { (x.no_needs) } } @else {
@@ -128,7 +129,7 @@ fn own_needs(lang: Lang, own: &[Need], networks: &BTreeMap<i64, Operator>) -> Ma
                 tbody {
                     @for n in own {
                         tr {
-                            td { (t.date_time(n.created_at)) }
+                            td { (t.date_time(&desk.zone, n.created_at)) }
                             th scope="row" { (need_words(lang, n, networks)) }
                             td class="num" { (n.people.map(|p| p.to_string()).unwrap_or_default()) }
                             td { (n.reason) }

@@ -244,6 +244,7 @@ fn context<'a>(
         lang: desk.lang,
         second,
         structure_name: &desk.structure_name,
+        zone: &desk.zone,
         instructions: desk_limits
             .slip_instructions
             .as_deref()

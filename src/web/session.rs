@@ -20,6 +20,7 @@ use super::error::DeskError;
 use super::i18n::Lang;
 use crate::app::AppState;
 use crate::app::StructureCaller;
+use crate::clock::Zone;
 use crate::config::DeskOptions;
 use crate::domain::account::AccountRole;
 use crate::storage::Account;
@@ -153,6 +154,8 @@ pub struct Person {
     /// The hash of the session id, to end the session at sign-out.
     pub id_hash: [u8; 32],
     pub lang: Lang,
+    /// The deployment's time zone, for every date and time shown.
+    pub zone: Zone,
 }
 
 impl Person {
@@ -214,6 +217,7 @@ where
             csrf_token: session.csrf_token,
             id_hash,
             lang: request_lang(parts),
+            zone: state.limits.desk.time_zone.clone(),
         })
     }
 }
@@ -234,6 +238,8 @@ pub struct Desk {
     /// The hash of the session id, to end the session at sign-out.
     pub id_hash: [u8; 32],
     pub lang: Lang,
+    /// The deployment's time zone, for every date and time shown.
+    pub zone: Zone,
 }
 
 /// The form token is a secret of the session: keep it out of logs.
@@ -309,6 +315,7 @@ where
             csrf_token: person.csrf_token,
             id_hash: person.id_hash,
             lang: person.lang,
+            zone: person.zone,
         })
     }
 }
@@ -380,6 +387,7 @@ mod tests {
             csrf_token: "secret-form-token".into(),
             id_hash: [7; 32],
             lang: Lang::Fr,
+            zone: Zone::default(),
         };
         assert!(!format!("{desk:?}").contains("secret-form-token"));
     }

@@ -12,6 +12,7 @@ use maud::{Markup, PreEscaped, html};
 use super::i18n::{Lang, Texts};
 use super::slip_words::{Piece, SlipLang, dial_pieces};
 use crate::app::vouchers::VoucherView;
+use crate::clock::Zone;
 use crate::code::Format;
 use crate::domain::Product;
 use crate::domain::operator::dialling;
@@ -58,14 +59,11 @@ pub fn print_href(serials: &[&str], just_issued: bool) -> String {
     format!("/desk/print?{}", query.finish())
 }
 
-/// The UTC date of an RFC 3339 time, in words. On a slip it is the date
-/// to use the code *before*: that ends at the latest at its midnight in
-/// France, which is never after the expiry itself, so the slip never
-/// promises too much.
-pub fn date_of(t: &Texts, at: &str) -> String {
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .map(|at| t.date(at.date()))
-        .unwrap_or_else(|_| at.to_owned())
+/// The date of an RFC 3339 time in the deployment's zone, in words. On
+/// a slip it is the date to use the code *before*: the expiry's own day
+/// where people live, so the slip never promises more than the code has.
+pub fn date_of(t: &Texts, zone: &Zone, at: &str) -> String {
+    crate::clock::parse_rfc3339(at).map_or_else(|| at.to_owned(), |secs| t.day(zone, secs))
 }
 
 /// The code's QR code as inline SVG, labelled for screen readers. The QR
@@ -91,6 +89,7 @@ pub(super) struct SlipContext<'a> {
     pub lang: Lang,
     pub second: Option<SlipLang>,
     pub structure_name: &'a str,
+    pub zone: &'a Zone,
     /// The deployment's own instructions, in the desk's language, for
     /// code slips and for PIN slips; `None`: the language table's.
     pub instructions: Option<&'a str>,
@@ -203,7 +202,7 @@ pub(super) fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
                     dl {
                         div class="fact valid" {
                             dt { (t.slip_valid) }
-                            dd { ((t.slip_use_before)(&date_of(t, &v.expires_at))) }
+                            dd { ((t.slip_use_before)(&date_of(t, cx.zone, &v.expires_at))) }
                         }
                         div class="fact" {
                             dt { (t.slip_serial) }
@@ -302,7 +301,15 @@ mod tests {
     #[test]
     fn slips_say_the_date_before_expiry() {
         let fr = Lang::Fr.texts();
-        assert_eq!(date_of(fr, "2026-02-20T10:00:00Z"), "20 février 2026");
+        assert_eq!(
+            date_of(fr, &Zone::default(), "2026-02-20T10:00:00Z"),
+            "20 février 2026"
+        );
+        // Late in the evening UTC is already the next day in Paris.
+        assert_eq!(
+            date_of(fr, &Zone::default(), "2027-09-29T22:30:00Z"),
+            "30 septembre 2027"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! numbers with a decimal comma, data in Go and calls in days, states and
 //! months in words. The API's CSV stays the machine format.
 
+use crate::clock::Zone;
 use crate::http::donor::DonorLine;
 use crate::http::lots::LotView;
 use crate::web::figures::{decimal, month_words};
@@ -55,16 +56,26 @@ fn resource_words(resource: &str) -> &str {
     }
 }
 
-/// `2026-12-03T…` as `03/12/2026`; anything else as it is.
-fn day(at: &str) -> String {
-    match (at.get(..4), at.get(5..7), at.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
-        _ => at.to_owned(),
-    }
+/// An RFC 3339 time as its day in the deployment's zone, `03/12/2026`;
+/// anything else as it is.
+fn day(zone: &Zone, at: &str) -> String {
+    crate::clock::parse_rfc3339(at)
+        .and_then(|secs| zone.wall(secs))
+        .map_or_else(
+            || at.to_owned(),
+            |w| {
+                format!(
+                    "{:02}/{:02}/{}",
+                    w.date.day(),
+                    u8::from(w.date.month()),
+                    w.date.year()
+                )
+            },
+        )
 }
 
 /// A lot's vouchers (never their codes).
-pub fn lot(view: &LotView, product_words: impl Fn(&str) -> String) -> String {
+pub fn lot(view: &LotView, zone: &Zone, product_words: impl Fn(&str) -> String) -> String {
     let t = Lang::Fr.texts();
     let mut out = String::from(BOM);
     out.push_str(&line(&[
@@ -84,9 +95,9 @@ pub fn lot(view: &LotView, product_words: impl Fn(&str) -> String) -> String {
             product_words(&v.product),
             t.state(v.state).to_owned(),
             v.reference.clone().unwrap_or_default(),
-            day(&v.issued_at),
-            day(&v.expires_at),
-            day(&v.state_changed_at),
+            day(zone, &v.issued_at),
+            day(zone, &v.expires_at),
+            day(zone, &v.state_changed_at),
         ]));
     }
     out
@@ -156,7 +167,11 @@ mod tests {
         assert_eq!(amount("data_mb", 512), "0,5");
         assert_eq!(amount("data_mb", 12_288), "12");
         assert_eq!(amount("voice", 7), "7");
-        assert_eq!(day("2026-12-03T10:00:00Z"), "03/12/2026");
+        let paris = Zone::default();
+        assert_eq!(day(&paris, "2026-12-03T10:00:00Z"), "03/12/2026");
+        // Half past eleven at night UTC is already the next day in Paris.
+        assert_eq!(day(&paris, "2026-12-03T23:30:00Z"), "04/12/2026");
+        assert_eq!(day(&paris, "demain"), "demain");
         assert_eq!(field("Centre; social"), "\"Centre; social\"");
         assert_eq!(field("=1+1"), "'=1+1");
         assert_eq!(line(&["a".into(), "b".into()]), "a;b\r\n");

@@ -16,7 +16,6 @@ use super::slips::{date_of, print_href, voucher_words};
 use crate::app::AppState;
 use crate::app::vouchers::{self, ListRequest, VoucherView};
 use crate::app::{AppError, AppResult};
-use crate::clock::rfc3339;
 use crate::code::Format;
 use crate::domain::{Product, VoucherState};
 use crate::http::error::Problem;
@@ -98,8 +97,8 @@ fn vouchers_table(desk: &Desk, vouchers: &[VoucherView], catalogue: &[Product]) 
                         td { (voucher_words(desk.lang, v, catalogue)) }
                         td { (t.state(v.state)) }
                         td { (v.reference.as_deref().unwrap_or("")) }
-                        td { (date_of(t, &v.issued_at)) }
-                        td { (date_of(t, &v.expires_at)) }
+                        td { (date_of(t, &desk.zone, &v.issued_at)) }
+                        td { (date_of(t, &desk.zone, &v.expires_at)) }
                         td {
                             a href=(format!("/desk/vouchers/{}", v.serial)) {
                                 (t.details) span class="visually-hidden" { " " (v.serial) }
@@ -150,8 +149,8 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
             dt { (t.col_product) } dd { (voucher_words(desk.lang, v, catalogue)) }
             dt { (t.col_state) } dd { strong { (t.state(v.state)) } }
             @if let Some(r) = &v.reference { dt { (t.col_reference) } dd { (r) } }
-            dt { (t.col_issued) } dd { (date_of(t, &v.issued_at)) }
-            dt { (t.col_expires) } dd { (date_of(t, &v.expires_at)) }
+            dt { (t.col_issued) } dd { (date_of(t, &desk.zone, &v.issued_at)) }
+            dt { (t.col_expires) } dd { (date_of(t, &desk.zone, &v.expires_at)) }
             @if v.lot > 0 {
                 dt { (desk.lang.lots().lot_label) }
                 dd { a href=(super::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(v.lot)) } }
@@ -187,7 +186,7 @@ pub async fn detail(
                 li { a class="button" href=(format!("/desk/vouchers/{}/void", v.serial)) { (t.void_this) } }
             }
         }
-        (history_list(desk.lang, &history))
+        (history_list(desk.lang, &desk.zone, &history))
         p { a href="/desk/vouchers" { (t.nav_vouchers) } }
     };
     let title = format!("{} {}", t.voucher_title, v.serial);
@@ -195,7 +194,11 @@ pub async fn detail(
 }
 
 /// Who did what to the voucher: "Émis par Amina B., le 3 décembre 2026".
-pub(super) fn history_list(lang: super::i18n::Lang, history: &[HistoryEntry]) -> Markup {
+pub(super) fn history_list(
+    lang: super::i18n::Lang,
+    zone: &crate::clock::Zone,
+    history: &[HistoryEntry],
+) -> Markup {
     let (t, l) = (lang.texts(), lang.lots());
     html! {
         h2 { (l.history) }
@@ -207,7 +210,7 @@ pub(super) fn history_list(lang: super::i18n::Lang, history: &[HistoryEntry]) ->
                     Some("admin" | "cli") => l.by_coordination,
                     _ => l.by_system,
                 });
-                @let when = date_of(t, &rfc3339(e.at));
+                @let when = t.day(zone, e.at);
                 li {
                     (match e.kind.as_str() {
                         "issue" => (l.issued_by)(who, &when),

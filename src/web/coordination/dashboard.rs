@@ -12,13 +12,11 @@ use super::charts::{Series, bars};
 use super::{CoordinationTexts, Coordinator};
 use crate::app::AppState;
 use crate::app::dashboard::{self, Dashboard, IDLE_DAYS, year_of};
-use crate::clock::rfc3339;
 use crate::domain::Product;
 use crate::storage::{Operator, PeriodCounts};
 use crate::web::error::DeskResult;
 use crate::web::figures::{allows, quantity};
 use crate::web::home::{network_name, resource_name};
-use crate::web::slips::date_of;
 
 fn month_name(x: &CoordinationTexts, start: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(start)
@@ -193,7 +191,7 @@ fn structures_lists(c: &Coordinator, d: &Dashboard) -> Markup {
                 @for s in &d.idle {
                     li {
                         (s.name) " (" (x.number) " " (s.structure_id) ") — " (x.last_issue) " : "
-                        (s.last_issued_at.map_or_else(|| x.never_issued.to_owned(), |at| date_of(t, &rfc3339(at))))
+                        (s.last_issued_at.map_or_else(|| x.never_issued.to_owned(), |at| t.day(c.zone(), at)))
                     }
                 }
             }

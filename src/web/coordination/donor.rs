@@ -9,60 +9,58 @@ use maud::{Markup, html};
 
 use super::Coordinator;
 use crate::app::{AppState, donor_report};
+use crate::clock::{Zone, parse_rfc3339, rfc3339};
 use crate::http::donor::{DonorLine, DonorReportView, view};
 use crate::web::error::{DeskError, DeskResult};
 use crate::web::figures::{decimal, month_words, parse_day, quantity};
-use crate::web::slips::date_of;
 
-/// `operator_id`, `from` and `to` as the form sends them (dates, or
-/// RFC 3339 times); the first operator when none is named.
-fn query(uri: &Uri) -> (Option<i64>, Option<String>, Option<String>) {
+/// `operator_id`, `from` and `to` as the form sends them (days in the
+/// deployment's zone, or RFC 3339 times); the first operator when none is
+/// named.
+fn query(uri: &Uri, zone: &Zone) -> (Option<i64>, Option<String>, Option<String>) {
     let mut out = (None, None, None);
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
         let v = v.trim().to_owned();
         if v.is_empty() {
             continue;
         }
-        let as_time = |d: String| {
-            if d.len() == 10 {
-                format!("{d}T00:00:00Z")
-            } else {
-                d
-            }
-        };
+        let as_time = |d: String| day_start(zone, &d).unwrap_or(d);
         match &*k {
             "operator_id" => out.0 = v.parse().ok(),
             "from" => out.1 = Some(as_time(v)),
             // The form's last day is included: the report runs to the
             // start of the next one.
-            "to" => out.2 = Some(day_after(&v).unwrap_or_else(|| as_time(v))),
+            "to" => out.2 = Some(day_after(zone, &v).unwrap_or_else(|| as_time(v))),
             _ => {}
         }
     }
     out
 }
 
-/// `AAAA-MM-JJ`, as the start of the next day (RFC 3339, UTC).
-fn day_after(date: &str) -> Option<String> {
-    let next = parse_day(date)?.next_day()?;
-    Some(format!("{next}T00:00:00Z"))
+/// `AAAA-MM-JJ`, as the first second of that day in the zone (RFC 3339).
+fn day_start(zone: &Zone, date: &str) -> Option<String> {
+    zone.day_start_secs(parse_day(date)?).map(rfc3339)
 }
 
-/// The last day a report's end (the start of the day after) includes,
-/// as `AAAA-MM-JJ`.
-fn last_day(to: &str) -> String {
-    let midnight = to.get(10..).is_some_and(|t| t.starts_with("T00:00:00"));
-    to.get(..10)
-        .and_then(parse_day)
-        .and_then(|d| if midnight { d.previous_day() } else { Some(d) })
-        .map_or_else(
-            || to.get(..10).unwrap_or_default().to_owned(),
-            |d| d.to_string(),
-        )
+/// `AAAA-MM-JJ`, as the first second of the next day in the zone.
+fn day_after(zone: &Zone, date: &str) -> Option<String> {
+    zone.day_start_secs(parse_day(date)?.next_day()?)
+        .map(rfc3339)
 }
 
-async fn report(state: &AppState, uri: &Uri) -> DeskResult<DonorReportView> {
-    let (operator, from, to) = query(uri);
+/// The day a moment falls on in the zone.
+fn day_of(zone: &Zone, at: &str) -> Option<time::Date> {
+    zone.wall(parse_rfc3339(at)?).map(|w| w.date)
+}
+
+/// The last day a report's end (the first second it leaves out) includes.
+fn last_day(zone: &Zone, to: &str) -> Option<time::Date> {
+    zone.wall(parse_rfc3339(to)?.checked_sub(1)?)
+        .map(|w| w.date)
+}
+
+async fn report(state: &AppState, uri: &Uri, zone: &Zone) -> DeskResult<DonorReportView> {
+    let (operator, from, to) = query(uri, zone);
     let operator = match operator {
         Some(id) => id,
         None => crate::app::operators::list(&state.store)
@@ -144,23 +142,20 @@ fn rows(c: &Coordinator, lines: &[DonorLine], caption: &str) -> Markup {
 }
 
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Markup> {
-    let r = report(&state, &uri).await?;
+    let r = report(&state, &uri, c.zone()).await?;
     let x = c.texts();
     let t = c.lang().texts();
     let networks = crate::app::operators::list(&state.store).await?;
-    let day = |at: &str| at.get(..10).unwrap_or_default().to_owned();
+    let (first, last) = (day_of(c.zone(), &r.from), last_day(c.zone(), &r.to));
+    let typed = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    let in_words = |d: Option<time::Date>| d.map(|d| t.date(d)).unwrap_or_default();
     let csv_href = format!(
         "/desk/coordination/donor.csv?operator_id={}&from={}&to={}",
         r.operator_id,
-        day(&r.from),
-        last_day(&r.to)
+        typed(first),
+        typed(last)
     );
-    let to_included = format!("{}T00:00:00Z", last_day(&r.to));
-    let title = (x.report_for)(
-        &r.operator_name,
-        &date_of(t, &r.from),
-        &date_of(t, &to_included),
-    );
+    let title = (x.report_for)(&r.operator_name, &in_words(first), &in_words(last));
     let body = html! {
         form method="get" action="/desk/coordination/donor" class="stack screen-only" {
             div class="field" {
@@ -177,11 +172,11 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
             }
             div class="field" {
                 label for="from" { (x.from) }
-                input id="from" name="from" type="date" value=(day(&r.from));
+                input id="from" name="from" type="date" value=(typed(first));
             }
             div class="field" {
                 label for="to" { (x.to) }
-                input id="to" name="to" type="date" value=(last_day(&r.to));
+                input id="to" name="to" type="date" value=(typed(last));
             }
             button type="submit" { (x.show_report) }
         }
@@ -200,8 +195,8 @@ pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> De
     Ok(c.page(&uri, x.donor, "report-print", body))
 }
 
-pub async fn csv(State(state): State<AppState>, _c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    let r = report(&state, &uri).await?;
+pub async fn csv(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
+    let r = report(&state, &uri, c.zone()).await?;
     let name = format!("attachment; filename=\"rapport-{}.csv\"", r.operator_id);
     Ok((
         [
@@ -218,20 +213,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_last_day_typed_is_included() {
+    fn the_last_day_typed_is_included_in_the_zones_days() {
+        let paris = Zone::default();
+        // Paris is an hour ahead of UTC in winter.
         assert_eq!(
-            day_after("2026-12-31").as_deref(),
-            Some("2027-01-01T00:00:00Z")
+            day_after(&paris, "2026-12-31").as_deref(),
+            Some("2026-12-31T23:00:00Z")
         );
-        assert_eq!(day_after("hier"), None);
-        assert_eq!(last_day("2027-01-01T00:00:00Z"), "2026-12-31");
-        assert_eq!(last_day("2026-12-07T10:00:00Z"), "2026-12-07");
+        assert_eq!(day_after(&paris, "hier"), None);
+        let day = |d: &str| parse_day(d);
+        assert_eq!(last_day(&paris, "2026-12-31T23:00:00Z"), day("2026-12-31"));
+        assert_eq!(last_day(&paris, "2026-12-07T10:00:00Z"), day("2026-12-07"));
+        assert_eq!(day_of(&paris, "2026-11-30T23:00:00Z"), day("2026-12-01"));
         let uri: Uri = "/desk/coordination/donor?operator_id=2&from=2026-12-01&to=2026-12-31"
             .parse()
             .unwrap();
-        let (op, from, to) = query(&uri);
+        let (op, from, to) = query(&uri, &paris);
         assert_eq!(op, Some(2));
+        assert_eq!(from.as_deref(), Some("2026-11-30T23:00:00Z"));
+        assert_eq!(to.as_deref(), Some("2026-12-31T23:00:00Z"));
+        let (_, from, _) = query(&uri, &Zone::utc());
         assert_eq!(from.as_deref(), Some("2026-12-01T00:00:00Z"));
-        assert_eq!(to.as_deref(), Some("2027-01-01T00:00:00Z"));
     }
 }

@@ -49,7 +49,7 @@ async fn render(
             None => { (notice(t, Notice::Done, x.integrity_ok)) }
             Some(a) => {
                 (notice(t, Notice::Error, x.integrity_alarm))
-                p { (t.date_time(a.raised_at)) }
+                p { (t.date_time(c.zone(), a.raised_at)) }
                 h2 { (x.findings) }
                 ul { @for f in &findings { li { code { (f) } } } }
                 @if c.may_change {

@@ -13,14 +13,13 @@ use super::Coordinator;
 use super::journal_texts::JournalTexts;
 use crate::app::AppState;
 use crate::app::journal::{self, JournalRow, Names};
+use crate::clock::Zone;
 use crate::storage::JournalFilter;
 use crate::web::error::DeskResult;
 
-const DAY_SECS: i64 = 86_400;
-
 /// The filter a journal address asks for, and the page it starts before.
 /// Values that do not read are ignored, as an empty field is.
-fn requested(uri: &Uri) -> (JournalFilter, Option<i64>, [String; 2]) {
+fn requested(uri: &Uri, zone: &Zone) -> (JournalFilter, Option<i64>, [String; 2]) {
     let mut filter = JournalFilter::default();
     let mut before = None;
     let mut dates = [String::new(), String::new()];
@@ -31,11 +30,11 @@ fn requested(uri: &Uri) -> (JournalFilter, Option<i64>, [String; 2]) {
             "structure" => filter.structure_id = v.parse().ok(),
             "kind" if !v.is_empty() => filter.kind = Some(v.to_owned()),
             "from" => {
-                filter.from_at = day_start(v);
+                filter.from_at = day_start(zone, v, 0);
                 dates[0] = v.to_owned();
             }
             "to" => {
-                filter.to_at = day_start(v).map(|at| at + DAY_SECS);
+                filter.to_at = day_start(zone, v, 1);
                 dates[1] = v.to_owned();
             }
             "before" => before = v.parse().ok(),
@@ -45,10 +44,12 @@ fn requested(uri: &Uri) -> (JournalFilter, Option<i64>, [String; 2]) {
     (filter, before, dates)
 }
 
-/// A `AAAA-MM-JJ` date's first second, UTC.
-fn day_start(text: &str) -> Option<i64> {
+/// The first second, in the deployment's zone, of the day `later_days`
+/// after a typed `AAAA-MM-JJ` (a day lasts 23 or 25 hours when the clocks
+/// change, so days are counted on the calendar, not in seconds).
+fn day_start(zone: &Zone, text: &str, later_days: i64) -> Option<i64> {
     let date = crate::web::figures::parse_day(text)?;
-    Some(date.midnight().assume_utc().unix_timestamp())
+    zone.day_start_secs(date.checked_add(time::Duration::days(later_days))?)
 }
 
 fn filter_form(j: &JournalTexts, names: &Names, f: &JournalFilter, dates: &[String; 2]) -> Markup {
@@ -111,7 +112,7 @@ fn rows_table(c: &Coordinator, j: &JournalTexts, names: &Names, rows: &[JournalR
             tbody {
                 @for r in rows {
                     tr {
-                        td { (t.date_time(r.at)) }
+                        td { (t.date_time(c.zone(), r.at)) }
                         td {
                             (j.what(&r.kind, r.count, r.vouchers))
                             @if let Some(lot) = r.lot { " — " ((j.lot)(lot)) }
@@ -139,7 +140,7 @@ fn older_href(uri: &Uri, seq: i64) -> String {
 
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
     let j = JournalTexts::of(c.lang());
-    let (filter, before, dates) = requested(&uri);
+    let (filter, before, dates) = requested(&uri, c.zone());
     let names = journal::names(&state.store).await?;
     let page = journal::page(&state.store, &filter, before).await?;
     let body = html! {
@@ -166,14 +167,25 @@ mod tests {
             &from=2026-12-01&to=2026-12-07&before=90"
             .parse()
             .unwrap();
-        let (f, before, dates) = requested(&uri);
+        let paris = Zone::default();
+        let (f, before, dates) = requested(&uri, &paris);
         assert_eq!(f.actor.as_deref(), Some("account:3"));
         assert_eq!(
             (f.structure_id, f.kind.as_deref(), before),
             (Some(2), Some("issue"), Some(90))
         );
-        assert_eq!(f.from_at, Some(1_796_083_200));
-        assert_eq!(f.to_at, Some(1_796_083_200 + 7 * DAY_SECS));
+        // Paris midnights: 2026-11-30T23:00Z and 2026-12-07T23:00Z.
+        assert_eq!(f.from_at, Some(1_796_083_200 - 3600));
+        assert_eq!(f.to_at, Some(1_796_083_200 + 7 * 86_400 - 3600));
+        // The day the clocks go forward lasts 23 hours.
+        let spring: Uri = "/desk/coordination/journal?from=2027-03-28&to=2027-03-28"
+            .parse()
+            .unwrap();
+        let (f, _, _) = requested(&spring, &paris);
+        assert_eq!(
+            f.to_at.zip(f.from_at).map(|(to, from)| to - from),
+            Some(23 * 3600)
+        );
         assert_eq!(dates, ["2026-12-01".to_owned(), "2026-12-07".to_owned()]);
         assert_eq!(
             older_href(&uri, 40),
@@ -183,6 +195,7 @@ mod tests {
             &"/desk/coordination/journal?from=hier&structure="
                 .parse()
                 .unwrap(),
+            &paris,
         );
         assert_eq!((f, before), (JournalFilter::default(), None));
     }

@@ -132,6 +132,11 @@ impl Coordinator {
         self.person.lang
     }
 
+    /// The deployment's time zone, for every date and time shown.
+    pub fn zone(&self) -> &crate::clock::Zone {
+        &self.person.zone
+    }
+
     pub fn texts(&self) -> &'static CoordinationTexts {
         self.person.lang.coordination()
     }

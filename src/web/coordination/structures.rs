@@ -300,7 +300,7 @@ async fn grants_page(
                         td { (network_name(&networks, g.operator_id)) }
                         td class="num" { (quantity(c.lang(), &g.resource, g.amount)) }
                         td { (if g.monthly { x.monthly } else { x.one_off }) }
-                        td { (g.ends_at.map_or_else(|| x.no_end.to_owned(), |e| crate::web::slips::date_of(t, &crate::clock::rfc3339(e)))) }
+                        td { (g.ends_at.map_or_else(|| x.no_end.to_owned(), |e| t.day(c.zone(), e))) }
                     }
                 }
             }

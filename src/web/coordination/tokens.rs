@@ -9,11 +9,9 @@ use maud::{Markup, html};
 
 use super::{Coordinator, field};
 use crate::app::{AppError, AppState, tokens};
-use crate::clock::rfc3339;
 use crate::domain::Role;
 use crate::storage::TokenScope;
 use crate::web::error::DeskResult;
-use crate::web::slips::date_of;
 
 async fn render(
     state: &AppState,
@@ -66,7 +64,7 @@ async fn render(
                         td { (role_words(c.lang(), &k.role)) }
                         td { (k.structure_id.or(k.operator_id).map(|n| n.to_string()).unwrap_or_default()) }
                         td { (k.label.as_deref().unwrap_or_default()) }
-                        td { (date_of(t, &rfc3339(k.created_at))) }
+                        td { (t.day(c.zone(), k.created_at)) }
                         td {
                             @if k.revoked_at.is_some() { (x.revoked) } @else {
                                 (x.live)

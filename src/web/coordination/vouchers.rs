@@ -46,9 +46,10 @@ pub async fn voucher(
     let s = serial(&row)?;
     let body = facts(
         c.lang(),
+        c.zone(),
         &row,
         structure.map(|s| s.name),
-        history_list(c.lang(), &history),
+        history_list(c.lang(), c.zone(), &history),
     );
     Ok(c.page(&uri, &(texts(c.lang()).voucher_title)(&s), "", body)
         .into_response())
