@@ -29,6 +29,8 @@ pub struct JournalRow {
     pub vouchers: bool,
     /// The lot, when every event of the row names the same one.
     pub lot: Option<i64>,
+    /// That lot as its structure numbers it (filled in by [`page`]).
+    pub lot_number: Option<i64>,
     /// The oldest event's seq: where the next page starts.
     pub first_seq: i64,
 }
@@ -48,13 +50,15 @@ fn lot_of(e: &EventRow) -> Option<i64> {
 
 /// Whether `e` belongs to the same request as `row`: one transaction
 /// writes its events next to each other in the chain, at one moment, by
-/// one actor, of one kind.
+/// one actor, of one kind. Each issue request is its own lot, so two
+/// issues within the same second stay two rows.
 fn same_request(row: &JournalRow, e: &EventRow) -> bool {
     row.kind == e.kind
         && row.actor == e.actor
         && row.structure_id == e.structure_id
         && row.at == e.at
         && e.voucher_id.is_some()
+        && (e.kind != "issue" || row.lot == lot_of(e))
 }
 
 /// Groups consecutive events (newest first) into rows.
@@ -80,6 +84,7 @@ pub fn group(events: Vec<(EventRow, Option<String>)>) -> Vec<JournalRow> {
                 count: 1,
                 vouchers: e.voucher_id.is_some(),
                 lot: lot.filter(|_| e.voucher_id.is_some()),
+                lot_number: None,
                 first_seq: seq,
             }),
         }
@@ -108,6 +113,11 @@ pub async fn page(
     } else {
         None
     };
+    let lots: Vec<i64> = rows.iter().filter_map(|r| r.lot).collect();
+    let numbers = store.lot_numbers(&lots).await?;
+    for row in &mut rows {
+        row.lot_number = row.lot.and_then(|lot| numbers.get(&lot).copied());
+    }
     Ok(JournalPage { rows, older })
 }
 
@@ -219,5 +229,13 @@ mod tests {
             event(1, "issue", "account:4", 49, Some(3), 11),
         ]);
         assert_eq!(rows.len(), 3);
+        // Two issues by one script within one second are two lots.
+        let rows = group(vec![
+            event(4, "issue", "structure:2", 50, Some(4), 14),
+            event(3, "issue", "structure:2", 50, Some(3), 13),
+            event(2, "issue", "structure:2", 50, Some(2), 13),
+        ]);
+        let lots: Vec<(usize, Option<i64>)> = rows.iter().map(|r| (r.count, r.lot)).collect();
+        assert_eq!(lots, [(1, Some(14)), (2, Some(13))]);
     }
 }

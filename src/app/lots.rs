@@ -3,6 +3,8 @@
 //! never the codes) and voids every unredeemed voucher of one at once,
 //! with a reason, as when a sheet of slips is lost.
 
+use std::collections::BTreeMap;
+
 use super::{AppError, AppResult, AppState, StructureCaller};
 use crate::domain::check_text;
 use crate::domain::minting::voucher_from_row_id;
@@ -40,6 +42,25 @@ pub async fn read(
         return Err(AppError::NotFound("lot"));
     }
     Ok(rows)
+}
+
+/// Lots as people number them: within their structure, 1 for its first
+/// issue. The global number (the issue entry's id) stays the lot's name in
+/// the API and in addresses; this is what pages and slips print.
+#[derive(Clone, Debug, Default)]
+pub struct LotNumbers(BTreeMap<i64, i64>);
+
+impl LotNumbers {
+    /// The structure's number of a lot (its global number when it is not
+    /// an issue entry, which no page shows).
+    pub fn of(&self, lot: i64) -> i64 {
+        self.0.get(&lot).copied().unwrap_or(lot)
+    }
+}
+
+/// The structure's numbers of these lots, in one read.
+pub async fn numbers(state: &AppState, lots: &[i64]) -> AppResult<LotNumbers> {
+    Ok(LotNumbers(state.store.lot_numbers(lots).await?))
 }
 
 /// A voucher's public reference (its serial), without its code.

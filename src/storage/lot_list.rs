@@ -1,6 +1,8 @@
 //! A structure's lots at a glance, newest first: when each was issued, of
 //! what, and how many of its codes are still to be used.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sqlx::Row;
 
 use super::{Result, Store};
@@ -56,6 +58,38 @@ impl Store {
                     redeemed: r.try_get("redeemed")?,
                 })
             })
+            .collect()
+    }
+}
+
+/// The most lots numbered in one read (a journal page names at most a
+/// few hundred).
+pub const MAX_LOTS_NUMBERED: usize = 500;
+
+impl Store {
+    /// Each lot's number within its structure (1 for its first issue):
+    /// how many issue entries the structure has up to the lot. Lots that
+    /// are not issue entries are left out; past [`MAX_LOTS_NUMBERED`],
+    /// the rest too.
+    pub async fn lot_numbers(&self, lots: &[i64]) -> Result<BTreeMap<i64, i64>> {
+        let lots: BTreeSet<i64> = lots.iter().copied().take(MAX_LOTS_NUMBERED).collect();
+        if lots.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let placeholders: Vec<String> = (1..=lots.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT l.id AS lot, (SELECT COUNT(*) FROM ledger o WHERE o.structure_id = l.structure_id \
+             AND o.kind = 'issue' AND o.id <= l.id) AS number \
+             FROM ledger l WHERE l.kind = 'issue' AND l.id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for lot in &lots {
+            query = query.bind(*lot);
+        }
+        let rows = query.fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("lot")?, r.try_get("number")?)))
             .collect()
     }
 }

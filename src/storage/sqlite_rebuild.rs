@@ -145,6 +145,7 @@ ALTER TABLE ledger_new RENAME TO ledger;
 CREATE UNIQUE INDEX ledger_one_return_per_voucher ON ledger (voucher_id) WHERE kind = 'return';
 CREATE UNIQUE INDEX ledger_one_entry_per_side ON ledger (transfer_id, kind) WHERE transfer_id IS NOT NULL;
 CREATE INDEX ledger_by_structure ON ledger (structure_id, resource, at);
+CREATE INDEX ledger_issues_by_structure ON ledger (structure_id, id) WHERE kind = 'issue';
 ";
 
 /// Rebuilds each table that lacks its CHECK; answers how many it rebuilt.

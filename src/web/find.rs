@@ -113,6 +113,7 @@ pub(crate) fn facts(
     lang: Lang,
     zone: &crate::clock::Zone,
     row: &VoucherRow,
+    lot_number: i64,
     structure: Option<String>,
     history: Markup,
 ) -> Markup {
@@ -126,7 +127,7 @@ pub(crate) fn facts(
             dt { (x.structure) }
             dd { (structure.unwrap_or_else(|| row.structure_id.to_string())) }
             dt { (l.lot_label) }
-            dd { (row.lot) }
+            dd { ((l.lot_title)(lot_number)) }
             dt { (t.col_issued) }
             dd { (t.day(zone, row.issued_at)) }
             dt { (t.col_expires) }

@@ -17,6 +17,8 @@ pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
     let before = crate::web::query_value(&uri, "before").and_then(|v| v.parse::<i64>().ok());
     let all = lots::list(&state, &desk.caller, before).await?;
     let (t, l) = (desk.lang.texts(), desk.lang.lots());
+    let ids: Vec<i64> = all.iter().map(|s| s.lot).collect();
+    let numbers = lots::numbers(&state, &ids).await?;
     let oldest = all.last().map(|s| s.lot);
     let more = usize::try_from(LOTS_PER_PAGE).is_ok_and(|n| all.len() == n);
     let body = html! {
@@ -35,7 +37,7 @@ pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
                 tbody {
                     @for s in &all {
                         tr {
-                            th scope="row" { a href=(format!("/desk/lots/{}", s.lot)) { ((l.lot_title)(s.lot)) } }
+                            th scope="row" { a href=(format!("/desk/lots/{}", s.lot)) { ((l.lot_title)(numbers.of(s.lot))) } }
                             td { (t.day(&desk.zone, s.issued_at)) }
                             td { (describe(t, &s.resource, s.amount).unwrap_or_else(|| s.product_id.clone())) }
                             td class="num" { (s.codes) }

@@ -26,8 +26,22 @@ fn voidable(rows: &[VoucherRow]) -> usize {
         .count()
 }
 
-fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<Markup>) -> Markup {
+/// A lot: its global number (in addresses) and the structure's number
+/// for it (what people read).
+#[derive(Clone, Copy)]
+struct Lot {
+    id: i64,
+    number: i64,
+}
+
+async fn lot_of(state: &AppState, id: i64) -> DeskResult<Lot> {
+    let number = lots::numbers(state, &[id]).await?.of(id);
+    Ok(Lot { id, number })
+}
+
+fn render(desk: &Desk, uri: &Uri, lot: Lot, rows: &[VoucherRow], shown: Option<Markup>) -> Markup {
     let (t, l) = (desk.lang.texts(), desk.lang.lots());
+    let (number, lot) = (lot.number, lot.id);
     let open = voidable(rows);
     let body = html! {
         @if let Some(n) = shown { (n) }
@@ -39,7 +53,7 @@ fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<M
             li { a class="button" href=(format!("/desk/lots/{lot}/export.csv")) { (l.export_csv) } }
         }
         table {
-            caption { ((l.lot_title)(lot)) }
+            caption { ((l.lot_title)(number)) }
             thead { tr {
                 th scope="col" { (t.col_serial) }
                 th scope="col" { (t.col_product) }
@@ -86,7 +100,7 @@ fn render(desk: &Desk, uri: &Uri, lot: i64, rows: &[VoucherRow], shown: Option<M
         session: Some((&desk.label, &desk.csrf_token)),
         nav: desk.nav(),
     };
-    page(&chrome, &(l.lot_title)(lot), "", body)
+    page(&chrome, &(l.lot_title)(number), "", body)
 }
 
 pub async fn show(
@@ -102,7 +116,13 @@ pub async fn show(
         .and_then(|(a, b)| Some((a.ok()?, b.ok()?)));
     let shown =
         voided.map(|(v, e)| notice(desk.lang.texts(), Notice::Done, &(l.voided_notice)(v, e)));
-    Ok(render(&desk, &uri, lot, &rows, shown))
+    Ok(render(
+        &desk,
+        &uri,
+        lot_of(&state, lot).await?,
+        &rows,
+        shown,
+    ))
 }
 
 /// The lot as CSV, the same file as `GET /v1/lots/{lot}` with
@@ -120,8 +140,9 @@ pub async fn export(
             |p| super::slips::product_words(Lang::Fr, p),
         )
     };
-    let csv = super::spreadsheet::lot(&lot_view(lot, &rows)?, &desk.zone, words);
-    let disposition = format!("attachment; filename=\"lot-{lot}.csv\"");
+    let number = lot_of(&state, lot).await?.number;
+    let csv = super::spreadsheet::lot(&lot_view(lot, &rows)?, number, &desk.zone, words);
+    let disposition = format!("attachment; filename=\"lot-{number}.csv\"");
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -148,7 +169,7 @@ pub async fn void(
         let rows = lots::read(&state, &desk.caller, lot).await?;
         let t = desk.lang.texts();
         let shown = notice(t, Notice::Error, desk.lang.lots().reason_missing);
-        let page = render(&desk, &uri, lot, &rows, Some(shown));
+        let page = render(&desk, &uri, lot_of(&state, lot).await?, &rows, Some(shown));
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     let done = lots::void(&state, &desk.caller, lot, reason).await?;

@@ -188,7 +188,16 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
     let (_, vouchers) = vouchers(&state, &desk, &request).await?;
     let catalogue = state.store.list_products().await?;
     let networks = crate::app::operators::by_id(&state.store).await?;
-    let cx = context(&state, &desk, request.second, &catalogue, &networks);
+    let ids: Vec<i64> = vouchers.iter().map(|v| v.lot).collect();
+    let numbers = crate::app::lots::numbers(&state, &ids).await?;
+    let cx = context(
+        &state,
+        &desk,
+        request.second,
+        &catalogue,
+        &networks,
+        &numbers,
+    );
     let (printable, skipped): (Vec<_>, Vec<_>) = vouchers
         .iter()
         .partition(|v| v.state == VoucherState::Issued);
@@ -214,7 +223,7 @@ pub async fn print(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskR
                 (choice_form(t, desk.lang, &request))
             }
             @for lot in &lots {
-                p { a href=(super::lot_href(*lot)) { ((desk.lang.lots().lot_title)(*lot)) } }
+                p { a href=(super::lot_href(*lot)) { ((desk.lang.lots().lot_title)(numbers.of(*lot))) } }
             }
         }
         @if !recorded && !slips.is_empty() { p class="print-only record-first" { (x.record_first) } }
@@ -236,6 +245,7 @@ fn context<'a>(
     second: Option<SlipLang>,
     catalogue: &'a [crate::domain::Product],
     networks: &'a BTreeMap<i64, crate::storage::Operator>,
+    lots: &'a crate::app::lots::LotNumbers,
 ) -> SlipContext<'a> {
     // The deployment's own words are in the desk's first language: French.
     let deployment = desk.lang == Lang::Fr;
@@ -255,6 +265,7 @@ fn context<'a>(
             .filter(|_| deployment),
         catalogue,
         networks,
+        lots,
     }
 }
 

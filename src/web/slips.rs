@@ -96,6 +96,8 @@ pub(super) struct SlipContext<'a> {
     pub pin_instructions: Option<&'a str>,
     pub catalogue: &'a [Product],
     pub networks: &'a BTreeMap<i64, Operator>,
+    /// The structure's numbers of the slips' lots.
+    pub lots: &'a crate::app::lots::LotNumbers,
 }
 
 /// The slip language a desk language prints first.
@@ -216,7 +218,7 @@ pub(super) fn slip(cx: &SlipContext<'_>, v: &VoucherView) -> Option<Markup> {
                         }
                         div class="fact slip-lot" {
                             dt { (cx.lang.lots().lot_label) }
-                            dd { (v.lot) }
+                            dd { (cx.lots.of(v.lot)) }
                         }
                     }
                     p class=(name_class(cx.structure_name)) {

@@ -75,7 +75,13 @@ fn day(zone: &Zone, at: &str) -> String {
 }
 
 /// A lot's vouchers (never their codes).
-pub fn lot(view: &LotView, zone: &Zone, product_words: impl Fn(&str) -> String) -> String {
+/// `number` is the structure's number for the lot, as its pages say.
+pub fn lot(
+    view: &LotView,
+    number: i64,
+    zone: &Zone,
+    product_words: impl Fn(&str) -> String,
+) -> String {
     let t = Lang::Fr.texts();
     let mut out = String::from(BOM);
     out.push_str(&line(&[
@@ -90,7 +96,7 @@ pub fn lot(view: &LotView, zone: &Zone, product_words: impl Fn(&str) -> String) 
     ]));
     for v in &view.vouchers {
         out.push_str(&line(&[
-            view.lot.to_string(),
+            number.to_string(),
             v.serial.clone(),
             product_words(&v.product),
             t.state(v.state).to_owned(),

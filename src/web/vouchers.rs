@@ -138,8 +138,17 @@ pub async fn list(State(state): State<AppState>, desk: Desk, uri: Uri) -> DeskRe
     Ok(page(&chrome(&desk, &uri), t.vouchers_title, "", body).into_response())
 }
 
-fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
+/// One of the structure's vouchers with what its page says about it.
+struct Shown {
+    v: VoucherView,
+    catalogue: Vec<Product>,
+    /// The structure's number for the voucher's lot.
+    lot_number: i64,
+}
+
+fn facts(desk: &Desk, shown: &Shown) -> Markup {
     let t = desk.lang.texts();
+    let (v, catalogue) = (&shown.v, &shown.catalogue);
     html! {
         dl class="facts" {
             dt { (t.col_serial) } dd class="serial" { (v.serial) }
@@ -153,14 +162,21 @@ fn facts(desk: &Desk, v: &VoucherView, catalogue: &[Product]) -> Markup {
             dt { (t.col_expires) } dd { (date_of(t, &desk.zone, &v.expires_at)) }
             @if v.lot > 0 {
                 dt { (desk.lang.lots().lot_label) }
-                dd { a href=(super::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(v.lot)) } }
+                dd { a href=(super::lot_href(v.lot)) { ((desk.lang.lots().lot_title)(shown.lot_number)) } }
             }
         }
     }
 }
 
-async fn own_view(state: &AppState, desk: &Desk, serial: &str) -> DeskResult<VoucherView> {
-    Ok(vouchers::read(state, &desk.caller, serial).await?)
+async fn own_view(state: &AppState, desk: &Desk, serial: &str) -> DeskResult<Shown> {
+    let v = vouchers::read(state, &desk.caller, serial).await?;
+    let catalogue = state.store.list_products().await?;
+    let lot_number = crate::app::lots::numbers(state, &[v.lot]).await?.of(v.lot);
+    Ok(Shown {
+        v,
+        catalogue,
+        lot_number,
+    })
 }
 
 /// One code's details, and what can be done with it.
@@ -171,15 +187,15 @@ pub async fn detail(
     Path(serial): Path<String>,
 ) -> DeskResult<Response> {
     let t = desk.lang.texts();
-    let v = own_view(&state, &desk, &serial).await?;
-    let catalogue = state.store.list_products().await?;
+    let shown = own_view(&state, &desk, &serial).await?;
+    let v = &shown.v;
     let history = vouchers::history(&state, &desk.caller, &serial).await?;
     let voided = uri
         .query()
         .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "voided"));
     let body = html! {
         @if voided && v.state == VoucherState::Voided { (notice(t, Notice::Done, t.voided_notice)) }
-        (facts(&desk, &v, &catalogue))
+        (facts(&desk, &shown))
         @if v.state == VoucherState::Issued {
             ul class="actions" {
                 li { a class="button" href=(print_href(&[&v.serial], false)) { (t.print_this) } }
@@ -225,20 +241,15 @@ pub(super) fn history_list(
 }
 
 /// The confirmation page, with an error when a void was refused.
-fn void_page(
-    desk: &Desk,
-    uri: &Uri,
-    v: &VoucherView,
-    catalogue: &[Product],
-    error: Option<String>,
-) -> Markup {
+fn void_page(desk: &Desk, uri: &Uri, shown: &Shown, error: Option<String>) -> Markup {
     let t = desk.lang.texts();
+    let v = &shown.v;
     // A code that cannot be voided says why instead of offering the form.
     let refusal = (v.state != VoucherState::Issued)
         .then(|| problem_message(&Problem::wrong_state(v.state), t, 0));
     let body = html! {
         @if let Some(message) = &error { (notice(t, Notice::Error, message)) }
-        (facts(desk, v, catalogue))
+        (facts(desk, shown))
         @if let Some(why) = &refusal {
             @if error.is_none() {
                 (notice(t, Notice::Info, &format!("{} {why}", t.void_not_possible)))
@@ -262,9 +273,8 @@ pub async fn void_confirm(
     uri: Uri,
     Path(serial): Path<String>,
 ) -> DeskResult<Markup> {
-    let v = own_view(&state, &desk, &serial).await?;
-    let catalogue = state.store.list_products().await?;
-    Ok(void_page(&desk, &uri, &v, &catalogue, None))
+    let shown = own_view(&state, &desk, &serial).await?;
+    Ok(void_page(&desk, &uri, &shown, None))
 }
 
 /// Voids through the same path as `POST /v1/vouchers/{serial}/void`.
@@ -284,13 +294,8 @@ pub async fn void(
         Err(problem) => {
             let status = DeskError::Problem(problem.clone()).status();
             let message = problem_message(&problem, desk.lang.texts(), 0);
-            let v = own_view(&state, &desk, &serial).await?;
-            let catalogue = state.store.list_products().await?;
-            Ok((
-                status,
-                void_page(&desk, &uri, &v, &catalogue, Some(message)),
-            )
-                .into_response())
+            let shown = own_view(&state, &desk, &serial).await?;
+            Ok((status, void_page(&desk, &uri, &shown, Some(message))).into_response())
         }
     }
 }

@@ -115,7 +115,7 @@ fn rows_table(c: &Coordinator, j: &JournalTexts, names: &Names, rows: &[JournalR
                         td { (t.date_time(c.zone(), r.at)) }
                         td {
                             (j.what(&r.kind, r.count, r.vouchers))
-                            @if let Some(lot) = r.lot { " — " ((j.lot)(lot)) }
+                            @if let Some(lot) = r.lot_number { " — " ((j.lot)(lot)) }
                         }
                         td { (j.actor(&r.actor, r.person.as_deref(), names)) }
                         td { @if let Some(id) = r.structure_id {

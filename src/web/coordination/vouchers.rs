@@ -44,10 +44,14 @@ pub async fn voucher(
     };
     let structure = state.store.get_structure(row.structure_id).await?;
     let s = serial(&row)?;
+    let lot_number = crate::app::lots::numbers(&state, &[row.lot])
+        .await?
+        .of(row.lot);
     let body = facts(
         c.lang(),
         c.zone(),
         &row,
+        lot_number,
         structure.map(|s| s.name),
         history_list(c.lang(), c.zone(), &history),
     );
