@@ -24,6 +24,20 @@ async fn events_of(app: &TestApp, kind: &str) -> Vec<(String, serde_json::Value)
         .collect()
 }
 
+/// Every one-time message the desk's sessions hold, as stored.
+async fn stored_flashes(app: &TestApp) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    let rows = sqlx::query("SELECT flash FROM web_sessions WHERE flash IS NOT NULL")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get::<String, _>("flash")).collect()
+}
+
 /// The desk's account form for Inès T., as the coordinator fills it.
 fn account_form<'a>(csrf: &'a str, role: &'a str, structure: &'a str) -> [(&'a str, &'a str); 5] {
     [
@@ -101,17 +115,21 @@ async fn an_account_lives_from_creation_to_disabling(db: Db) {
         !page.text.contains("structure_manager\""),
         "managers create staff only"
     );
-    let answer = manager
-        .post(
-            "/desk/accounts",
-            &[
-                ("csrf", &csrf),
-                ("display_name", "Amina B."),
-                ("login", "amina.b"),
-                ("role", "structure_staff"),
-            ],
-        )
-        .await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("display_name", "Amina B."),
+        ("login", "amina.b"),
+        ("role", "structure_staff"),
+    ];
+    // Done, the form sends the browser back to the page (post/redirect/
+    // get), which shows the code once: a reload shows it no more.
+    let done = manager.post("/desk/accounts", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert!(!done.text.contains("remettre à la personne"));
+    // Until the page takes it, the code waits sealed in the session.
+    let waiting = stored_flashes(&app).await;
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let answer = manager.get(done.location()).await;
     answer.assert_says(
         StatusCode::OK,
         "Code d’activation à remettre à la personne : ",
@@ -124,6 +142,27 @@ async fn an_account_lives_from_creation_to_disabling(db: Db) {
         .chars()
         .take(19)
         .collect::<String>();
+    // Sealed at rest: neither the code nor whose it is can be read.
+    let stored = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(&waiting[0])
+            .unwrap()
+    };
+    for plain in [staff_code.as_str(), "amina.b", "Amina B."] {
+        assert!(
+            !stored.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            "{plain} readable in the stored message"
+        );
+    }
+    assert!(stored_flashes(&app).await.is_empty(), "taken once, cleared");
+    let reloaded = manager.get(done.location()).await;
+    reloaded.assert_says(StatusCode::OK, "Amina B.");
+    assert!(
+        !reloaded.text.contains("remettre à la personne"),
+        "{}",
+        reloaded.text
+    );
     assert_eq!(
         app.activate(&staff_code, PERSON_PASSWORD).await.status,
         StatusCode::SEE_OTHER
@@ -222,7 +261,7 @@ async fn an_account_lives_from_creation_to_disabling(db: Db) {
     // A reset ends the staff member's session and password; the new code
     // works. Disabling ends the session again, for good.
     let answer = manager
-        .post(
+        .post_follow(
             &format!("/desk/accounts/{staff_id}/reset"),
             &[("csrf", &csrf)],
         )
@@ -256,7 +295,7 @@ async fn an_account_lives_from_creation_to_disabling(db: Db) {
         "/desk/"
     );
     manager
-        .post(
+        .post_follow(
             &format!("/desk/accounts/{staff_id}/disable"),
             &[("csrf", &csrf)],
         )
@@ -564,7 +603,7 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
     let csrf = accounts.field("csrf");
     let sid_text = sid.to_string();
     let made = coordinator
-        .post(
+        .post_follow(
             "/desk/accounts",
             &[
                 ("csrf", &csrf),
@@ -603,7 +642,7 @@ async fn the_command_line_creates_the_first_coordinator(db: Db) {
         .await
         .assert_says(StatusCode::UNPROCESSABLE_ENTITY, "n’appartient à aucune");
     coordinator
-        .post(
+        .post_follow(
             "/desk/accounts",
             &account_form(&csrf, "structure_staff", &sid_text),
         )

@@ -1,9 +1,10 @@
 //! Every desk page as each kind of person sees it, in headless Chromium at
 //! 1280 and at 375 px wide (a phone), on SQLite and PostgreSQL: each page
 //! is checked with axe-core, must not scroll sideways, and is kept as a
-//! screenshot under `target/tmp/desk-walk/`. After each form that comes
-//! back by post/redirect/get, the page is reloaded and must still be the
-//! same page, never a problem document.
+//! screenshot under `target/tmp/desk-walk/`. Every form is sent as a
+//! person sends it, and the page it comes back to is reloaded: still the
+//! same page, saying what was done once, never a problem document. Form
+//! addresses opened by hand answer a page too.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A panic in a test is a failure, as intended.
 
 mod common;
@@ -11,6 +12,7 @@ mod common;
 use common::chromium::{BROWSER_TURN, Driver, browser_available, wait_for};
 use common::visit::Visit;
 use common::{Db, TestApp};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -52,6 +54,51 @@ async fn reload(v: &mut Visit<'_>, name: &str) {
     let body = v.text("body").await;
     assert!(!body.contains("/problems/"), "{name}: {body}");
     v.check(&format!("{name}-reloaded")).await;
+}
+
+/// Sets a form's fields by name (text, select or checkbox), as typed or
+/// chosen by a person.
+async fn set_fields(v: &Visit<'_>, form: &str, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let css = format!("{form} [name={name}]");
+        wait_for(&v.client, &css).await;
+        v.client
+            .execute(
+                "const e = document.querySelector(arguments[0]);
+                 if (e.type === 'checkbox') { e.checked = true; } else { e.value = arguments[1]; }",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Sends one form of `page` (the first matching `form`) with `button`:
+/// it must come back to a page saying what was done, which is reloaded.
+async fn send_form(
+    v: &mut Visit<'_>,
+    page: &str,
+    form: &str,
+    fields: &[(&str, &str)],
+    button: &str,
+    name: &str,
+) {
+    v.open(page, form, &format!("{name}-form")).await;
+    set_fields(v, form, fields).await;
+    // The notice waited for below is the answer's, not one already here.
+    let before = v
+        .client
+        .find_all(Locator::Css("main .notice"))
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "{name}: a notice before sending");
+    v.click(&format!("{form} {button}")).await;
+    // Done, or (a line with no bar to lift) nothing to do: never refused.
+    let said = wait_for(&v.client, "main .notice").await;
+    let class = said.attr("class").await.unwrap().unwrap_or_default();
+    let text = said.text().await.unwrap();
+    assert!(!class.contains("notice-error"), "{name}: {text}");
+    reload(v, name).await;
 }
 
 async fn sign_in(v: &mut Visit<'_>, app: &TestApp, token: &str, role: &str, sid: Option<i64>) {
@@ -97,13 +144,32 @@ async fn every_page_fits_every_screen(db: Db) {
         .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{issued:?}");
     let lot = issued.body["lot"].as_i64().unwrap();
-    let serial = issued.body["vouchers"][0]["serial"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let serial_at = |i: usize| {
+        issued.body["vouchers"][i]["serial"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (serial, spare) = (serial_at(0), serial_at(1));
+    let second = app
+        .post(
+            "/v1/vouchers",
+            &member_token,
+            json!({ "product": "data-1gb", "count": 2 }),
+        )
+        .await;
+    let lost_lot = second.body["lot"].as_i64().unwrap();
     let need = json!({ "operator_id": 1, "resource": "data_mb", "amount": 2048, "people": 4, "reason": "Familles hébergées" });
     assert_eq!(
-        app.post("/v1/needs", &member_token, need).await.status,
+        app.post("/v1/needs", &member_token, need.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // The association asks the coordination in turn.
+    let association_token = app.token("structure", Some(association)).await;
+    assert_eq!(
+        app.post("/v1/needs", &association_token, need).await.status,
         StatusCode::CREATED
     );
 
@@ -140,6 +206,43 @@ async fn every_page_fits_every_screen(db: Db) {
     v.click("form.record-print button").await;
     wait_for(&v.client, ".notice-done").await;
     reload(&mut v, "printed").await;
+    let submit = "button[type=submit]";
+    send_form(
+        &mut v,
+        &format!("/desk/vouchers/{spare}/void"),
+        "main form[action$='/void']",
+        &[],
+        submit,
+        "voucher-voided",
+    )
+    .await;
+    send_form(
+        &mut v,
+        &format!("/desk/lots/{lost_lot}"),
+        &format!("main form[action='/desk/lots/{lost_lot}/void']"),
+        &[("reason", "feuille perdue"), ("confirm", "yes")],
+        submit,
+        "lot-voided",
+    )
+    .await;
+    send_form(
+        &mut v,
+        "/desk/needs",
+        "main form[action='/desk/needs']",
+        &[("amount", "2 Go"), ("people", "3"), ("reason", "Rentrée")],
+        submit,
+        "need-reported",
+    )
+    .await;
+    // Form addresses opened by hand: a page that changes nothing.
+    for path in [
+        format!("/desk/lots/{lot}/void"),
+        "/desk/members/transfer".to_owned(),
+        "/desk/sign-out".to_owned(),
+    ] {
+        walk(&mut v, "staff-by-hand", &path).await;
+    }
+    v.open("/desk/", "main h1", "staff-home-again").await;
     v.sign_out().await;
 
     // The association's manager: its members and its accounts too.
@@ -160,6 +263,48 @@ async fn every_page_fits_every_screen(db: Db) {
     ] {
         walk(&mut v, "manager", path).await;
     }
+    let member_id = member.to_string();
+    send_form(
+        &mut v,
+        "/desk/needs",
+        "main form[action$='/approve']",
+        &[],
+        submit,
+        "need-approved",
+    )
+    .await;
+    send_form(
+        &mut v,
+        "/desk/members",
+        "main form[action='/desk/members/transfer']",
+        &[("member", &member_id), ("amount", "1 Go")],
+        "button[value=allocation]",
+        "transferred",
+    )
+    .await;
+    let accounts = "main form[action='/desk/accounts']";
+    let person = [
+        ("display_name", "Inès T."),
+        ("login", "ines.t"),
+        ("role", "structure_staff"),
+    ];
+    send_form(
+        &mut v,
+        "/desk/accounts",
+        accounts,
+        &person,
+        submit,
+        "account-created",
+    )
+    .await;
+    for action in ["reset", "disable"] {
+        let form = format!("main form[action$='/{action}']");
+        send_form(&mut v, "/desk/accounts", &form, &[], submit, action).await;
+    }
+    assert!(
+        !v.text("main").await.contains("Code d’activation"),
+        "a code is shown once"
+    );
     v.sign_out().await;
 
     // The coordinator and an auditor: every page of the coordinator's desk.
@@ -183,13 +328,7 @@ async fn every_page_fits_every_screen(db: Db) {
             walk(&mut v, role, &path).await;
         }
         if role == "coordinator" {
-            v.open("/desk/coordination/lines", "#msisdn", "lines-form")
-                .await;
-            v.fill("#msisdn", "+33612345678").await;
-            v.fill("#reason", "vérifié avec la structure").await;
-            v.click("main form button[type=submit]").await;
-            wait_for(&v.client, ".notice").await;
-            reload(&mut v, "unbarred").await;
+            coordinator_forms(&mut v, member).await;
         }
         v.sign_out().await;
     }
@@ -202,3 +341,118 @@ async fn every_page_fits_every_screen(db: Db) {
     app.stop().await;
 }
 both!(every_page_fits_every_screen);
+
+/// Every form of the coordinator's desk, sent and reloaded.
+async fn coordinator_forms(v: &mut Visit<'_>, member: i64) {
+    let submit = "button[type=submit]";
+    let member = member.to_string();
+    let forms: [(&str, &str, &[(&str, &str)], &str); 11] = [
+        (
+            "/desk/coordination/structures",
+            "main form[action='/desk/coordination/structures']",
+            &[("name", "Maison des solidarités")],
+            "structure-registered",
+        ),
+        (
+            "/desk/coordination/structures",
+            "main form[action$='/rename']",
+            &[("name", "Antenne des Lilas (93)")],
+            "structure-renamed",
+        ),
+        (
+            "/desk/coordination/grants",
+            "main form[action='/desk/coordination/grants']",
+            &[("structure_id", &member), ("amount", "5 Go")],
+            "granted",
+        ),
+        (
+            "/desk/coordination/networks",
+            "main form[action='/desk/coordination/networks']",
+            &[
+                ("name", "Réseau solidaire"),
+                ("slip_instructions", "*123*PIN#"),
+            ],
+            "network-added",
+        ),
+        (
+            "/desk/coordination/networks",
+            "main form[action$='/slip-instructions']",
+            &[("slip_instructions", "*144*PIN#")],
+            "dialling-set",
+        ),
+        (
+            "/desk/coordination/products/data-1gb",
+            "main form[action='/desk/coordination/products']",
+            &[("label_fr", "1 Go de données")],
+            "product-saved",
+        ),
+        (
+            "/desk/coordination/networks",
+            "main form[action$='/withdraw']",
+            &[],
+            "product-withdrawn",
+        ),
+        (
+            "/desk/coordination/networks",
+            "main form[action$='/offer']",
+            &[],
+            "product-offered",
+        ),
+        (
+            "/desk/coordination/needs",
+            "main form[action$='/approve']",
+            &[],
+            "need-approved",
+        ),
+        (
+            "/desk/coordination/lines",
+            "main form[action='/desk/coordination/lines']",
+            &[
+                ("msisdn", "+33612345678"),
+                ("reason", "vérifié avec la structure"),
+            ],
+            "unbarred",
+        ),
+        (
+            "/desk/coordination/tokens",
+            "main form[action='/desk/coordination/tokens']",
+            &[
+                ("role", "operator"),
+                ("scope", "1"),
+                ("label", "plateforme"),
+            ],
+            "token-created",
+        ),
+    ];
+    for (page, form, fields, name) in forms {
+        send_form(v, page, form, fields, submit, name).await;
+    }
+    // The secret was on the page once; the reload shows it no more.
+    assert!(
+        !v.client
+            .source()
+            .await
+            .unwrap()
+            .contains("class=\"secret\""),
+        "a token is shown once"
+    );
+    let revoke = "main form[action$='/revoke']";
+    send_form(
+        v,
+        "/desk/coordination/tokens",
+        revoke,
+        &[],
+        submit,
+        "token-revoked",
+    )
+    .await;
+    for path in [
+        "/desk/coordination/tokens/1/revoke".to_owned(),
+        format!("/desk/coordination/structures/{member}/rename"),
+        "/desk/coordination/products/data-1gb/withdraw".to_owned(),
+    ] {
+        walk(v, "coordinator-by-hand", &path).await;
+    }
+    v.open("/desk/coordination", "main h1", "coordinator-home-again")
+        .await;
+}

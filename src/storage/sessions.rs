@@ -117,4 +117,41 @@ impl Store {
         super::events::commit(tx).await?;
         Ok(())
     }
+
+    /// Leaves a sealed one-time message for the session's next page,
+    /// replacing any left before. A session that has ended keeps nothing.
+    pub async fn set_session_flash(&self, id_hash: &[u8; 32], sealed: &str) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE web_sessions SET flash = $2 WHERE id_hash = $1")
+            .bind(id_hash.to_vec())
+            .bind(sealed.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        super::events::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Takes the session's one-time message: the first read gets it and
+    /// clears it (compare-and-set, so two pages at once never both show
+    /// it); later reads get nothing.
+    pub async fn take_session_flash(&self, id_hash: &[u8; 32]) -> Result<Option<String>> {
+        let left: Option<String> = sqlx::query("SELECT flash FROM web_sessions WHERE id_hash = $1")
+            .bind(id_hash.to_vec())
+            .fetch_optional(self.reader())
+            .await?
+            .map(|row| row.try_get("flash"))
+            .transpose()?
+            .flatten();
+        let Some(sealed) = left else { return Ok(None) };
+        let mut tx = self.begin_write().await?;
+        let taken =
+            sqlx::query("UPDATE web_sessions SET flash = NULL WHERE id_hash = $1 AND flash = $2")
+                .bind(id_hash.to_vec())
+                .bind(sealed.clone())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        super::events::commit(tx).await?;
+        Ok((taken == 1).then_some(sealed))
+    }
 }

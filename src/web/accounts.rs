@@ -1,17 +1,19 @@
 //! The accounts page: the coordinator manages every kind of account (a
 //! structure's manager or staff chosen with their structure by name); a
-//! manager manages the staff of their structure; an auditor reads. A new
-//! account's (or a reset's) activation code is shown once, on the page
-//! that answers the form; a refused form says which field to correct and
-//! keeps what was typed.
+//! manager manages the staff of their structure; an auditor reads. A form
+//! that is done sends the browser back to the page (post/redirect/get); a
+//! new account's (or a reset's) activation code is shown there once, kept
+//! sealed in the session until then. A refused form says which field to
+//! correct and keeps what was typed.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
+use super::flash::{self, Flash};
 use super::form_fields;
 use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::people_texts::PeopleTexts;
@@ -21,6 +23,8 @@ use crate::app::{AppError, AppState};
 use crate::domain::DomainError;
 use crate::domain::account::{AccountManager, AccountRole};
 use crate::storage::Account;
+
+const ACCOUNTS: &str = "/desk/accounts";
 
 /// What the signed-in person may do with accounts: manage (as whom), or
 /// only read (auditors).
@@ -35,7 +39,19 @@ fn reach(person: &Person) -> DeskResult<(AccountManager, bool)> {
 
 pub async fn list(State(state): State<AppState>, person: Person, uri: Uri) -> DeskResult<Response> {
     let typed = Typed::default();
-    render(&state, &person, &uri, (StatusCode::OK, None), &typed).await
+    let (t, p) = (person.lang.texts(), person.lang.people());
+    let shown = match flash::take(&state, &person).await? {
+        Some(Flash::ActivationCode {
+            display_name,
+            login,
+            code,
+        }) => Some(code_shown(&person, &state, &display_name, &login, &code)),
+        Some(Flash::Token { .. }) | None => match super::query_value(&uri, "done").as_deref() {
+            Some("disabled") => Some(notice(t, Notice::Done, p.disabled_notice)),
+            _ => None,
+        },
+    };
+    render(&state, &person, &uri, (StatusCode::OK, shown), &typed).await
 }
 
 /// What was typed in the creation form, given back after a refusal.
@@ -198,17 +214,37 @@ fn create_form(
     }
 }
 
-/// The page again, with a code shown once or a refusal in plain words.
+/// What a done form leaves for the page it sends the browser back to.
+enum Done {
+    /// An activation code to show once.
+    Code(WithCode),
+    Disabled,
+}
+
+/// Done: back to the page (a code waits there, sealed in the session).
+/// Refused: the page again with the refusal in plain words, what was
+/// typed kept.
 async fn answer(
     state: &AppState,
     person: &Person,
     uri: &Uri,
-    outcome: Result<Markup, AppError>,
+    outcome: Result<Done, AppError>,
     typed: &Typed,
 ) -> DeskResult<Response> {
     let (t, p) = (person.lang.texts(), person.lang.people());
-    let (status, shown) = match outcome {
-        Ok(done) => (StatusCode::OK, done),
+    let shown = match outcome {
+        Ok(Done::Code(w)) => {
+            let code = Flash::ActivationCode {
+                display_name: w.account.display_name,
+                login: w.account.login,
+                code: w.activation_code,
+            };
+            flash::leave(state, person, &code).await?;
+            return Ok(Redirect::to(ACCOUNTS).into_response());
+        }
+        Ok(Done::Disabled) => {
+            return Ok(Redirect::to(&format!("{ACCOUNTS}?done=disabled")).into_response());
+        }
         Err(e) => {
             let text = match &e {
                 AppError::Domain(DomainError::LoginTaken) => p.login_taken,
@@ -232,23 +268,20 @@ async fn answer(
                 }
                 _ => return Err(e.into()),
             };
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                notice(t, Notice::Error, text),
-            )
+            notice(t, Notice::Error, text)
         }
     };
-    // A done form starts afresh; a refused one keeps what was typed.
-    let empty = Typed::default();
-    let typed = if status == StatusCode::OK {
-        &empty
-    } else {
-        typed
-    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
     render(state, person, uri, (status, Some(shown)), typed).await
 }
 
-fn code_shown(person: &Person, state: &AppState, w: &WithCode) -> Markup {
+fn code_shown(
+    person: &Person,
+    state: &AppState,
+    display_name: &str,
+    login: &str,
+    code: &str,
+) -> Markup {
     let (t, p) = (person.lang.texts(), person.lang.people());
     let days = state
         .limits
@@ -257,8 +290,8 @@ fn code_shown(person: &Person, state: &AppState, w: &WithCode) -> Markup {
         .div_euclid(86_400)
         .max(1);
     html! {
-        (notice(t, Notice::Done, &(p.code_shown_once)(&w.activation_code)))
-        p { strong { (w.account.display_name) " (" (w.account.login) ")" } " — " ((p.code_expires)(days)) }
+        (notice(t, Notice::Done, &(p.code_shown_once)(code)))
+        p { strong { (display_name) " (" (login) ")" } " — " ((p.code_expires)(days)) }
     }
 }
 
@@ -301,7 +334,7 @@ pub async fn create(
     let actor = crate::domain::account_actor(person.account.id);
     let outcome = accounts::create(&state.store, CodeTerms::of(&state), manager, &actor, order)
         .await
-        .map(|w| code_shown(&person, &state, &w));
+        .map(Done::Code);
     answer(&state, &person, &uri, outcome, &typed).await
 }
 
@@ -319,14 +352,13 @@ pub async fn act(
         return Err(DeskError::not_found());
     }
     let actor = crate::domain::account_actor(person.account.id);
-    let (t, p) = (person.lang.texts(), person.lang.people());
     let outcome = match what.as_str() {
         "disable" => accounts::disable(&state.store, state.now(), manager, &actor, id)
             .await
-            .map(|_| notice(t, Notice::Done, p.disabled_notice)),
+            .map(|_| Done::Disabled),
         "reset" => accounts::reset(&state.store, CodeTerms::of(&state), manager, &actor, id)
             .await
-            .map(|w| code_shown(&person, &state, &w)),
+            .map(Done::Code),
         _ => return Err(DeskError::not_found()),
     };
     answer(&state, &person, &uri, outcome, &Typed::default()).await

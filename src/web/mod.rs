@@ -19,6 +19,7 @@ mod coordination;
 pub mod error;
 mod figures;
 mod find;
+pub(crate) mod flash;
 mod home;
 pub mod i18n;
 mod issue;

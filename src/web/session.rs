@@ -156,6 +156,8 @@ pub struct Person {
     pub lang: Lang,
     /// The deployment's time zone, for every date and time shown.
     pub zone: Zone,
+    /// Seals the messages the session's next page shows once.
+    pub flash_key: super::flash::FlashKey,
 }
 
 impl Person {
@@ -205,6 +207,7 @@ where
             .filter(|id| id.len() <= 64)
             .ok_or(DeskError::SignedOut { expired: false })?;
         let id_hash = tokens::hash(id);
+        let flash_key = super::flash::FlashKey::of_session(id);
         let session = state
             .store
             .find_web_session(&id_hash, state.now())
@@ -218,6 +221,7 @@ where
             id_hash,
             lang: request_lang(parts),
             zone: state.limits.desk.time_zone.clone(),
+            flash_key,
         })
     }
 }

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::Coordinator;
@@ -66,22 +66,28 @@ async fn render(
 }
 
 pub async fn show(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    render(&state, &c, &uri, None).await
+    let acknowledged = crate::web::query_value(&uri, "acknowledged").and_then(|n| n.parse().ok());
+    let shown = acknowledged.map(|n| {
+        notice(
+            c.lang().texts(),
+            Notice::Done,
+            &(c.texts().acknowledged_notice)(n),
+        )
+    });
+    render(&state, &c, &uri, shown).await
 }
 
 pub async fn acknowledge(
     State(state): State<AppState>,
     c: Coordinator,
-    uri: Uri,
     body: Bytes,
 ) -> DeskResult<Response> {
     c.accept_form(&body)?;
     let actor = c.actor();
     let done = crate::integrity::acknowledge(&state, &actor).await?;
-    let shown = notice(
-        c.lang().texts(),
-        Notice::Done,
-        &(c.texts().acknowledged_notice)(done.acknowledged),
+    let to = format!(
+        "/desk/coordination/integrity?acknowledged={}",
+        done.acknowledged
     );
-    render(&state, &c, &uri, Some(shown)).await
+    Ok(Redirect::to(&to).into_response())
 }

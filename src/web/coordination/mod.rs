@@ -183,21 +183,6 @@ impl Coordinator {
         notice(self.person.lang.texts(), Notice::Done, text)
     }
 
-    /// How a form's page answers: 200 with what was done, or 422 with the
-    /// refusal in plain words (nothing changed).
-    pub fn outcome(
-        &self,
-        done: Result<Markup, AppError>,
-    ) -> Result<(axum::http::StatusCode, Markup), DeskError> {
-        match done {
-            Ok(shown) => Ok((axum::http::StatusCode::OK, shown)),
-            Err(e) => Ok((
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                self.refusal(e)?,
-            )),
-        }
-    }
-
     /// How a form answers: done, back to `page` with `query` saying what
     /// was done (post/redirect/get, so a reload asks for the page, not
     /// the form); refused, the refusal in plain words for the page to show

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::{Coordinator, field};
@@ -12,6 +12,7 @@ use crate::app::{AppError, AppState, tokens};
 use crate::domain::Role;
 use crate::storage::TokenScope;
 use crate::web::error::DeskResult;
+use crate::web::flash::{self, Flash};
 
 async fn render(
     state: &AppState,
@@ -100,18 +101,41 @@ fn role_words(lang: crate::web::i18n::Lang, role: &str) -> &str {
     }
 }
 
+const TOKENS: &str = "/desk/coordination/tokens";
+
+/// The list, with what the last form did: a new token's secret, shown
+/// once (sealed in the session until this page takes it), or a revocation.
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    render(&state, &c, &uri, StatusCode::OK, None).await
+    let shown = match flash::take(&state, &c.person).await? {
+        Some(Flash::Token { secret }) => Some(html! {
+            (c.done(c.texts().token_shown_once))
+            p { code class="secret" { (secret) } }
+        }),
+        Some(Flash::ActivationCode { .. }) | None => {
+            match crate::web::query_value(&uri, "done").as_deref() {
+                Some("revoked") => Some(c.done(c.texts().token_revoked)),
+                _ => None,
+            }
+        }
+    };
+    render(&state, &c, &uri, StatusCode::OK, shown).await
 }
 
+/// Done: back to the list (post/redirect/get). Refused: the page again
+/// with the refusal in plain words.
 async fn answer(
     state: &AppState,
     c: &Coordinator,
     uri: &Uri,
-    done: Result<Markup, AppError>,
+    done: Result<Response, AppError>,
 ) -> DeskResult<Response> {
-    let (status, shown) = c.outcome(done)?;
-    render(state, c, uri, status, Some(shown)).await
+    match done {
+        Ok(back) => Ok(back),
+        Err(e) => {
+            let shown = c.refusal(e)?;
+            render(state, c, uri, StatusCode::UNPROCESSABLE_ENTITY, Some(shown)).await
+        }
+    }
 }
 
 pub async fn create(
@@ -139,13 +163,14 @@ pub async fn create(
         };
         tokens::create(&state, &actor, role, scope, label).await
     }
-    .await
-    .map(|(_, secret)| {
-        html! {
-            (c.done(c.texts().token_shown_once))
-            p { code class="secret" { (secret) } }
+    .await;
+    let done = match done {
+        Ok((_, secret)) => {
+            flash::leave(&state, &c.person, &Flash::Token { secret }).await?;
+            Ok(Redirect::to(TOKENS).into_response())
         }
-    });
+        Err(e) => Err(e),
+    };
     answer(&state, &c, &uri, done).await
 }
 
@@ -160,6 +185,6 @@ pub async fn revoke(
     let actor = c.actor();
     let done = tokens::revoke(&state, &actor, id)
         .await
-        .map(|()| c.done(c.texts().token_revoked));
+        .map(|()| Redirect::to(&format!("{TOKENS}?done=revoked")).into_response());
     answer(&state, &c, &uri, done).await
 }
