@@ -45,12 +45,36 @@ async fn walk(v: &mut Visit<'_>, who: &str, path: &str) {
     }
 }
 
-/// Reloads the page a form came back to: still the same page.
+/// How many POST requests the server has answered, from its metrics.
+async fn posts_answered(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.contains("http_requests_total{") && l.contains("method=\"POST\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Reloads the page a form came back to: still the same page, asked for
+/// again (a reload sends no form: post/redirect/get).
 async fn reload(v: &mut Visit<'_>, name: &str) {
     let before = v.client.current_url().await.unwrap();
+    let posts = posts_answered(v.app).await;
     v.client.refresh().await.unwrap();
     wait_for(&v.client, "main h1").await;
     assert_eq!(v.client.current_url().await.unwrap(), before, "{name}");
+    assert_eq!(
+        posts_answered(v.app).await,
+        posts,
+        "{name}: the reload sent the form again"
+    );
     let body = v.text("body").await;
     assert!(!body.contains("/problems/"), "{name}: {body}");
     v.check(&format!("{name}-reloaded")).await;
@@ -342,11 +366,15 @@ async fn every_page_fits_every_screen(db: Db) {
 }
 both!(every_page_fits_every_screen);
 
+/// A form to send: its page, the form, its fields by name, and a name for
+/// its screenshots.
+type Form<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
 /// Every form of the coordinator's desk, sent and reloaded.
 async fn coordinator_forms(v: &mut Visit<'_>, member: i64) {
     let submit = "button[type=submit]";
     let member = member.to_string();
-    let forms: [(&str, &str, &[(&str, &str)], &str); 11] = [
+    let forms: [Form<'_>; 11] = [
         (
             "/desk/coordination/structures",
             "main form[action='/desk/coordination/structures']",
