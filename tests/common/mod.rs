@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod desk;
+pub mod forms;
 pub mod visit;
 
 use std::collections::HashMap;
