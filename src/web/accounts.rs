@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::error::{DeskError, DeskResult};
-use super::flash::{self, Flash};
+use super::flash::Flash;
 use super::form_fields;
 use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::people_texts::PeopleTexts;
@@ -40,7 +40,7 @@ fn reach(person: &Person) -> DeskResult<(AccountManager, bool)> {
 pub async fn list(State(state): State<AppState>, person: Person, uri: Uri) -> DeskResult<Response> {
     let typed = Typed::default();
     let (t, p) = (person.lang.texts(), person.lang.people());
-    let shown = match flash::take(&state, &person).await? {
+    let shown = match person.take_flash(&state).await? {
         Some(Flash::ActivationCode {
             display_name,
             login,
@@ -239,7 +239,7 @@ async fn answer(
                 login: w.account.login,
                 code: w.activation_code,
             };
-            flash::leave(state, person, &code).await?;
+            person.leave_flash(state, &code).await?;
             return Ok(Redirect::to(ACCOUNTS).into_response());
         }
         Ok(Done::Disabled) => {

@@ -16,7 +16,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::error::DeskResult;
-use super::session::Person;
 use crate::app::AppState;
 
 /// Names what the sealed bytes are for, so that they open nowhere else.
@@ -108,26 +107,30 @@ fn open(key: &FlashKey, sealed: &str) -> Option<Flash> {
     serde_json::from_slice(plain).ok()
 }
 
-/// Leaves `flash` for the person's next page.
-pub async fn leave(state: &AppState, person: &Person, flash: &Flash) -> DeskResult<()> {
-    let sealed = seal(&person.flash_key, flash).ok_or_else(super::internal)?;
-    state
-        .store
-        .set_session_flash(&person.id_hash, &sealed)
-        .await?;
+/// Leaves `flash` for the next page of the session whose id hashes to
+/// `id_hash`.
+pub async fn leave(
+    state: &AppState,
+    id_hash: &[u8; 32],
+    key: &FlashKey,
+    flash: &Flash,
+) -> DeskResult<()> {
+    let sealed = seal(key, flash).ok_or_else(super::internal)?;
+    state.store.set_session_flash(id_hash, &sealed).await?;
     Ok(())
 }
 
-/// Takes what was left for this page, once.
-pub async fn take(state: &AppState, person: &Person) -> DeskResult<Option<Flash>> {
-    let sealed = state.store.take_session_flash(&person.id_hash).await?;
+/// Takes what was left for this page of the session, once.
+pub async fn take(
+    state: &AppState,
+    id_hash: &[u8; 32],
+    key: &FlashKey,
+) -> DeskResult<Option<Flash>> {
+    let sealed = state.store.take_session_flash(id_hash).await?;
     Ok(sealed.and_then(|s| {
-        let opened = open(&person.flash_key, &s);
+        let opened = open(key, &s);
         if opened.is_none() {
-            tracing::warn!(
-                account = person.account.id,
-                "desk one-time message did not open: dropped"
-            );
+            tracing::warn!("desk one-time message did not open: dropped");
         }
         opened
     }))

@@ -17,6 +17,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
 use super::error::DeskError;
+use super::flash::Flash;
 use super::i18n::Lang;
 use crate::app::AppState;
 use crate::app::StructureCaller;
@@ -167,6 +168,16 @@ impl Person {
             Some(s) => format!("{} · {s}", self.account.display_name),
             None => self.account.display_name.clone(),
         }
+    }
+
+    /// Leaves a message for this session's next page, shown once.
+    pub async fn leave_flash(&self, state: &AppState, flash: &Flash) -> Result<(), DeskError> {
+        super::flash::leave(state, &self.id_hash, &self.flash_key, flash).await
+    }
+
+    /// Takes the message left for this page, if any (once).
+    pub async fn take_flash(&self, state: &AppState) -> Result<Option<Flash>, DeskError> {
+        super::flash::take(state, &self.id_hash, &self.flash_key).await
     }
 
     /// Refuses a form that does not carry this session's token.

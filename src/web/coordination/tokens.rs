@@ -12,7 +12,7 @@ use crate::app::{AppError, AppState, tokens};
 use crate::domain::Role;
 use crate::storage::TokenScope;
 use crate::web::error::DeskResult;
-use crate::web::flash::{self, Flash};
+use crate::web::flash::Flash;
 
 async fn render(
     state: &AppState,
@@ -106,7 +106,7 @@ const TOKENS: &str = "/desk/coordination/tokens";
 /// The list, with what the last form did: a new token's secret, shown
 /// once (sealed in the session until this page takes it), or a revocation.
 pub async fn list(State(state): State<AppState>, c: Coordinator, uri: Uri) -> DeskResult<Response> {
-    let shown = match flash::take(&state, &c.person).await? {
+    let shown = match c.person.take_flash(&state).await? {
         Some(Flash::Token { secret }) => Some(html! {
             (c.done(c.texts().token_shown_once))
             p { code class="secret" { (secret) } }
@@ -166,7 +166,9 @@ pub async fn create(
     .await;
     let done = match done {
         Ok((_, secret)) => {
-            flash::leave(&state, &c.person, &Flash::Token { secret }).await?;
+            c.person
+                .leave_flash(&state, &Flash::Token { secret })
+                .await?;
             Ok(Redirect::to(TOKENS).into_response())
         }
         Err(e) => Err(e),
