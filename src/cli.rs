@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod audit;
+mod demo_env;
 mod lines;
 mod tree;
 
@@ -325,6 +326,9 @@ async fn serve(database_url: &str, key_file: &Path, args: ServeArgs) -> Result<(
     };
     let running = server::start(config).await.map_err(err)?;
     print_first_start(&running.first_start);
+    if running.first_start.demo.is_some() {
+        print_demo_env(database_url, &running.first_start);
+    }
     tracing::info!(addr = %running.addr, "listening");
     let stop = running.shutdown_handle();
     tokio::spawn(async move {
@@ -379,6 +383,30 @@ fn print_first_start(first: &server::FirstStart) {
     }
     let mut out = std::io::stdout().lock();
     for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The demo's tokens as shell lines, printed and written beside the
+/// database (a write failure is said, and serving goes on).
+fn print_demo_env(database_url: &str, first: &server::FirstStart) {
+    use std::io::Write as _;
+    let lines = demo_env::shell_lines(first);
+    let path = demo_env::path_for(database_url);
+    let mut out = std::io::stdout().lock();
+    let mut said = lines.clone();
+    match demo_env::write(&path, &lines) {
+        Ok(()) => said.push(format!(
+            "demo tokens written to {} (mode 0600): in another terminal, `. {}`",
+            path.display(),
+            path.display()
+        )),
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "demo tokens not written"),
+    }
+    for line in said {
         if writeln!(out, "{line}").is_err() {
             return;
         }
