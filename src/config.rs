@@ -190,6 +190,12 @@ pub struct Limits {
     #[arg(long, env = "RELAY_TOPUP_MAX_CONCURRENT_AUDITS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_audits: u32,
+    /// Password hashes (sign-ins, activations) that may run at once. Each
+    /// takes 19 MiB (Argon2id), so this bounds their memory: 8 at once is
+    /// 152 MiB. More are refused at once, 429 with `Retry-After`.
+    #[arg(long, env = "RELAY_TOPUP_MAX_CONCURRENT_PASSWORD_HASHES", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent_password_hashes: u32,
     /// Most lines in an operator statement sent for reconciliation.
     #[arg(
         long,
@@ -288,6 +294,7 @@ impl Default for Limits {
             integrity_check_secs: 60,
             full_integrity_check_secs: 86_400,
             max_concurrent_audits: 2,
+            max_concurrent_password_hashes: 8,
             max_statement_lines: 100_000,
             max_statement_bytes: 8 * 1024 * 1024,
             desk: DeskOptions::default(),

@@ -5,6 +5,8 @@
 //! Argon2 takes tens of milliseconds of one core: it runs on the blocking
 //! pool so that it never stalls the request threads.
 
+use std::sync::Arc;
+
 use super::{AppError, AppResult, AppState};
 use crate::domain::account::{
     AccountManager, AccountRole, NewAccount, WeakPassword, check_password, normalise_login,
@@ -174,7 +176,7 @@ pub async fn activate(
     let context: Vec<&str> = structure.as_deref().into_iter().collect();
     check_password(password, &account.login, &account.display_name, &context)
         .map_err(ActivationRefused::Weak)?;
-    let stored = hash_blocking(password.to_owned()).await?;
+    let stored = hash_blocking(state, password.to_owned()).await?;
     let account = state
         .store
         .activate_account(&hash, &stored, now)
@@ -184,12 +186,21 @@ pub async fn activate(
     Ok(account)
 }
 
-async fn hash_blocking(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || passwords::hash(&password))
+/// Hashes a new password once a place in the bounded pool is free (an
+/// activation waits its turn; the request's time limit bounds the wait).
+async fn hash_blocking(state: &AppState, password: String) -> AppResult<String> {
+    let place = Arc::clone(&state.password_hashes)
+        .acquire_owned()
         .await
-        .ok()
-        .flatten()
-        .ok_or(AppError::Internal("password hashing failed"))
+        .map_err(|_| AppError::Internal("password pool closed"))?;
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        passwords::hash(&password)
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or(AppError::Internal("password hashing failed"))
 }
 
 /// Why a sign-in did not happen. Every refusal but the lock reads the same
@@ -202,6 +213,9 @@ pub enum SignInRefused {
     Locked {
         retry_after_secs: i64,
     },
+    /// Every password hash the service allows at once is running: try
+    /// again in a moment (nothing was checked or counted).
+    Busy,
     Failed(AppError),
 }
 
@@ -212,7 +226,11 @@ impl<E: Into<AppError>> From<E> for SignInRefused {
 }
 
 /// Checks a login and password. A locked login is not even tried; an
-/// unknown one costs the same hashing work as a wrong password.
+/// unknown one costs the same hashing work as a wrong password. The hash
+/// runs only with a place in the bounded pool (refused at once when it is
+/// full), and the attempt is counted against the login *before* hashing —
+/// taken back if the password is right — so attempts sent all at once
+/// are counted as surely as attempts sent one after another.
 pub async fn sign_in(
     state: &AppState,
     login: &str,
@@ -240,26 +258,30 @@ pub async fn sign_in(
     let stored = found
         .as_ref()
         .map_or_else(|| passwords::decoy().to_owned(), |(_, h)| h.clone());
+    let Ok(place) = Arc::clone(&state.password_hashes).try_acquire_owned() else {
+        state.metrics.rate_limited.inc();
+        return Err(SignInRefused::Busy);
+    };
+    // Charged now, taken back below if the password is right.
+    let locked = state
+        .store
+        .record_sign_in_failure(&login_hash, policy, now)
+        .await?;
     let typed = password.to_owned();
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&typed, &stored))
-        .await
-        .map_err(|_| AppError::Internal("password check failed"))?;
-    match found {
-        Some((account, _)) if matches => {
+    let matches = tokio::task::spawn_blocking(move || {
+        let _place = place;
+        passwords::verify(&typed, &stored)
+    })
+    .await
+    .map_err(|_| AppError::Internal("password check failed"))?;
+    match (found, locked) {
+        (Some((account, _)), _) if matches => {
             state.store.clear_sign_in_failures(&login_hash).await?;
             Ok(account)
         }
-        _ => {
-            let locked = state
-                .store
-                .record_sign_in_failure(&login_hash, policy, now)
-                .await?;
-            match locked {
-                Some(until) => Err(SignInRefused::Locked {
-                    retry_after_secs: until - now,
-                }),
-                None => Err(SignInRefused::Refused),
-            }
-        }
+        (_, Some(until)) => Err(SignInRefused::Locked {
+            retry_after_secs: until - now,
+        }),
+        (_, None) => Err(SignInRefused::Refused),
     }
 }

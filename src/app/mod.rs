@@ -70,6 +70,9 @@ pub struct Inner {
     pub tokens: TokenCache,
     /// Places for heavy audit work (reports, reconciliations, checks).
     pub audits: Arc<tokio::sync::Semaphore>,
+    /// Password hashes running now (each holds 19 MiB): see
+    /// `Limits::max_concurrent_password_hashes`.
+    pub password_hashes: Arc<tokio::sync::Semaphore>,
 }
 
 /// A structure acting through one of its tokens (the JSON API) or a desk
@@ -106,6 +109,9 @@ impl AppState {
         let audits = Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(limits.max_concurrent_audits).unwrap_or(1),
         ));
+        let password_hashes = Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(limits.max_concurrent_password_hashes).unwrap_or(1),
+        ));
         Self(Arc::new(Inner {
             store,
             keys,
@@ -119,6 +125,7 @@ impl AppState {
             integrity: Gate::default(),
             tokens,
             audits,
+            password_hashes,
         }))
     }
 

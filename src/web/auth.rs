@@ -95,6 +95,10 @@ fn render_sign_in(
 /// is looked up; past the login's own limit the password is not even
 /// tried. Every refusal reads the same, so the page says nothing about
 /// whether the login exists.
+/// How long a refused sign-in waits when every password check place is
+/// taken: a check takes a fraction of a second.
+const BUSY_RETRY_SECS: u64 = 2;
+
 pub async fn sign_in(
     State(state): State<AppState>,
     lang: Lang,
@@ -116,6 +120,13 @@ pub async fn sign_in(
     let password = fields.get("password").map_or("", String::as_str);
     match accounts::sign_in(&state, login, password).await {
         Ok(account) => start_session(&state, &account).await,
+        Err(SignInRefused::Busy) => {
+            tracing::info!("desk sign-in refused: every password check place is taken");
+            let shown = notice(t, Notice::Error, t.sign_in_busy);
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            let page = render_sign_in(&state, lang, &uri, status, Some(shown))?;
+            Ok(sign_in_limit::with_retry_after(page, BUSY_RETRY_SECS))
+        }
         Err(SignInRefused::Locked { retry_after_secs }) => {
             tracing::info!(retry_after_secs, "desk sign-in refused: login locked");
             let wait_secs = u64::try_from(retry_after_secs).unwrap_or(1);

@@ -69,6 +69,7 @@ pub struct Texts {
     pub session_expired_notice: &'static str,
     /// Too many sign-in attempts, given the seconds to wait.
     pub sign_in_throttled: fn(u64) -> String,
+    pub sign_in_busy: &'static str,
 
     pub home_title: &'static str,
     pub balances_caption: &'static str,
@@ -263,6 +264,8 @@ pub static FR: Texts = Texts {
     sign_in_submit: "Se connecter",
     signed_out_notice: "Vous êtes déconnecté.",
     session_expired_notice: "Votre session a expiré ou a été fermée : reconnectez-vous.",
+    sign_in_busy: "Beaucoup de personnes se connectent en ce moment. \
+                   Patientez quelques secondes puis réessayez.",
     sign_in_throttled: |secs| {
         format!(
             "Trop de tentatives de connexion depuis ce réseau en peu de temps. \
@@ -456,6 +459,7 @@ pub static EN: Texts = Texts {
     sign_in_submit: "Sign in",
     signed_out_notice: "You are signed out.",
     session_expired_notice: "Your session has expired or was closed: please sign in again.",
+    sign_in_busy: "Many people are signing in right now. Wait a few seconds, then try again.",
     sign_in_throttled: |secs| {
         format!(
             "Too many sign-in attempts from this network in a short time. \
