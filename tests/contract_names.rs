@@ -157,3 +157,24 @@ fn every_command_the_parser_has_is_in_the_contract_and_back() {
     );
     assert!(built.len() > 10, "{built:?}");
 }
+
+#[test]
+fn every_operation_has_its_own_id() {
+    let (_, doc) = relay_topup::http::api();
+    let doc = serde_json::to_value(&doc).unwrap();
+    let mut seen = BTreeSet::new();
+    let mut twice = Vec::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for method in METHODS {
+            if let Some(id) = item[method.to_lowercase()]["operationId"].as_str()
+                && !seen.insert(id.to_owned())
+            {
+                twice.push(id.to_owned());
+            }
+        }
+    }
+    assert!(
+        twice.is_empty(),
+        "operationIds used more than once: {twice:?}"
+    );
+}

@@ -157,17 +157,25 @@ pub fn operator_quota(per_sec: u32, burst: u32) -> governor::Quota {
 }
 
 /// A period `[from, to)` given as RFC 3339 times: reports, reconciliations
-/// and statements read it the same way. A bound not given is the current
-/// calendar month's (UTC, as of `now`).
+/// and statements read it the same way. Both bounds left out: the current
+/// calendar month (UTC, as of `now`). One left out: the calendar month of
+/// the other — `from` alone runs to the start of the next month, `to`
+/// alone from the start of the month its last second falls in.
 pub fn period(from: Option<&str>, to: Option<&str>, now: i64) -> AppResult<(i64, i64)> {
-    let (month_start, next_month) = crate::clock::month_bounds(now);
-    let parse = |field: &'static str, text: Option<&str>, default: i64| match text {
-        None => Ok(default),
-        Some(text) => crate::clock::parse_rfc3339(text)
-            .ok_or_else(|| AppError::invalid(field, "an RFC 3339 time")),
+    let parse = |field: &'static str, text: &str| {
+        crate::clock::parse_rfc3339(text)
+            .ok_or_else(|| AppError::invalid(field, "an RFC 3339 time"))
     };
-    let from = parse("from", from, month_start)?;
-    let to = parse("to", to, next_month)?;
+    let from = from.map(|t| parse("from", t)).transpose()?;
+    let to = to.map(|t| parse("to", t)).transpose()?;
+    // A bound left out is the calendar month of the other one (of now when
+    // both are), so `to` alone is never answered "before from".
+    let (from, to) = match (from, to) {
+        (Some(from), Some(to)) => (from, to),
+        (Some(from), None) => (from, crate::clock::month_bounds(from).1),
+        (None, Some(to)) => (crate::clock::month_bounds(to.saturating_sub(1)).0, to),
+        (None, None) => crate::clock::month_bounds(now),
+    };
     if to <= from {
         return Err(AppError::invalid("to", "must be after from"));
     }
@@ -199,5 +207,38 @@ impl Gate {
 
     pub fn set(&self, halted: bool) {
         self.halted.store(halted, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::period;
+
+    #[test]
+    fn a_bound_left_out_is_the_other_ones_month() {
+        // Now: 2026-12-07T12:00Z.
+        let now = 1_796_644_800;
+        let day = |t: &str| crate::clock::parse_rfc3339(t).unwrap();
+        assert_eq!(
+            period(None, None, now).unwrap(),
+            (day("2026-12-01T00:00:00Z"), day("2027-01-01T00:00:00Z"))
+        );
+        assert_eq!(
+            period(None, Some("2026-10-01T00:00:00Z"), now).unwrap(),
+            (day("2026-09-01T00:00:00Z"), day("2026-10-01T00:00:00Z"))
+        );
+        assert_eq!(
+            period(Some("2026-03-15T00:00:00Z"), None, now).unwrap(),
+            (day("2026-03-15T00:00:00Z"), day("2026-04-01T00:00:00Z"))
+        );
+        assert!(
+            period(
+                Some("2026-03-15T00:00:00Z"),
+                Some("2026-03-01T00:00:00Z"),
+                now
+            )
+            .is_err()
+        );
+        assert!(period(Some("hier"), None, now).is_err());
     }
 }

@@ -36,11 +36,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// RFC 3339; the period starts here (included). Default: the start of
-    /// the current calendar month (UTC).
+    /// the calendar month (UTC) `to` ends in, or of the current one.
     #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339, after `from`; the period ends here (excluded). Default:
-    /// the start of the next calendar month (UTC).
+    /// the start of the calendar month (UTC) after `from`'s, or after the
+    /// current one.
     #[param(format = DateTime)]
     pub to: Option<String>,
 }
@@ -161,7 +162,7 @@ impl FromRequestParts<AppState> for AuditSlot {
 /// voided, expired, redeemed, reversed, closing; and each invariant's result.
 #[utoipa::path(get, path = "/v1/audit/report", tag = "auditor", params(PeriodQuery),
     responses((status = 200, body = Report), (status = 422, body = ProblemBody),
-        (status = 429, body = ProblemBody, description = "`rate_limited`: too many reports or reconciliations at once")))]
+        (status = 503, body = ProblemBody, description = "`busy` (with `Retry-After`): too many reports or reconciliations at once")))]
 async fn audit_report(
     State(state): State<AppState>,
     _caller: Auditor,
@@ -340,11 +341,12 @@ async fn audit_checkpoints(
 #[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
     /// RFC 3339; the statement covers redemptions redeemed from here.
-    /// Default: the start of the current calendar month (UTC).
+    /// Default: the start of the calendar month (UTC) `to` ends in, or of
+    /// the current one.
     #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339, after `from`; … until here (excluded). Default: the start
-    /// of the next calendar month.
+    /// of the calendar month (UTC) after `from`'s, or after the current one.
     #[param(format = DateTime)]
     pub to: Option<String>,
     /// The operator whose statement it is (all its tokens); all operators
@@ -399,7 +401,7 @@ pub struct Reconciliation {
     request_body(content = String, content_type = "text/csv",
         description = "The operator's statement, as `GET /v1/redemptions` exports it with `Accept: text/csv`"),
     responses((status = 200, body = Reconciliation), (status = 413, body = ProblemBody),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody, description = "`rate_limited`: too many reports or reconciliations at once")))]
+        (status = 422, body = ProblemBody), (status = 503, body = ProblemBody, description = "`busy` (with `Retry-After`): too many reports or reconciliations at once")))]
 async fn audit_reconcile(
     State(state): State<AppState>,
     _caller: Auditor,

@@ -35,11 +35,12 @@ pub struct DonorQuery {
     /// The operator (the donor) whose network the report covers.
     pub operator_id: i64,
     /// RFC 3339; the period starts here (included). Default: the start of
-    /// the current calendar month (UTC).
+    /// the calendar month (UTC) `to` ends in, or of the current one.
     #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339, after `from`; the period ends here (excluded). Default:
-    /// the start of the next calendar month (UTC).
+    /// the start of the calendar month (UTC) after `from`'s, or after the
+    /// current one.
     #[param(format = DateTime)]
     pub to: Option<String>,
 }

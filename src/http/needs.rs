@@ -125,6 +125,7 @@ async fn report(
 #[serde(deny_unknown_fields)]
 pub struct NeedsQuery {
     /// `open`, `approved` or `declined`; all when absent.
+    #[param(value_type = Option<NeedState>)]
     pub state: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
@@ -137,7 +138,7 @@ pub struct NeedList {
 
 /// The needs within the caller's subtree (its own and its members'),
 /// oldest first.
-#[utoipa::path(get, path = "/v1/needs", tag = "associations", params(NeedsQuery),
+#[utoipa::path(get, path = "/v1/needs", operation_id = "list_needs", tag = "associations", params(NeedsQuery),
     responses((status = 200, body = NeedList), (status = 422, body = ProblemBody),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody)))]
 async fn list(

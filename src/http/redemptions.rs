@@ -185,11 +185,12 @@ async fn reverse(
 #[into_params(parameter_in = Query)]
 pub struct StatementQuery {
     /// RFC 3339; redemptions redeemed at or after it. Default: the start
-    /// of the current calendar month (UTC).
+    /// of the calendar month (UTC) `to` ends in, or of the current one.
     #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339, after `from`; redemptions redeemed before it. Default:
-    /// the start of the next calendar month (UTC).
+    /// the start of the calendar month (UTC) after `from`'s, or after the
+    /// current one.
     #[param(format = DateTime)]
     pub to: Option<String>,
     /// From a previous page's `next_cursor`.

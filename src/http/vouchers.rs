@@ -126,7 +126,7 @@ pub struct ListQuery {
 }
 
 /// The caller's vouchers, newest first.
-#[utoipa::path(get, path = "/v1/vouchers", tag = "structure", params(ListQuery),
+#[utoipa::path(get, path = "/v1/vouchers", operation_id = "list_vouchers", tag = "structure", params(ListQuery),
     responses((status = 200, body = VoucherList),
         (status = 422, body = ProblemBody, description = "`validation_failed`: a bad filter, cursor or limit")))]
 async fn list(
