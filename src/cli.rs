@@ -136,8 +136,10 @@ enum CodeCommand {
 enum KeysCommand {
     /// Creates a new key file (mode 0600); refuses to overwrite one.
     Generate,
-    /// Adds a new code key and signing key; old keys keep verifying. Running
-    /// servers pick the new keys up when restarted.
+    /// Adds a new code key, PIN key and signing key (old keys keep
+    /// verifying) and records the rotation in the service's database, which
+    /// must exist: both or neither. Running servers pick the new keys up
+    /// when restarted.
     Rotate,
     /// Prints the public attestation keys and the code key ids.
     Show,
@@ -414,6 +416,47 @@ fn print_demo_env(database_url: &str, first: &server::FirstStart) {
     let _ = out.flush();
 }
 
+/// Rotates the key file and records it in the service's database, both or
+/// neither: the database must already exist (a rotation recorded in a new
+/// empty one would be lost to the service), it is opened before the file
+/// changes, and the file is put back as it was if the record fails.
+async fn rotate_keys(database_url: &str, key_file: &Path) -> Result<(u8, u8, u32), String> {
+    if let Some(file) = crate::storage::sqlite_file(database_url)
+        && !Path::new(file).exists()
+    {
+        return Err(format!(
+            "no database at {file}: a rotation is recorded in the service's own database; \
+             give its --database-url (or DATABASE_URL). Nothing was changed."
+        ));
+    }
+    let store = open_store(database_url).await?;
+    let before = keyfile::load(key_file).map_err(err)?;
+    let material = keyfile::rotate(key_file).map_err(err)?;
+    let keys = KeySet::from_material(&material).map_err(err)?;
+    let ids = (
+        keys.codes.active().get(),
+        keys.pins.active(),
+        keys.signing_key().id(),
+    );
+    let recorded = store
+        .record_key_rotation("cli", ids.0, ids.1, ids.2, SystemClock.now_secs())
+        .await;
+    store.close().await;
+    if let Err(e) = recorded {
+        let restored = keyfile::lock(key_file).and_then(|_lock| keyfile::save(key_file, &before));
+        return Err(match restored {
+            Ok(()) => {
+                format!("the rotation could not be recorded ({e}); the key file is as it was")
+            }
+            Err(back) => format!(
+                "the rotation could not be recorded ({e}), and the key file could not be put \
+                 back ({back}): it holds keys the database does not know; rotate again"
+            ),
+        });
+    }
+    Ok(ids)
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -633,23 +676,8 @@ async fn keys(database_url: &str, key_file: &Path, command: KeysCommand) -> Resu
             println!("{}", key_file.display());
         }
         KeysCommand::Rotate => {
-            let material = keyfile::rotate(key_file).map_err(err)?;
-            let keys = KeySet::from_material(&material).map_err(err)?;
-            let code_key_id = keys.codes.active().get();
-            let pin_key_id = keys.pins.active();
-            let signing_key_id = keys.signing_key().id();
-            let store = open_store(database_url).await?;
-            store
-                .record_key_rotation(
-                    "cli",
-                    code_key_id,
-                    pin_key_id,
-                    signing_key_id,
-                    SystemClock.now_secs(),
-                )
-                .await
-                .map_err(err)?;
-            store.close().await;
+            let (code_key_id, pin_key_id, signing_key_id) =
+                rotate_keys(database_url, key_file).await?;
             eprintln!(
                 "rotated: new codes use code key {code_key_id}, new PINs PIN key {pin_key_id}; \
                  restart running servers to use them"

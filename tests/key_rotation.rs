@@ -127,3 +127,74 @@ async fn the_last_key_id_answers_409(db: Db) {
     app.stop().await;
 }
 both!(the_last_key_id_answers_409);
+
+/// The command line rotates and records, both or neither: refused before
+/// anything changes without the service's database (never creating a new
+/// one), and the key file put back when the record fails.
+async fn a_command_line_rotation_is_whole_or_nothing(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(db, dir.path()).await else {
+        return;
+    };
+    let keys = dir.path().join("test.keys");
+    assert!(cli(&url, &keys, &["keys", "generate"]).ok());
+    assert!(cli(&url, &keys, &["structure", "list"]).ok());
+    let original = std::fs::read(&keys).unwrap();
+
+    // No database where the command looks (the default URL in an empty
+    // folder, as when --database-url is forgotten): refused, none created.
+    let elsewhere = dir.path().join("forgot");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let missing = format!(
+        "sqlite://{}?mode=rwc",
+        elsewhere.join("relay-topup.sqlite").display()
+    );
+    let refused = cli(&missing, &keys, &["keys", "rotate"]);
+    assert!(!refused.ok(), "{refused:?}");
+    assert!(refused.stderr.contains("no database at"), "{refused:?}");
+    assert!(
+        std::fs::read_dir(&elsewhere).unwrap().next().is_none(),
+        "a database was created"
+    );
+    assert_eq!(std::fs::read(&keys).unwrap(), original);
+
+    // The database refuses the record: the key file is as it was.
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let refuse = match db {
+        Db::Sqlite => vec![
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        ],
+        Db::Postgres => vec![
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ],
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let failed = cli(&url, &keys, &["keys", "rotate"]);
+    assert!(!failed.ok(), "{failed:?}");
+    assert!(
+        failed.stderr.contains("the key file is as it was"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        std::fs::read(&keys).unwrap(),
+        original,
+        "the key file changed"
+    );
+
+    // Once the database takes records again, the rotation goes through.
+    let drop = match db {
+        Db::Sqlite => "DROP TRIGGER refuse_events",
+        Db::Postgres => "DROP TRIGGER refuse_events ON events",
+    };
+    sqlx::query(drop).execute(&mut conn).await.unwrap();
+    let rotated = cli(&url, &keys, &["keys", "rotate"]);
+    assert!(rotated.ok(), "{rotated:?}");
+    assert_ne!(std::fs::read(&keys).unwrap(), original);
+}
+both!(a_command_line_rotation_is_whole_or_nothing);

@@ -206,6 +206,12 @@ fn sqlite_creating(url: &str) -> String {
     format!("{url}{sep}mode=rwc")
 }
 
+/// The file an SQLite URL names (`None` for another database or one in
+/// memory): what must exist before a command that only changes a database.
+pub fn sqlite_file(url: &str) -> Option<&str> {
+    (url.starts_with("sqlite:") && !url.contains(":memory:")).then(|| sqlite_path(url))
+}
+
 /// The file an SQLite URL names, for messages.
 fn sqlite_path(url: &str) -> &str {
     let rest = url
