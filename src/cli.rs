@@ -138,8 +138,8 @@ enum KeysCommand {
     Generate,
     /// Adds a new code key, PIN key and signing key (old keys keep
     /// verifying) and records the rotation in the service's database, which
-    /// must exist: both or neither. Running servers pick the new keys up
-    /// when restarted.
+    /// must exist: both or neither. Running servers reading this key file
+    /// pick the new keys up without a restart.
     Rotate,
     /// Prints the public attestation keys and the code key ids.
     Show,
@@ -680,7 +680,7 @@ async fn keys(database_url: &str, key_file: &Path, command: KeysCommand) -> Resu
                 rotate_keys(database_url, key_file).await?;
             eprintln!(
                 "rotated: new codes use code key {code_key_id}, new PINs PIN key {pin_key_id}; \
-                 restart running servers to use them"
+                 running servers reading this key file use them from their next sweep"
             );
             println!("{signing_key_id}");
         }

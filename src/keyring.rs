@@ -1,6 +1,7 @@
 //! The keys a running service uses, swappable at rotation.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::code::{KeyMaterial, KeySet};
@@ -15,6 +16,9 @@ pub struct Keys {
     /// this process swap in the order they wrote (the file lock orders them
     /// against other processes).
     rotating: Mutex<()>,
+    /// When the file was last read again for keys another process added
+    /// (Unix seconds): at most once a second, however many codes ask.
+    reloaded_at_secs: AtomicI64,
 }
 
 impl Keys {
@@ -23,7 +27,45 @@ impl Keys {
             file,
             current: RwLock::new(Arc::new(set)),
             rotating: Mutex::new(()),
+            reloaded_at_secs: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// Reads the key file again and swaps in what it holds now, so that a
+    /// rotation made by another server on the same database (which wrote
+    /// the file this one reads) is used without a restart. At most once a
+    /// second (`now_secs`): `None` when it is too soon, when there is no
+    /// file, or when the file holds no key this process lacks. Blocking.
+    pub fn reload(&self, now_secs: i64) -> Result<Option<Arc<KeySet>>, KeyFileError> {
+        let last = self.reloaded_at_secs.load(Ordering::Relaxed);
+        if now_secs.saturating_sub(last) < 1
+            || self
+                .reloaded_at_secs
+                .compare_exchange(last, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(None);
+        }
+        let Some(path) = &self.file else {
+            return Ok(None);
+        };
+        let _order = match self.rotating.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let fresh = Arc::new(KeySet::from_material(&keyfile::load(path)?)?);
+        let now = self.get();
+        let same = fresh.codes.active() == now.codes.active()
+            && fresh.pins.active() == now.pins.active()
+            && fresh.signing_key().id() == now.signing_key().id();
+        if same {
+            return Ok(None);
+        }
+        match self.current.write() {
+            Ok(mut guard) => *guard = Arc::clone(&fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
+        }
+        Ok(Some(fresh))
     }
 
     /// The key set now. Callers keep the `Arc` for one request, so a

@@ -425,6 +425,7 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
         .store
         .forget_quiet_lines(now, &state.limits.line_policy())
         .await?;
+    reload_keys(state).await;
     state.issue_limiter.retain_recent();
     state.operator_limiter.retain_recent();
     state.typo_limiter.retain_recent();
@@ -433,6 +434,20 @@ pub async fn sweep_once(state: &AppState) -> Result<(), crate::storage::StorageE
         tracing::info!(credited, lapsed, expired, purged, holds, lines, "sweep");
     }
     Ok(())
+}
+
+/// Picks up keys another server on the same database rotated in (it wrote
+/// the key file this one reads), so new codes here use them too; a code
+/// under a key not yet seen also asks for this at once.
+async fn reload_keys(state: &AppState) {
+    let holder = state.clone();
+    let now = state.now();
+    match tokio::task::spawn_blocking(move || holder.keys.reload(now)).await {
+        Ok(Ok(Some(_))) => tracing::info!("key file read again: rotated keys in use here"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "key file could not be read again"),
+        Err(e) => tracing::warn!(error = %e, "key file reload stopped"),
+    }
 }
 
 /// Returns codes whose hold ran out to `issued` (they are redeemable again

@@ -198,3 +198,75 @@ async fn a_command_line_rotation_is_whole_or_nothing(db: Db) {
     assert_ne!(std::fs::read(&keys).unwrap(), original);
 }
 both!(a_command_line_rotation_is_whole_or_nothing);
+
+/// Two servers on one database: a rotation on the first is used by the
+/// second without a restart — a code under the new key redeems there, and
+/// it issues under the new key after its sweep — and codes under a key no
+/// server knows are refused without barring the line.
+async fn a_rotation_reaches_every_server(db: Db) {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let other = app.second_server(common::test_limits()).await;
+    let other_base = format!("http://{}", other.addr);
+    let (_, structure) = app.funded_structure("Centre", 20 * 1024).await;
+    let rotated = app.post("/v1/keys/rotate", &app.admin, json!({})).await;
+    assert!(rotated.status.is_success(), "{rotated:?}");
+    let new_code = app.issue_codes(&structure, 1).await.remove(0);
+    let new_key = KeySet::from_material(
+        &relay_topup::keyfile::load(&app.dir.path().join("test.keys")).unwrap(),
+    )
+    .unwrap()
+    .codes
+    .active()
+    .get();
+    assert_ne!(
+        other.state.keys.get().codes.active().get(),
+        new_key,
+        "not reloaded yet"
+    );
+    let operator = app.token("operator", None).await;
+    let redeem = |code: String, line: &'static str| {
+        let client = app.client.clone();
+        let (base, operator) = (other_base.clone(), operator.clone());
+        async move {
+            common::read(
+                client
+                    .post(format!("{base}/v1/redemptions"))
+                    .bearer_auth(&operator)
+                    .json(&json!({ "code": code, "msisdn": line }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let redeemed = redeem(new_code, "+33611111111").await;
+    assert_eq!(redeemed.status, StatusCode::CREATED, "{redeemed:?}");
+
+    // A key id no server holds: ten tries on one line, never barred.
+    let unknown = relay_topup::code::Pin::from_parts(
+        relay_topup::code::PinRef::new(9, 123_456_789).unwrap(),
+        987_654_321,
+    )
+    .to_string();
+    for _ in 0..10 {
+        let refused = redeem(unknown.clone(), "+33622222222").await;
+        assert_eq!(refused.code(), Some("invalid_code"), "{refused:?}");
+    }
+    let code = app.issue_codes(&structure, 1).await.remove(0);
+    let after = redeem(code, "+33622222222").await;
+    assert_eq!(
+        after.status,
+        StatusCode::CREATED,
+        "the line was barred: {after:?}"
+    );
+
+    // The second server's sweep reads the file: it issues under the new key.
+    relay_topup::server::sweep_once(&other.state).await.unwrap();
+    assert_eq!(other.state.keys.get().codes.active().get(), new_key);
+    other.shutdown().await.unwrap();
+    app.stop().await;
+}
+both!(a_rotation_reaches_every_server);

@@ -20,7 +20,7 @@ use super::issue::Retry;
 use super::statement::{RedemptionView, view};
 use super::{AppError, AppResult, AppState};
 use crate::clock::rfc3339;
-use crate::code::{self, CodeError, Reference};
+use crate::code::{self, CodeError, InvalidReason, Reference};
 use crate::domain::minting::voucher_row_id;
 use crate::domain::redemption::{RedemptionState, check_msisdn};
 use crate::domain::{DomainError, MAX_REFERENCE_CHARS, Principal, VoucherState, check_text};
@@ -201,8 +201,47 @@ async fn verify_code(state: &AppState, attempt: &Attempt, typed: &str) -> AppRes
     };
     match state.keys.get().verify(&parsed) {
         Ok(voucher) => Ok(voucher),
+        Err(CodeError::Invalid(InvalidReason::UnknownKey)) => {
+            unknown_key(state, attempt, &parsed).await
+        }
         Err(_) => Err(failed_attempt(state, attempt, Some(parsed.reference())).await),
     }
+}
+
+/// A code under a key this process does not hold: another server on the
+/// same database may have rotated. The key file is read again (at most
+/// once a second) and the code tried once more. Still unknown, it is
+/// refused like any invalid code but not counted against the line or the
+/// operator: without its key no guess can verify, so nothing is being
+/// guessed, and a subscriber whose code is simply newer than this server
+/// is not barred for it.
+async fn unknown_key(
+    state: &AppState,
+    attempt: &Attempt,
+    parsed: &crate::code::Typed,
+) -> AppResult<Reference> {
+    let holder = state.clone();
+    let now = state.now();
+    let reloaded = tokio::task::spawn_blocking(move || holder.keys.reload(now))
+        .await
+        .map_err(|_| AppError::Internal("key reload failed"))?;
+    match reloaded {
+        Ok(Some(fresh)) => {
+            tracing::info!("key file read again: keys rotated elsewhere are in use here");
+            if let Ok(voucher) = fresh.verify(parsed) {
+                return Ok(voucher);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "key file could not be read again"),
+    }
+    state.metrics.invalid_codes.inc();
+    tracing::warn!(
+        operator = attempt.token_id,
+        serial = %parsed.reference(),
+        "invalid code: its key is unknown here; not counted against the line"
+    );
+    Err(DomainError::InvalidCode.into())
 }
 
 /// What a code is worth and whether it can be redeemed now.
