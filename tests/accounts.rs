@@ -444,6 +444,60 @@ async fn a_login_is_locked_after_repeated_failures(db: Db) {
 }
 both!(a_login_is_locked_after_repeated_failures);
 
+/// Failing on purpose does not keep a login's owner out: a browser the
+/// login signed in from before counts its failures apart, so a lock
+/// earned by a stranger does not stop it; its own failures lock it as
+/// anyone's would, and a forged or borrowed token is nobody's.
+async fn a_known_browser_is_not_locked_out_by_strangers(db: Db) {
+    let mut limits = test_limits();
+    limits.desk.sign_in_failures_before_lock = 3;
+    limits.desk.sign_in_lock_secs = 600;
+    let Some(app) = TestApp::spawn_with(db, limits, None).await else {
+        return;
+    };
+    let (_, token) = app.funded_structure("Centre social", 1024).await;
+    let person = app.person(&token, "structure_staff", None).await;
+    let colleague = app.person(&token, "structure_staff", None).await;
+    let mut own = Browser::sign_in_as(&app, &person).await;
+    let known = own.cookies.get("relay_topup_device").cloned();
+    assert!(known.is_some(), "{:?}", own.cookies);
+    let mut stranger = Browser::new(&app);
+    for _ in 0..3 {
+        stranger
+            .try_sign_in(&person.login, "wrong password, long enough")
+            .await;
+    }
+    stranger
+        .try_sign_in(&person.login, &person.password)
+        .await
+        .assert_says(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives");
+    // The owner's browser still signs in.
+    let back = own.try_sign_in(&person.login, &person.password).await;
+    assert_eq!(back.location(), "/desk/", "{}", back.text);
+    // Another login's token, or a forged one, is nobody's: locked.
+    let mut borrowed = Browser::sign_in_as(&app, &colleague).await;
+    let mut forged = Browser::new(&app);
+    forged
+        .cookies
+        .insert("relay_topup_device".into(), "AAAA.BBBB".into());
+    for browser in [&mut borrowed, &mut forged] {
+        browser
+            .try_sign_in(&person.login, &person.password)
+            .await
+            .assert_says(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives");
+    }
+    // The known browser's own failures lock it too.
+    for _ in 0..3 {
+        own.try_sign_in(&person.login, "wrong password, long enough")
+            .await;
+    }
+    own.try_sign_in(&person.login, &person.password)
+        .await
+        .assert_says(StatusCode::TOO_MANY_REQUESTS, "Trop de tentatives");
+    app.stop().await;
+}
+both!(a_known_browser_is_not_locked_out_by_strangers);
+
 /// Who may manage whom, over the API: the coordinator everyone, a
 /// structure its own staff only; others are 403, other structures' 404.
 async fn accounts_are_managed_only_within_reach(db: Db) {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{AppError, AppResult, AppState};
+use super::{AppError, AppResult, AppState, known_devices};
 use crate::domain::account::{
     AccountManager, AccountRole, NewAccount, WeakPassword, check_password, normalise_login,
 };
@@ -203,6 +203,13 @@ async fn hash_blocking(state: &AppState, password: String) -> AppResult<String> 
     .ok_or(AppError::Internal("password hashing failed"))
 }
 
+/// A person signed in, and the token their browser keeps as known.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub account: Account,
+    pub device: String,
+}
+
 /// Why a sign-in did not happen. Every refusal but the lock reads the same
 /// to the person; the lock gives a wait but says nothing of the login.
 #[derive(Debug)]
@@ -231,11 +238,17 @@ impl<E: Into<AppError>> From<E> for SignInRefused {
 /// full), and the attempt is counted against the login *before* hashing —
 /// taken back if the password is right — so attempts sent all at once
 /// are counted as surely as attempts sent one after another.
+///
+/// `device` is the token of a browser this login signed in from before
+/// ([`known_devices`](super::known_devices)): its attempts are counted,
+/// and locked, apart from everyone else's. Signed in, the answer carries
+/// the browser's token to keep (the same one, or a new one).
 pub async fn sign_in(
     state: &AppState,
     login: &str,
     password: &str,
-) -> Result<Account, SignInRefused> {
+    device: Option<&str>,
+) -> Result<SignedIn, SignInRefused> {
     let desk = &state.limits.desk;
     let policy = SignInPolicy {
         max_failures: desk.sign_in_failures_before_lock,
@@ -244,8 +257,13 @@ pub async fn sign_in(
     };
     let login = normalise_login(login).unwrap_or_else(|_| login.trim().to_lowercase());
     let login_hash = crate::tokens::hash(&login);
+    let known = device.and_then(|d| known_devices::nonce_of(state, &login_hash, d));
+    let bucket = match &known {
+        Some(nonce) => known_devices::failure_bucket(&login_hash, nonce),
+        None => login_hash,
+    };
     let now = state.now();
-    if let Some(until) = state.store.sign_in_locked_until(&login_hash, now).await? {
+    if let Some(until) = state.store.sign_in_locked_until(&bucket, now).await? {
         return Err(SignInRefused::Locked {
             retry_after_secs: until - now,
         });
@@ -265,7 +283,7 @@ pub async fn sign_in(
     // Charged now, taken back below if the password is right.
     let locked = state
         .store
-        .record_sign_in_failure(&login_hash, policy, now)
+        .record_sign_in_failure(&bucket, policy, now)
         .await?;
     let typed = password.to_owned();
     let matches = tokio::task::spawn_blocking(move || {
@@ -276,8 +294,14 @@ pub async fn sign_in(
     .map_err(|_| AppError::Internal("password check failed"))?;
     match (found, locked) {
         (Some((account, _)), _) if matches => {
-            state.store.clear_sign_in_failures(&login_hash).await?;
-            Ok(account)
+            state.store.clear_sign_in_failures(&bucket).await?;
+            let nonce = known
+                .or_else(known_devices::fresh_nonce)
+                .ok_or(AppError::Internal("no random source"))?;
+            Ok(SignedIn {
+                account,
+                device: known_devices::token(state, &login_hash, &nonce),
+            })
         }
         (_, Some(until)) => Err(SignInRefused::Locked {
             retry_after_secs: until - now,

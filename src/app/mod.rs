@@ -29,6 +29,7 @@ pub mod error;
 pub mod grants;
 pub mod issue;
 pub mod journal;
+pub mod known_devices;
 pub mod lines;
 pub mod lots;
 pub mod needs;

@@ -253,6 +253,18 @@ impl KeySet {
     }
 
     /// The keyed hash stored instead of a phone number.
+    /// A keyed hash of `data` for one `purpose` (the purpose and a zero
+    /// byte come first, so that no two purposes can share a hash).
+    pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.pepper);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
     pub fn hash_msisdn(&self, msisdn: &str) -> [u8; 32] {
         let tag = hmac::sign(&self.pepper, msisdn.as_bytes());
         let mut out = [0u8; 32];

@@ -11,7 +11,8 @@ use super::error::{DeskError, DeskResult};
 use super::i18n::Lang;
 use super::layout::{Chrome, Nav, Notice, notice, page};
 use super::session::{
-    self, Person, cookie, random_token, session_cookie_name, sign_in_cookie_name, tokens_match,
+    self, Person, cookie, device_cookie_name, random_token, session_cookie_name,
+    sign_in_cookie_name, tokens_match,
 };
 use super::sign_in_limit::{self, ClientKey};
 use super::{form_fields, internal};
@@ -118,8 +119,21 @@ pub async fn sign_in(
     }
     let login = fields.get("login").map_or("", String::as_str);
     let password = fields.get("password").map_or("", String::as_str);
-    match accounts::sign_in(&state, login, password).await {
-        Ok(account) => start_session(&state, &account).await,
+    let options = &state.limits.desk;
+    let device = cookie(&headers, &device_cookie_name(options));
+    match accounts::sign_in(&state, login, password, device).await {
+        Ok(signed) => {
+            let mut response = start_session(&state, &signed.account).await?;
+            let known = session::set_cookie(
+                options,
+                &device_cookie_name(options),
+                &signed.device,
+                Some(session::DEVICE_COOKIE_MAX_AGE_SECS),
+            )
+            .ok_or_else(internal)?;
+            response.headers_mut().append(header::SET_COOKIE, known);
+            Ok(response)
+        }
         Err(SignInRefused::Busy) => {
             tracing::info!("desk sign-in refused: every password check place is taken");
             let shown = notice(t, Notice::Error, t.sign_in_busy);

@@ -31,6 +31,7 @@ use crate::tokens;
 const SESSION_COOKIE: &str = "relay_desk";
 /// Name of the sign-in form's double-submit cookie over plain HTTP.
 const SIGN_IN_COOKIE: &str = "relay_desk_signin";
+const DEVICE_COOKIE: &str = "relay_topup_device";
 /// The language cookie: not a secret, readable by nothing but the server.
 pub const LANG_COOKIE: &str = "lang";
 /// A year, for the language cookie.
@@ -80,6 +81,14 @@ fn cookie_name(options: &DeskOptions, base: &'static str) -> String {
 pub fn session_cookie_name(options: &DeskOptions) -> String {
     cookie_name(options, SESSION_COOKIE)
 }
+
+/// The cookie of a browser known to a login (see `app::known_devices`).
+pub fn device_cookie_name(options: &DeskOptions) -> String {
+    cookie_name(options, DEVICE_COOKIE)
+}
+
+/// A known browser stays known for half a year of not signing in.
+pub const DEVICE_COOKIE_MAX_AGE_SECS: i64 = 183 * 86_400;
 
 pub fn sign_in_cookie_name(options: &DeskOptions) -> String {
     cookie_name(options, SIGN_IN_COOKIE)
