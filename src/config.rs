@@ -71,6 +71,17 @@ pub struct Limits {
     #[arg(long, env = "RELAY_TOPUP_MAX_CLIENT_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_client_connections: u64,
+    /// Most client connections one address may hold open at once (an IPv6
+    /// client: its /64); a new one from an address at its limit is closed at
+    /// once, so that no one client takes every `--max-client-connections`
+    /// slot. Half of those by default: room for an operator's gateway or an
+    /// office behind one NAT, which share an address and keep pools of
+    /// connections. Behind a reverse proxy every client shares the proxy's
+    /// address: raise it there, up to `--max-client-connections`, and
+    /// limit clients at the proxy.
+    #[arg(long, env = "RELAY_TOPUP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_address: u64,
     /// How long a token lookup is trusted without asking the database again,
     /// in seconds (0: always ask). A token revoked through another server
     /// or the command line can read for at most this long; its writes are
@@ -219,6 +230,8 @@ impl Limits {
     pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
         crate::connections::ConnectionLimits {
             max_connections: usize::try_from(self.max_client_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             // Never shorter than a request may take: a request still being
             // worked on moves no byte, and must be answered, not cut.
@@ -271,6 +284,7 @@ impl Default for Limits {
             header_read_timeout_secs: 15,
             idle_timeout_secs: 60,
             max_client_connections: 512,
+            max_connections_per_address: 256,
             token_cache_secs: 2,
             token_cache_entries: 10_000,
             hold_secs: 300,
