@@ -115,11 +115,12 @@ pub async fn serve(
         };
         // Answers are small; do not hold them back for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(
+        // Requests hyper cannot read are answered as problems too.
+        let io = TokioIo::new(crate::parse_problems::ProblemHeads::new(IdleTimeout::new(
             stream,
             limits.idle_timeout,
             Arc::clone(&tracked),
-        ));
+        )));
         let answered = Arc::clone(&tracked);
         let service = app
             .clone()

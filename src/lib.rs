@@ -36,8 +36,10 @@
 //!   problems, the OpenAPI document; the only status codes.
 //! - [`web`] — the structures' web desk (HTML, French first), an adapter
 //!   over `app` like the API.
-//! - [`connections`] — accepting connections: their number, header and idle
-//!   deadlines.
+//! - [`parse_problems`] — requests the HTTP parser refuses (400, 414, 431)
+//!   answered as problem+json, at the connection.
+//! - [`connections`] — accepting connections: their number, per address
+//!   too, the idle ones closed first, header and idle deadlines.
 //! - [`server`] — start-up, the sweeper, graceful shutdown.
 //! - [`cli`] — the `relay-topup` command line.
 //!
@@ -47,7 +49,8 @@
 //!    pure: no I/O, no clock, no panics on any input. It is what the fuzzers hit.
 //! 2. The domain (lifecycle, quota ledger rules) and the audit know neither
 //!    HTTP nor SQL.
-//! 3. Only the storage layer writes SQL; only the HTTP layer knows status codes.
+//! 3. Only the storage layer writes SQL; only the HTTP layer knows status codes
+//!    (and `parse_problems`, for requests hyper refuses before any handler).
 //!    The use cases live in `app`; `http` and `web` extract, call and
 //!    render. Nothing imports upward, no modules import each other
 //!    (`tests/layers.rs`).
@@ -70,6 +73,7 @@ pub mod integrity;
 pub mod keyfile;
 pub mod keyring;
 pub mod metrics;
+pub mod parse_problems;
 pub mod passwords;
 pub mod qr;
 pub mod server;

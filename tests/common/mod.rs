@@ -130,6 +130,9 @@ pub fn test_limits() -> Limits {
     };
     // Every test signs people in from 127.0.0.1.
     limits.desk.desk_sign_in_attempts_per_min = 10_000;
+    // Every test client connects from 127.0.0.1 too, hundreds at once in
+    // the bursts: the per-address cap is tests/connection_fairness.rs's.
+    limits.max_connections_per_address = limits.max_client_connections;
     limits
 }
 
