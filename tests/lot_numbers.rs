@@ -9,18 +9,11 @@ mod common;
 use common::desk::Browser;
 use common::{Db, TestApp};
 use reqwest::StatusCode;
-use serde_json::json;
 
 /// Issues `count` codes of 1 GB through the API; answers the global lot
 /// and the first serial.
 async fn issue(app: &TestApp, token: &str, count: i64) -> (i64, String) {
-    let a = app
-        .post(
-            "/v1/vouchers",
-            token,
-            json!({"product": "data-1gb", "count": count}),
-        )
-        .await;
+    let a = app.issue(token, "data-1gb", count).await;
     assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
     let serial = a.body["vouchers"][0]["serial"].as_str().unwrap().to_owned();
     (a.body["lot"].as_i64().unwrap(), serial)

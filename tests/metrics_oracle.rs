@@ -19,16 +19,9 @@ const SECOND_NETWORK: i64 = 2;
 /// Every exported counter and histogram count, by series. Latency buckets
 /// and sums are left out: they measure time, not what was found.
 async fn counters(app: &TestApp) -> BTreeMap<String, u64> {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
+    common::metrics_text(app)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;

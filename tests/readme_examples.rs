@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::Db;
+use common::{Db, binary};
 
 /// The README's shell blocks that talk to the API, in order.
 fn api_blocks() -> Vec<String> {
@@ -40,28 +40,14 @@ fn api_blocks() -> Vec<String> {
     blocks
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// `serve --demo` in `dir`, as the README starts it (plus the port, and
 /// the database for PostgreSQL); waits for it to print its tokens.
 fn serve_demo(dir: &std::path::Path, port: u16, database_url: Option<&str>) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-topup"));
-    cmd.current_dir(dir)
-        .arg("serve")
+    let mut child = binary::serve(dir, port, database_url)
         .arg("--demo")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("DATABASE_URL")
-        .env_remove("RELAY_TOPUP_KEY_FILE")
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap());
-    if let Some(url) = database_url {
-        cmd.args(["--database-url", url]);
-    }
-    let mut child = cmd.spawn().unwrap();
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -96,15 +82,11 @@ fn serve_demo(dir: &std::path::Path, port: u16, database_url: Option<&str>) -> s
 }
 
 async fn the_readme_examples_run_as_written(db: Db) {
-    let database_url = match db {
-        Db::Sqlite => None,
-        Db::Postgres => match common::fresh_postgres_url().await {
-            Some(url) => Some(url),
-            None => return,
-        },
+    let Some(database_url) = binary::database(db).await else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = binary::free_port();
     let mut server = serve_demo(dir.path(), port, database_url.as_deref());
     let env_file = dir.path().join("relay-topup-demo.env");
     let mode = std::os::unix::fs::PermissionsExt::mode(

@@ -9,20 +9,15 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Db;
+use common::{Db, binary};
 use reqwest::StatusCode;
 
 const ATTEMPTS: usize = 300;
 const PEAK_LIMIT_MIB: u64 = 512;
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// The server's peak resident memory so far, in MiB (`VmHWM`).
 fn peak_mib(pid: u32) -> u64 {
@@ -75,28 +70,15 @@ async fn attempt(base: Arc<String>, n: usize, start: Arc<tokio::sync::Barrier>) 
 }
 
 async fn sign_ins_at_once_stay_within_memory(db: Db) {
-    let url = match db {
-        Db::Sqlite => None,
-        Db::Postgres => match common::fresh_postgres_url().await {
-            Some(url) => Some(url),
-            None => return,
-        },
+    let Some(url) = binary::database(db).await else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-topup"));
-    cmd.current_dir(dir.path())
-        .arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("DATABASE_URL")
-        .env_remove("RELAY_TOPUP_KEY_FILE")
-        .env("RUST_LOG", "warn")
+    let port = binary::free_port();
+    let mut server = binary::serve(dir.path(), port, url.as_deref())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap());
-    if let Some(url) = &url {
-        cmd.args(["--database-url", url]);
-    }
-    let mut server = cmd.spawn().unwrap();
+        .spawn()
+        .unwrap();
     let base = Arc::new(format!("http://127.0.0.1:{port}"));
     let probe = reqwest::Client::new();
     let mut up = false;

@@ -97,6 +97,14 @@ pub fn parse_day(text: &str) -> Option<time::Date> {
     time::Date::parse(text, &format).ok()
 }
 
+/// The first second, in the deployment's zone, of the day `later_days`
+/// after a typed `AAAA-MM-JJ` (a day lasts 23 or 25 hours when the clocks
+/// change, so days are counted on the calendar, not in seconds).
+pub fn day_start_secs(zone: &crate::clock::Zone, text: &str, later_days: i64) -> Option<i64> {
+    let date = parse_day(text)?;
+    zone.day_start_secs(date.checked_add(time::Duration::days(later_days))?)
+}
+
 /// A resource's raw unit per Go: data is counted in MB.
 const MB_PER_GB: i64 = 1024;
 

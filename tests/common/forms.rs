@@ -41,16 +41,9 @@ pub async fn walk(v: &mut Visit<'_>, who: &str, path: &str) {
 
 /// How many POST requests the server has answered, from its metrics.
 pub async fn posts_answered(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
+    super::metrics_text(app)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.contains("http_requests_total{") && l.contains("method=\"POST\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()

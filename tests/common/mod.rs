@@ -2,6 +2,7 @@
 //! (a fresh SQLite file, or a fresh PostgreSQL database), driven over HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // Shared by several test crates.
 
+pub mod binary;
 pub mod chromium;
 pub mod desk;
 pub mod forms;
@@ -674,17 +675,21 @@ pub fn token_body(role: &str, structure_id: Option<i64>) -> serde_json::Value {
     }
 }
 
-/// The value of `metric` on the server's `/metrics`.
-pub async fn metric(app: &TestApp, metric: &str) -> u64 {
-    let text = app
-        .client
+/// The server's `/metrics`, as text.
+pub async fn metrics_text(app: &TestApp) -> String {
+    app.client
         .get(format!("{}/metrics", app.base))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The value of `metric` on the server's `/metrics`.
+pub async fn metric(app: &TestApp, metric: &str) -> u64 {
+    let text = metrics_text(app).await;
     text.lines()
         .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {metric} in {text}"))

@@ -12,7 +12,7 @@ use crate::app::{AppState, donor_report};
 use crate::clock::{Zone, parse_rfc3339, rfc3339};
 use crate::http::donor::{DonorLine, DonorReportView, view};
 use crate::web::error::{DeskError, DeskResult};
-use crate::web::figures::{decimal, month_words, parse_day, quantity};
+use crate::web::figures::{day_start_secs, decimal, month_words, quantity};
 
 /// `operator_id`, `from` and `to` as the form sends them (days in the
 /// deployment's zone, or RFC 3339 times); the first operator when none is
@@ -39,13 +39,12 @@ fn query(uri: &Uri, zone: &Zone) -> (Option<i64>, Option<String>, Option<String>
 
 /// `AAAA-MM-JJ`, as the first second of that day in the zone (RFC 3339).
 fn day_start(zone: &Zone, date: &str) -> Option<String> {
-    zone.day_start_secs(parse_day(date)?).map(rfc3339)
+    day_start_secs(zone, date, 0).map(rfc3339)
 }
 
 /// `AAAA-MM-JJ`, as the first second of the next day in the zone.
 fn day_after(zone: &Zone, date: &str) -> Option<String> {
-    zone.day_start_secs(parse_day(date)?.next_day()?)
-        .map(rfc3339)
+    day_start_secs(zone, date, 1).map(rfc3339)
 }
 
 /// The day a moment falls on in the zone.
@@ -211,6 +210,7 @@ pub async fn csv(State(state): State<AppState>, c: Coordinator, uri: Uri) -> Des
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::figures::parse_day;
 
     #[test]
     fn the_last_day_typed_is_included_in_the_zones_days() {

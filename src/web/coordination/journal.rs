@@ -16,6 +16,7 @@ use crate::app::journal::{self, JournalRow, Names};
 use crate::clock::Zone;
 use crate::storage::JournalFilter;
 use crate::web::error::DeskResult;
+use crate::web::figures::day_start_secs;
 
 /// The filter a journal address asks for, and the page it starts before.
 /// Values that do not read are ignored, as an empty field is.
@@ -30,11 +31,11 @@ fn requested(uri: &Uri, zone: &Zone) -> (JournalFilter, Option<i64>, [String; 2]
             "structure" => filter.structure_id = v.parse().ok(),
             "kind" if !v.is_empty() => filter.kind = Some(v.to_owned()),
             "from" => {
-                filter.from_at = day_start(zone, v, 0);
+                filter.from_at = day_start_secs(zone, v, 0);
                 dates[0] = v.to_owned();
             }
             "to" => {
-                filter.to_at = day_start(zone, v, 1);
+                filter.to_at = day_start_secs(zone, v, 1);
                 dates[1] = v.to_owned();
             }
             "before" => before = v.parse().ok(),
@@ -42,14 +43,6 @@ fn requested(uri: &Uri, zone: &Zone) -> (JournalFilter, Option<i64>, [String; 2]
         }
     }
     (filter, before, dates)
-}
-
-/// The first second, in the deployment's zone, of the day `later_days`
-/// after a typed `AAAA-MM-JJ` (a day lasts 23 or 25 hours when the clocks
-/// change, so days are counted on the calendar, not in seconds).
-fn day_start(zone: &Zone, text: &str, later_days: i64) -> Option<i64> {
-    let date = crate::web::figures::parse_day(text)?;
-    zone.day_start_secs(date.checked_add(time::Duration::days(later_days))?)
 }
 
 fn filter_form(j: &JournalTexts, names: &Names, f: &JournalFilter, dates: &[String; 2]) -> Markup {
